@@ -1,0 +1,64 @@
+import { isUserFacing } from '../lib/errors.js'
+import { logger } from '../lib/logger.js'
+import { runKeys } from './keys.js'
+import { runMigrate } from './migrate.js'
+import { runServer } from './server.js'
+import { VERSION } from './version.js'
+
+/** A subcommand: gets its own argv (after the command word) and the environment; returns the exit code. */
+export type Command = (argv: string[], env: Record<string, string | undefined>) => Promise<number>
+
+const commands: Record<string, { run: Command; summary: string }> = {
+  server: {
+    run: runServer,
+    summary: 'gRPC API (Register, GetAddrInfo, TrackHolePunch), /metrics and /healthz',
+  },
+  keys: { run: runKeys, summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>' },
+  migrate: { run: runMigrate, summary: 'apply database migrations and exit' },
+}
+
+function usage(): string {
+  const lines = [
+    `punchr ${VERSION} — measures DCUtR hole punching success between libp2p peers`,
+    '',
+    'Usage: punchr <command> [flags]',
+    '',
+    'Commands:',
+  ]
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`)
+  lines.push(
+    '',
+    "Run 'punchr <command> --help' for a command's flags; every flag also reads PUNCHR_<COMMAND>_<FLAG>.",
+  )
+  return lines.join('\n')
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(`${usage()}\n`)
+    return name === undefined ? 2 : 0
+  }
+  if (name === 'version' || name === '--version') {
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
+  const command = commands[name]
+  if (command === undefined) {
+    process.stderr.write(`punchr: unknown command '${name}'\n\n${usage()}\n`)
+    return 2
+  }
+  try {
+    return await command.run(rest, process.env)
+  } catch (err) {
+    if (isUserFacing(err)) {
+      process.stderr.write(`punchr ${name}: ${err.message}\n`)
+      return 2
+    }
+    logger('cli').fatal({ err }, `punchr ${name} failed`)
+    process.stderr.write(`punchr ${name}: ${err instanceof Error ? err.message : String(err)}\n`)
+    return 1
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2))

@@ -1,0 +1,105 @@
+import type { Database } from './database.js'
+
+/** SPEC §4 windows. */
+export const ELIGIBLE_WINDOW = '10 minutes' // remote seen by a honeypot within this window
+export const RATE_WINDOW = '1 minute' // results per remote counted over this window…
+export const MAX_RESULTS_PER_RATE_WINDOW = 10 // …and a remote with this many is skipped
+export const TRIED_WINDOW = '10 minutes' // (remote, relay addr) tried by the asking client
+
+export interface AllocationRequest {
+  /** clients.id of the host that will dial. */
+  clientId: number
+  /** clients.id of every host of the asking client (the dialling host included). */
+  hostClientIds: readonly number[]
+  /** The protocol filter served with this allocation (multicodec codes; empty = none). */
+  protocols: readonly number[]
+}
+
+export interface Allocation {
+  remoteMultiHash: string
+  /** The remote's relay addrs this client has not tried in the last 10 minutes. */
+  relayAddrs: string[]
+}
+
+/**
+ * Picks one remote for a client (SPEC §4) and records the hand-out, in one transaction.
+ *
+ * Fairness: candidates are served in order of `last_allocated_at` (never-served first), and
+ * serving one moves it to the back, so every eligible remote gets its turn before any gets a
+ * second one. Concurrent callers on PostgreSQL skip each other's locked rows.
+ *
+ * Speed: `remote_candidates` holds only current candidates (stale rows are pruned here via
+ * remote_candidates_last_seen_idx), so the walk over remote_candidates_allocation_idx stops
+ * at the first row that passes the exclusions, each checked through an index:
+ *
+ *   Update on remote_candidates rc
+ *     -> Nested Loop
+ *       -> Subquery Scan on candidate
+ *         -> Limit
+ *           -> LockRows
+ *             -> Index Scan using remote_candidates_allocation_idx on remote_candidates
+ *                  Filter: last_seen_at >= … AND (SubPlan 1) < 10 AND (SubPlan 3)
+ *                  SubPlan 1 -> Index Only Scan using hole_punch_results_remote_created_idx
+ *                  SubPlan 3 -> Index Scan using allocations_remote_time_idx
+ *       -> Index Scan using remote_candidates_pkey on remote_candidates rc
+ *
+ * (EXPLAIN on PostgreSQL 15 with 100 k candidates and 1 M results; docs/benchmarks.md has
+ * the timings.)
+ */
+export async function allocateRemote(
+  db: Database,
+  request: AllocationRequest,
+): Promise<Allocation | undefined> {
+  return db.transaction(async (tx) => {
+    await tx.query(`DELETE FROM remote_candidates WHERE last_seen_at < now() - interval '${ELIGIBLE_WINDOW}'`)
+    const picked = await tx.query<{ peer_id: string | number; relay_multi_address_ids: (string | number)[] }>(
+      `WITH candidate AS (
+         SELECT rc.peer_id
+         FROM remote_candidates rc
+         WHERE rc.last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'
+           AND (SELECT count(*) FROM (
+                  SELECT 1 FROM hole_punch_results r
+                  WHERE r.remote_id = rc.peer_id AND r.created_at > now() - interval '${RATE_WINDOW}'
+                  LIMIT ${MAX_RESULTS_PER_RATE_WINDOW}) recent) < ${MAX_RESULTS_PER_RATE_WINDOW}
+           AND EXISTS (
+                  SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)
+                  WHERE NOT EXISTS (
+                    SELECT 1 FROM allocations a
+                    WHERE a.remote_id = rc.peer_id AND a.multi_address_id = relay.id
+                      AND a.client_id = ANY($1::bigint[])
+                      AND a.allocated_at > now() - interval '${TRIED_WINDOW}'))
+         ORDER BY rc.last_allocated_at NULLS FIRST, rc.peer_id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE remote_candidates rc SET last_allocated_at = clock_timestamp()
+       FROM candidate WHERE rc.peer_id = candidate.peer_id
+       RETURNING rc.peer_id, rc.relay_multi_address_ids`,
+      [request.hostClientIds],
+    )
+    const row = picked[0]
+    if (row === undefined) return undefined
+    const remoteId = Number(row.peer_id)
+    const addrs = await tx.query<{ id: string | number; maddr: string }>(
+      `SELECT ma.id, ma.maddr
+       FROM unnest($2::bigint[]) WITH ORDINALITY AS relay(id, position)
+       JOIN multi_addresses ma ON ma.id = relay.id
+       WHERE NOT EXISTS (
+         SELECT 1 FROM allocations a
+         WHERE a.remote_id = $1 AND a.multi_address_id = relay.id
+           AND a.client_id = ANY($3::bigint[])
+           AND a.allocated_at > now() - interval '${TRIED_WINDOW}')
+       ORDER BY relay.position`,
+      [remoteId, row.relay_multi_address_ids, request.hostClientIds],
+    )
+    await tx.query(
+      `INSERT INTO allocations (client_id, remote_id, multi_address_id, protocols)
+       SELECT $1, $2, unnest($3::bigint[]), $4`,
+      [request.clientId, remoteId, addrs.map((a) => a.id), request.protocols],
+    )
+    const peer = await tx.query<{ multi_hash: string }>('SELECT multi_hash FROM peers WHERE id = $1', [
+      remoteId,
+    ])
+    return { remoteMultiHash: peer[0]!.multi_hash, relayAddrs: addrs.map((a) => a.maddr) }
+  })
+}

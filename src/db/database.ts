@@ -1,0 +1,170 @@
+import { mkdirSync } from 'node:fs'
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import { DatabaseUnavailableError } from '../lib/errors.js'
+import { logger } from '../lib/logger.js'
+import { lockDataDir } from './data-dir-lock.js'
+
+const log = logger('db')
+
+/** Something that runs parameterised SQL: the database itself or an open transaction. */
+export interface Queryable {
+  /** Runs one parameterised statement (`$1`, `$2`, …) and returns its rows. */
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>
+}
+
+/**
+ * The one database interface of punchr. Two implementations: PGlite (embedded Postgres in
+ * WASM, a data folder, the default) and PostgreSQL through `pg` (when DATABASE_URL is set).
+ * Both run the same SQL, migrations included.
+ */
+export interface Database extends Queryable {
+  /** `pglite` or `postgres`, for logs and metrics. */
+  readonly kind: 'pglite' | 'postgres'
+  /** Runs `fn` inside BEGIN … COMMIT; any error rolls back and is rethrown. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  /** Runs a multi-statement SQL script without parameters (migrations). */
+  exec(sql: string): Promise<void>
+  /** Closes every connection. Idempotent. */
+  close(): Promise<void>
+}
+
+export interface OpenDatabaseOptions {
+  /** postgres://… URL; when absent the embedded PGlite database in `dataDir` is used. */
+  databaseUrl?: string | undefined
+  /** PGlite data folder; `memory://` keeps everything in memory (tests). */
+  dataDir?: string | undefined
+  /** Maximum PostgreSQL pool size. @default 10 */
+  poolSize?: number | undefined
+}
+
+/** Opens the database the options select. Does not migrate (see migrate.ts). */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
+    return openPostgres(options.databaseUrl, options.poolSize ?? 10)
+  }
+  return openPglite(options.dataDir ?? './punchr-data')
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const inMemory = dataDir.startsWith('memory://')
+  if (!inMemory) mkdirSync(dataDir, { recursive: true })
+  const unlock = inMemory ? () => undefined : lockDataDir(dataDir)
+  let db: PGlite
+  try {
+    db = await PGlite.create(dataDir)
+  } catch (err) {
+    unlock()
+    throw err
+  }
+  log.info({ dataDir }, 'opened embedded PGlite database')
+  // PGlite is one connection: transactions must not interleave with other statements, so
+  // every call goes through one queue. Inside a transaction the callback uses `tx` directly.
+  let tail: Promise<unknown> = Promise.resolve()
+  const serialise = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn)
+    tail = run.catch(() => undefined)
+    return run
+  }
+  let closed = false
+  return {
+    kind: 'pglite',
+    query: <Row>(sql: string, params: readonly unknown[] = []) =>
+      serialise(async () => (await db.query<Row>(sql, params as unknown[])).rows),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
+      serialise(() =>
+        db.transaction(async (tx) =>
+          fn({
+            query: async <Row>(sql: string, params: readonly unknown[] = []) =>
+              (await tx.query<Row>(sql, params as unknown[])).rows,
+          }),
+        ),
+      ),
+    exec: (sql: string) => serialise(async () => void (await db.exec(sql))),
+    close: async () => {
+      if (closed) return
+      closed = true
+      await tail
+      await db.close()
+      unlock()
+    },
+  }
+}
+
+/** PostgreSQL error classes that mean "the server is not reachable right now". */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+])
+
+/** Turns connection-level failures into DatabaseUnavailableError; other errors pass through. */
+function classify(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code
+  const message = err instanceof Error ? err.message : String(err)
+  if (
+    (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+  ) {
+    return new DatabaseUnavailableError(message, { cause: err })
+  }
+  return err
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 })
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection failed'))
+  const safeUrl = url.replace(/\/\/[^@/]*@/, '//***@')
+  log.info({ url: safeUrl }, 'using PostgreSQL')
+  const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[]) => {
+    try {
+      return (await client.query(sql, params as unknown[])).rows as Row[]
+    } catch (err) {
+      throw classify(err)
+    }
+  }
+  let closed = false
+  return {
+    kind: 'postgres',
+    query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(pool, sql, params),
+    transaction: async <T>(fn: (tx: Queryable) => Promise<T>) => {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (err) {
+        throw classify(err)
+      }
+      try {
+        await run(client, 'BEGIN', [])
+        const result = await fn({
+          query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(client, sql, params),
+        })
+        await run(client, 'COMMIT', [])
+        return result
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw err
+      } finally {
+        client.release()
+      }
+    },
+    exec: async (sql: string) => {
+      await run(pool, sql, [])
+    },
+    close: async () => {
+      if (closed) return
+      closed = true
+      await pool.end()
+    },
+  }
+}

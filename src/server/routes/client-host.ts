@@ -1,0 +1,30 @@
+import { Code, ConnectError } from '@connectrpc/connect'
+import type { Authorization } from '../../db/authorizations.js'
+import { type ClientHost, findClientHosts } from '../../db/clients.js'
+import type { Queryable } from '../../db/database.js'
+
+/**
+ * Resolves the host a request speaks for and checks it is bound to the presented key:
+ * an unregistered host must call Register first (FAILED_PRECONDITION); a host registered
+ * under another key is refused (PERMISSION_DENIED, SPEC §8).
+ */
+export async function requireOwnHost(
+  db: Queryable,
+  multiHash: string,
+  authorization: Authorization,
+  field: string,
+): Promise<ClientHost> {
+  const host = (await findClientHosts(db, [multiHash])).get(multiHash)
+  if (host === undefined)
+    throw new ConnectError(
+      `${field}: host ${multiHash} is not registered; call Register first`,
+      Code.FailedPrecondition,
+    )
+  if (host.authorizationId !== authorization.id) {
+    throw new ConnectError(
+      `${field}: host ${multiHash} is registered with another API key`,
+      Code.PermissionDenied,
+    )
+  }
+  return host
+}

@@ -1,0 +1,48 @@
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { multiaddr } from '@multiformats/multiaddr'
+import { allocateRemote } from '../../db/allocation.js'
+import { findClientHosts } from '../../db/clients.js'
+import {
+  type GetAddrInfoRequest,
+  GetAddrInfoRequestSchema,
+  type GetAddrInfoResponse,
+  GetAddrInfoResponseSchema,
+} from '../../gen/punchr_pb.js'
+import { peerIdToBytes } from '../../lib/peer-id.js'
+import type { ServerContext } from '../context.js'
+import { LIMITS } from '../limits.js'
+import { chooseProtocolFilter, clientTransports } from '../protocol-filter.js'
+import { assertMaxCount, assertRequiredFields, peerIdField } from '../validate.js'
+import { requireOwnHost } from './client-host.js'
+
+/** GetAddrInfo: hands out one remote to hole punch (SPEC §4). */
+export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): Promise<GetAddrInfoResponse> {
+  const authorization = await ctx.auth.authenticate(req.apiKey)
+  assertRequiredFields(GetAddrInfoRequestSchema, req)
+  const hostId = peerIdField(req.hostId, 'host_id')
+  assertMaxCount(req.allHostIds, LIMITS.maxHostIds, 'all_host_ids')
+  const allHostIds = req.allHostIds.map((bytes, i) => peerIdField(bytes, `all_host_ids[${i}]`))
+  const host = await requireOwnHost(ctx.db, hostId, authorization, 'host_id')
+  // Only hosts bound to the same key count as "this client": nobody can make the server
+  // skip remotes on behalf of someone else's hosts.
+  const siblings = [...(await findClientHosts(ctx.db, allHostIds)).values()].filter(
+    (h) => h.authorizationId === authorization.id,
+  )
+  const hostClientIds = [...new Set([host.clientId, ...siblings.map((h) => h.clientId)])]
+
+  const protocols = chooseProtocolFilter(clientTransports(host.agentVersion), ctx.random())
+  const stopTimer = ctx.metrics.allocationDuration.startTimer()
+  const allocation = await allocateRemote(ctx.db, {
+    clientId: host.clientId,
+    hostClientIds,
+    protocols,
+  }).finally(stopTimer)
+  if (allocation === undefined)
+    throw new ConnectError('no remote peer available right now; retry in 30 s', Code.NotFound)
+  return create(GetAddrInfoResponseSchema, {
+    remoteId: peerIdToBytes(allocation.remoteMultiHash),
+    multiAddresses: allocation.relayAddrs.map((a) => multiaddr(a).bytes),
+    protocols,
+  })
+}

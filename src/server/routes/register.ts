@@ -1,0 +1,46 @@
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { ClientBoundToOtherKeyError, registerClient } from '../../db/clients.js'
+import { upsertPeer } from '../../db/peers.js'
+import {
+  type RegisterRequest,
+  RegisterRequestSchema,
+  type RegisterResponse,
+  RegisterResponseSchema,
+} from '../../gen/punchr_pb.js'
+import type { ServerContext } from '../context.js'
+import { LIMITS } from '../limits.js'
+import { assertMaxCount, assertNonEmpty, assertRequiredFields, peerIdField } from '../validate.js'
+
+/** Register: binds a client host to the API key it presents (SPEC §2, §8). */
+export async function register(ctx: ServerContext, req: RegisterRequest): Promise<RegisterResponse> {
+  const authorization = await ctx.auth.authenticate(req.apiKey, true)
+  assertRequiredFields(RegisterRequestSchema, req)
+  const clientId = peerIdField(req.clientId, 'client_id')
+  assertNonEmpty(req.agentVersion, 'agent_version')
+  assertMaxCount(req.protocols, LIMITS.maxProtocols, 'protocols')
+  const peerId = await ctx.db.transaction(async (tx) => {
+    const id = await upsertPeer(tx, {
+      multiHash: clientId,
+      agentVersion: req.agentVersion,
+      protocols: req.protocols,
+    })
+    try {
+      await registerClient(tx, id, authorization.id)
+    } catch (err) {
+      if (err instanceof ClientBoundToOtherKeyError) {
+        throw new ConnectError(
+          `client_id: host ${clientId} is registered with another API key`,
+          Code.PermissionDenied,
+        )
+      }
+      throw err
+    }
+    return id
+  })
+  ctx.log.info(
+    { client: clientId, user: authorization.username, agent: req.agentVersion },
+    'registered client host',
+  )
+  return create(RegisterResponseSchema, { dbPeerId: BigInt(peerId) })
+}

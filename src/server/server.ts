@@ -1,0 +1,195 @@
+import http from 'node:http'
+import http2 from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { type ConnectRouter, createContextValues } from '@connectrpc/connect'
+import { connectNodeAdapter } from '@connectrpc/connect-node'
+import { type Database, openDatabase } from '../db/database.js'
+import { migrate } from '../db/migrate.js'
+import { PunchrService } from '../gen/punchr_pb.js'
+import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
+import { logger } from '../lib/logger.js'
+import { Authenticator } from './auth.js'
+import type { ServerConfig } from './config.js'
+import type { ServerContext } from './context.js'
+import { errorsAndMetrics, messageSizeLimit } from './interceptors.js'
+import { LIMITS } from './limits.js'
+import { ServerMetrics } from './metrics.js'
+import { getAddrInfo } from './routes/get-addr-info.js'
+import { register } from './routes/register.js'
+import { trackHolePunch } from './routes/track-hole-punch.js'
+
+/** Connect's own read limit: a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
+const HARD_READ_LIMIT_BYTES = 8 * LIMITS.maxMessageBytes
+
+export interface ServerDeps {
+  /** An open database; the server then neither opens nor closes it (tests share one). */
+  db?: Database
+  /** A loaded geo lookup (tests share one; loading takes ~0.7 s). */
+  geo?: GeoLookup
+  nowNs?: () => bigint
+  random?: () => number
+}
+
+export interface PunchrServer {
+  readonly db: Database
+  readonly metrics: ServerMetrics
+  /** Bound ports, known after start() (useful with port 0). */
+  readonly grpcPort: number
+  readonly httpPort: number
+  start(): Promise<void>
+  /** Stops accepting, lets in-flight RPCs finish, then closes what the server opened. Idempotent. */
+  destroy(): Promise<void>
+}
+
+/** Builds a server: opens and migrates the database, wires the routes. Does not listen yet. */
+export async function createServer(config: ServerConfig, deps: ServerDeps = {}): Promise<PunchrServer> {
+  const log = logger('server')
+  const ownsDb = deps.db === undefined
+  const db = deps.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }))
+  if (ownsDb) await migrate(db)
+  const ownsGeo = deps.geo === undefined
+  const geo = deps.geo ?? createGeoLookup()
+  await geo.ready()
+  const metrics = new ServerMetrics()
+  const ctx: ServerContext = {
+    db,
+    auth: new Authenticator(db, { openRegistration: config.openRegistration }),
+    geo: (ip) => geo.lookup(ip),
+    metrics,
+    log,
+    nowNs: deps.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n),
+    random: deps.random ?? Math.random,
+  }
+
+  let inFlight = 0
+  let drained: (() => void) | undefined
+  const track = async <T>(fn: () => Promise<T>): Promise<T> => {
+    inFlight++
+    try {
+      return await fn()
+    } finally {
+      inFlight--
+      if (inFlight === 0) drained?.()
+    }
+  }
+  const routes = (router: ConnectRouter) =>
+    router.service(PunchrService, {
+      register: (req) => track(() => register(ctx, req)),
+      getAddrInfo: (req) => track(() => getAddrInfo(ctx, req)),
+      trackHolePunch: (req) => track(() => trackHolePunch(ctx, req)),
+    })
+  const adapterOptions = {
+    routes,
+    readMaxBytes: HARD_READ_LIMIT_BYTES,
+    interceptors: [errorsAndMetrics(metrics, log), messageSizeLimit()],
+    contextValues: () => createContextValues(),
+  }
+  // gRPC needs HTTP/2 (cleartext, prior knowledge: what Go and Rust clients speak).
+  const grpcServer = http2.createServer(connectNodeAdapter(adapterOptions))
+  const grpcSessions = trackSessions(grpcServer)
+  // The HTTP/1.1 port serves /metrics and /healthz, and the same API over Connect and
+  // gRPC-Web for browsers and curl.
+  const httpServer = http.createServer(
+    connectNodeAdapter({
+      ...adapterOptions,
+      fallback: (req, res) =>
+        void serveHttp(req as http.IncomingMessage, res as http.ServerResponse, { db, metrics }),
+    }),
+  )
+
+  let grpcPort = config.port
+  let httpPort = config.httpPort
+  let destroyed: Promise<void> | undefined
+  return {
+    db,
+    metrics,
+    get grpcPort() {
+      return grpcPort
+    },
+    get httpPort() {
+      return httpPort
+    },
+    async start() {
+      grpcPort = await listen(grpcServer, config.host, config.port)
+      httpPort = await listen(httpServer, config.host, config.httpPort)
+      log.info(
+        { grpc: `${config.host}:${grpcPort}`, http: `${config.host}:${httpPort}`, database: db.kind },
+        'punchr server listening',
+      )
+    },
+    destroy() {
+      destroyed ??= (async () => {
+        log.info({ inFlight }, 'shutting down: no new requests, finishing in-flight ones')
+        const closing = Promise.all([close(grpcServer), close(httpServer)])
+        if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
+        // Idle HTTP/2 sessions would keep close() waiting; in-flight work is done now.
+        for (const session of grpcSessions) session.close()
+        httpServer.closeAllConnections()
+        await closing
+        if (ownsGeo) geo.close()
+        if (ownsDb) await db.close()
+        log.info('server stopped')
+      })()
+      return destroyed
+    },
+  }
+}
+
+function listen(server: http.Server | http2.Http2Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+}
+
+/** Remembers open HTTP/2 sessions so shutdown can close idle ones (server.close() waits for them). */
+function trackSessions(server: http2.Http2Server): Set<http2.ServerHttp2Session> {
+  const open = new Set<http2.ServerHttp2Session>()
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    open.add(session)
+    session.on('close', () => open.delete(session))
+  })
+  return open
+}
+
+function close(server: http.Server | http2.Http2Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve()
+    server.close(() => resolve())
+  })
+}
+
+async function serveHttp(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  deps: { db: Database; metrics: ServerMetrics },
+): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname
+  if (path === '/metrics') {
+    res.writeHead(200, { 'content-type': deps.metrics.registry.contentType })
+    res.end(await deps.metrics.registry.metrics())
+    return
+  }
+  if (path === '/healthz') {
+    try {
+      await deps.db.query('SELECT 1')
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ status: 'ok', database: deps.db.kind }))
+    } catch (err) {
+      res.writeHead(503, { 'content-type': 'application/json' })
+      res.end(
+        JSON.stringify({
+          status: 'unavailable',
+          database: deps.db.kind,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      )
+    }
+    return
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' })
+  res.end('not found\n')
+}

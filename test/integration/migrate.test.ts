@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { Database } from '../../src/db/database.js'
+import { type Migration, migrate, readMigrations, splitStatements } from '../../src/db/migrate.js'
+import { type DatabaseKind, databaseKinds, openTestDatabase } from '../support/databases.js'
+
+const migrations = readMigrations()
+const newest = migrations.at(-1)?.version ?? 0
+
+/** Tables the shipped migrations create, read from the SQL itself so new migrations count too. */
+const expectedTables = [
+  'schema_migrations',
+  ...migrations.flatMap((m) =>
+    splitStatements(m.sql)
+      .map((s) =>
+        /^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)/i.exec(s)?.[1]?.toLowerCase(),
+      )
+      .filter((t): t is string => t !== undefined),
+  ),
+].sort()
+
+async function publicTables(db: Database): Promise<string[]> {
+  const rows = await db.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables
+     WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`,
+  )
+  return rows.map((r) => r.table_name)
+}
+
+for (const kind of databaseKinds) {
+  describe(`migrate [${kind}]`, () => {
+    let db: Database
+    before(async () => {
+      db = await openTestDatabase(kind, { migrate: false })
+    })
+    after(async () => {
+      await db?.close()
+    })
+
+    it('applies every migration to an empty database', async () => {
+      const applied = await migrate(db)
+      assert.deepEqual(
+        applied,
+        migrations.map((m) => m.version),
+      )
+      const rows = await db.query<{ version: number; name: string }>(
+        'SELECT version, name FROM schema_migrations ORDER BY version',
+      )
+      assert.deepEqual(
+        rows.map((r) => [Number(r.version), r.name]),
+        migrations.map((m) => [m.version, m.name]),
+      )
+    })
+
+    it('applies nothing the second time', async () => {
+      assert.deepEqual(await migrate(db), [])
+    })
+
+    it('creates every table of the schema', async () => {
+      assert.ok(expectedTables.length > 1, 'the migrations create tables')
+      assert.deepEqual(await publicTables(db), expectedTables)
+    })
+
+    it('refuses a migration that was changed after it was applied', async () => {
+      const edited: Migration[] = migrations.map((m, i) =>
+        i === 0 ? { ...m, sql: `${m.sql}\n-- edited afterwards\n` } : m,
+      )
+      await assert.rejects(
+        migrate(db, edited),
+        /migration 1_\w+ was changed after it was applied; add a new migration/,
+      )
+    })
+
+    it('refuses a database migrated by a newer punchr', async () => {
+      await db.query(
+        "INSERT INTO schema_migrations (version, name, sha256) VALUES ($1, 'from_the_future', 'x')",
+        [newest + 1],
+      )
+      try {
+        await assert.rejects(
+          migrate(db),
+          new RegExp(
+            `database schema version ${newest + 1} is newer than this punchr knows \\(${newest}\\); upgrade punchr`,
+          ),
+        )
+      } finally {
+        await db.query('DELETE FROM schema_migrations WHERE version = $1', [newest + 1])
+      }
+    })
+
+    it('rolls a failing migration back completely', async () => {
+      const broken: Migration = {
+        version: newest + 1,
+        name: 'broken',
+        sql: 'CREATE TABLE half_done (id INTEGER);\nSELECT no_such_function();\n',
+      }
+      await assert.rejects(migrate(db, [...migrations, broken]), /no_such_function/)
+      assert.deepEqual(await publicTables(db), expectedTables)
+      const rows = await db.query('SELECT 1 FROM schema_migrations WHERE version = $1', [broken.version])
+      assert.equal(rows.length, 0)
+    })
+  })
+}
+
+/** Describes the schema in terms both databases must agree on. */
+async function schemaOf(db: Database) {
+  const columns = await db.query(
+    `SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default, character_maximum_length
+     FROM information_schema.columns WHERE table_schema = 'public'
+     ORDER BY table_name, ordinal_position`,
+  )
+  const indexes = await db.query(
+    `SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY tablename, indexname`,
+  )
+  const constraints = await db.query(
+    `SELECT conrelid::regclass::text AS table_name, conname, pg_get_constraintdef(oid) AS definition
+     FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+       AND contype <> 'n' -- PostgreSQL 18 (PGlite) lists NOT NULL here too; the columns above cover it
+     ORDER BY 1, 2`,
+  )
+  const enums = await db.query(
+    `SELECT t.typname, e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+     WHERE t.typnamespace = 'public'::regnamespace ORDER BY t.typname, e.enumsortorder`,
+  )
+  return { columns, indexes, constraints, enums }
+}
+
+describe('migrate gives the same schema on PGlite and PostgreSQL', () => {
+  const dbs = new Map<DatabaseKind, Database>()
+  before(async () => {
+    for (const kind of databaseKinds) dbs.set(kind, await openTestDatabase(kind))
+  })
+  after(async () => {
+    for (const db of dbs.values()) await db.close()
+  })
+
+  for (const part of ['columns', 'indexes', 'constraints', 'enums'] as const) {
+    it(`same ${part}`, async () => {
+      const [pglite, postgres] = await Promise.all(
+        databaseKinds.map(async (kind) => (await schemaOf(dbs.get(kind)!))[part]),
+      )
+      assert.ok((pglite?.length ?? 0) > 0, `PGlite has ${part}`)
+      assert.deepEqual(pglite, postgres)
+    })
+  }
+})

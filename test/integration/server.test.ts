@@ -1,0 +1,364 @@
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, it } from 'node:test'
+import { create, toBinary } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { multiaddr } from '@multiformats/multiaddr'
+import { revokeApiKey } from '../../src/db/authorizations.js'
+import { recordConnectionEvent } from '../../src/db/connection-events.js'
+import type { Database } from '../../src/db/database.js'
+import {
+  HolePunchAttemptSchema,
+  type HolePunchOutcome,
+  RegisterRequestSchema,
+  type TrackHolePunchRequest,
+  TrackHolePunchRequestSchema,
+} from '../../src/gen/punchr_pb.js'
+import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
+import { describeEachDatabase } from '../support/databases.js'
+import { fullReport, maBytes, newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
+import { appendBytesField, dropField, postConnect } from '../support/raw-requests.js'
+import { startTestServer, type TestServer } from '../support/server.js'
+
+async function expectCode(
+  promise: Promise<unknown>,
+  code: Code,
+  messagePart?: string,
+): Promise<ConnectError> {
+  const err = await promise.then(
+    () => assert.fail(`expected ${Code[code]}, got success`),
+    (e: unknown) => e,
+  )
+  assert.ok(err instanceof ConnectError, `expected a ConnectError, got ${String(err)}`)
+  assert.equal(Code[err.code], Code[code], err.message)
+  if (messagePart !== undefined) assert.match(err.rawMessage, new RegExp(messagePart))
+  return err
+}
+
+async function count(db: Database, table: string): Promise<number> {
+  const rows = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`)
+  return Number(rows[0]!.n)
+}
+
+/** Makes `remote` an allocatable candidate, as the honeypot would after identify. */
+async function seenByHoneypot(t: TestServer, remote: TestPeer, relays: TestPeer[]): Promise<string[]> {
+  const addrs = relays.map((relay, i) => relayAddr(relay, remote, i + 1))
+  const geo = () => ({ country: null, asn: null })
+  await recordConnectionEvent(
+    t.db,
+    {
+      remoteId: remote.id,
+      agentVersion: 'kubo/0.25.0',
+      protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
+      listenAddrs: addrs.map((a) => classifyMultiaddr(multiaddr(a))),
+      connectionAddr: classifyMultiaddr(multiaddr(addrs[0]!)),
+      openedAt: new Date(),
+    },
+    geo,
+  )
+  return addrs
+}
+
+describeEachDatabase('punchr server', (getDb) => {
+  let t: TestServer
+  let key: string
+  let client: TestPeer
+  let remote: TestPeer
+  let relay: TestPeer
+
+  before(async () => {
+    t = await startTestServer(getDb())
+    key = await t.addKey('alice')
+    ;[client, remote, relay] = await Promise.all([newPeer(), newPeer(), newPeer()])
+    await t.client.register({
+      clientId: client.bytes,
+      agentVersion: 'punchr/go-client/0.7.0',
+      protocols: ['/ipfs/ping/1.0.0'],
+      apiKey: key,
+    })
+  })
+  after(() => t.stop())
+
+  it('Register returns the host peer id and is idempotent for the same key', async () => {
+    const first = await t.client.register({
+      clientId: client.bytes,
+      agentVersion: 'punchr/go-client/0.7.0',
+      apiKey: key,
+    })
+    const again = await t.client.register({
+      clientId: client.bytes,
+      agentVersion: 'punchr/go-client/0.7.1',
+      apiKey: key,
+    })
+    assert.equal(first.dbPeerId, again.dbPeerId)
+    const rows = await t.db.query<{ agent_version: string }>(
+      'SELECT agent_version FROM peers WHERE id = $1',
+      [Number(first.dbPeerId)],
+    )
+    assert.equal(rows[0]!.agent_version, 'punchr/go-client/0.7.1')
+  })
+
+  it('Register refuses unknown keys (UNAUTHENTICATED) and a host bound to another key (PERMISSION_DENIED)', async () => {
+    await expectCode(
+      t.client.register({ clientId: client.bytes, agentVersion: 'x', apiKey: 'pk_nope' }),
+      Code.Unauthenticated,
+      'unknown API key',
+    )
+    await expectCode(
+      t.client.register({ clientId: client.bytes, agentVersion: 'x', apiKey: '' }),
+      Code.Unauthenticated,
+      'missing',
+    )
+    const bob = await t.addKey('bob')
+    await expectCode(
+      t.client.register({ clientId: client.bytes, agentVersion: 'x', apiKey: bob }),
+      Code.PermissionDenied,
+      'another API key',
+    )
+  })
+
+  it('Register rejects malformed peer IDs and missing required fields with INVALID_ARGUMENT naming the field', async () => {
+    await expectCode(
+      t.client.register({ clientId: new Uint8Array([1, 2, 3]), agentVersion: 'x', apiKey: key }),
+      Code.InvalidArgument,
+      '^client_id',
+    )
+    // protobuf-es will not encode a message without a required field; a raw client can.
+    const withoutAgent = dropField(
+      toBinary(
+        RegisterRequestSchema,
+        create(RegisterRequestSchema, { clientId: client.bytes, agentVersion: 'x', apiKey: key }),
+      ),
+      2,
+    )
+    const res = await postConnect(t.httpUrl, 'Register', withoutAgent)
+    assert.equal(res.code, 'invalid_argument')
+    assert.match(res.message ?? '', /^agent_version: required field is missing/)
+  })
+
+  it('a revoked key gets PERMISSION_DENIED', async () => {
+    const carol = await t.addKey('carol')
+    const host = await newPeer()
+    await t.client.register({ clientId: host.bytes, agentVersion: 'x', apiKey: carol })
+    await revokeApiKey(t.db, carol)
+    await expectCode(
+      t.client.register({ clientId: host.bytes, agentVersion: 'x', apiKey: carol }),
+      Code.PermissionDenied,
+      'revoked',
+    )
+    await expectCode(
+      t.client.getAddrInfo({ hostId: host.bytes, apiKey: carol }),
+      Code.PermissionDenied,
+      'revoked',
+    )
+  })
+
+  it('GetAddrInfo answers NOT_FOUND when no remote is eligible', async () => {
+    await t.db.query('DELETE FROM remote_candidates')
+    await expectCode(
+      t.client.getAddrInfo({ hostId: client.bytes, allHostIds: [client.bytes], apiKey: key }),
+      Code.NotFound,
+    )
+  })
+
+  it('GetAddrInfo hands out a DCUtR-capable remote with its relay addrs, and not the same pair again to the same client', async () => {
+    await t.db.query('DELETE FROM remote_candidates')
+    const addrs = await seenByHoneypot(t, remote, [relay])
+    const res = await t.client.getAddrInfo({ hostId: client.bytes, allHostIds: [client.bytes], apiKey: key })
+    assert.deepEqual(res.remoteId, remote.bytes)
+    assert.deepEqual(
+      res.multiAddresses.map((b) => multiaddr(b).toString()),
+      addrs,
+    )
+    for (const code of res.protocols) assert.ok([4, 6, 41, 461].includes(code))
+    // The (remote, relay addr) pair was tried by this client: nothing left for it.
+    await expectCode(
+      t.client.getAddrInfo({ hostId: client.bytes, allHostIds: [client.bytes], apiKey: key }),
+      Code.NotFound,
+    )
+  })
+
+  it('GetAddrInfo refuses an unregistered host (FAILED_PRECONDITION) and a foreign host (PERMISSION_DENIED)', async () => {
+    const stranger = await newPeer()
+    await expectCode(
+      t.client.getAddrInfo({ hostId: stranger.bytes, apiKey: key }),
+      Code.FailedPrecondition,
+      'not registered',
+    )
+    const dave = await t.addKey('dave')
+    await expectCode(t.client.getAddrInfo({ hostId: client.bytes, apiKey: dave }), Code.PermissionDenied)
+  })
+
+  describeReports()
+
+  function describeReports() {
+    let report: TrackHolePunchRequest
+    beforeEach(() => {
+      report = fullReport({ client, remote, relay, apiKey: key })
+    })
+
+    it('TrackHolePunch stores a full report whole', async () => {
+      const before = await count(t.db, 'hole_punch_results')
+      await t.client.trackHolePunch(report)
+      assert.equal(await count(t.db, 'hole_punch_results'), before + 1)
+      const [result] = await t.db.query<Record<string, unknown>>(
+        `SELECT r.*, p.multi_hash FROM hole_punch_results r JOIN peers p ON p.id = r.remote_id ORDER BY r.id DESC LIMIT 1`,
+      )
+      assert.equal(result!.multi_hash, remote.id)
+      assert.equal(result!.outcome, 'SUCCESS')
+      assert.equal(result!.attempt_count, 2)
+      assert.equal(result!.final_transport, 'tcp')
+      assert.equal(result!.has_direct_conns, true)
+      const id = result!.id
+      const attempts = await t.db.query<{ outcome: string; attempt_number: number; start_rtt: number }>(
+        'SELECT outcome, attempt_number, start_rtt FROM hole_punch_attempts WHERE hole_punch_result_id = $1 ORDER BY attempt_number',
+        [id],
+      )
+      assert.deepEqual(
+        attempts.map((a) => [a.attempt_number, a.outcome]),
+        [
+          [1, 'FAILED'],
+          [2, 'SUCCESS'],
+        ],
+      )
+      assert.ok(Math.abs(attempts[0]!.start_rtt - 0.05) < 1e-6)
+      const links = await t.db.query<{ relationship: string; n: string | number }>(
+        'SELECT relationship, count(*) AS n FROM hole_punch_results_x_multi_addresses WHERE hole_punch_result_id = $1 GROUP BY relationship ORDER BY relationship',
+        [id],
+      )
+      assert.deepEqual(
+        links.map((l) => [l.relationship, Number(l.n)]),
+        [
+          ['INITIAL', 1],
+          ['FINAL', 2],
+        ],
+      )
+      const latencies = await t.db.query<{
+        mtype: string
+        rtt_avg: number
+        success_count: number
+        rtt_max: number
+      }>(
+        'SELECT mtype, rtt_avg, rtt_max, success_count FROM latency_measurements WHERE hole_punch_result_id = $1 ORDER BY id',
+        [id],
+      )
+      assert.equal(latencies[0]!.mtype, 'TO_RELAY')
+      // The failed third ping is not part of the aggregates.
+      assert.equal(latencies[0]!.success_count, 2)
+      assert.ok(Math.abs(latencies[0]!.rtt_max - 0.021) < 1e-6)
+      assert.equal(
+        Number(
+          await t.db
+            .query('SELECT 1 FROM port_mappings WHERE hole_punch_result_id = $1', [id])
+            .then((r) => r.length),
+        ),
+        1,
+      )
+      const ni = await t.db.query<{ supports_ipv6: boolean }>(
+        'SELECT supports_ipv6 FROM network_information WHERE hole_punch_result_id = $1',
+        [id],
+      )
+      assert.equal(ni[0]!.supports_ipv6, false)
+    })
+
+    it('TrackHolePunch stores a retried report once', async () => {
+      report.endedAt += 1n // distinct from the other tests' reports
+      const before = await count(t.db, 'hole_punch_results')
+      await t.client.trackHolePunch(report)
+      await t.client.trackHolePunch(report)
+      assert.equal(await count(t.db, 'hole_punch_results'), before + 1)
+    })
+
+    const invalid: [string, (r: TrackHolePunchRequest) => void, string][] = [
+      ['malformed remote peer ID', (r) => (r.remoteId = new Uint8Array([0x12, 0x20, 1])), '^remote_id'],
+      [
+        'malformed multiaddr bytes',
+        (r) => (r.remoteMultiAddresses = [new Uint8Array([0xff, 0xff, 0xff])]),
+        '^remote_multi_addresses\\[0\\]',
+      ],
+      [
+        'connect ended before it started',
+        (r) => (r.connectEndedAt = r.connectStartedAt - 1n),
+        '^connect_ended_at: out of order',
+      ],
+      [
+        'ended before the connect ended',
+        (r) => (r.endedAt = r.connectEndedAt - 1n),
+        '^ended_at: out of order',
+      ],
+      [
+        'an attempt that ends before it opens',
+        (r) => (r.holePunchAttempts[0]!.endedAt = r.holePunchAttempts[0]!.openedAt - 1n),
+        'hole_punch_attempts\\[0\\]',
+      ],
+      [
+        'timestamps in seconds',
+        (r) => (r.connectStartedAt = 1_700_000_000n),
+        '^connect_started_at: .*before 2015',
+      ],
+      [
+        'elapsed time in microseconds',
+        (r) => (r.holePunchAttempts[1]!.elapsedTime = 900_000),
+        '^hole_punch_attempts\\[1\\]\\.elapsed_time',
+      ],
+      [
+        'too many attempts',
+        (r) => (r.holePunchAttempts = Array.from({ length: 51 }, () => r.holePunchAttempts[0]!)),
+        '^hole_punch_attempts: too many',
+      ],
+      [
+        'too many addresses',
+        (r) => (r.openMultiAddresses = Array.from({ length: 101 }, () => maBytes('/ip4/11.0.0.1/tcp/1'))),
+        '^open_multi_addresses: too many',
+      ],
+      ['unknown protocol filter code', (r) => (r.protocols = [999]), '^protocols\\[0\\]'],
+      [
+        'rtt_errs not parallel to rtts',
+        (r) => (r.latencyMeasurements[0]!.rttErrs = ['']),
+        'latency_measurements\\[0\\]\\.rtt_errs',
+      ],
+    ]
+    for (const [name, mutate, field] of invalid) {
+      it(`TrackHolePunch rejects ${name} with INVALID_ARGUMENT and writes nothing`, async () => {
+        mutate(report)
+        const before = await count(t.db, 'hole_punch_results')
+        const addrsBefore = await count(t.db, 'multi_addresses')
+        await expectCode(t.client.trackHolePunch(report), Code.InvalidArgument, field)
+        assert.equal(await count(t.db, 'hole_punch_results'), before)
+        assert.equal(await count(t.db, 'multi_addresses'), addrsBefore)
+      })
+    }
+
+    it('TrackHolePunch rejects an oversized message with INVALID_ARGUMENT', async () => {
+      report.error = 'x'.repeat(1024 * 1024 + 1)
+      await expectCode(t.client.trackHolePunch(report), Code.InvalidArgument, 'limit')
+    })
+
+    it('TrackHolePunch refuses reports for a host registered under another key', async () => {
+      const eve = await t.addKey('eve')
+      await expectCode(t.client.trackHolePunch({ ...report, apiKey: eve }), Code.PermissionDenied)
+    })
+
+    it('TrackHolePunch rejects an attempt without its required ended_at (raw bytes) and writes nothing', async () => {
+      const attempt = dropField(toBinary(HolePunchAttemptSchema, report.holePunchAttempts[0]!), 3)
+      const body = appendBytesField(dropField(toBinary(TrackHolePunchRequestSchema, report), 6), 6, attempt)
+      const before = await count(t.db, 'hole_punch_results')
+      const res = await postConnect(t.httpUrl, 'TrackHolePunch', body)
+      assert.equal(res.code, 'invalid_argument')
+      assert.match(res.message ?? '', /^hole_punch_attempts\[0\]\.ended_at: required field is missing/)
+      assert.equal(await count(t.db, 'hole_punch_results'), before)
+    })
+
+    it('TrackHolePunch rejects a missing outcome (an enum value unknown to proto2 is dropped)', async () => {
+      const r = { ...report, outcome: 42 as HolePunchOutcome }
+      await expectCode(t.client.trackHolePunch(r), Code.InvalidArgument, 'outcome')
+    })
+  }
+
+  it('/metrics counts RPCs by method and code, /healthz reports the database', async () => {
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text()
+    assert.match(metrics, /punchr_server_rpcs_total\{method="TrackHolePunch",code="InvalidArgument"\} \d+/)
+    assert.match(metrics, /punchr_server_hole_punch_results_total\{outcome="SUCCESS"\} \d+/)
+    const health = (await (await fetch(`${t.httpUrl}/healthz`)).json()) as { status: string }
+    assert.equal(health.status, 'ok')
+  })
+})

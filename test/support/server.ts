@@ -1,0 +1,57 @@
+import { type Client, createClient } from '@connectrpc/connect'
+import { createGrpcTransport } from '@connectrpc/connect-node'
+import { addApiKey } from '../../src/db/authorizations.js'
+import type { Database } from '../../src/db/database.js'
+import { PunchrService } from '../../src/gen/punchr_pb.js'
+import { createGeoLookup, type GeoLookup } from '../../src/lib/geo.js'
+import { createServer, type PunchrServer, type ServerDeps } from '../../src/server/server.js'
+
+let sharedGeo: GeoLookup | undefined
+
+/** One geo lookup for the whole test process (loading it takes about a second). */
+export async function testGeo(): Promise<GeoLookup> {
+  sharedGeo ??= createGeoLookup()
+  await sharedGeo.ready()
+  return sharedGeo
+}
+
+export interface TestServer {
+  server: PunchrServer
+  db: Database
+  /** A Connect client speaking gRPC over HTTP/2 to the server. */
+  client: Client<typeof PunchrService>
+  grpcUrl: string
+  httpUrl: string
+  addKey(user?: string): Promise<string>
+  stop(): Promise<void>
+}
+
+/** Starts a real server on loopback (ephemeral ports) over `db`. */
+export async function startTestServer(
+  db: Database,
+  options: { openRegistration?: boolean } & Omit<ServerDeps, 'db' | 'geo'> = {},
+): Promise<TestServer> {
+  const server = await createServer(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      httpPort: 0,
+      openRegistration: options.openRegistration ?? false,
+      dataDir: 'unused',
+      databaseUrl: undefined,
+    },
+    { ...options, db, geo: await testGeo() },
+  )
+  await server.start()
+  const grpcUrl = `http://127.0.0.1:${server.grpcPort}`
+  const client = createClient(PunchrService, createGrpcTransport({ baseUrl: grpcUrl }))
+  return {
+    server,
+    db,
+    client,
+    grpcUrl,
+    httpUrl: `http://127.0.0.1:${server.httpPort}`,
+    addKey: async (user = 'tester') => (await addApiKey(db, user)).key,
+    stop: () => server.destroy(),
+  }
+}
