@@ -36,6 +36,8 @@ export interface PunchrServer {
   /** Bound ports, known after start() (useful with port 0). */
   readonly grpcPort: number
   readonly httpPort: number
+  /** RPCs being handled right now. */
+  readonly inFlight: number
   start(): Promise<void>
   /** Stops accepting, lets in-flight RPCs finish, then closes what the server opened. Idempotent. */
   destroy(): Promise<void>
@@ -108,6 +110,9 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     },
     get httpPort() {
       return httpPort
+    },
+    get inFlight() {
+      return inFlight
     },
     async start() {
       grpcPort = await listen(grpcServer, config.host, config.port)

@@ -1,0 +1,247 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Worker } from 'node:worker_threads'
+import { type Database, openDatabase } from '../src/db/database.js'
+import { migrate } from '../src/db/migrate.js'
+import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
+import { type BenchReport, type DbRun, markdownReport, resultsTable, writeDocs } from './report.js'
+import { FULL_SIZE, QUICK_SIZE, type SeedSize, sampleRemotes, seed } from './seed.js'
+import { benchServer } from './server-bench.js'
+
+const USAGE = `npm run bench [-- options]
+
+Seeds PGlite (on disk) and a throw-away PostgreSQL with a production-sized data set, starts
+the real server and measures TrackHolePunch and GetAddrInfo over gRPC.
+
+  --quick                10 k candidates / 100 k results, 3 s per measurement (smoke run)
+  --db pglite|postgres   only this database (default: both)
+  --workers 8,32         concurrent client loops per measurement (default 8,32)
+  --duration <s>         measured seconds per RPC and worker count (default 20; quick 3)
+  --warmup <s>           unmeasured seconds before each measurement (default 3; quick 1)
+  --detail-fraction <f>  share of results (newest first) that get attempts, addr links and
+                         latencies (default 1)
+  --write / --no-write   write docs/benchmarks.md (default: only for a full run of both databases)
+`
+
+type DbKind = 'pglite' | 'postgres'
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    db: { type: 'string', multiple: true },
+    workers: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    'detail-fraction': { type: 'string' },
+    write: { type: 'boolean' },
+    'no-write': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+})
+
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+
+const dbs: DbKind[] = (values.db ?? ['pglite', 'postgres'])
+  .flatMap((d) => d.split(','))
+  .map((d) => {
+    if (d !== 'pglite' && d !== 'postgres') {
+      console.error(`--db must be pglite or postgres, not ${d}\n\n${USAGE}`)
+      process.exit(2)
+    }
+    return d
+  })
+const number = (text: string | undefined, fallback: number, name: string): number => {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`${name} must be a positive number, not ${text}`)
+    process.exit(2)
+  }
+  return n
+}
+const quick = values.quick
+const size: SeedSize = {
+  ...(quick ? QUICK_SIZE : FULL_SIZE),
+  detailFraction: Math.min(1, number(values['detail-fraction'], 1, '--detail-fraction')),
+}
+const concurrencies = (values.workers ?? '8,32').split(',').map((w) => number(w, 8, '--workers'))
+const durationMs = number(values.duration, quick ? 3 : 20, '--duration') * 1000
+const warmupMs = number(values.warmup, quick ? 1 : 3, '--warmup') * 1000
+const write = values['no-write'] === true ? false : (values.write ?? (!quick && dbs.length === 2))
+
+const started = performance.now()
+const log = (line: string) => console.log(line)
+const stamp = () => `[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s]`
+
+// ---- cleanup, also on Ctrl-C ------------------------------------------------------------------
+const cleanups: (() => Promise<void>)[] = []
+const tempDirs = new Set<string>()
+let activeWorker: Worker | undefined
+let interrupted = false
+
+async function cleanUp(): Promise<void> {
+  await activeWorker?.terminate()
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop()!
+    await Promise.race([fn().catch((err) => console.error('cleanup failed:', err)), sleep(15_000)])
+  }
+}
+function onSignal(signal: NodeJS.Signals): void {
+  if (interrupted) process.exit(130) // second Ctrl-C: leave now (the exit hooks still remove files)
+  interrupted = true
+  console.error(`\n${signal}: stopping, removing temp data and the PostgreSQL cluster …`)
+  void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+})
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+async function runDb(kind: DbKind): Promise<DbRun> {
+  log(`\n${stamp()} ==== ${kind} ====`)
+  let db: Database
+  let cluster: PostgresCluster | undefined
+  if (kind === 'pglite') {
+    const dir = mkdtempSync(join(tmpdir(), 'punchr-bench-pglite-'))
+    tempDirs.add(dir)
+    cleanups.push(async () => {
+      rmSync(dir, { recursive: true, force: true })
+      tempDirs.delete(dir)
+    })
+    db = await openDatabase({ dataDir: dir })
+    log(`${stamp()} PGlite data dir ${dir}`)
+  } else {
+    cluster = await startPostgres()
+    const c = cluster
+    cleanups.push(() => c.stop())
+    // The server's default pool size (openDatabase without poolSize).
+    db = await openDatabase({ databaseUrl: cluster.url, poolSize: 10 })
+    log(`${stamp()} PostgreSQL cluster in ${cluster.dir} (port ${cluster.port})`)
+  }
+  const opened = db
+  cleanups.push(() => opened.close())
+  const version = (await db.query<{ version: string }>('SELECT version()'))[0]!.version
+  log(`${stamp()} ${version}`)
+
+  let t0 = performance.now()
+  await migrate(db)
+  const migrateSeconds = (performance.now() - t0) / 1000
+  log(`${stamp()} migrated in ${migrateSeconds.toFixed(1)} s; seeding …`)
+  t0 = performance.now()
+  const seeded = await seed(db, size, (line) => log(`${stamp()}${line}`))
+  const dbSize = (
+    await db.query<{ size: string }>('SELECT pg_size_pretty(pg_database_size(current_database())) AS size')
+  )[0]!.size
+  log(`${stamp()} seeded in ${seeded.totalSeconds.toFixed(1)} s; database size ${dbSize}`)
+  const counts = await tableCounts(db)
+  log(
+    `${stamp()} rows: ${Object.entries(counts)
+      .map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`)
+      .join(', ')}`,
+  )
+
+  const remotes = await sampleRemotes(db, seeded.layout, quick ? 500 : 2_000)
+  log(`${stamp()} starting the server and measuring …`)
+  const bench = await benchServer(db, seeded.hosts, remotes, {
+    concurrencies,
+    warmupMs,
+    durationMs,
+    log: (line) => log(line.startsWith('  ') && !line.startsWith('    ') ? `${stamp()}${line}` : line),
+    onWorker: (w) => {
+      activeWorker = w
+    },
+  })
+  log(
+    `${stamp()} fairness: ${bench.fairness.distinct.toLocaleString('en-US')} distinct remotes in ${bench.fairness.calls.toLocaleString('en-US')} GetAddrInfo answers, at most ${bench.fairness.maxPerRemote} per remote`,
+  )
+  for (const [when, plan] of [
+    ['before the GetAddrInfo load (freshly vacuumed)', bench.explainFresh],
+    ['after the GetAddrInfo load', bench.explainAfter],
+  ] as const) {
+    log(
+      `\n${stamp()} EXPLAIN (ANALYZE, BUFFERS) of the allocation statement on ${kind}, ${when}:\n${plan ?? '(not captured)'}\n`,
+    )
+  }
+  // Close this database now (in reverse order of opening) so the next one has the machine.
+  while (cleanups.length > 0) await cleanups.pop()!()
+  return { kind, version, migrateSeconds, seed: seeded, dbSize, counts, bench }
+}
+
+async function tableCounts(db: Database): Promise<Record<string, number>> {
+  const tables = [
+    'peers',
+    'multi_addresses',
+    'connection_events',
+    'connection_events_x_multi_addresses',
+    'remote_candidates',
+    'allocations',
+    'clients',
+    'hole_punch_results',
+    'hole_punch_results_x_multi_addresses',
+    'hole_punch_results_x_listen_multi_addresses',
+    'hole_punch_attempts',
+    'hole_punch_attempts_x_multi_addresses',
+    'latency_measurements',
+  ]
+  const rows = await db.query<{ t: string; n: string | number }>(
+    tables.map((t) => `SELECT '${t}' AS t, count(*) AS n FROM ${t}`).join(' UNION ALL '),
+  )
+  return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]))
+}
+
+function pgliteVersion(): string {
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
+  ) as { version: string }
+  return pkg.version
+}
+
+try {
+  log(
+    `punchr server benchmark${quick ? ' (--quick)' : ''}: ${size.candidates.toLocaleString('en-US')} candidates, ${size.results.toLocaleString('en-US')} results, workers ${concurrencies.join(', ')}, ${durationMs / 1000} s per measurement`,
+  )
+  const runs: DbRun[] = []
+  for (const kind of dbs) runs.push(await runDb(kind))
+  const report: BenchReport = {
+    date: new Date(),
+    quick,
+    args: process.argv.slice(2),
+    size,
+    concurrencies,
+    durationMs,
+    warmupMs,
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown CPU',
+      cores: cpus().length,
+      memoryGiB: totalmem() / 2 ** 30,
+      node: process.version,
+      pglite: pgliteVersion(),
+    },
+    runs,
+  }
+  log(`\n${resultsTable(report)}\n`)
+  if (write) {
+    const file = writeDocs(markdownReport(report))
+    log(`wrote ${file}`)
+  } else {
+    log('docs/benchmarks.md not written (only a full run of both databases writes it; --write forces it)')
+  }
+  log(`${stamp()} done`)
+} catch (err) {
+  if (!interrupted) {
+    console.error(err)
+    process.exitCode = 1
+  }
+} finally {
+  if (!interrupted) await cleanUp()
+}

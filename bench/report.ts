@@ -1,0 +1,202 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { SeedResult, SeedSize } from './seed.js'
+import type { PhaseResult, ServerBenchResult } from './server-bench.js'
+import { int, ms } from './stats.js'
+
+export interface DbRun {
+  kind: 'pglite' | 'postgres'
+  version: string
+  migrateSeconds: number
+  seed: SeedResult
+  dbSize: string
+  counts: Record<string, number>
+  bench: ServerBenchResult
+}
+
+export interface BenchReport {
+  date: Date
+  quick: boolean
+  args: string[]
+  size: SeedSize
+  concurrencies: number[]
+  durationMs: number
+  warmupMs: number
+  machine: { cpu: string; cores: number; memoryGiB: number; node: string; pglite: string }
+  runs: DbRun[]
+}
+
+export const HEADING = '## Server: TrackHolePunch and GetAddrInfo'
+const DOCS_FILE = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url))
+
+function dbName(run: DbRun): string {
+  return run.kind === 'pglite' ? 'PGlite (disk)' : 'PostgreSQL'
+}
+
+function errorsOf(p: PhaseResult): string {
+  const entries = Object.entries(p.errors)
+  return entries.length === 0 ? '0' : entries.map(([code, n]) => `${int(n)} ${code}`).join(', ')
+}
+
+/** The results as a markdown table (printed, and the heart of docs/benchmarks.md). */
+export function resultsTable(report: BenchReport): string {
+  const lines = [
+    '| database | RPC | workers | calls/s | p50 ms | p99 ms | max ms | server transaction p50 / p99 ms | allocation statement p50 / p99 / max ms | distinct remotes / calls | errors |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ]
+  for (const run of report.runs) {
+    for (const p of run.bench.phases) {
+      lines.push(
+        `| ${dbName(run)} | ${p.rpc} | ${p.concurrency} | ${p.perSecond.toFixed(0)} | ${ms(p.latency.p50)} | ${ms(p.latency.p99)} | ${ms(p.latency.max)} | ${ms(p.serverTx.p50)} / ${ms(p.serverTx.p99)} | ${p.pick === undefined ? '' : `${ms(p.pick.p50)} / ${ms(p.pick.p99)} / ${ms(p.pick.max)}`} | ${p.rpc === 'GetAddrInfo' ? `${int(p.distinctRemotes)} / ${int(p.ok)}` : ''} | ${errorsOf(p)} |`,
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+function seedTable(report: BenchReport): string {
+  const lines = [
+    `| | ${report.runs.map(dbName).join(' | ')} |`,
+    `|---|${report.runs.map(() => '--:|').join('')}`,
+  ]
+  lines.push(
+    `| seeding time | ${report.runs.map((r) => `${r.seed.totalSeconds.toFixed(0)} s`).join(' | ')} |`,
+  )
+  lines.push(`| database size after seeding | ${report.runs.map((r) => r.dbSize).join(' | ')} |`)
+  const tables = Object.keys(report.runs[0]?.counts ?? {})
+  for (const t of tables) {
+    lines.push(`| ${t} rows | ${report.runs.map((r) => int(r.counts[t] ?? 0)).join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+/** Seconds per seeding step, summed over the chunks of one table. */
+function seedSteps(run: DbRun): string {
+  const byTable = new Map<string, number>()
+  for (const s of run.seed.steps) {
+    const name = s.name.replace(/ \d+–\d+$/, '')
+    byTable.set(name, (byTable.get(name) ?? 0) + s.seconds)
+  }
+  return [...byTable.entries()].map(([name, seconds]) => `${name} ${seconds.toFixed(1)} s`).join(' · ')
+}
+
+function phase(run: DbRun | undefined, rpc: string, concurrency: number): PhaseResult | undefined {
+  return run?.bench.phases.find((p) => p.rpc === rpc && p.concurrency === concurrency)
+}
+
+/** A few sentences derived from the figures (regenerated on every run). */
+function interpretation(report: BenchReport): string {
+  const pg = report.runs.find((r) => r.kind === 'postgres')
+  const lite = report.runs.find((r) => r.kind === 'pglite')
+  const hi = Math.max(...report.concurrencies)
+  const lo = Math.min(...report.concurrencies)
+  const out: string[] = []
+  const best = (run: DbRun | undefined, rpc: string) =>
+    Math.max(0, ...(run?.bench.phases.filter((p) => p.rpc === rpc).map((p) => p.perSecond) ?? []))
+  if (pg !== undefined && lite !== undefined) {
+    out.push(
+      `- **TrackHolePunch**: PostgreSQL stores up to ${best(pg, 'TrackHolePunch').toFixed(0)} reports/s, PGlite up to ${best(lite, 'TrackHolePunch').toFixed(0)} reports/s. ` +
+        `A report is one transaction of about 30 statements; PGlite runs them on its single connection one report at a time, so more workers only queue ` +
+        `(p50 at ${lo} → ${hi} workers: ${ms(phase(lite, 'TrackHolePunch', lo)?.latency.p50 ?? Number.NaN)} → ${ms(phase(lite, 'TrackHolePunch', hi)?.latency.p50 ?? Number.NaN)} ms), ` +
+        `while PostgreSQL overlaps them over its pool of 10 connections. The original campaign produced 6.25 M results in about a year (≈ 0.2/s), so either database has orders of magnitude of headroom.`,
+    )
+    out.push(
+      `- **GetAddrInfo**: up to ${best(pg, 'GetAddrInfo').toFixed(0)} allocations/s on PostgreSQL and ${best(lite, 'GetAddrInfo').toFixed(0)}/s on PGlite. ` +
+        `The allocation statement itself takes ${ms(phase(pg, 'GetAddrInfo', lo)?.pick?.p50 ?? Number.NaN)} ms (p50, PostgreSQL) / ${ms(phase(lite, 'GetAddrInfo', lo)?.pick?.p50 ?? Number.NaN)} ms (PGlite) ` +
+        `with ${int(report.size.candidates)} candidates and ${int(report.size.results)} stored results: it walks remote_candidates_allocation_idx and stops at the first eligible row, so it does not grow with the number of results.`,
+    )
+  }
+  for (const run of report.runs) {
+    const f = run.bench.fairness
+    out.push(
+      `- **Fairness (${dbName(run)})**: ${int(f.distinct)} distinct remotes in ${int(f.calls)} answers (${((100 * f.distinct) / Math.max(1, f.calls)).toFixed(1)} %), ` +
+        `at most ${f.maxPerRemote} per remote: least recently served first, no remote handed out twice before all ${int(report.size.candidates)} had their turn.`,
+    )
+    for (const p of run.bench.phases) {
+      if (p.p50Last > 2 * p.p50First && p.p50Last - p.p50First > 2) {
+        out.push(
+          `- ${dbName(run)} ${p.rpc} at ${p.concurrency} workers slowed down while it ran (p50 ${ms(p.p50First)} ms in the first fifth, ${ms(p.p50Last)} ms in the last).`,
+        )
+      }
+    }
+  }
+  return out.join('\n')
+}
+
+/** The whole docs section. */
+export function markdownReport(report: BenchReport): string {
+  const m = report.machine
+  const pg = report.runs.find((r) => r.kind === 'postgres')
+  const s = report.size
+  const lines = [
+    HEADING,
+    '',
+    `Command: \`npm run bench\`${report.args.length > 0 ? ` (this run: \`npm run bench -- ${report.args.join(' ')}\`)` : ''}; \`npm run bench -- --quick\` is a one-minute smoke run, \`--db pglite|postgres\` runs one database. Source: \`bench/\`.`,
+    '',
+    `Measured ${report.date.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.cores} cores (${m.cpu}), ${m.memoryGiB.toFixed(0)} GiB RAM, Node ${m.node}; ` +
+      `${report.runs.map((r) => (r.kind === 'pglite' ? `PGlite ${m.pglite} (${r.version.split(',')[0]}, data dir on disk)` : `${r.version.split(',')[0]} (throw-away cluster of test/support/postgres.ts: fsync, synchronous_commit and full_page_writes off; server pool 10 connections)`)).join('; ')}. ` +
+      'Server and load generator share the machine: the server (and PGlite) on the main thread, the gRPC clients in a worker thread, PostgreSQL in its own processes.',
+    '',
+    '### Data set',
+    '',
+    `Seeded with set-based SQL (generate_series), not through the API: ${int(s.candidates)} current allocation candidates (peers, relay addrs, connection events in the last 10 minutes, remote_candidates with varied last_allocated_at, 10 % never served) and ${int(s.historicRemotes)} older remotes; ${int(s.clientHosts)} client hosts on ${s.authorizations} API keys; ` +
+      `${int(s.results)} hole_punch_results over the last ${s.days} days (60 % SUCCESS, 22 % FAILED, ≈ 1.3 attempts per result), with INITIAL/FINAL addr links, listen addrs, attempt addrs and latency rows` +
+      `${s.detailFraction < 1 ? ` for the newest ${Math.round(s.detailFraction * 100)} % of the results` : ''}, then VACUUM ANALYZE. ` +
+      'Before the GetAddrInfo runs every candidate is marked seen in the last 2 minutes (as a running honeypot keeps doing) so none ages out mid-run.',
+    '',
+    seedTable(report),
+    '',
+    ...report.runs.map((r) => `Seeding steps, ${dbName(r)}: ${seedSteps(r)}.`),
+    '',
+    '### Results',
+    '',
+    `Each row: ${report.warmupMs / 1000} s warm-up, then ${report.durationMs / 1000} s measured; "workers" are concurrent client loops, each on its own HTTP/2 connection, each sending one call after another. ` +
+      'TrackHolePunch reports are realistic (3 attempts, 2–4 relay addrs, 4 listen addrs, 3 latency measurements of 5 pings, network information, a NAT mapping) about a sample of 2 000 candidate remotes, from random registered hosts; GetAddrInfo calls come from random registered hosts with all_host_ids set. ' +
+      'Latencies are client-side round trips; "server transaction" is the RPC\'s database transaction (insertHolePunchReport or allocateRemote) from its first statement, without waiting for a connection; "allocation statement" is the candidate pick (WITH candidate … UPDATE remote_candidates).',
+    '',
+    resultsTable(report),
+    '',
+    '### Interpretation',
+    '',
+    interpretation(report),
+    '',
+  ]
+  if (pg !== undefined) {
+    lines.push(
+      `### Allocation plan on PostgreSQL at this size`,
+      '',
+      'EXPLAIN (ANALYZE, BUFFERS) of the allocation statement exactly as the server ran it last (captured from the running server, executed in a rolled-back transaction), after the GetAddrInfo runs:',
+      '',
+      '```',
+      pg.bench.explainAfter ?? '(not captured)',
+      '```',
+      '',
+      'The same on the freshly vacuumed table, before the GetAddrInfo runs:',
+      '',
+      '```',
+      pg.bench.explainFresh ?? '(not captured)',
+      '```',
+      '',
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Replaces (or appends) this benchmark's section of docs/benchmarks.md; other sections stay. */
+export function writeDocs(section: string): string {
+  const existing = existsSync(DOCS_FILE)
+    ? readFileSync(DOCS_FILE, 'utf8')
+    : '# Benchmarks\n\nMeasured figures of punchr. Each section names the command that reproduces it.\n'
+  const start = existing.indexOf(`${HEADING}\n`)
+  let next: string
+  if (start === -1) {
+    next = `${existing.trimEnd()}\n\n${section.trimEnd()}\n`
+  } else {
+    const after = existing.slice(start + HEADING.length)
+    const end = after.search(/\n## /)
+    const rest = end === -1 ? '' : after.slice(end + 1)
+    next = `${existing.slice(0, start)}${section.trimEnd()}\n${rest === '' ? '' : `\n${rest}`}`
+  }
+  writeFileSync(DOCS_FILE, next)
+  return DOCS_FILE
+}

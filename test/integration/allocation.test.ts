@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict'
+import { beforeEach, it } from 'node:test'
+import { multiaddr } from '@multiformats/multiaddr'
+import { allocateRemote } from '../../src/db/allocation.js'
+import { addApiKey } from '../../src/db/authorizations.js'
+import { registerClient } from '../../src/db/clients.js'
+import { recordConnectionEvent } from '../../src/db/connection-events.js'
+import type { Database } from '../../src/db/database.js'
+import { upsertPeer } from '../../src/db/peers.js'
+import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
+import { describeEachDatabase } from '../support/databases.js'
+import { newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
+
+const noGeo = () => ({ country: null, asn: null })
+
+async function clientHost(db: Database, authorizationId: number): Promise<number> {
+  const peer = await newPeer()
+  return registerClient(
+    db,
+    await upsertPeer(db, { multiHash: peer.id, agentVersion: 'test' }),
+    authorizationId,
+  )
+}
+
+interface SeenOptions {
+  relays?: number
+  protocols?: string[]
+  minutesAgo?: number
+  publicAddr?: boolean
+}
+
+/** Records a connection event for `remote` as the honeypot would; returns its relay addrs. */
+async function seen(db: Database, remote: TestPeer, options: SeenOptions = {}): Promise<string[]> {
+  const relays = await Promise.all(Array.from({ length: options.relays ?? 1 }, () => newPeer()))
+  const addrs = relays.map((relay, i) => relayAddr(relay, remote, i + 1))
+  const listen = options.publicAddr === true ? [...addrs, '/ip4/11.0.0.99/tcp/4001'] : addrs
+  await recordConnectionEvent(
+    db,
+    {
+      remoteId: remote.id,
+      agentVersion: 'kubo/0.25.0',
+      protocols: options.protocols ?? ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
+      listenAddrs: listen.map((a) => classifyMultiaddr(multiaddr(a))),
+      connectionAddr: null,
+      openedAt: new Date(Date.now() - (options.minutesAgo ?? 0) * 60_000),
+    },
+    noGeo,
+  )
+  return addrs
+}
+
+describeEachDatabase('allocation (SPEC §4)', (getDb) => {
+  let db: Database
+  let authId: number
+  let hostA: number
+  let hostB: number
+
+  beforeEach(async () => {
+    db = getDb()
+    await db.query('DELETE FROM allocations')
+    await db.query('DELETE FROM remote_candidates')
+    authId = (await addApiKey(db, 'alloc')).authorization.id
+    hostA = await clientHost(db, authId)
+    hostB = await clientHost(db, authId)
+  })
+
+  it('hands out nothing when no remote is eligible', async () => {
+    assert.equal(
+      await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
+      undefined,
+    )
+  })
+
+  it('hands out a DCUtR remote with all its relay addrs, and records the hand-out', async () => {
+    const remote = await newPeer()
+    const addrs = await seen(db, remote, { relays: 2 })
+    const got = await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [4, 6] })
+    assert.deepEqual(got, { remoteMultiHash: remote.id, relayAddrs: addrs })
+    const rows = await db.query<{ protocols: number[] }>(
+      'SELECT protocols FROM allocations WHERE client_id = $1',
+      [hostA],
+    )
+    assert.equal(rows.length, 2)
+    assert.deepEqual(rows[0]!.protocols, [4, 6])
+  })
+
+  it('skips peers without /libp2p/dcutr or without relay addrs', async () => {
+    await seen(db, await newPeer(), { protocols: ['/ipfs/id/1.0.0'] })
+    await seen(db, await newPeer(), { relays: 0 })
+    assert.equal(
+      await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
+      undefined,
+    )
+  })
+
+  it('skips remotes not seen by a honeypot within 10 minutes, and prunes them', async () => {
+    await seen(db, await newPeer(), { minutesAgo: 11 })
+    assert.equal(
+      await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
+      undefined,
+    )
+    const left = await db.query('SELECT 1 FROM remote_candidates')
+    assert.equal(left.length, 0)
+  })
+
+  it('serves the least recently handed-out remote first (fair rotation)', async () => {
+    const remotes = [await newPeer(), await newPeer(), await newPeer()]
+    for (const r of remotes) await seen(db, r)
+    const hosts = await Promise.all(Array.from({ length: 6 }, () => clientHost(db, authId)))
+    const served: string[] = []
+    for (const host of hosts) {
+      const got = await allocateRemote(db, { clientId: host, hostClientIds: [host], protocols: [] })
+      served.push(got!.remoteMultiHash)
+    }
+    // Every remote gets its turn before any gets a second one.
+    assert.equal(new Set(served.slice(0, 3)).size, 3)
+    assert.deepEqual(served.slice(3), served.slice(0, 3))
+  })
+
+  it('excludes (remote, relay addr) pairs any host of the same client tried in the last 10 minutes', async () => {
+    const remote = await newPeer()
+    await seen(db, remote)
+    assert.ok(await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA, hostB], protocols: [] }))
+    // hostB belongs to the same client and says so: nothing left for it.
+    assert.equal(
+      await allocateRemote(db, { clientId: hostB, hostClientIds: [hostA, hostB], protocols: [] }),
+      undefined,
+    )
+    // A host of another client still gets the remote.
+    const other = await clientHost(db, (await addApiKey(db, 'other')).authorization.id)
+    assert.equal(
+      (await allocateRemote(db, { clientId: other, hostClientIds: [other], protocols: [] }))?.remoteMultiHash,
+      remote.id,
+    )
+  })
+
+  it('returns only the relay addrs the client has not tried yet', async () => {
+    const remote = await newPeer()
+    const [first] = await seen(db, remote)
+    assert.deepEqual(
+      (await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }))?.relayAddrs,
+      [first],
+    )
+    // The remote comes back through a second relay as well.
+    const addrs = await seen(db, remote, { relays: 2 })
+    const got = await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] })
+    assert.deepEqual(
+      got?.relayAddrs,
+      addrs.filter((a) => a !== first),
+    )
+  })
+
+  it('tried pairs older than 10 minutes no longer exclude', async () => {
+    const remote = await newPeer()
+    await seen(db, remote)
+    await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] })
+    await db.query(`UPDATE allocations SET allocated_at = now() - interval '11 minutes'`)
+    assert.equal(
+      (await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }))?.remoteMultiHash,
+      remote.id,
+    )
+  })
+
+  it('skips a remote with 10 results in the last minute (by anyone), not one with 9', async () => {
+    const busy = await newPeer()
+    await seen(db, busy)
+    const busyId = await upsertPeer(db, { multiHash: busy.id })
+    const insertResults = (n: number, secondsAgo: number) =>
+      db.query(
+        `INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns, outcome, ended_at, attempt_count, report_sha256, created_at)
+         SELECT $1, $2, now(), now(), false, 'FAILED', now(), 0, gen_random_uuid()::text::bytea, now() - make_interval(secs => $4)
+         FROM generate_series(1, $3)`,
+        [hostB, busyId, n, secondsAgo],
+      )
+    await insertResults(9, 5)
+    assert.equal(
+      (await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }))?.remoteMultiHash,
+      busy.id,
+    )
+    await db.query('DELETE FROM allocations')
+    await insertResults(1, 5)
+    assert.equal(
+      await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
+      undefined,
+    )
+    // Results older than a minute do not count.
+    await db.query(
+      `UPDATE hole_punch_results SET created_at = now() - interval '2 minutes' WHERE remote_id = $1`,
+      [busyId],
+    )
+    assert.equal(
+      (await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }))?.remoteMultiHash,
+      busy.id,
+    )
+  })
+})
