@@ -6,7 +6,7 @@ export const serverFlags = {
   host: stringFlag('host', 'Address to listen on (gRPC and HTTP)', '0.0.0.0', { group: 'Network' }),
   port: portFlag(
     'port',
-    'gRPC port (HTTP/2: gRPC; Connect and gRPC-Web are also served on the HTTP port)',
+    'API port: gRPC, gRPC-Web and Connect over HTTP/2 cleartext',
     10000,
     { group: 'Network' },
   ),
