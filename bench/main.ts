@@ -6,6 +6,7 @@ import type { Worker } from 'node:worker_threads'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
+import { postmasterPid } from './cpu.js'
 import { type BenchReport, type DbRun, markdownReport, resultsTable, writeDocs } from './report.js'
 import { FULL_SIZE, QUICK_SIZE, type SeedSize, sampleRemotes, seed } from './seed.js'
 import { benchServer } from './server-bench.js'
@@ -129,7 +130,11 @@ async function runDb(kind: DbKind): Promise<DbRun> {
     log(`${stamp()} PostgreSQL cluster in ${cluster.dir} (port ${cluster.port})`)
   }
   const opened = db
-  cleanups.push(() => opened.close())
+  cleanups.push(async () => {
+    await opened.close()
+    // Let the pool's connections finish closing before the cluster goes away.
+    await sleep(300)
+  })
   const version = (await db.query<{ version: string }>('SELECT version()'))[0]!.version
   log(`${stamp()} ${version}`)
 
@@ -157,12 +162,13 @@ async function runDb(kind: DbKind): Promise<DbRun> {
     warmupMs,
     durationMs,
     log: (line) => log(line.startsWith('  ') && !line.startsWith('    ') ? `${stamp()}${line}` : line),
+    postmaster: cluster === undefined ? undefined : postmasterPid(join(cluster.dir, 'data')),
     onWorker: (w) => {
       activeWorker = w
     },
   })
   log(
-    `${stamp()} fairness: ${bench.fairness.distinct.toLocaleString('en-US')} distinct remotes in ${bench.fairness.calls.toLocaleString('en-US')} GetAddrInfo answers, at most ${bench.fairness.maxPerRemote} per remote`,
+    `${stamp()} fairness: ${bench.fairness.distinct.toLocaleString('en-US')} distinct remotes in ${bench.fairness.calls.toLocaleString('en-US')} GetAddrInfo answers, at most ${bench.fairness.maxPerRemote} per remote, ${bench.fairness.emptyAddrs} answers without relay addrs`,
   )
   for (const [when, plan] of [
     ['before the GetAddrInfo load (freshly vacuumed)', bench.explainFresh],

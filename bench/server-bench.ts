@@ -6,6 +6,7 @@ import type { Database } from '../src/db/database.js'
 import { GetAddrInfoRequestSchema, PunchrService } from '../src/gen/punchr_pb.js'
 import { parsePeerIdBytes, peerIdToBytes } from '../src/lib/peer-id.js'
 import { createServer } from '../src/server/server.js'
+import { type CpuShares, type CpuSnapshot, cpuShares, cpuSnapshot } from './cpu.js'
 import { ALLOCATION_PICK, ALLOCATION_TX, Instrumented, REPORT_TX } from './instrument.js'
 import { buildReport, type LoadResult, type LoadSpec, type Rpc, type WorkerHost } from './load-worker.js'
 import { type RemoteSample, refreshCandidates, type SeededHost } from './seed.js'
@@ -30,6 +31,8 @@ export interface PhaseResult {
   /** GetAddrInfo: distinct remotes handed out in this phase, and answers without addrs. */
   distinctRemotes: number
   emptyAddrs: number
+  /** Where the CPU went during the measured window. */
+  cpu: CpuShares | undefined
   topStatements: { label: string; count: number; totalMs: number; p50: number; p99: number }[]
 }
 
@@ -38,6 +41,8 @@ export interface ServerBenchOptions {
   warmupMs: number
   durationMs: number
   log: (line: string) => void
+  /** PostgreSQL's postmaster, to account for its CPU time. */
+  postmaster?: number | undefined
   /** Keeps the active worker so Ctrl-C can stop it. */
   onWorker?: (worker: Worker | undefined) => void
 }
@@ -45,7 +50,7 @@ export interface ServerBenchOptions {
 export interface ServerBenchResult {
   phases: PhaseResult[]
   /** All GetAddrInfo phases together: distinct remotes / successful calls. */
-  fairness: { calls: number; distinct: number; maxPerRemote: number }
+  fairness: { calls: number; distinct: number; maxPerRemote: number; emptyAddrs: number }
   explainFresh: string | undefined
   explainAfter: string | undefined
 }
@@ -109,6 +114,7 @@ export async function benchServer(
         calls: getAddrCalls,
         distinct: handedOut.size,
         maxPerRemote: Math.max(0, ...handedOut.values()),
+        emptyAddrs: phases.reduce((n, p) => n + p.emptyAddrs, 0),
       },
       explainFresh,
       explainAfter,
@@ -167,13 +173,19 @@ async function runPhase(
   const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: spec })
   options.onWorker?.(worker)
   let load: LoadResult
+  let cpuFrom: CpuSnapshot | undefined
+  let cpuTo: CpuSnapshot | undefined
   try {
     load = await new Promise<LoadResult>((resolve, reject) => {
       worker.on('message', (msg: { measuring?: true; result?: LoadResult; error?: string }) => {
         // The warm-up is over: server-side timings start from here.
-        if (msg.measuring === true) instrumented.reset()
-        else if (msg.result !== undefined) resolve(msg.result)
-        else reject(new Error(`load worker: ${msg.error}`))
+        if (msg.measuring === true) {
+          instrumented.reset()
+          cpuFrom = cpuSnapshot(options.postmaster)
+        } else if (msg.result !== undefined) {
+          cpuTo = cpuSnapshot(options.postmaster)
+          resolve(msg.result)
+        } else reject(new Error(`load worker: ${msg.error}`))
       })
       worker.once('error', reject)
       worker.once('exit', (code) => reject(new Error(`load worker exited with code ${code}`)))
@@ -215,6 +227,7 @@ async function runPhase(
       spec.rpc === 'GetAddrInfo' ? summarize(instrumented.statements.get(ALLOCATION_PICK) ?? []) : undefined,
     distinctRemotes: new Set(load.remotes).size,
     emptyAddrs: load.emptyAddrs,
+    cpu: cpuFrom !== undefined && cpuTo !== undefined ? cpuShares(cpuFrom, cpuTo) : undefined,
     topStatements: top,
   }
   return { result, remotes: load.remotes }
@@ -230,10 +243,11 @@ export function describePhase(p: PhaseResult): string {
   ]
   if (p.pick !== undefined) {
     lines.push(
-      `    allocation pick statement p50 ${ms(p.pick.p50)} ms, p99 ${ms(p.pick.p99)}, max ${ms(p.pick.max)}; distinct remotes ${int(p.distinctRemotes)} / ${int(p.ok)} calls` +
+      `    allocation pick statement p50 ${ms(p.pick.p50)} ms, p99 ${ms(p.pick.p99)}, max ${ms(p.pick.max)}; distinct remotes ${int(p.distinctRemotes)} / ${int(p.ok)} calls (${int(p.ok - p.distinctRemotes)} handed out twice)` +
         (p.emptyAddrs > 0 ? `; ${p.emptyAddrs} answers without addrs` : ''),
     )
   }
+  if (p.cpu !== undefined) lines.push(`    CPU: ${cpuText(p.cpu)}`)
   lines.push('    where the server spent its database time (statement: count, total, p50, p99):')
   for (const s of p.topStatements) {
     lines.push(
@@ -241,6 +255,10 @@ export function describePhase(p: PhaseResult): string {
     )
   }
   return lines.join('\n')
+}
+
+export function cpuText(c: CpuShares): string {
+  return `machine ${c.machine.toFixed(2)} cores busy: server thread ${c.serverThread.toFixed(2)}, load generator and other threads of this process ${c.restOfProcess.toFixed(2)}, PostgreSQL ${c.postgres.toFixed(2)}, other processes ${c.others.toFixed(2)}; server event loop ${(100 * c.serverEventLoop).toFixed(0)} % busy`
 }
 
 /**

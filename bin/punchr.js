@@ -11,10 +11,14 @@ const major = Number(process.versions.node.split('.')[0])
 if (major < 22) {
   const bundled = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url))
   if (!existsSync(bundled)) {
-    process.stderr.write(`punchr needs Node.js 22 or newer (this is ${process.version}); run npm install in the punchr folder first\n`)
+    process.stderr.write(
+      `punchr needs Node.js 22 or newer (this is ${process.version}); run npm install in the punchr folder first\n`,
+    )
     process.exit(1)
   }
-  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  })
   process.exit(result.status ?? 1)
 }
 if (!existsSync(fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url)))) {

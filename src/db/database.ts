@@ -123,7 +123,13 @@ function classify(err: unknown): unknown {
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 })
   // An idle client losing its connection (server restart) must not crash the process.
-  pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection failed'))
+  // Log only message and code: the error carries the pg client, cancel key included.
+  pool.on('error', (err) =>
+    log.warn(
+      { err: err.message, code: (err as { code?: string }).code },
+      'idle PostgreSQL connection failed',
+    ),
+  )
   const safeUrl = url.replace(/\/\/[^@/]*@/, '//***@')
   log.info({ url: safeUrl }, 'using PostgreSQL')
   const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[]) => {

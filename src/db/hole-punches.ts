@@ -22,10 +22,13 @@ export type AttemptOutcomeName =
   | 'SUCCESS'
 export type LatencyTypeName = 'TO_RELAY' | 'TO_REMOTE_THROUGH_RELAY' | 'TO_REMOTE_AFTER_HOLE_PUNCH'
 
+/** ISO-8601 UTC timestamp with microseconds, e.g. 2026-11-25T16:00:00.123456Z. */
+export type Timestamp = string
+
 export interface AttemptRecord {
-  openedAt: Date
-  startedAt: Date | null
-  endedAt: Date
+  openedAt: Timestamp
+  startedAt: Timestamp | null
+  endedAt: Timestamp
   startRtt: number | null
   elapsedTime: number
   outcome: AttemptOutcomeName
@@ -64,14 +67,14 @@ export interface HolePunchReport {
   clientId: number
   remoteId: string
   remoteMultiAddresses: ClassifiedMultiaddr[]
-  connectStartedAt: Date
-  connectEndedAt: Date
+  connectStartedAt: Timestamp
+  connectEndedAt: Timestamp
   attempts: AttemptRecord[]
   openMultiAddresses: ClassifiedMultiaddr[]
   hasDirectConns: boolean
   error: string | null
   outcome: HolePunchOutcomeName
-  endedAt: Date
+  endedAt: Timestamp
   listenMultiAddresses: ClassifiedMultiaddr[]
   protocols: number[]
   latencies: LatencyRecord[]

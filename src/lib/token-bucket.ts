@@ -6,7 +6,8 @@ export class TokenBucket {
   constructor(
     private readonly capacity: number,
     private readonly ratePerMs: number,
-    private readonly now: () => number = Date.now,
+    // A monotonic clock: a wall clock stepping backwards would drain the bucket.
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tokens = capacity
     this.last = now()
@@ -19,7 +20,7 @@ export class TokenBucket {
   /** Takes one token; false when the bucket is empty. */
   take(): boolean {
     const t = this.now()
-    this.tokens = Math.min(this.capacity, this.tokens + (t - this.last) * this.ratePerMs)
+    this.tokens = Math.min(this.capacity, this.tokens + Math.max(0, t - this.last) * this.ratePerMs)
     this.last = t
     if (this.tokens < 1) return false
     this.tokens -= 1

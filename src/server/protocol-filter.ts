@@ -47,10 +47,13 @@ export function chooseProtocolFilter(
     return t === undefined || transports.has(t)
   })
   const total = usable.reduce((sum, f) => sum + f.share, 0)
-  let threshold = random * total
+  // Compare against running totals (not a decremented threshold): subtraction would leave
+  // rounding residue at the share boundaries, e.g. 0.6 - 4 × 0.15 < 0.
+  const target = random * total
+  let cumulative = 0
   for (const f of usable) {
-    threshold -= f.share
-    if (threshold < 0) return [...f.codes]
+    cumulative += f.share
+    if (target < cumulative) return [...f.codes]
   }
   return [...usable.at(-1)!.codes]
 }

@@ -11,6 +11,7 @@ import {
 } from '../gen/punchr_pb.js'
 import { classifyMultiaddr, PROTOCOL_CODES, parseMultiaddrBytes } from '../lib/multiaddr.js'
 import { parsePeerIdBytes } from '../lib/peer-id.js'
+import { nsToIsoMicros } from '../lib/time.js'
 import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from './limits.js'
 import { ValidationError } from './validation-error.js'
 
@@ -83,8 +84,8 @@ export function protocolFilterField(codes: readonly number[], field: string): nu
   return [...codes]
 }
 
-/** Converts a Unix-nanosecond timestamp to a Date after checking it is plausible. */
-export function timestampField(ns: bigint, field: string, nowNs: bigint): Date {
+/** Converts a Unix-nanosecond timestamp to an ISO string (µs precision) after checking it is plausible. */
+export function timestampField(ns: bigint, field: string, nowNs: bigint): string {
   if (ns < EARLIEST_TIMESTAMP_NS) {
     throw new ValidationError(
       field,
@@ -93,7 +94,7 @@ export function timestampField(ns: bigint, field: string, nowNs: bigint): Date {
   }
   if (ns > nowNs + MAX_CLOCK_AHEAD_NS)
     throw new ValidationError(field, `timestamp ${ns} is more than a day in the future`)
-  return new Date(Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6)
+  return nsToIsoMicros(ns)
 }
 
 function secondsField(value: number, field: string, max: number): number {
@@ -130,6 +131,24 @@ function enumName<E extends Record<string, string | number>>(
   const name = (enumObject as Record<number, string>)[value]
   if (name === undefined) throw new ValidationError(field, `unknown enum value ${value}`)
   return name as keyof E & string
+}
+
+/**
+ * An outcome the client actually determined: UNKNOWN is the proto default a client sends when
+ * it forgot the field (protobufjs fills omitted required fields with defaults), never a result.
+ */
+function outcomeField<E extends Record<string, string | number>>(
+  enumObject: E,
+  value: number,
+  field: string,
+): keyof E & string {
+  const name = enumName(enumObject, value, field)
+  if (name === 'UNKNOWN')
+    throw new ValidationError(
+      field,
+      'UNKNOWN is not an outcome; set the outcome the round (or attempt) ended with',
+    )
+  return name
 }
 
 const NS_PER_SECOND = 1e9
@@ -197,7 +216,7 @@ export function toHolePunchReport(
       endedAt: endedAtAttempt,
       startRtt: hasRtt ? secondsField(a.startRtt, `${field}.start_rtt`, LIMITS.maxRttSeconds) : null,
       elapsedTime: elapsed,
-      outcome: enumName(HolePunchAttemptOutcome, a.outcome, `${field}.outcome`),
+      outcome: outcomeField(HolePunchAttemptOutcome, a.outcome, `${field}.outcome`),
       error: optionalString(isFieldSet(a, HOLE_PUNCH_ATTEMPT_ERROR), a.error),
       directDialError: optionalString(isFieldSet(a, HOLE_PUNCH_ATTEMPT_DIRECT_DIAL_ERROR), a.directDialError),
       multiAddresses: multiaddrList(a.multiAddresses, `${field}.multi_addresses`),
@@ -215,9 +234,11 @@ export function toHolePunchReport(
         `has ${m.rttErrs.length} entries but rtts has ${m.rtts.length}; they are parallel lists`,
       )
     }
-    // Old clients sent no rtt_errs and marked a failed ping with RTT -1.
-    const rttErrs = m.rtts.map(
-      (rtt, j) => m.rttErrs[j] || (rtt < 0 ? 'ping failed (negative RTT sentinel)' : ''),
+    // Old clients sent no rtt_errs and marked a failed ping with RTT -1; a client that does
+    // send rtt_errs must report a real RTT for every ping it calls successful.
+    const legacy = m.rttErrs.length === 0
+    const rttErrs = m.rtts.map((rtt, j) =>
+      legacy ? (rtt < 0 ? 'ping failed (negative RTT sentinel)' : '') : m.rttErrs[j]!,
     )
     for (const [j, rtt] of m.rtts.entries()) {
       if (rttErrs[j] === '') secondsField(rtt, `${field}.rtts[${j}]`, LIMITS.maxRttSeconds)
@@ -263,7 +284,7 @@ export function toHolePunchReport(
     openMultiAddresses: multiaddrList(req.openMultiAddresses, 'open_multi_addresses'),
     hasDirectConns: req.hasDirectConns,
     error: optionalString(isFieldSet(req, TRACK_ERROR), req.error),
-    outcome: enumName(HolePunchOutcome, req.outcome, 'outcome'),
+    outcome: outcomeField(HolePunchOutcome, req.outcome, 'outcome'),
     endedAt,
     listenMultiAddresses: multiaddrList(req.listenMultiAddresses, 'listen_multi_addresses'),
     protocols: protocolFilterField(req.protocols, 'protocols'),

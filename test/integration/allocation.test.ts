@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict'
 import { beforeEach, it } from 'node:test'
-import { multiaddr } from '@multiformats/multiaddr'
 import { allocateRemote } from '../../src/db/allocation.js'
 import { addApiKey } from '../../src/db/authorizations.js'
 import { registerClient } from '../../src/db/clients.js'
-import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
 import { upsertPeer } from '../../src/db/peers.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { describeEachDatabase } from '../support/databases.js'
-import { newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
+import { newPeer } from '../support/fixtures.js'
+import { seenByHoneypot } from '../support/honeypot-seed.js'
 
-const noGeo = () => ({ country: null, asn: null })
+const _noGeo = () => ({ country: null, asn: null })
 
 async function clientHost(db: Database, authorizationId: number): Promise<number> {
   const peer = await newPeer()
@@ -20,33 +18,6 @@ async function clientHost(db: Database, authorizationId: number): Promise<number
     await upsertPeer(db, { multiHash: peer.id, agentVersion: 'test' }),
     authorizationId,
   )
-}
-
-interface SeenOptions {
-  relays?: number
-  protocols?: string[]
-  minutesAgo?: number
-  publicAddr?: boolean
-}
-
-/** Records a connection event for `remote` as the honeypot would; returns its relay addrs. */
-async function seen(db: Database, remote: TestPeer, options: SeenOptions = {}): Promise<string[]> {
-  const relays = await Promise.all(Array.from({ length: options.relays ?? 1 }, () => newPeer()))
-  const addrs = relays.map((relay, i) => relayAddr(relay, remote, i + 1))
-  const listen = options.publicAddr === true ? [...addrs, '/ip4/11.0.0.99/tcp/4001'] : addrs
-  await recordConnectionEvent(
-    db,
-    {
-      remoteId: remote.id,
-      agentVersion: 'kubo/0.25.0',
-      protocols: options.protocols ?? ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
-      listenAddrs: listen.map((a) => classifyMultiaddr(multiaddr(a))),
-      connectionAddr: null,
-      openedAt: new Date(Date.now() - (options.minutesAgo ?? 0) * 60_000),
-    },
-    noGeo,
-  )
-  return addrs
 }
 
 describeEachDatabase('allocation (SPEC §4)', (getDb) => {
@@ -73,7 +44,7 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
 
   it('hands out a DCUtR remote with all its relay addrs, and records the hand-out', async () => {
     const remote = await newPeer()
-    const addrs = await seen(db, remote, { relays: 2 })
+    const addrs = await seenByHoneypot(db, remote, { relays: 2 })
     const got = await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [4, 6] })
     assert.deepEqual(got, { remoteMultiHash: remote.id, relayAddrs: addrs })
     const rows = await db.query<{ protocols: number[] }>(
@@ -85,8 +56,8 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
   })
 
   it('skips peers without /libp2p/dcutr or without relay addrs', async () => {
-    await seen(db, await newPeer(), { protocols: ['/ipfs/id/1.0.0'] })
-    await seen(db, await newPeer(), { relays: 0 })
+    await seenByHoneypot(db, await newPeer(), { protocols: ['/ipfs/id/1.0.0'] })
+    await seenByHoneypot(db, await newPeer(), { relays: 0 })
     assert.equal(
       await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
       undefined,
@@ -94,7 +65,7 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
   })
 
   it('skips remotes not seen by a honeypot within 10 minutes, and prunes them', async () => {
-    await seen(db, await newPeer(), { minutesAgo: 11 })
+    await seenByHoneypot(db, await newPeer(), { minutesAgo: 11 })
     assert.equal(
       await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
       undefined,
@@ -105,7 +76,7 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
 
   it('serves the least recently handed-out remote first (fair rotation)', async () => {
     const remotes = [await newPeer(), await newPeer(), await newPeer()]
-    for (const r of remotes) await seen(db, r)
+    for (const r of remotes) await seenByHoneypot(db, r)
     const hosts = await Promise.all(Array.from({ length: 6 }, () => clientHost(db, authId)))
     const served: string[] = []
     for (const host of hosts) {
@@ -119,7 +90,7 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
 
   it('excludes (remote, relay addr) pairs any host of the same client tried in the last 10 minutes', async () => {
     const remote = await newPeer()
-    await seen(db, remote)
+    await seenByHoneypot(db, remote)
     assert.ok(await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA, hostB], protocols: [] }))
     // hostB belongs to the same client and says so: nothing left for it.
     assert.equal(
@@ -136,13 +107,13 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
 
   it('returns only the relay addrs the client has not tried yet', async () => {
     const remote = await newPeer()
-    const [first] = await seen(db, remote)
+    const [first] = await seenByHoneypot(db, remote)
     assert.deepEqual(
       (await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }))?.relayAddrs,
       [first],
     )
     // The remote comes back through a second relay as well.
-    const addrs = await seen(db, remote, { relays: 2 })
+    const addrs = await seenByHoneypot(db, remote, { relays: 2 })
     const got = await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] })
     assert.deepEqual(
       got?.relayAddrs,
@@ -152,7 +123,7 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
 
   it('tried pairs older than 10 minutes no longer exclude', async () => {
     const remote = await newPeer()
-    await seen(db, remote)
+    await seenByHoneypot(db, remote)
     await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] })
     await db.query(`UPDATE allocations SET allocated_at = now() - interval '11 minutes'`)
     assert.equal(
@@ -163,7 +134,7 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
 
   it('skips a remote with 10 results in the last minute (by anyone), not one with 9', async () => {
     const busy = await newPeer()
-    await seen(db, busy)
+    await seenByHoneypot(db, busy)
     const busyId = await upsertPeer(db, { multiHash: busy.id })
     const insertResults = (n: number, secondsAgo: number) =>
       db.query(

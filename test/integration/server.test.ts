@@ -4,7 +4,6 @@ import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { multiaddr } from '@multiformats/multiaddr'
 import { revokeApiKey } from '../../src/db/authorizations.js'
-import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
 import {
   HolePunchAttemptSchema,
@@ -13,9 +12,9 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../../src/gen/punchr_pb.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { describeEachDatabase } from '../support/databases.js'
-import { fullReport, maBytes, newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
+import { fullReport, maBytes, newPeer, type TestPeer } from '../support/fixtures.js'
+import { seenByHoneypot } from '../support/honeypot-seed.js'
 import { appendBytesField, dropField, postConnect } from '../support/raw-requests.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 
@@ -37,25 +36,6 @@ async function expectCode(
 async function count(db: Database, table: string): Promise<number> {
   const rows = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`)
   return Number(rows[0]!.n)
-}
-
-/** Makes `remote` an allocatable candidate, as the honeypot would after identify. */
-async function seenByHoneypot(t: TestServer, remote: TestPeer, relays: TestPeer[]): Promise<string[]> {
-  const addrs = relays.map((relay, i) => relayAddr(relay, remote, i + 1))
-  const geo = () => ({ country: null, asn: null })
-  await recordConnectionEvent(
-    t.db,
-    {
-      remoteId: remote.id,
-      agentVersion: 'kubo/0.25.0',
-      protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
-      listenAddrs: addrs.map((a) => classifyMultiaddr(multiaddr(a))),
-      connectionAddr: classifyMultiaddr(multiaddr(addrs[0]!)),
-      openedAt: new Date(),
-    },
-    geo,
-  )
-  return addrs
 }
 
 describeEachDatabase('punchr server', (getDb) => {
@@ -162,7 +142,7 @@ describeEachDatabase('punchr server', (getDb) => {
 
   it('GetAddrInfo hands out a DCUtR-capable remote with its relay addrs, and not the same pair again to the same client', async () => {
     await t.db.query('DELETE FROM remote_candidates')
-    const addrs = await seenByHoneypot(t, remote, [relay])
+    const addrs = await seenByHoneypot(t.db, remote, { relays: [relay] })
     const res = await t.client.getAddrInfo({ hostId: client.bytes, allHostIds: [client.bytes], apiKey: key })
     assert.deepEqual(res.remoteId, remote.bytes)
     assert.deepEqual(

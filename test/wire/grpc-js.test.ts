@@ -4,11 +4,9 @@ import { fromBinary, isFieldSet } from '@bufbuild/protobuf'
 import { status } from '@grpc/grpc-js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { revokeApiKey } from '../../src/db/authorizations.js'
-import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { HolePunchOutcome, TrackHolePunchRequestSchema } from '../../src/gen/punchr_pb.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { maBytes, newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
 import {
@@ -20,6 +18,7 @@ import {
   serviceDefinition,
   statusMessage,
 } from '../support/grpc-js-client.js'
+import { seenByHoneypot } from '../support/honeypot-seed.js'
 import { startPostgres } from '../support/postgres.js'
 import { appendBytesField, dropField } from '../support/raw-requests.js'
 import { startTestServer, type TestServer } from '../support/server.js'
@@ -58,24 +57,6 @@ async function rowCounts(db: Database): Promise<Record<string, number>> {
     counts[table] = Number(rows[0]!.n)
   }
   return counts
-}
-
-/** Makes `remote` an allocatable candidate, as the honeypot would after identify. */
-async function seenByHoneypot(db: Database, remote: TestPeer, relays: TestPeer[]): Promise<string[]> {
-  const addrs = relays.map((relay, i) => relayAddr(relay, remote, i + 1))
-  await recordConnectionEvent(
-    db,
-    {
-      remoteId: remote.id,
-      agentVersion: 'kubo/0.25.0',
-      protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
-      listenAddrs: addrs.map((a) => classifyMultiaddr(multiaddr(a))),
-      connectionAddr: classifyMultiaddr(multiaddr(addrs[0]!)),
-      openedAt: new Date(),
-    },
-    () => ({ country: null, asn: null }),
-  )
-  return addrs
 }
 
 interface ReportPeers {
@@ -303,7 +284,7 @@ describeEachDatabase('grpc-js client against the punchr server', (getDb) => {
     await t.db.query('DELETE FROM remote_candidates')
     const remote = await newPeer()
     const relay2 = await newPeer()
-    const addrs = await seenByHoneypot(t.db, remote, [relay, relay2])
+    const addrs = await seenByHoneypot(t.db, remote, { relays: [relay, relay2] })
     const res = await grpc.call('GetAddrInfo', {
       host_id: pid(client),
       all_host_ids: [pid(client)],
@@ -690,17 +671,20 @@ describeEachDatabase('grpc-js client against the punchr server', (getDb) => {
       )
     })
 
-    it('outcome omitted in a grpc-js request travels as HOLE_PUNCH_OUTCOME_UNKNOWN (0), which the server accepts', async () => {
-      // Documents today's behaviour: outcome 0 is a valid enum value on the wire, so the
-      // server cannot tell it from an explicit UNKNOWN and stores it.
+    it('outcome omitted in a grpc-js request travels as UNKNOWN (0), which the server rejects naming outcome', async () => {
+      // protobufjs writes an omitted required enum as its default, UNKNOWN: not a result.
       const { peers, message } = await report()
       const { outcome: _, ...withoutOutcome } = message
-      await grpc.call('TrackHolePunch', withoutOutcome)
-      const rows = await t.db.query<{ outcome: string }>(
+      await expectRejected(
+        () => grpc.call('TrackHolePunch', withoutOutcome),
+        status.INVALID_ARGUMENT,
+        /^outcome: UNKNOWN is not an outcome/,
+      )
+      const rows = await t.db.query(
         'SELECT r.outcome FROM hole_punch_results r JOIN peers p ON p.id = r.remote_id WHERE p.multi_hash = $1',
         [peers.remote.id],
       )
-      assert.deepEqual(rows, [{ outcome: 'UNKNOWN' }])
+      assert.deepEqual(rows, [])
     })
 
     it('an outcome number unknown to the closed proto2 enum → INVALID_ARGUMENT (3) naming outcome', async () => {
