@@ -62,7 +62,11 @@ async function openPglite(dataDir: string): Promise<Database> {
   // every call goes through one queue. Inside a transaction the callback uses `tx` directly.
   let tail: Promise<unknown> = Promise.resolve()
   const serialise = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn, fn)
+    const run = tail.then(fn, fn).catch((err: unknown) => {
+      // A closed embedded database is as unreachable as a stopped PostgreSQL server.
+      if (err instanceof Error && err.message === 'PGlite is closed') throw new DatabaseUnavailableError(err.message, { cause: err })
+      throw err
+    })
     tail = run.catch(() => undefined)
     return run
   }
