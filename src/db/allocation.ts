@@ -57,6 +57,12 @@ export async function allocateRemote(
          SELECT rc.peer_id
          FROM remote_candidates rc
          WHERE rc.last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'
+           -- Under READ COMMITTED a row another call just handed out is re-checked against
+           -- this WHERE only (not the ORDER BY) once its lock is released: the sub-select
+           -- still reads this statement's snapshot, so it differs from the updated row and
+           -- the remote is skipped instead of being handed out twice.
+           AND rc.last_allocated_at IS NOT DISTINCT FROM (
+                  SELECT s.last_allocated_at FROM remote_candidates s WHERE s.peer_id = rc.peer_id)
            AND (SELECT count(*) FROM (
                   SELECT 1 FROM hole_punch_results r
                   WHERE r.remote_id = rc.peer_id AND r.created_at > now() - interval '${RATE_WINDOW}'

@@ -88,6 +88,19 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
     assert.deepEqual(served.slice(3), served.slice(0, 3))
   })
 
+  it('concurrent callers never get the same remote while others are waiting (no READ COMMITTED recheck race)', async () => {
+    const remotes = await Promise.all(Array.from({ length: 60 }, () => newPeer()))
+    for (const r of remotes) await seenByHoneypot(db, r)
+    const hosts = await Promise.all(Array.from({ length: 48 }, () => clientHost(db, authId)))
+    const served = await Promise.all(
+      hosts.map((host) => allocateRemote(db, { clientId: host, hostClientIds: [host], protocols: [] })),
+    )
+    const ids = served.map((a) => a?.remoteMultiHash)
+    assert.ok(ids.every((id) => id !== undefined))
+    assert.equal(new Set(ids).size, ids.length, 'a remote was handed out twice although 60 were eligible')
+    assert.ok(served.every((a) => a!.relayAddrs.length === 1))
+  })
+
   it('excludes (remote, relay addr) pairs any host of the same client tried in the last 10 minutes', async () => {
     const remote = await newPeer()
     await seenByHoneypot(db, remote)
