@@ -64,7 +64,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   const serialise = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = tail.then(fn, fn).catch((err: unknown) => {
       // A closed embedded database is as unreachable as a stopped PostgreSQL server.
-      if (err instanceof Error && err.message === 'PGlite is closed') throw new DatabaseUnavailableError(err.message, { cause: err })
+      if (err instanceof Error && err.message === 'PGlite is closed')
+        throw new DatabaseUnavailableError(err.message, { cause: err })
       throw err
     })
     tail = run.catch(() => undefined)
