@@ -1,6 +1,7 @@
 import { isUserFacing } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
 import { runKeys } from './keys.js'
+import { runLab } from './lab.js'
 import { runMigrate } from './migrate.js'
 import { runServer } from './server.js'
 import { VERSION } from './version.js'
@@ -15,6 +16,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   },
   keys: { run: runKeys, summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>' },
   migrate: { run: runMigrate, summary: 'apply database migrations and exit' },
+  lab: { run: runLab, summary: 'NAT lab (Linux, root): lab up <scenario> | lab clean [--force]' },
 }
 
 function usage(): string {

@@ -1,0 +1,36 @@
+import type { LabNetwork, LabNode } from './topology.js'
+
+/** A plain-text table of every node: where it runs and which addresses it has. */
+export function formatAddressTable(lab: Pick<LabNetwork, 'id' | 'scenario' | 'nodes'>): string {
+  const header = ['NODE', 'KIND', 'NAMESPACE', 'ADDRESS', 'SEEN FROM INTERNET AS', 'NAT', 'DETAILS']
+  const rows = lab.nodes.map((n) => [
+    n.name,
+    n.kind,
+    n.netns,
+    `${n.ip}/${n.prefixLength}`,
+    n.publicIp,
+    n.kind === 'router' || n.kind === 'host' ? n.nat : '',
+    details(n),
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
+  return [
+    `lab ${lab.id}: scenario ${lab.scenario.name}, internet ${lab.scenario.internet}`,
+    '',
+    line(header),
+    ...rows.map(line),
+  ].join('\n')
+}
+
+function details(n: LabNode): string {
+  if (n.kind === 'router') return `LAN ${n.lanIp} on ${n.lanSubnet}`
+  if (n.kind === 'host')
+    return [n.role, n.impl, n.transports.join('+'), n.gateway === undefined ? '' : `via ${n.gateway}`]
+      .filter((s) => s !== '')
+      .join(', ')
+  return ''
+}

@@ -1,0 +1,156 @@
+/**
+ * The NAT behaviours the lab can build from Linux netfilter, each with its RFC 4787 mapping
+ * and filtering behaviour, the iptables rules of its router, and the hole-punch outcome a
+ * correct DCUtR implementation gets against every other profile (the lab's ground truth).
+ *
+ * Why only three profiles: a Linux router's filtering comes from conntrack, which lets a packet
+ * from the WAN in only when it is the reply of a connection a LAN host opened, i.e. from exactly
+ * the address AND port that host sent to. Every masquerading profile therefore filters
+ * address-and-port-dependently (RFC 4787 §5), and what remains to vary is the mapping:
+ * port-preserving and endpoint-independent (MASQUERADE) or a fresh random port per destination
+ * (MASQUERADE --random-fully). An address-dependent ("restricted cone") or endpoint-independent
+ * ("full cone") filter needs inbound DNAT rules keyed by remote address and mapped port that
+ * are created as packets leave; iptables cannot express that (nftables could, with dynamic
+ * maps, but Debian's iptables package brings no `nft` and the rules would be ours, not Linux's
+ * behaviour). So `port-restricted` is accepted as another name of `cone` — on Linux they are
+ * the same thing — and `restricted` / `full-cone` are refused with this explanation.
+ */
+
+/** The NAT in front of a home network; `none` = the hosts sit on the internet themselves. */
+export type NatType = 'none' | 'cone' | 'symmetric'
+export const NAT_TYPES: readonly NatType[] = ['none', 'cone', 'symmetric']
+
+/** Other names a scenario may use for a profile that behaves identically here. */
+export const NAT_ALIASES: Readonly<Record<string, NatType>> = {
+  'port-restricted': 'cone',
+  'port-restricted-cone': 'cone',
+}
+
+/** Names a scenario may use for behaviours the lab cannot build, with the reason shown to the user. */
+export const UNSUPPORTED_NATS: Readonly<Record<string, string>> = {
+  restricted:
+    'address-restricted cone (endpoint-independent mapping with address-dependent filtering) cannot be built ' +
+    'with iptables: Linux conntrack admits inbound packets only from the exact address and port a host sent to. ' +
+    "Use 'cone' (which is a port-restricted cone) or 'symmetric'; see docs/LAB.md",
+  'full-cone':
+    'full cone (endpoint-independent filtering) cannot be built with iptables: Linux conntrack admits inbound ' +
+    "packets only from the exact address and port a host sent to. Use 'cone' or 'none'; see docs/LAB.md",
+}
+
+export type Transport = 'tcp' | 'quic'
+export const TRANSPORTS: readonly Transport[] = ['tcp', 'quic']
+
+/** RFC 4787 §4.1 (mapping) and §5 (filtering) behaviours. */
+export type NatBehaviour = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent'
+
+/** What a correct DCUtR implementation achieves for a pair of NATs: a direct connection or not. */
+export type ExpectedOutcome = 'SUCCESS' | 'FAILED'
+
+export interface NatProfile {
+  type: NatType
+  summary: string
+  /** How the external port is chosen for a new outbound flow; undefined without a NAT. */
+  mapping: NatBehaviour | undefined
+  /** Which unsolicited inbound packets reach the host; undefined without a NAT (all do). */
+  filtering: NatBehaviour | undefined
+  /** The external port equals the host's source port unless another flow already holds it. */
+  portPreserving: boolean
+  /** Extra flags of the MASQUERADE target; undefined for `none` (no router at all). */
+  masqueradeFlags: string[] | undefined
+}
+
+export const NAT_PROFILES: Readonly<Record<NatType, NatProfile>> = {
+  none: {
+    type: 'none',
+    summary: 'no NAT: the hosts have internet addresses of their own and accept every inbound packet',
+    mapping: undefined,
+    filtering: undefined,
+    portPreserving: true,
+    masqueradeFlags: undefined,
+  },
+  cone: {
+    type: 'cone',
+    summary:
+      'MASQUERADE: port-preserving, endpoint-independent mapping; conntrack filtering ' +
+      '(a "port-restricted cone", the common home router)',
+    // Linux keeps the source port when the resulting tuple is unique, which it is for every new
+    // destination: the same internal address:port gets the same external port towards anyone.
+    mapping: 'endpoint-independent',
+    filtering: 'address-and-port-dependent',
+    portPreserving: true,
+    masqueradeFlags: [],
+  },
+  symmetric: {
+    type: 'symmetric',
+    summary:
+      'MASQUERADE --random-fully: a random external port for every new destination; conntrack filtering ' +
+      '(a "symmetric" NAT, as in carrier-grade and some enterprise NATs)',
+    mapping: 'address-and-port-dependent',
+    filtering: 'address-and-port-dependent',
+    portPreserving: false,
+    masqueradeFlags: ['--random-fully'],
+  },
+}
+
+/**
+ * iptables-restore input for a router namespace: source NAT of everything leaving `wan`, hosts
+ * may go out, only replies come in (FORWARD), and the router itself drops unsolicited packets on
+ * its WAN instead of answering them. That last part matters for TCP hole punching: a SYN that
+ * arrives before the local host's own SYN has left would otherwise hit the router's stack and
+ * be answered with a RST, which aborts the peer's simultaneous open; home routers drop it.
+ * Undefined for `none`, which has no router.
+ */
+export function routerRules(nat: NatType, wan: string, lan: string): string | undefined {
+  const flags = NAT_PROFILES[nat].masqueradeFlags
+  if (flags === undefined) return undefined
+  return [
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':FORWARD DROP [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    `-A INPUT -i ${wan} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+    // Answering ping keeps the WAN address debuggable, as most home routers do.
+    `-A INPUT -i ${wan} -p icmp --icmp-type echo-request -j ACCEPT`,
+    `-A INPUT -i ${wan} -j DROP`,
+    `-A FORWARD -i ${lan} -o ${wan} -j ACCEPT`,
+    `-A FORWARD -i ${wan} -o ${lan} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+    // Where br_netfilter is loaded, frames between hosts of one LAN bridge pass FORWARD too.
+    `-A FORWARD -i ${lan} -o ${lan} -j ACCEPT`,
+    'COMMIT',
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ['-A POSTROUTING -o', wan, '-j MASQUERADE', ...flags].join(' '),
+    'COMMIT',
+    '',
+  ].join('\n')
+}
+
+/**
+ * The ground truth: can a client behind `clientNat` and a remote behind `remoteNat` get a
+ * direct connection through DCUtR?
+ *
+ * - Either side without NAT: yes; the NATed side's dial reaches the public one whatever its
+ *   mapping (punchr may record that as a connection reversal rather than a punch).
+ * - Both mappings endpoint-independent: yes; each side's outbound packet to the other's mapped
+ *   address opens its own address-and-port-dependent filter for exactly the packets the other
+ *   side sends, from the port it advertised.
+ * - Otherwise no: a new destination gets a new, random port on the symmetric side, so the
+ *   address it advertised (observed by the relay) is not where its punch packets come from,
+ *   and the other side's filter drops them. Random ports defeat port prediction too.
+ *
+ * TCP and QUIC share the table: conntrack treats a TCP simultaneous open like crossing UDP
+ * flows. `transport` is part of the signature so that a future profile that treats them
+ * differently (e.g. a firewall that drops UDP) needs no change at the call sites.
+ */
+export function expectedOutcome(
+  clientNat: NatType,
+  remoteNat: NatType,
+  _transport: Transport,
+): ExpectedOutcome {
+  if (clientNat === 'none' || remoteNat === 'none') return 'SUCCESS'
+  const eim = (nat: NatType) => NAT_PROFILES[nat].mapping === 'endpoint-independent'
+  return eim(clientNat) && eim(remoteNat) ? 'SUCCESS' : 'FAILED'
+}

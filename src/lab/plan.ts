@@ -1,0 +1,232 @@
+import { formatIPv4, parseCidr } from './ipv4.js'
+import { ifnames, MAX_IFNAME, namespaceName } from './names.js'
+import { type NatType, routerRules, type Transport } from './nat-profiles.js'
+import { type HostImpl, type HostRole, routerName, type Scenario } from './scenario.js'
+
+/**
+ * The address and name plan of a lab, computed from a scenario without touching the system,
+ * and the commands that build it. topology.ts runs them; tests read them.
+ */
+
+interface NodeBase {
+  /** Unique in the scenario, e.g. `relay-1`, `home-a-router`, `alice`. */
+  name: string
+  /** The network namespace the node's processes run in. */
+  netns: string
+  /** The node's interface: its internet link, a router's WAN, a NATed host's LAN link. */
+  iface: string
+  /** The address of `iface`. */
+  ip: string
+  prefixLength: number
+  /** The address the internet sees the node's packets from (a NATed host: its router's WAN). */
+  publicIp: string
+}
+
+export type PublicNodeKind = 'relay' | 'server' | 'honeypot' | 'bootstrap'
+
+/** A node on the internet: relay, punchr server, honeypot, DHT bootstrap peer. */
+export interface PublicNode extends NodeBase {
+  kind: PublicNodeKind
+}
+
+export interface RouterNode extends NodeBase {
+  kind: 'router'
+  home: string
+  nat: NatType
+  lanIface: string
+  lanIp: string
+  /** The home network's LAN, e.g. `10.1.0.0/24`. */
+  lanSubnet: string
+}
+
+export interface HostNode extends NodeBase {
+  kind: 'host'
+  home: string
+  nat: NatType
+  role: HostRole
+  impl: HostImpl
+  transports: Transport[]
+  /** The router's node name and LAN address; undefined for a host without NAT (on the internet). */
+  router: string | undefined
+  gateway: string | undefined
+}
+
+export type LabNode = PublicNode | RouterNode | HostNode
+
+export interface LabPlan {
+  id: string
+  internetNetns: string
+  bridge: string
+  /** Internet-side nodes first (in address order), then each home's router and hosts. */
+  nodes: LabNode[]
+  /** `ip -batch` lines for the root namespace: the namespaces, and every link created inside them. */
+  create: string[]
+  /** Per namespace, `ip -batch` lines run inside it: addresses, routes, links up. */
+  configure: Map<string, string[]>
+  /** Per router namespace, its iptables-restore input. */
+  firewall: Map<string, string>
+  /** Every namespace, internet first. */
+  namespaces: string[]
+}
+
+const LAN_PREFIX = 24
+
+export function planLab(scenario: Scenario, id: string): LabPlan {
+  const internet = parseCidr(scenario.internet)
+  if (internet === undefined) throw new Error(`bad internet subnet ${scenario.internet}`)
+  const bits = internet.bits
+  let nextPublic = internet.base + 1
+  const takePublic = () => formatIPv4(nextPublic++)
+
+  const internetNetns = namespaceName(id, 'internet')
+  const bridge = ifnames.bridge(id)
+  const nodes: LabNode[] = []
+  // Namespaces first, then the links created inside them.
+  const netnsAdds: string[] = [`netns add ${internetNetns}`]
+  const create: string[] = []
+  const configure = new Map<string, string[]>([[internetNetns, ['link set dev lo up', ...linkUp(bridge)]]])
+  const firewall = new Map<string, string>()
+  const namespaces = [internetNetns]
+
+  const addNamespace = (node: string) => {
+    const netns = namespaceName(id, node)
+    namespaces.push(netns)
+    netnsAdds.push(`netns add ${netns}`)
+    configure.set(netns, ['link set dev lo up'])
+    return netns
+  }
+  const lines = (netns: string) => configure.get(netns)!
+  /** A veth from the internet bridge to `iface` in `netns`, which gets `ip` on the internet. */
+  const attachToInternet = (netns: string, iface: string, ip: string) => {
+    const port = ifnames.bridgePort(id, nodes.length)
+    create.push(`link add name ${port} netns ${internetNetns} type veth peer name ${iface} netns ${netns}`)
+    lines(internetNetns).push(...linkUp(port, bridge))
+    lines(netns).push(`addr add ${ip}/${bits} dev ${iface}`, ...linkUp(iface))
+  }
+  const addPublic = (name: string, kind: PublicNodeKind) => {
+    const netns = addNamespace(name)
+    const iface = ifnames.eth(id)
+    const ip = takePublic()
+    attachToInternet(netns, iface, ip)
+    nodes.push({ kind, name, netns, iface, ip, prefixLength: bits, publicIp: ip })
+  }
+
+  create.push(`link add name ${bridge} netns ${internetNetns} type bridge`)
+  if (scenario.server) addPublic('server', 'server')
+  if (scenario.honeypot) addPublic('honeypot', 'honeypot')
+  for (const name of scenario.relays) addPublic(name, 'relay')
+  for (const name of scenario.bootstrap) addPublic(name, 'bootstrap')
+
+  scenario.homes.forEach((home, homeIndex) => {
+    if (home.nat === 'none') {
+      for (const host of home.hosts) {
+        const netns = addNamespace(host.name)
+        const iface = ifnames.eth(id)
+        const ip = takePublic()
+        attachToInternet(netns, iface, ip)
+        nodes.push({
+          kind: 'host',
+          name: host.name,
+          netns,
+          iface,
+          ip,
+          prefixLength: bits,
+          publicIp: ip,
+          home: home.name,
+          nat: home.nat,
+          role: host.role,
+          impl: host.impl,
+          transports: host.transports,
+          router: undefined,
+          gateway: undefined,
+        })
+      }
+      return
+    }
+    const name = routerName(home.name)
+    const netns = addNamespace(name)
+    const wan = ifnames.wan(id)
+    const lan = ifnames.lan(id)
+    const wanIp = takePublic()
+    // 10.n.0.0/24 for home n: private ranges are what home LANs use, and libp2p must see them as such.
+    const lanBase = (10 << 24) + ((homeIndex + 1) << 16)
+    const lanIp = formatIPv4(lanBase + 1)
+    attachToInternet(netns, wan, wanIp)
+    create.push(`link add name ${lan} netns ${netns} type bridge`)
+    lines(netns).push(`addr add ${lanIp}/${LAN_PREFIX} dev ${lan}`, ...linkUp(lan))
+    firewall.set(netns, routerRules(home.nat, wan, lan)!)
+    nodes.push({
+      kind: 'router',
+      name,
+      netns,
+      iface: wan,
+      ip: wanIp,
+      prefixLength: bits,
+      publicIp: wanIp,
+      home: home.name,
+      nat: home.nat,
+      lanIface: lan,
+      lanIp,
+      lanSubnet: `${formatIPv4(lanBase)}/${LAN_PREFIX}`,
+    })
+    home.hosts.forEach((host, hostIndex) => {
+      const hostNetns = addNamespace(host.name)
+      const port = ifnames.lanPort(id, nodes.length)
+      const iface = ifnames.eth(id)
+      const ip = formatIPv4(lanBase + 2 + hostIndex)
+      create.push(`link add name ${port} netns ${netns} type veth peer name ${iface} netns ${hostNetns}`)
+      lines(netns).push(...linkUp(port, lan))
+      lines(hostNetns).push(
+        `addr add ${ip}/${LAN_PREFIX} dev ${iface}`,
+        ...linkUp(iface),
+        `route add default via ${lanIp}`,
+      )
+      nodes.push({
+        kind: 'host',
+        name: host.name,
+        netns: hostNetns,
+        iface,
+        ip,
+        prefixLength: LAN_PREFIX,
+        publicIp: wanIp,
+        home: home.name,
+        nat: home.nat,
+        role: host.role,
+        impl: host.impl,
+        transports: host.transports,
+        router: name,
+        gateway: lanIp,
+      })
+    })
+  })
+
+  for (const line of create) {
+    // `link add name X netns N type veth peer name Y netns M`, `link add name X netns N type bridge`
+    for (const [, iface] of line.matchAll(/\bname (\S+)/g)) {
+      if (iface!.length > MAX_IFNAME)
+        throw new Error(`interface name ${iface} is longer than ${MAX_IFNAME} characters`)
+    }
+  }
+  return {
+    id,
+    internetNetns,
+    bridge,
+    nodes,
+    create: [...netnsAdds, ...create],
+    configure,
+    firewall,
+    namespaces,
+  }
+}
+
+/**
+ * Brings a link up without IPv6 link-local addressing (`addrgenmode none`, set before `up`): the
+ * lab is IPv4-only, and this spares every link its IPv6 duplicate address detection, router
+ * solicitations and MLD reports.
+ */
+function linkUp(iface: string, master?: string): string[] {
+  return [
+    `link set dev ${iface} addrgenmode none`,
+    master === undefined ? `link set dev ${iface} up` : `link set dev ${iface} master ${master} up`,
+  ]
+}

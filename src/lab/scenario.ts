@@ -1,0 +1,444 @@
+import { ConfigError } from '../lib/errors.js'
+import { formatCidr, nonPublicOverlap, parseCidr, size } from './ipv4.js'
+import {
+  NAT_ALIASES,
+  NAT_TYPES,
+  type NatType,
+  TRANSPORTS,
+  type Transport,
+  UNSUPPORTED_NATS,
+} from './nat-profiles.js'
+
+/**
+ * A lab scenario: the network (public nodes, home networks behind NATs) and what runs on it.
+ * Files are JSON or YAML (see scenario-file.ts); `validateScenario` turns the parsed value into
+ * a Scenario with every default filled in, or throws one error listing every problem with its
+ * path, e.g. `homes[1].nat: …`.
+ */
+export interface Scenario {
+  name: string
+  description: string | undefined
+  /** The "internet" subnet, normalised CIDR. @default '11.0.0.0/24' */
+  internet: string
+  /** Relay node names; a count n in the file becomes relay-1 … relay-n. @default 1 relay */
+  relays: string[]
+  /** Run the punchr server on the internet (node `server`). @default true */
+  server: boolean
+  /** Run the punchr honeypot on the internet (node `honeypot`). @default false */
+  honeypot: boolean
+  /** DHT bootstrap node names; a count n becomes bootstrap-1 … bootstrap-n. @default none */
+  bootstrap: string[]
+  homes: HomeNetwork[]
+  /** Rounds each client runs; undefined when the scenario runs for `durationSeconds`. */
+  rounds: number | undefined
+  durationSeconds: number | undefined
+  /** Overrides of the ground truth for some pairs, first match wins (see expectations.ts). */
+  expect: Expectation[]
+}
+
+export interface HomeNetwork {
+  name: string
+  nat: NatType
+  hosts: HostSpec[]
+}
+
+export type HostRole = 'remote' | 'client'
+export const HOST_ROLES: readonly HostRole[] = ['remote', 'client']
+export type HostImpl = 'js' | 'go' | 'rust'
+export const HOST_IMPLS: readonly HostImpl[] = ['js', 'go', 'rust']
+
+export interface HostSpec {
+  name: string
+  /** `client` = a punchr client (measures); `remote` = a DCUtR peer it punches to. */
+  role: HostRole
+  /** @default 'js' */
+  impl: HostImpl
+  /** @default ['tcp', 'quic'] */
+  transports: Transport[]
+}
+
+/** Outcomes an expectation may name: the punchr HolePunchOutcome vocabulary. */
+export const LAB_OUTCOMES = [
+  'SUCCESS',
+  'FAILED',
+  'NO_CONNECTION',
+  'NO_STREAM',
+  'CONNECTION_REVERSED',
+  'CANCELLED',
+] as const
+export type LabOutcome = (typeof LAB_OUTCOMES)[number]
+
+export interface Expectation {
+  /** A client host's name or a home network's name; undefined = any client. */
+  client: string | undefined
+  /** A remote host's name or a home network's name; undefined = any remote. */
+  remote: string | undefined
+  transport: Transport | undefined
+  outcome: LabOutcome
+  reason: string | undefined
+}
+
+export const DEFAULT_INTERNET = '11.0.0.0/24'
+/** Home n (from 1) gets 10.n.0.0/24, so at most 254 homes of at most 253 hosts each. */
+export const MAX_HOMES = 254
+export const MAX_HOSTS_PER_HOME = 253
+/** Interface names carry a node index (`pl1a2b3c-i9999`) within Linux's 15 characters. */
+export const MAX_NODES = 9999
+const NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/
+/** Node names the lab uses itself. */
+const RESERVED_NAMES = new Set(['internet'])
+
+export interface ScenarioIssue {
+  /** Where in the file, e.g. `homes[1].hosts[0].role`; '' for the whole document. */
+  path: string
+  reason: string
+}
+
+/** A scenario file is not acceptable; `issues` lists every problem, the message shows them all. */
+export class ScenarioError extends ConfigError {
+  readonly issues: ScenarioIssue[]
+  constructor(source: string, issues: ScenarioIssue[]) {
+    const lines = issues.map((i) => `  - ${i.path === '' ? '(scenario)' : i.path}: ${i.reason}`)
+    super(`invalid scenario ${source}:\n${lines.join('\n')}`)
+    this.issues = issues
+  }
+}
+
+/** Collects issues while walking the document, so the user sees all of them at once. */
+class Checker {
+  readonly issues: ScenarioIssue[] = []
+  fail(path: string, reason: string): undefined {
+    this.issues.push({ path, reason })
+    return undefined
+  }
+
+  object(value: unknown, path: string, known: readonly string[]): Record<string, unknown> | undefined {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return this.fail(path, `must be an object, not ${describe(value)}`)
+    const record = value as Record<string, unknown>
+    for (const key of Object.keys(record)) {
+      if (!known.includes(key)) this.fail(join(path, key), `unknown field (known: ${known.join(', ')})`)
+    }
+    return record
+  }
+
+  name(value: unknown, path: string): string | undefined {
+    if (typeof value !== 'string') return this.fail(path, `must be a name (string), not ${describe(value)}`)
+    if (!NAME_PATTERN.test(value))
+      return this.fail(
+        path,
+        `${JSON.stringify(value)} is not a valid name: 1–32 lower-case letters, digits and dashes, starting with a letter, not ending with a dash`,
+      )
+    if (RESERVED_NAMES.has(value)) return this.fail(path, `${JSON.stringify(value)} is reserved by the lab`)
+    return value
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[]): T | undefined {
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T
+    return this.fail(path, `must be one of ${allowed.join(', ')}, not ${describe(value)}`)
+  }
+
+  boolean(value: unknown, path: string, fallback: boolean): boolean {
+    if (value === undefined) return fallback
+    if (typeof value === 'boolean') return value
+    this.fail(path, `must be true or false, not ${describe(value)}`)
+    return fallback
+  }
+
+  optionalString(value: unknown, path: string): string | undefined {
+    if (value === undefined || typeof value === 'string') return value
+    return this.fail(path, `must be a string, not ${describe(value)}`)
+  }
+
+  positive(value: unknown, path: string, integer: boolean): number | undefined {
+    if (value === undefined) return undefined
+    if (
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      value <= 0 ||
+      (integer && !Number.isInteger(value))
+    )
+      return this.fail(
+        path,
+        `must be a positive ${integer ? 'whole number' : 'number'}, not ${describe(value)}`,
+      )
+    return value
+  }
+
+  array(value: unknown, path: string): unknown[] | undefined {
+    if (Array.isArray(value)) return value
+    return this.fail(path, `must be a list, not ${describe(value)}`)
+  }
+
+  /** A count n (→ `<stem>-1` … `<stem>-n`) or a list of names. */
+  namesOrCount(value: unknown, path: string, stem: string, fallback: number): string[] {
+    const raw = value === undefined ? fallback : value
+    if (typeof raw === 'number') {
+      if (!Number.isInteger(raw) || raw < 0 || raw > 100) {
+        this.fail(path, `must be a count from 0 to 100 or a list of names, not ${describe(raw)}`)
+        return []
+      }
+      return Array.from({ length: raw }, (_, i) => `${stem}-${i + 1}`)
+    }
+    const list = this.array(raw, path)
+    if (list === undefined) return []
+    return list.flatMap((item, i) => this.name(item, `${path}[${i}]`) ?? [])
+  }
+}
+
+/** Validates a parsed scenario document; throws ScenarioError naming `source` (e.g. the file). */
+export function validateScenario(input: unknown, source = 'scenario'): Scenario {
+  const check = new Checker()
+  const top = check.object(input, '', [
+    'name',
+    'description',
+    'internet',
+    'relays',
+    'server',
+    'honeypot',
+    'bootstrap',
+    'homes',
+    'rounds',
+    'durationSeconds',
+    'expect',
+  ])
+  if (top === undefined) throw new ScenarioError(source, check.issues)
+
+  const name = top.name === undefined ? check.fail('name', 'is required') : check.name(top.name, 'name')
+  const description = check.optionalString(top.description, 'description')
+  const relays = check.namesOrCount(top.relays, 'relays', 'relay', 1)
+  const server = check.boolean(top.server, 'server', true)
+  const honeypot = check.boolean(top.honeypot, 'honeypot', false)
+  const bootstrap = check.namesOrCount(top.bootstrap, 'bootstrap', 'bootstrap', 0)
+  const homes = checkHomes(check, top.homes)
+  const rounds = check.positive(top.rounds, 'rounds', true)
+  const durationSeconds = check.positive(top.durationSeconds, 'durationSeconds', false)
+  if (rounds !== undefined && durationSeconds !== undefined)
+    check.fail('durationSeconds', 'give either rounds or durationSeconds, not both')
+
+  const publicCount =
+    relays.length +
+    bootstrap.length +
+    (server ? 1 : 0) +
+    (honeypot ? 1 : 0) +
+    // A home with a NAT puts its router on the internet, one without puts each of its hosts there.
+    homes.reduce((n, h) => n + (h.nat === 'none' ? h.hosts.length : 1), 0)
+  const internet = checkInternet(check, top.internet ?? DEFAULT_INTERNET, publicCount)
+
+  checkUniqueNodeNames(check, { relays, server, honeypot, bootstrap, homes })
+  const nodeCount = publicCount + homes.reduce((n, h) => n + (h.nat === 'none' ? 0 : h.hosts.length), 0)
+  if (nodeCount > MAX_NODES) check.fail('homes', `${nodeCount} nodes are more than the lab's ${MAX_NODES}`)
+  const expect = checkExpectations(check, top.expect, homes)
+
+  if (check.issues.length > 0 || name === undefined || internet === undefined)
+    throw new ScenarioError(source, check.issues)
+  return {
+    name,
+    description,
+    internet,
+    relays,
+    server,
+    honeypot,
+    bootstrap,
+    homes,
+    rounds: rounds === undefined && durationSeconds === undefined ? 1 : rounds,
+    durationSeconds,
+    expect,
+  }
+}
+
+function checkInternet(check: Checker, value: unknown, addressesNeeded: number): string | undefined {
+  const path = 'internet'
+  if (typeof value !== 'string') return check.fail(path, `must be a CIDR such as ${DEFAULT_INTERNET}`)
+  const cidr = parseCidr(value)
+  if (cidr === undefined)
+    return check.fail(path, `${JSON.stringify(value)} is not an IPv4 CIDR such as ${DEFAULT_INTERNET}`)
+  if (cidr.hostBitsSet)
+    return check.fail(path, `${value} has host bits set; did you mean ${formatCidr(cidr)}?`)
+  const clash = nonPublicOverlap(cidr)
+  if (clash !== undefined)
+    return check.fail(
+      path,
+      `${value} overlaps ${clash.cidr} (${clash.what}), which libp2p treats as private: DCUtR would silently ` +
+        `drop those addresses. Use a public range such as ${DEFAULT_INTERNET}; it exists only inside the ` +
+        "lab's namespaces and no packet ever leaves them",
+    )
+  if (cidr.bits < 8 || cidr.bits > 30)
+    return check.fail(path, `the prefix length must be from 8 to 30, not /${cidr.bits}`)
+  const usable = size(cidr) - 2
+  if (addressesNeeded > usable)
+    return check.fail(path, `${value} has ${usable} usable addresses, the scenario needs ${addressesNeeded}`)
+  return formatCidr(cidr)
+}
+
+function checkHomes(check: Checker, value: unknown): HomeNetwork[] {
+  if (value === undefined) {
+    check.fail('homes', 'is required: a list of home networks ({ name, nat, hosts })')
+    return []
+  }
+  const list = check.array(value, 'homes')
+  if (list === undefined) return []
+  if (list.length === 0) check.fail('homes', 'needs at least one home network')
+  if (list.length > MAX_HOMES) check.fail('homes', `at most ${MAX_HOMES} home networks, not ${list.length}`)
+  return list.flatMap((item, i) => checkHome(check, item, `homes[${i}]`) ?? [])
+}
+
+function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | undefined {
+  const home = check.object(value, path, ['name', 'nat', 'hosts'])
+  if (home === undefined) return undefined
+  const name =
+    home.name === undefined
+      ? check.fail(`${path}.name`, 'is required')
+      : check.name(home.name, `${path}.name`)
+  const nat = checkNat(check, home.nat, `${path}.nat`)
+  const hostList =
+    home.hosts === undefined
+      ? check.fail(`${path}.hosts`, 'is required')
+      : check.array(home.hosts, `${path}.hosts`)
+  if (hostList !== undefined && hostList.length === 0) check.fail(`${path}.hosts`, 'needs at least one host')
+  if (hostList !== undefined && hostList.length > MAX_HOSTS_PER_HOME)
+    check.fail(
+      `${path}.hosts`,
+      `at most ${MAX_HOSTS_PER_HOME} hosts per home network, not ${hostList.length}`,
+    )
+  const hosts = (hostList ?? []).flatMap((h, i) => checkHost(check, h, `${path}.hosts[${i}]`) ?? [])
+  if (name === undefined || nat === undefined) return undefined
+  return { name, nat, hosts }
+}
+
+function checkNat(check: Checker, value: unknown, path: string): NatType | undefined {
+  if (value === undefined) return check.fail(path, `is required: one of ${natChoices()}`)
+  if (typeof value === 'string') {
+    if ((NAT_TYPES as readonly string[]).includes(value)) return value as NatType
+    const alias = NAT_ALIASES[value]
+    if (alias !== undefined) return alias
+    const why = UNSUPPORTED_NATS[value]
+    if (why !== undefined) return check.fail(path, `'${value}' is not available: ${why}`)
+  }
+  return check.fail(path, `must be one of ${natChoices()}, not ${describe(value)}`)
+}
+
+function natChoices(): string {
+  return [...NAT_TYPES, ...Object.keys(NAT_ALIASES).map((a) => `${a} (= ${NAT_ALIASES[a]})`)].join(', ')
+}
+
+function checkHost(check: Checker, value: unknown, path: string): HostSpec | undefined {
+  const host = check.object(value, path, ['name', 'role', 'impl', 'transports'])
+  if (host === undefined) return undefined
+  const name =
+    host.name === undefined
+      ? check.fail(`${path}.name`, 'is required')
+      : check.name(host.name, `${path}.name`)
+  const role =
+    host.role === undefined
+      ? check.fail(`${path}.role`, `is required: one of ${HOST_ROLES.join(', ')}`)
+      : check.oneOf(host.role, `${path}.role`, HOST_ROLES)
+  const impl = host.impl === undefined ? 'js' : check.oneOf(host.impl, `${path}.impl`, HOST_IMPLS)
+  const transports = checkTransports(check, host.transports, `${path}.transports`)
+  if (name === undefined || role === undefined || impl === undefined || transports === undefined)
+    return undefined
+  return { name, role, impl, transports }
+}
+
+function checkTransports(check: Checker, value: unknown, path: string): Transport[] | undefined {
+  if (value === undefined) return [...TRANSPORTS]
+  const list = check.array(value, path)
+  if (list === undefined) return undefined
+  if (list.length === 0) return check.fail(path, `needs at least one of ${TRANSPORTS.join(', ')}`)
+  const out: Transport[] = []
+  for (const [i, item] of list.entries()) {
+    const t = check.oneOf(item, `${path}[${i}]`, TRANSPORTS)
+    if (t === undefined) continue
+    if (out.includes(t)) check.fail(`${path}[${i}]`, `'${t}' is listed twice`)
+    else out.push(t)
+  }
+  return out
+}
+
+/** Every node (relay, public node, router, host) is a namespace named after it, so names must not clash. */
+function checkUniqueNodeNames(
+  check: Checker,
+  s: Pick<Scenario, 'relays' | 'server' | 'honeypot' | 'bootstrap' | 'homes'>,
+): void {
+  const seen = new Map<string, string>()
+  const add = (name: string, path: string) => {
+    const first = seen.get(name)
+    if (first === undefined) seen.set(name, path)
+    else check.fail(path, `'${name}' is already the name of ${first}; node names must be unique`)
+  }
+  for (const [i, n] of s.relays.entries()) add(n, `relays[${i}]`)
+  if (s.server) add('server', 'server')
+  if (s.honeypot) add('honeypot', 'honeypot')
+  for (const [i, n] of s.bootstrap.entries()) add(n, `bootstrap[${i}]`)
+  const homeNames = new Set<string>()
+  for (const [i, home] of s.homes.entries()) {
+    if (homeNames.has(home.name))
+      check.fail(`homes[${i}].name`, `home network '${home.name}' is defined twice`)
+    homeNames.add(home.name)
+    if (home.nat !== 'none')
+      add(routerName(home.name), `homes[${i}].name (its router '${routerName(home.name)}')`)
+    for (const [j, host] of home.hosts.entries()) add(host.name, `homes[${i}].hosts[${j}].name`)
+  }
+}
+
+/** The node name of a home network's router. */
+export function routerName(home: string): string {
+  return `${home}-router`
+}
+
+function checkExpectations(check: Checker, value: unknown, homes: HomeNetwork[]): Expectation[] {
+  if (value === undefined) return []
+  const list = check.array(value, 'expect')
+  if (list === undefined) return []
+  return list.flatMap((item, i) => {
+    const path = `expect[${i}]`
+    const e = check.object(item, path, ['client', 'remote', 'transport', 'outcome', 'reason'])
+    if (e === undefined) return []
+    const client = checkSelector(check, e.client, `${path}.client`, 'client', homes)
+    const remote = checkSelector(check, e.remote, `${path}.remote`, 'remote', homes)
+    const transport =
+      e.transport === undefined ? undefined : check.oneOf(e.transport, `${path}.transport`, TRANSPORTS)
+    const outcome =
+      e.outcome === undefined
+        ? check.fail(`${path}.outcome`, `is required: one of ${LAB_OUTCOMES.join(', ')}`)
+        : check.oneOf(e.outcome, `${path}.outcome`, LAB_OUTCOMES)
+    const reason = check.optionalString(e.reason, `${path}.reason`)
+    if (outcome === undefined) return []
+    return [{ client: client ?? undefined, remote: remote ?? undefined, transport, outcome, reason }]
+  })
+}
+
+/** A host of the given role, or a home network that has one; undefined = any; null = invalid. */
+function checkSelector(
+  check: Checker,
+  value: unknown,
+  path: string,
+  role: HostRole,
+  homes: HomeNetwork[],
+): string | undefined | null {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string')
+    return check.fail(path, `must be a host or home network name, not ${describe(value)}`) ?? null
+  const home = homes.find((h) => h.name === value)
+  if (home !== undefined) {
+    if (home.hosts.some((h) => h.role === role)) return value
+    return check.fail(path, `home network '${value}' has no ${role} host`) ?? null
+  }
+  const host = homes.flatMap((h) => h.hosts).find((h) => h.name === value)
+  if (host === undefined)
+    return check.fail(path, `'${value}' is neither a host nor a home network of this scenario`) ?? null
+  if (host.role !== role) return check.fail(path, `host '${value}' is a ${host.role}, not a ${role}`) ?? null
+  return value
+}
+
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'object') return 'an object'
+  return `${typeof value} ${String(value)}`
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { formatAddressTable } from '../../src/lab/address-table.js'
+import { LAB_ID_PATTERN, labIdOf, MAX_IFNAME, newLabId } from '../../src/lab/names.js'
+import { planLab } from '../../src/lab/plan.js'
+import { validateScenario } from '../../src/lab/scenario.js'
+import { loadScenario, shippedScenarios } from '../../src/lab/scenario-file.js'
+
+const ID = 'pl0a1b2c'
+
+/** Every interface name a plan creates (`name X` in its `ip link add` lines). */
+function interfaceNames(lines: string[]): string[] {
+  return lines.flatMap((line) => [...line.matchAll(/\bname (\S+)/g)].map((m) => m[1]!))
+}
+
+describe('lab ids', () => {
+  it('are pl + 6 hex digits, and recognisable in names', () => {
+    const id = newLabId()
+    assert.match(id, LAB_ID_PATTERN)
+    assert.equal(labIdOf(`${id}-relay-1`), id)
+    assert.equal(labIdOf('plain-namespace'), undefined)
+    assert.equal(labIdOf(id), undefined, 'the separator belongs to the pattern')
+  })
+})
+
+describe('planLab', () => {
+  for (const name of shippedScenarios()) {
+    it(`${name}: names carry the lab id and fit Linux's ${MAX_IFNAME} characters`, async () => {
+      const plan = planLab(await loadScenario(name), ID)
+      for (const ns of plan.namespaces) assert.ok(ns.startsWith(`${ID}-`), ns)
+      for (const iface of interfaceNames(plan.create)) {
+        assert.ok(iface.startsWith(`${ID}-`), iface)
+        assert.ok(iface.length <= MAX_IFNAME, iface)
+      }
+      const ips = plan.nodes.map((n) => n.ip)
+      assert.equal(new Set(ips).size, ips.length, 'addresses are unique')
+    })
+  }
+
+  it('puts public nodes and routers on the internet and hosts behind their router', () => {
+    const scenario = validateScenario({
+      name: 'p',
+      relays: 1,
+      honeypot: true,
+      homes: [
+        {
+          name: 'home-a',
+          nat: 'cone',
+          hosts: [
+            { name: 'a1', role: 'client' },
+            { name: 'a2', role: 'remote' },
+          ],
+        },
+        { name: 'open', nat: 'none', hosts: [{ name: 'p1', role: 'remote' }] },
+      ],
+    })
+    const plan = planLab(scenario, ID)
+    const summary = plan.nodes.map((n) => [n.name, n.kind, n.ip, n.publicIp, n.netns])
+    assert.deepEqual(summary, [
+      ['server', 'server', '11.0.0.1', '11.0.0.1', `${ID}-server`],
+      ['honeypot', 'honeypot', '11.0.0.2', '11.0.0.2', `${ID}-honeypot`],
+      ['relay-1', 'relay', '11.0.0.3', '11.0.0.3', `${ID}-relay-1`],
+      ['home-a-router', 'router', '11.0.0.4', '11.0.0.4', `${ID}-home-a-router`],
+      ['a1', 'host', '10.1.0.2', '11.0.0.4', `${ID}-a1`],
+      ['a2', 'host', '10.1.0.3', '11.0.0.4', `${ID}-a2`],
+      ['p1', 'host', '11.0.0.5', '11.0.0.5', `${ID}-p1`],
+    ])
+    const a1 = plan.nodes.find((n) => n.name === 'a1')!
+    assert.ok(a1.kind === 'host')
+    assert.equal(a1.gateway, '10.1.0.1')
+    assert.equal(a1.router, 'home-a-router')
+    assert.deepEqual(plan.configure.get(`${ID}-a1`)!.slice(-1), ['route add default via 10.1.0.1'])
+    const p1 = plan.nodes.find((n) => n.name === 'p1')!
+    assert.ok(p1.kind === 'host' && p1.gateway === undefined)
+    // Only internet-side namespaces have no default route: nothing can leave the lab.
+    for (const ns of [`${ID}-server`, `${ID}-relay-1`, `${ID}-home-a-router`, `${ID}-p1`])
+      assert.ok(!plan.configure.get(ns)!.some((l) => l.startsWith('route add default')), ns)
+    assert.deepEqual([...plan.firewall.keys()], [`${ID}-home-a-router`])
+    // Namespaces first, then links created directly inside them.
+    const firstLink = plan.create.findIndex((l) => l.startsWith('link add'))
+    assert.ok(plan.create.slice(0, firstLink).every((l) => l.startsWith('netns add')))
+    assert.ok(
+      plan.create.slice(firstLink).every((l) => / netns /.test(l)),
+      'no link is created in the root namespace',
+    )
+    // IPv6 link-local addressing is off before any link comes up.
+    for (const lines of plan.configure.values()) {
+      for (const [i, line] of lines.entries()) {
+        const up = / (\S+)(?: master \S+)? up$/.exec(line)
+        if (up !== null && up[1] !== 'lo')
+          assert.equal(lines[i - 1], `link set dev ${up[1]} addrgenmode none`)
+      }
+    }
+  })
+
+  it('prints an address table', async () => {
+    const scenario = await loadScenario('cone-cone')
+    const table = formatAddressTable({ id: ID, scenario, nodes: planLab(scenario, ID).nodes })
+    assert.match(table, /^lab pl0a1b2c: scenario cone-cone, internet 11\.0\.0\.0\/24/)
+    assert.match(
+      table,
+      /client-a +host +pl0a1b2c-client-a +10\.1\.0\.2\/24 +11\.0\.0\.3 +cone +client, js, tcp\+quic, via 10\.1\.0\.1/,
+    )
+  })
+})

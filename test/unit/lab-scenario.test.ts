@@ -1,0 +1,404 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { expectedFor } from '../../src/lab/expectations.js'
+import { formatIPv4, NON_PUBLIC_RANGES, parseCidr, size } from '../../src/lab/ipv4.js'
+import {
+  expectedOutcome,
+  NAT_PROFILES,
+  NAT_TYPES,
+  routerRules,
+  TRANSPORTS,
+} from '../../src/lab/nat-profiles.js'
+import { ScenarioError, type ScenarioIssue, validateScenario } from '../../src/lab/scenario.js'
+import { loadScenario, parseScenarioText, shippedScenarios } from '../../src/lab/scenario-file.js'
+import { ConfigError } from '../../src/lib/errors.js'
+import { isPublicIp } from '../../src/lib/multiaddr.js'
+
+/** A valid scenario document; tests change one field at a time. */
+function base(): Record<string, unknown> {
+  return {
+    name: 'test',
+    homes: [
+      { name: 'home-a', nat: 'cone', hosts: [{ name: 'alice', role: 'client' }] },
+      { name: 'home-b', nat: 'symmetric', hosts: [{ name: 'bob', role: 'remote' }] },
+    ],
+  }
+}
+
+function issuesOf(input: unknown): ScenarioIssue[] {
+  try {
+    validateScenario(input, 'test.json')
+  } catch (err) {
+    assert.ok(err instanceof ScenarioError, `expected a ScenarioError, got ${err}`)
+    assert.ok(err instanceof ConfigError, 'the CLI shows ConfigErrors without a stack')
+    return err.issues
+  }
+  assert.fail('the scenario was accepted')
+}
+
+function assertIssue(input: unknown, path: string, reason: RegExp): void {
+  const issues = issuesOf(input)
+  const hit = issues.find((i) => i.path === path)
+  assert.ok(hit !== undefined, `no issue at ${path}; issues: ${JSON.stringify(issues)}`)
+  assert.match(hit.reason, reason)
+}
+
+function withHome(home: Record<string, unknown>, index = 0): Record<string, unknown> {
+  const s = base()
+  const homes = s.homes as Record<string, unknown>[]
+  homes[index] = { ...homes[index], ...home }
+  return s
+}
+
+function withHost(host: Record<string, unknown>): Record<string, unknown> {
+  const s = base()
+  const home = (s.homes as Record<string, unknown>[])[0]!
+  home.hosts = [{ ...(home.hosts as Record<string, unknown>[])[0], ...host }]
+  return s
+}
+
+describe('validateScenario', () => {
+  it('fills in the defaults', () => {
+    const s = validateScenario(base())
+    assert.equal(s.internet, '11.0.0.0/24')
+    assert.deepEqual(s.relays, ['relay-1'])
+    assert.equal(s.server, true)
+    assert.equal(s.honeypot, false)
+    assert.deepEqual(s.bootstrap, [])
+    assert.equal(s.rounds, 1)
+    assert.equal(s.durationSeconds, undefined)
+    assert.deepEqual(s.expect, [])
+    assert.deepEqual(s.homes[0]!.hosts[0], {
+      name: 'alice',
+      role: 'client',
+      impl: 'js',
+      transports: ['tcp', 'quic'],
+    })
+  })
+
+  it('turns counts into names and keeps named lists', () => {
+    const s = validateScenario({ ...base(), relays: 3, bootstrap: ['boot-x', 'boot-y'] })
+    assert.deepEqual(s.relays, ['relay-1', 'relay-2', 'relay-3'])
+    assert.deepEqual(s.bootstrap, ['boot-x', 'boot-y'])
+  })
+
+  it('accepts port-restricted as another name of cone', () => {
+    assert.equal(validateScenario(withHome({ nat: 'port-restricted' })).homes[0]!.nat, 'cone')
+  })
+
+  it('normalises the internet subnet', () => {
+    assert.equal(validateScenario({ ...base(), internet: ' 11.2.0.0/16 ' }).internet, '11.2.0.0/16')
+  })
+
+  const cases: [string, Record<string, unknown> | unknown, string, RegExp][] = [
+    ['not an object', [], '', /must be an object/],
+    ['unknown top-level field', { ...base(), relay: 1 }, 'relay', /unknown field \(known: name,/],
+    ['missing name', { ...base(), name: undefined }, 'name', /is required/],
+    ['bad name', { ...base(), name: 'Has Space' }, 'name', /not a valid name/],
+    ['reserved name', { ...base(), relays: ['internet'] }, 'relays[0]', /reserved/],
+    ['internet not a CIDR', { ...base(), internet: '11.0.0.0' }, 'internet', /not an IPv4 CIDR/],
+    [
+      'internet host bits',
+      { ...base(), internet: '11.0.0.7/24' },
+      'internet',
+      /did you mean 11\.0\.0\.0\/24/,
+    ],
+    [
+      'internet too small',
+      { ...base(), internet: '11.0.0.0/30' },
+      'internet',
+      /2 usable addresses, the scenario needs 4/,
+    ],
+    ['internet prefix', { ...base(), internet: '11.0.0.0/31' }, 'internet', /from 8 to 30/],
+    ['relays negative', { ...base(), relays: -1 }, 'relays', /count from 0 to 100/],
+    ['relays bad entry', { ...base(), relays: ['ok', 7] }, 'relays[1]', /must be a name/],
+    ['server not boolean', { ...base(), server: 'yes' }, 'server', /true or false/],
+    ['honeypot not boolean', { ...base(), honeypot: 1 }, 'honeypot', /true or false/],
+    ['missing homes', { name: 'x' }, 'homes', /is required/],
+    ['empty homes', { ...base(), homes: [] }, 'homes', /at least one/],
+    ['home not an object', { ...base(), homes: ['a'] }, 'homes[0]', /must be an object/],
+    ['home unknown field', withHome({ router: 'x' }), 'homes[0].router', /unknown field/],
+    [
+      'missing nat',
+      withHome({ nat: undefined }),
+      'homes[0].nat',
+      /is required: one of none, cone, symmetric/,
+    ],
+    [
+      'unknown nat',
+      withHome({ nat: 'fancy' }),
+      'homes[0].nat',
+      /must be one of none, cone, symmetric, port-restricted/,
+    ],
+    [
+      'restricted nat',
+      withHome({ nat: 'restricted' }),
+      'homes[0].nat',
+      /cannot be built with iptables.*conntrack/,
+    ],
+    ['full-cone nat', withHome({ nat: 'full-cone' }), 'homes[0].nat', /endpoint-independent filtering/],
+    ['missing hosts', withHome({ hosts: undefined }), 'homes[0].hosts', /is required/],
+    ['empty hosts', withHome({ hosts: [] }), 'homes[0].hosts', /at least one host/],
+    ['duplicate home', withHome({ name: 'home-a' }, 1), 'homes[1].name', /defined twice/],
+    [
+      'missing role',
+      withHost({ role: undefined }),
+      'homes[0].hosts[0].role',
+      /is required: one of remote, client/,
+    ],
+    ['bad role', withHost({ role: 'server' }), 'homes[0].hosts[0].role', /must be one of remote, client/],
+    ['bad impl', withHost({ impl: 'python' }), 'homes[0].hosts[0].impl', /must be one of js, go, rust/],
+    [
+      'bad transport',
+      withHost({ transports: ['udp'] }),
+      'homes[0].hosts[0].transports[0]',
+      /one of tcp, quic/,
+    ],
+    ['twice transport', withHost({ transports: ['tcp', 'tcp'] }), 'homes[0].hosts[0].transports[1]', /twice/],
+    ['no transports', withHost({ transports: [] }), 'homes[0].hosts[0].transports', /at least one/],
+    [
+      'host named like a relay',
+      withHost({ name: 'relay-1' }),
+      'homes[0].hosts[0].name',
+      /already the name of relays\[0\]/,
+    ],
+    [
+      'host named like a router',
+      withHost({ name: 'home-b-router' }),
+      "homes[1].name (its router 'home-b-router')",
+      /already the name of homes\[0\]\.hosts\[0\]/,
+    ],
+    ['rounds not whole', { ...base(), rounds: 1.5 }, 'rounds', /positive whole number/],
+    ['duration negative', { ...base(), durationSeconds: -3 }, 'durationSeconds', /positive number/],
+    ['rounds and duration', { ...base(), rounds: 2, durationSeconds: 60 }, 'durationSeconds', /not both/],
+    ['expect not a list', { ...base(), expect: {} }, 'expect', /must be a list/],
+    [
+      'expect missing outcome',
+      { ...base(), expect: [{ client: 'alice' }] },
+      'expect[0].outcome',
+      /is required/,
+    ],
+    [
+      'expect bad outcome',
+      { ...base(), expect: [{ outcome: 'MAYBE' }] },
+      'expect[0].outcome',
+      /SUCCESS, FAILED, NO_CONNECTION/,
+    ],
+    [
+      'expect unknown host',
+      { ...base(), expect: [{ client: 'carol', outcome: 'FAILED' }] },
+      'expect[0].client',
+      /neither a host nor a home/,
+    ],
+    [
+      'expect wrong role',
+      { ...base(), expect: [{ client: 'bob', outcome: 'FAILED' }] },
+      'expect[0].client',
+      /is a remote, not a client/,
+    ],
+    [
+      'expect home without role',
+      { ...base(), expect: [{ remote: 'home-a', outcome: 'FAILED' }] },
+      'expect[0].remote',
+      /has no remote host/,
+    ],
+    [
+      'expect bad transport',
+      { ...base(), expect: [{ transport: 'udp', outcome: 'FAILED' }] },
+      'expect[0].transport',
+      /tcp, quic/,
+    ],
+  ]
+  for (const [title, input, path, reason] of cases) {
+    it(`rejects ${title} at '${path}'`, () => assertIssue(input, path, reason))
+  }
+
+  it('reports every problem at once, each with its path, in the message too', () => {
+    const input = { ...withHost({ role: 'boss' }), internet: '10.0.0.0/24', rounds: 0 }
+    let message = ''
+    try {
+      validateScenario(input, 'broken.json')
+    } catch (err) {
+      message = (err as Error).message
+    }
+    assert.match(message, /^invalid scenario broken\.json:/)
+    assert.match(message, /- homes\[0\]\.hosts\[0\]\.role: must be one of remote, client, not "boss"/)
+    assert.match(message, /- internet: 10\.0\.0\.0\/24 overlaps 10\.0\.0\.0\/8/)
+    assert.match(message, /- rounds: must be a positive whole number/)
+  })
+
+  describe('refuses an internet that libp2p would treat as private', () => {
+    const privateRanges = [
+      '198.18.0.0/15',
+      '198.19.0.0/16',
+      '100.64.0.0/10',
+      '100.100.0.0/24',
+      '192.0.2.0/24',
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+      '240.0.0.0/4',
+      '10.0.0.0/8',
+      '192.168.1.0/24',
+      '172.16.0.0/12',
+      '172.0.0.0/8', // contains 172.16/12
+      '127.0.0.0/8',
+      '169.254.0.0/16',
+      '224.0.0.0/24',
+    ]
+    for (const cidr of privateRanges) {
+      it(cidr, () =>
+        assertIssue({ ...base(), internet: cidr }, 'internet', /libp2p treats as private: DCUtR would/),
+      )
+    }
+    it('and accepts public ranges', () => {
+      for (const cidr of ['11.0.0.0/24', '11.0.0.0/8', '1.2.3.0/24', '198.20.0.0/16', '100.128.0.0/16'])
+        assert.equal(validateScenario({ ...base(), internet: cidr }).internet, cidr)
+    })
+  })
+
+  it('keeps its private ranges in step with the multiaddr classification of src/lib', () => {
+    for (const range of NON_PUBLIC_RANGES) {
+      const cidr = parseCidr(range.cidr)!
+      for (const ip of [cidr.base, cidr.base + size(cidr) - 1])
+        assert.equal(isPublicIp(formatIPv4(ip)), false, `${formatIPv4(ip)} of ${range.cidr}`)
+    }
+    assert.equal(isPublicIp('11.0.0.1'), true)
+  })
+})
+
+describe('shipped scenarios', () => {
+  it('are there', () => {
+    for (const name of ['cone-cone', 'cone-symmetric', 'matrix'])
+      assert.ok(shippedScenarios().includes(name), name)
+  })
+  for (const name of shippedScenarios()) {
+    it(`${name} is valid`, async () => {
+      const s = await loadScenario(name)
+      assert.equal(s.name, name)
+    })
+  }
+})
+
+describe('scenario files', () => {
+  it('reports a JSON syntax error as a scenario error', async () => {
+    await assert.rejects(
+      parseScenarioText('{ "name": ', 'json', 'x.json'),
+      /invalid scenario x\.json:\n {2}- \(scenario\): not valid JSON/,
+    )
+  })
+
+  it('parses YAML when the yaml package is installed, and says how to get it otherwise', async () => {
+    try {
+      assert.deepEqual(await parseScenarioText('name: x\nrelays: 2\n', 'yaml', 'x.yaml'), {
+        name: 'x',
+        relays: 2,
+      })
+    } catch (err) {
+      assert.ok(err instanceof ConfigError)
+      assert.match(err.message, /needs the 'yaml' package.*npm install yaml/)
+    }
+  })
+
+  it('names the shipped scenarios when a file is missing', async () => {
+    await assert.rejects(loadScenario('no-such-scenario'), /no scenario file no-such-scenario; .*cone-cone/)
+  })
+})
+
+describe('NAT profiles and the ground truth', () => {
+  // RFC 4787 vocabulary; see the docs/LAB.md table, which says the same.
+  it('documents mapping and filtering per profile', () => {
+    assert.deepEqual(
+      NAT_TYPES.map((t) => [
+        t,
+        NAT_PROFILES[t].mapping,
+        NAT_PROFILES[t].filtering,
+        NAT_PROFILES[t].portPreserving,
+      ]),
+      [
+        ['none', undefined, undefined, true],
+        ['cone', 'endpoint-independent', 'address-and-port-dependent', true],
+        ['symmetric', 'address-and-port-dependent', 'address-and-port-dependent', false],
+      ],
+    )
+  })
+
+  const table: [string, string, 'SUCCESS' | 'FAILED'][] = [
+    ['none', 'none', 'SUCCESS'],
+    ['none', 'cone', 'SUCCESS'],
+    ['none', 'symmetric', 'SUCCESS'],
+    ['cone', 'none', 'SUCCESS'],
+    ['cone', 'cone', 'SUCCESS'],
+    ['cone', 'symmetric', 'FAILED'],
+    ['symmetric', 'none', 'SUCCESS'],
+    ['symmetric', 'cone', 'FAILED'],
+    ['symmetric', 'symmetric', 'FAILED'],
+  ]
+  for (const [client, remote, outcome] of table) {
+    for (const transport of TRANSPORTS) {
+      it(`${client} client ↔ ${remote} remote over ${transport}: ${outcome}`, () => {
+        assert.equal(expectedOutcome(client as 'cone', remote as 'cone', transport), outcome)
+      })
+    }
+  }
+
+  it('router rules: MASQUERADE out of the WAN, only replies in, --random-fully for symmetric', () => {
+    const cone = routerRules('cone', 'w0', 'l0')!
+    assert.match(cone, /^-A POSTROUTING -o w0 -j MASQUERADE$/m)
+    assert.match(cone, /^:FORWARD DROP/m)
+    assert.match(cone, /^-A FORWARD -i w0 -o l0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT$/m)
+    assert.match(cone, /^-A INPUT -i w0 -j DROP$/m)
+    assert.match(
+      routerRules('symmetric', 'w0', 'l0')!,
+      /^-A POSTROUTING -o w0 -j MASQUERADE --random-fully$/m,
+    )
+    assert.equal(routerRules('none', 'w0', 'l0'), undefined)
+  })
+})
+
+describe('expectedFor', () => {
+  const scenario = validateScenario({
+    name: 'exp',
+    homes: [
+      { name: 'home-a', nat: 'cone', hosts: [{ name: 'alice', role: 'client' }] },
+      {
+        name: 'home-b',
+        nat: 'cone',
+        hosts: [
+          { name: 'bob', role: 'remote' },
+          { name: 'mute', role: 'remote' },
+        ],
+      },
+      { name: 'home-c', nat: 'symmetric', hosts: [{ name: 'carol', role: 'remote' }] },
+    ],
+    expect: [
+      { remote: 'mute', outcome: 'NO_STREAM', reason: 'mute never opens /libp2p/dcutr' },
+      { client: 'home-a', remote: 'home-b', transport: 'quic', outcome: 'FAILED' },
+    ],
+  })
+
+  it('falls back to the ground truth', () => {
+    assert.deepEqual(expectedFor(scenario, 'alice', 'bob', 'tcp'), {
+      outcome: 'SUCCESS',
+      source: 'ground-truth',
+      reason: 'cone (endpoint-independent mapping) client, cone (endpoint-independent mapping) remote',
+    })
+    assert.equal(expectedFor(scenario, 'alice', 'carol', 'quic').outcome, 'FAILED')
+  })
+
+  it('applies the first matching override, by host or home network and transport', () => {
+    assert.deepEqual(expectedFor(scenario, 'alice', 'mute', 'tcp'), {
+      outcome: 'NO_STREAM',
+      source: 'scenario',
+      reason: 'mute never opens /libp2p/dcutr',
+    })
+    assert.equal(expectedFor(scenario, 'alice', 'bob', 'quic').outcome, 'FAILED')
+    assert.equal(expectedFor(scenario, 'alice', 'bob', 'tcp').outcome, 'SUCCESS')
+  })
+
+  it('refuses hosts that are not in the scenario', () => {
+    assert.throws(
+      () => expectedFor(scenario, 'alice', 'dave', 'tcp'),
+      /host 'dave' is not part of scenario exp/,
+    )
+  })
+})
