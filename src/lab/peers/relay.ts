@@ -1,0 +1,82 @@
+// A circuit relay v2 server for the lab's internet: reservations, identify (which tells every
+// peer the address it is seen from, the NAT mapping that DCUtR advertises) and ping. Prints
+// `{"ready": true, "peerId", "addrs"}` once it listens.
+//
+//   node relay.js --ip 11.0.0.2 [--port 4001] [--key relay.key]
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import type { Connection, PeerId } from '@libp2p/interface'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { isRelayAddr } from '../../lib/multiaddr.js'
+import { loadOrCreateKey } from './identity.js'
+import { pinoComponentLogger } from './libp2p-logger.js'
+import { aborted, intOption, parseOptions, printLine, required, runProgram } from './program.js'
+
+const USAGE =
+  'relay --ip <public IPv4> [--port 4001] [--key <file>] [--max-reservations 1024] ' +
+  '[--duration-limit-s 3600] [--data-limit-mib 1024]'
+
+runProgram('lab-relay', async ({ log, signal, onCleanup }) => {
+  const opts = parseOptions(USAGE, {
+    ip: { type: 'string' },
+    port: { type: 'string' },
+    key: { type: 'string' },
+    'max-reservations': { type: 'string' },
+    'duration-limit-s': { type: 'string' },
+    'data-limit-mib': { type: 'string' },
+  })
+  const ip = required(opts.ip, 'ip', USAGE)
+  const port = intOption(opts.port, 'port', 4001, 1, 65535)
+  const addr = `/ip4/${ip}/tcp/${port}`
+  const node = await createLibp2p({
+    privateKey: await loadOrCreateKey(opts.key),
+    // A listen address is not "verified" (no AutoNAT here), and libp2p leaves unverified public
+    // addresses out of identify and of the reservation it hands out: announce it instead.
+    addresses: { listen: [addr], announce: [addr] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // Every probe round connects afresh from one home's WAN address: the default of 5 inbound
+    // connections per host and second would refuse a quick campaign.
+    connectionManager: { inboundConnectionThreshold: 1_000, maxIncomingPendingConnections: 1_000 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      relay: circuitRelayServer({
+        reservations: {
+          maxReservations: intOption(opts['max-reservations'], 'max-reservations', 1024, 1, 1_000_000),
+          // Relayed connections stay limited, as on the real network, but no test runs into the
+          // limits: the defaults (2 min, 128 KiB) could cut a slow failing round short.
+          applyDefaultLimit: true,
+          defaultDurationLimit:
+            intOption(opts['duration-limit-s'], 'duration-limit-s', 3600, 1, 86_400) * 1000,
+          defaultDataLimit:
+            BigInt(intOption(opts['data-limit-mib'], 'data-limit-mib', 1024, 1, 1_048_576)) * 1024n * 1024n,
+        },
+      }),
+    },
+    logger: pinoComponentLogger(log, ['libp2p:circuit-relay:server']),
+  })
+  onCleanup(() => node.stop())
+
+  const describe = (c: Connection) => ({
+    peer: c.remotePeer.toString(),
+    remoteAddr: c.remoteAddr.toString(),
+    direction: c.direction,
+    relayed: isRelayAddr(c.remoteAddr),
+  })
+  node.addEventListener('connection:open', (e) => log.info(describe(e.detail), 'connection open'))
+  node.addEventListener('connection:close', (e) => log.info(describe(e.detail), 'connection closed'))
+  node.services.relay.addEventListener('relay:reservation', (e) =>
+    log.info({ addr: e.detail.addr.toString(), expiry: e.detail.expiry }, 'reservation'),
+  )
+
+  const peerId: PeerId = node.peerId
+  printLine({ ready: true, peerId: peerId.toString(), addrs: node.getMultiaddrs().map(String) })
+  log.info({ peerId: peerId.toString(), addrs: node.getMultiaddrs().map(String) }, 'relay ready')
+  await aborted(signal)
+})

@@ -1,0 +1,137 @@
+// A NATed, DCUtR-capable "remote" B for the lab: stock @libp2p/dcutr (B is the DCUtR
+// initiator: it opens /libp2p/dcutr on the relayed connection a client makes to it), a
+// reservation on one relay, identify and ping; no AutoNAT, which can close the very relay
+// link it tested (FINDINGS-js-libp2p.md). Prints `{"ready": true, "peerId", "relayAddrs", …}`
+// once the reservation is held and the public address is known.
+//
+//   node remote.js --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… --dial-port 4100 [--announce <ma>]…
+//
+// Two things make stock dcutr punch through a port-preserving NAT (FINDINGS):
+// - Every TCP dial leaves from the fixed port --dial-port (P_B), the one to the relay and the
+//   punch alike, so the relay observes P_B, the NAT maps P_B to itself, and the punch reuses
+//   that mapping. P_B must differ from the listen port (Node cannot connect from a port it
+//   listens on).
+// - Stock dcutr's CONNECT carries `addressManager.getAddresses()`, i.e. verified addresses
+//   only, which a NATed peer without AutoNAT never has. So the announced set is set here (an
+//   `announceFilter`): the public address plus the relay addresses. The public address is
+//   what the relay's identify observed (router WAN address : P_B on a cone NAT, a random port
+//   on a symmetric one) — what any libp2p peer learns about itself, so the lab needs to know
+//   nothing about the NAT — unless `--announce` gives it explicitly (tests of what a remote
+//   advertises). With `--no-dcutr` the remote never opens /libp2p/dcutr (NO_STREAM cases).
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { identify } from '@libp2p/identify'
+import type { Connection } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { fixedPortDialOpts } from '../../client/tracer/index.js'
+import { isRelayAddr } from '../../lib/multiaddr.js'
+import { loadOrCreateKey } from './identity.js'
+import { pinoComponentLogger } from './libp2p-logger.js'
+import { aborted, intOption, parseOptions, printLine, required, runProgram, UsageError } from './program.js'
+import { until, withoutPeerId } from './util.js'
+
+const USAGE =
+  'remote --relay <relay multiaddr with /p2p/> --dial-port <port> [--listen-ip 0.0.0.0] ' +
+  '[--listen-port 0] [--announce <multiaddr>]… [--key <file>] [--no-dcutr] [--ready-timeout-ms 10000]'
+
+runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
+  const opts = parseOptions(USAGE, {
+    relay: { type: 'string' },
+    'dial-port': { type: 'string' },
+    'listen-ip': { type: 'string' },
+    'listen-port': { type: 'string' },
+    announce: { type: 'string', multiple: true },
+    key: { type: 'string' },
+    'no-dcutr': { type: 'boolean' },
+    'ready-timeout-ms': { type: 'string' },
+  })
+  const relay = multiaddr(required(opts.relay, 'relay', USAGE))
+  const relayPeer = relay.getComponents().find((c) => c.name === 'p2p')?.value
+  if (relayPeer === undefined)
+    throw new UsageError(`--relay must end in /p2p/<relay peer id>\nusage: ${USAGE}`)
+  const dialPort = intOption(opts['dial-port'], 'dial-port', 0, 1, 65535)
+  const listenPort = intOption(opts['listen-port'], 'listen-port', 0, 0, 65535)
+  if (listenPort === dialPort) throw new UsageError('--listen-port must differ from --dial-port')
+  const readyTimeout = intOption(opts['ready-timeout-ms'], 'ready-timeout-ms', 10_000, 1, 600_000)
+  const withDcutr = opts['no-dcutr'] !== true
+
+  const privateKey = await loadOrCreateKey(opts.key)
+  const peerId = peerIdFromPrivateKey(privateKey)
+  const explicit = (opts.announce ?? []).map((a) => withoutPeerId(multiaddr(a)))
+  let publicAddrs: Multiaddr[] = explicit
+  const own = (addr: Multiaddr) => addr.encapsulate(`/p2p/${peerId.toString()}`)
+
+  const node = await createLibp2p({
+    start: false,
+    privateKey,
+    addresses: {
+      listen: [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`, `${relay.toString()}/p2p-circuit`],
+      // Evaluated on every getAddresses(), so an address learned later is in the next CONNECT.
+      announceFilter: (addrs) => [...publicAddrs.map(own), ...addrs.filter((a) => isRelayAddr(a))],
+    },
+    transports: [tcp({ dialOpts: fixedPortDialOpts(dialPort) }), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping(), ...(withDcutr ? { dcutr: dcutr() } : {}) },
+    logger: pinoComponentLogger(log, ['libp2p:dcutr']),
+  })
+
+  const describe = (c: Connection) => ({
+    peer: c.remotePeer.toString(),
+    remoteAddr: c.remoteAddr.toString(),
+    direction: c.direction,
+    relayed: isRelayAddr(c.remoteAddr),
+    limited: c.limits !== undefined,
+  })
+  node.addEventListener('connection:open', (e) => {
+    const c = e.detail
+    // A direct connection to a peer that is not the relay is what a hole punch produces.
+    const punched = !isRelayAddr(c.remoteAddr) && c.remotePeer.toString() !== relayPeer
+    log.info({ ...describe(c), punched }, punched ? 'direct connection' : 'connection open')
+  })
+  node.addEventListener('connection:close', (e) => log.info(describe(e.detail), 'connection closed'))
+  node.addEventListener('peer:identify', (e) => {
+    const { peerId: peer, observedAddr, connection, agentVersion } = e.detail
+    log.info(
+      {
+        peer: peer.toString(),
+        observedAddr: observedAddr?.toString(),
+        via: connection.remoteAddr.toString(),
+        agentVersion,
+      },
+      'identified',
+    )
+    if (explicit.length > 0 || observedAddr === undefined || isRelayAddr(connection.remoteAddr)) return
+    if (peer.toString() !== relayPeer || isRelayAddr(observedAddr)) return
+    publicAddrs = [withoutPeerId(observedAddr)]
+    log.info({ addr: publicAddrs[0]!.toString() }, 'public address learned from the relay')
+  })
+
+  onCleanup(() => node.stop())
+  await node.start()
+  const relayAddrs = () => node.getMultiaddrs().filter((a) => isRelayAddr(a))
+  await until(
+    'the relay reservation and the public address',
+    () => relayAddrs().length > 0 && publicAddrs.length > 0,
+    readyTimeout,
+    signal,
+  )
+  const ready = {
+    ready: true,
+    peerId: peerId.toString(),
+    relayAddrs: relayAddrs().map(String),
+    publicAddrs: publicAddrs.map(String),
+    publicAddrSource: explicit.length > 0 ? 'announce' : 'identify',
+    dialPort,
+    dcutr: withDcutr,
+  }
+  printLine(ready)
+  log.info(ready, 'remote ready')
+  await aborted(signal)
+})
