@@ -40,12 +40,19 @@ function machineTicks(): { total: number; idle: number } {
   }
 }
 
-/** utime + stime of a process, and its parent pid. */
-function processTicks(pid: number, path = `/proc/${pid}/stat`): { ticks: number; ppid: number } | undefined {
+/** utime + stime of a process, the same of its exited (reaped) children, and its parent pid. */
+function processTicks(
+  pid: number,
+  path = `/proc/${pid}/stat`,
+): { ticks: number; reapedChildren: number; ppid: number } | undefined {
   try {
     const stat = readFileSync(path, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { ticks: Number(fields[11]) + Number(fields[12]), ppid: Number(fields[1]) }
+    return {
+      ticks: Number(fields[11]) + Number(fields[12]),
+      reapedChildren: Number(fields[13]) + Number(fields[14]),
+      ppid: Number(fields[1]),
+    }
   } catch {
     return undefined
   }
@@ -61,10 +68,15 @@ export function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
-/** The postmaster and all its children (backends, autovacuum, writers). */
+/**
+ * The postmaster and all its children (backends, autovacuum, writers). A backend that exits
+ * (an idle pool connection closed, an autovacuum worker done) is reaped by the postmaster, so
+ * its time moves into the postmaster's children counters: counting both keeps the sum steady.
+ */
 function clusterTicks(postmaster: number | undefined): number {
   if (postmaster === undefined) return 0
-  let sum = processTicks(postmaster)?.ticks ?? 0
+  const main = processTicks(postmaster)
+  let sum = (main?.ticks ?? 0) + (main?.reapedChildren ?? 0)
   let entries: string[]
   try {
     entries = readdirSync('/proc')

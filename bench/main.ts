@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +8,14 @@ import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
 import { postmasterPid } from './cpu.js'
-import { type BenchReport, type DbRun, markdownReport, resultsTable, writeDocs } from './report.js'
+import {
+  type BenchReport,
+  type DbRun,
+  EXPLAIN_WHEN,
+  markdownReport,
+  resultsTable,
+  writeDocs,
+} from './report.js'
 import { FULL_SIZE, QUICK_SIZE, type SeedSize, sampleRemotes, seed } from './seed.js'
 import { benchServer } from './server-bench.js'
 
@@ -23,6 +31,7 @@ the real server and measures TrackHolePunch and GetAddrInfo over gRPC.
   --warmup <s>           unmeasured seconds before each measurement (default 3; quick 1)
   --detail-fraction <f>  share of results (newest first) that get attempts, addr links and
                          latencies (default 1)
+  --no-vacuum            skip VACUUM ANALYZE after seeding (PGlite never vacuums by itself)
   --write / --no-write   write docs/benchmarks.md (default: only for a full run of both databases)
 `
 
@@ -36,6 +45,8 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     'detail-fraction': { type: 'string' },
+    vacuum: { type: 'boolean' },
+    'no-vacuum': { type: 'boolean' },
     write: { type: 'boolean' },
     'no-write': { type: 'boolean' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -69,6 +80,7 @@ const quick = values.quick
 const size: SeedSize = {
   ...(quick ? QUICK_SIZE : FULL_SIZE),
   detailFraction: Math.min(1, number(values['detail-fraction'], 1, '--detail-fraction')),
+  vacuum: values['no-vacuum'] !== true,
 }
 const concurrencies = (values.workers ?? '8,32').split(',').map((w) => number(w, 8, '--workers'))
 const durationMs = number(values.duration, quick ? 3 : 20, '--duration') * 1000
@@ -89,7 +101,7 @@ async function cleanUp(): Promise<void> {
   await activeWorker?.terminate()
   while (cleanups.length > 0) {
     const fn = cleanups.pop()!
-    await Promise.race([fn().catch((err) => console.error('cleanup failed:', err)), sleep(15_000)])
+    await Promise.race([fn().catch((err) => console.error('cleanup failed:', err)), sleep(15_000, false)])
   }
 }
 function onSignal(signal: NodeJS.Signals): void {
@@ -104,8 +116,11 @@ process.on('exit', () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
 })
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+function sleep(ms: number, keepAlive = true): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    if (!keepAlive) timer.unref()
+  })
 }
 
 async function runDb(kind: DbKind): Promise<DbRun> {
@@ -161,8 +176,10 @@ async function runDb(kind: DbKind): Promise<DbRun> {
     concurrencies,
     warmupMs,
     durationMs,
+    vacuum: size.vacuum,
     log: (line) => log(line.startsWith('  ') && !line.startsWith('    ') ? `${stamp()}${line}` : line),
     postmaster: cluster === undefined ? undefined : postmasterPid(join(cluster.dir, 'data')),
+    onServer: (server) => cleanups.push(() => server.destroy()),
     onWorker: (w) => {
       activeWorker = w
     },
@@ -170,12 +187,9 @@ async function runDb(kind: DbKind): Promise<DbRun> {
   log(
     `${stamp()} fairness: ${bench.fairness.distinct.toLocaleString('en-US')} distinct remotes in ${bench.fairness.calls.toLocaleString('en-US')} GetAddrInfo answers, at most ${bench.fairness.maxPerRemote} per remote, ${bench.fairness.emptyAddrs} answers without relay addrs`,
   )
-  for (const [when, plan] of [
-    ['before the GetAddrInfo load (freshly vacuumed)', bench.explainFresh],
-    ['after the GetAddrInfo load', bench.explainAfter],
-  ] as const) {
+  for (const { when, plan } of bench.explains) {
     log(
-      `\n${stamp()} EXPLAIN (ANALYZE, BUFFERS) of the allocation statement on ${kind}, ${when}:\n${plan ?? '(not captured)'}\n`,
+      `\n${stamp()} EXPLAIN (ANALYZE, BUFFERS) of the allocation statement on ${kind}, ${EXPLAIN_WHEN[when]}:\n${plan ?? '(not captured)'}\n`,
     )
   }
   // Close this database now (in reverse order of opening) so the next one has the machine.
@@ -205,6 +219,22 @@ async function tableCounts(db: Database): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]))
 }
 
+/** The commit measured, and whether src/ or sql/ had uncommitted changes (the tree may be shared). */
+function gitState(): { commit: string; dirty: string[] } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'sql'], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => l.slice(3))
+    return { commit, dirty }
+  } catch {
+    return { commit: 'unknown', dirty: [] }
+  }
+}
+
 function pgliteVersion(): string {
   const pkg = JSON.parse(
     readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
@@ -213,6 +243,7 @@ function pgliteVersion(): string {
 }
 
 try {
+  const git = gitState()
   log(
     `punchr server benchmark${quick ? ' (--quick)' : ''}: ${size.candidates.toLocaleString('en-US')} candidates, ${size.results.toLocaleString('en-US')} results, workers ${concurrencies.join(', ')}, ${durationMs / 1000} s per measurement`,
   )
@@ -234,6 +265,7 @@ try {
       pglite: pgliteVersion(),
     },
     runs,
+    git,
   }
   log(`\n${resultsTable(report)}\n`)
   if (write) {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { SeedResult, SeedSize } from './seed.js'
-import type { PhaseResult, ServerBenchResult } from './server-bench.js'
+import type { Explain, PhaseResult, ServerBenchResult } from './server-bench.js'
 import { int, ms } from './stats.js'
 
 export interface DbRun {
@@ -24,6 +24,18 @@ export interface BenchReport {
   warmupMs: number
   machine: { cpu: string; cores: number; memoryGiB: number; node: string; pglite: string }
   runs: DbRun[]
+  git: { commit: string; dirty: string[] }
+}
+
+export const EXPLAIN_WHEN: Record<Explain['when'], string> = {
+  fresh: 'on the freshly seeded database (vacuumed unless --no-vacuum), before any load',
+  'after-reports':
+    'right after the TrackHolePunch runs (the newest reports still inside the 1-minute rate-limit window)',
+  'after-allocations': 'after the GetAddrInfo runs',
+}
+
+function executionTime(plan: string): string {
+  return /Execution Time: ([\d.]+ ms)/.exec(plan)?.[1] ?? 'unknown'
 }
 
 export const HEADING = '## Server: TrackHolePunch and GetAddrInfo'
@@ -102,15 +114,25 @@ function interpretation(report: BenchReport): string {
   if (pg !== undefined && lite !== undefined) {
     out.push(
       `- **TrackHolePunch**: PostgreSQL stores up to ${best(pg, 'TrackHolePunch').toFixed(0)} reports/s, PGlite up to ${best(lite, 'TrackHolePunch').toFixed(0)} reports/s. ` +
-        `A report is one transaction of about 30 statements; PGlite runs them on its single connection one report at a time, so more workers only queue ` +
+        `A report costs ${phase(pg, 'TrackHolePunch', lo)?.statementsPerCall.toFixed(0) ?? '?'} SQL statements (API key and host lookups, then one transaction), each a round trip; PGlite runs them on its single connection one report at a time, so more workers only queue ` +
         `(p50 at ${lo} → ${hi} workers: ${ms(phase(lite, 'TrackHolePunch', lo)?.latency.p50 ?? Number.NaN)} → ${ms(phase(lite, 'TrackHolePunch', hi)?.latency.p50 ?? Number.NaN)} ms), ` +
-        `while PostgreSQL overlaps them over its pool of 10 connections. The original campaign produced 6.25 M results in about a year (≈ 0.2/s), so either database has orders of magnitude of headroom.`,
+        'while PostgreSQL overlaps them over its pool of 10 connections. ' +
+        `For scale: the whole original campaign (6.25 M results) arriving within one month would be ≈ ${(6.25e6 / (30 * 86400)).toFixed(1)} reports/s.`,
     )
     out.push(
       `- **GetAddrInfo**: up to ${best(pg, 'GetAddrInfo').toFixed(0)} allocations/s on PostgreSQL and ${best(lite, 'GetAddrInfo').toFixed(0)}/s on PGlite. ` +
         `The allocation statement itself takes ${ms(phase(pg, 'GetAddrInfo', lo)?.pick?.p50 ?? Number.NaN)} ms (p50, PostgreSQL) / ${ms(phase(lite, 'GetAddrInfo', lo)?.pick?.p50 ?? Number.NaN)} ms (PGlite) ` +
-        `with ${int(report.size.candidates)} candidates and ${int(report.size.results)} stored results: it walks remote_candidates_allocation_idx and stops at the first eligible row, so it does not grow with the number of results.`,
+        `with ${int(report.size.candidates)} candidates and ${int(report.size.results)} stored results: it walks remote_candidates_allocation_idx and stops at the first eligible row, so it does not grow with the number of stored results. ` +
+        `GetAddrInfo costs ${phase(pg, 'GetAddrInfo', lo)?.statementsPerCall.toFixed(0) ?? '?'} statements in all.`,
     )
+    const afterReports = pg.bench.explains.find((e) => e.when === 'after-reports')?.plan ?? ''
+    if (/using hole_punch_results_created_idx/.test(afterReports)) {
+      out.push(
+        '- **Plan flip under write load**: right after the TrackHolePunch runs the planner checks the per-remote rate limit through hole_punch_results_created_idx instead of hole_punch_results_remote_created_idx (plan below): ' +
+          `it reads every result of the last minute and filters on remote_id, for each candidate examined (${/Rows Removed by Filter: (\d+)/.exec(afterReports)?.[1] ?? '?'} rows here). ` +
+          'The row estimate for "created_at > now() - 1 minute" comes from statistics that predate the newest rows, so it is ≈ 1 and both indexes look equally cheap. Cheap at a few reports/s, but the cost grows with the report rate.',
+      )
+    }
   }
   for (const run of report.runs) {
     const f = run.bench.fairness
@@ -132,6 +154,34 @@ function interpretation(report: BenchReport): string {
       }
     }
   }
+  const litePhases = lite?.bench.phases ?? []
+  const pgPhases = pg?.bench.phases ?? []
+  const range = (values: number[], digits: number, scale = 1) =>
+    values.length === 0
+      ? '?'
+      : `${(scale * Math.min(...values)).toFixed(digits)}–${(scale * Math.max(...values)).toFixed(digits)}`
+  if (litePhases.length > 0 || pgPhases.length > 0) {
+    out.push(
+      '- **What limits throughput**: CPU, not the queries. ' +
+        (litePhases.length > 0
+          ? `With PGlite the server thread used ${range(
+              litePhases.map((p) => p.cpu?.serverThread ?? 0),
+              2,
+            )} cores (one is the most a thread can get) and its event loop was ${range(
+              litePhases.map((p) => p.cpu?.serverEventLoop ?? 0),
+              0,
+              100,
+            )} % busy: the database runs inside that thread (a CPU profile of a quick run put ≈ 70 % of the thread in PGlite, ≈ 10 % in gRPC/HTTP/2), so the number of statements per call sets the pace. `
+          : '') +
+        (pgPhases.length > 0
+          ? `With PostgreSQL the machine's ${report.machine.cores} cores were ${range(
+              pgPhases.map((p) => p.cpu?.machine ?? 0),
+              1,
+            )} cores busy, shared by the server thread, the PostgreSQL backends, the load generator and other processes; at ${hi} workers the API-key and host lookups outside the transaction also wait for one of the 10 pool connections. `
+          : '') +
+        'More workers than that only add queueing: latency grows, throughput does not.',
+    )
+  }
   const others = Math.max(0, ...report.runs.flatMap((r) => r.bench.phases.map((p) => p.cpu?.others ?? 0)))
   if (others > 0.2) {
     out.push(
@@ -149,10 +199,11 @@ export function markdownReport(report: BenchReport): string {
   const lines = [
     HEADING,
     '',
-    `Command: \`npm run bench\`${report.args.length > 0 ? ` (this run: \`npm run bench -- ${report.args.join(' ')}\`)` : ''}; \`npm run bench -- --quick\` is a one-minute smoke run, \`--db pglite|postgres\` runs one database. Source: \`bench/\`.`,
+    `Command: \`npm run bench\`${report.args.length > 0 ? ` (this run: \`npm run bench -- ${report.args.join(' ')}\`)` : ''}; \`npm run bench -- --quick\` is a 1–2 minute smoke run, \`--db pglite|postgres\` runs one database. Source: \`bench/\`.`,
     '',
     `Measured ${report.date.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.cores} cores (${m.cpu}), ${m.memoryGiB.toFixed(0)} GiB RAM, Node ${m.node}; ` +
       `${report.runs.map((r) => (r.kind === 'pglite' ? `PGlite ${m.pglite} (${r.version.split(',')[0]}, data dir on disk)` : `${r.version.split(',')[0]} (throw-away cluster of test/support/postgres.ts: fsync, synchronous_commit and full_page_writes off; server pool 10 connections)`)).join('; ')}. ` +
+      `Code: commit ${report.git.commit}${report.git.dirty.length > 0 ? ` plus uncommitted changes to ${report.git.dirty.length <= 4 ? report.git.dirty.join(', ') : `${report.git.dirty.slice(0, 4).join(', ')} and ${report.git.dirty.length - 4} more files`}` : ''}. ` +
       'Server and load generator share the machine: the server (and PGlite) on the main thread, the gRPC clients in a worker thread, PostgreSQL in its own processes.',
     '',
     '### Data set',
@@ -160,7 +211,7 @@ export function markdownReport(report: BenchReport): string {
     `Seeded with set-based SQL (generate_series), not through the API: ${int(s.candidates)} current allocation candidates (peers, relay addrs, connection events in the last 10 minutes, remote_candidates with varied last_allocated_at, 10 % never served) and ${int(s.historicRemotes)} older remotes; ${int(s.clientHosts)} client hosts on ${s.authorizations} API keys; ` +
       `${int(s.results)} hole_punch_results over the last ${s.days} days (60 % SUCCESS, 22 % FAILED, ≈ 1.3 attempts per result), with INITIAL/FINAL addr links, listen addrs, attempt addrs and latency rows` +
       `${s.detailFraction < 1 ? ` for the newest ${Math.round(s.detailFraction * 100)} % of the results` : ''}, then VACUUM ANALYZE. ` +
-      'Before the GetAddrInfo runs every candidate is marked seen in the last 2 minutes (as a running honeypot keeps doing) so none ages out mid-run.',
+      "(PostgreSQL's autovacuum would have done the same by then; PGlite has no autovacuum.) Before the GetAddrInfo runs every candidate is marked seen in the last 2 minutes (as a running honeypot keeps doing) so none ages out mid-run.",
     '',
     seedTable(report),
     '',
@@ -170,7 +221,9 @@ export function markdownReport(report: BenchReport): string {
     '',
     `Each row: ${report.warmupMs / 1000} s warm-up, then ${report.durationMs / 1000} s measured; "workers" are concurrent client loops, each on its own HTTP/2 connection, each sending one call after another. ` +
       'TrackHolePunch reports are realistic (3 attempts, 2–4 relay addrs, 4 listen addrs, 3 latency measurements of 5 pings, network information, a NAT mapping) about a sample of 2 000 candidate remotes, from random registered hosts; GetAddrInfo calls come from random registered hosts with all_host_ids set. ' +
-      'Latencies are client-side round trips; "server transaction" is the RPC\'s database transaction (insertHolePunchReport or allocateRemote) from its first statement, without waiting for a connection; "allocation statement" is the candidate pick (WITH candidate … UPDATE remote_candidates).',
+      'Latencies are client-side round trips; "server transaction" is the RPC\'s database transaction (insertHolePunchReport or allocateRemote) from its first statement, without waiting for a connection; "allocation statement" is the candidate pick (WITH candidate … UPDATE remote_candidates). ' +
+      'Both are timed in the server process, so they include the round trip and any delay of the busy event loop in taking the answer; the EXPLAIN below shows the time inside the database. ' +
+      "The last column is where the machine's CPU went during the measured window, in cores.",
     '',
     resultsTable(report),
     '',
@@ -196,20 +249,25 @@ export function markdownReport(report: BenchReport): string {
     )
   }
   if (pg !== undefined) {
+    const plan = (when: Explain['when']) =>
+      pg.bench.explains.find((e) => e.when === when)?.plan ?? '(not captured)'
     lines.push(
-      `### Allocation plan on PostgreSQL at this size`,
+      '### Allocation plan on PostgreSQL at this size',
       '',
-      'EXPLAIN (ANALYZE, BUFFERS) of the allocation statement exactly as the server ran it last (captured from the running server, executed in a rolled-back transaction), after the GetAddrInfo runs:',
-      '',
-      '```',
-      pg.bench.explainAfter ?? '(not captured)',
-      '```',
-      '',
-      'The same on the freshly vacuumed table, before the GetAddrInfo runs:',
+      'EXPLAIN (ANALYZE, BUFFERS) of the allocation statement exactly as the server ran it last (captured from the running server, executed in a rolled-back transaction), ' +
+        `${EXPLAIN_WHEN['after-reports']}:`,
       '',
       '```',
-      pg.bench.explainFresh ?? '(not captured)',
+      plan('after-reports'),
       '```',
+      '',
+      `The same ${EXPLAIN_WHEN.fresh}:`,
+      '',
+      '```',
+      plan('fresh'),
+      '```',
+      '',
+      `Execution time ${EXPLAIN_WHEN['after-allocations']}: ${executionTime(plan('after-allocations'))}.`,
       '',
     )
   }

@@ -1,3 +1,4 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { hashApiKey, keyPrefixOf } from '../src/db/authorizations.js'
 import type { Database } from '../src/db/database.js'
 import { type BenchPeer, randomPeers } from './peer-ids.js'
@@ -35,6 +36,8 @@ export interface SeedSize {
   detailFraction: number
   /** Rows per INSERT statement (progress is printed per statement). */
   chunk: number
+  /** End with VACUUM ANALYZE (what autovacuum would have done; PGlite has no autovacuum). */
+  vacuum: boolean
 }
 
 export const FULL_SIZE: SeedSize = {
@@ -48,6 +51,7 @@ export const FULL_SIZE: SeedSize = {
   days: 30,
   detailFraction: 1,
   chunk: 100_000,
+  vacuum: true,
 }
 
 export const QUICK_SIZE: SeedSize = {
@@ -156,6 +160,9 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
     const t0 = performance.now()
     await run()
     const seconds = (performance.now() - t0) / 1000
+    // PGlite answers without real I/O, so a chain of awaits never reaches the event loop's
+    // macrotask phase; yield once per step so that Ctrl-C is handled promptly.
+    await new Promise((resolve) => setImmediate(resolve))
     steps.push({ name, rows, seconds })
     log(
       `  [${elapsed()}] ${name}: ${rows.toLocaleString('en-US')} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 0.001)).toLocaleString('en-US')} rows/s)`,
@@ -179,6 +186,9 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
 
   // ---- peers with valid IDs (built in JS, inserted from arrays) -------------------------------
   const valid = randomPeers(size.candidates + size.relays + size.clientHosts + size.honeypots)
+  for (const peer of valid.slice(0, 1000)) {
+    if (peerIdFromString(peer.id).type !== 'Ed25519') throw new Error(`not an Ed25519 peer ID: ${peer.id}`)
+  }
   const candidates = valid.slice(0, size.candidates)
   const relays = valid.slice(size.candidates, size.candidates + size.relays)
   const hostPeers = valid.slice(
@@ -224,7 +234,7 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
       SELECT g, '12D3KooW' || translate(md5(g::text) || substr(md5('h' || g), 1, 12), '0', 'z'),
         (${REMOTE_AGENTS})[1 + g % 7], ${REMOTE_PROTOCOLS},
         now() - interval '40 days' + interval '1 second' * (g % 3000000), now() - interval '1 day' * (g % 30)
-      FROM generate_series(${lo}, ${hi}) g`,
+      FROM generate_series(${lo}::bigint, ${hi}::bigint) g`,
     size.candidates + 1,
   )
 
@@ -256,7 +266,7 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
           || CASE WHEN t = 0 THEN '/tcp/' || (1024 + (k * 13) % 64000) ELSE '/udp/' || (1024 + (k * 13) % 64000) || '/quic-v1' END,
         false, true, ${remoteIp('k')}, CASE WHEN k % 5 = 0 THEN 6 ELSE 4 END, CASE WHEN t = 0 THEN 'tcp' ELSE 'quic-v1' END,
         (${COUNTRIES})[1 + (k * 7) % 15], (${ASNS})[1 + k % 12], now() - interval '40 days' + interval '1 second' * (k % 3000000)
-      FROM generate_series(${lo}, ${hi}) k, generate_series(0, 1) t`,
+      FROM generate_series(${lo}::bigint, ${hi}::bigint) k, generate_series(0, 1) t`,
   )
   await step(
     'multi_addresses (private LAN and client host addrs)',
@@ -313,7 +323,7 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
           WHEN e % 2 = 1 THEN now() - interval '1 hour' - interval '1 day' * random()
           ELSE now() - interval '9 minutes' * random()
         END AS at
-      FROM generate_series(${lo}, ${hi}) e OFFSET 0) s`
+      FROM generate_series(${lo}::bigint, ${hi}::bigint) e OFFSET 0) s`
   const events = 2 * size.candidates + size.historicRemotes
   await chunked('connection_events', events, 1, eventSql)
   // Advertised addrs: the relay addrs (2–4) and two private LAN addrs.
@@ -334,7 +344,7 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
       `INSERT INTO remote_candidates (peer_id, relay_multi_address_ids, last_seen_at, last_allocated_at)
       SELECT k, ${L.relayAddrs('k')}, now() - interval '5 minutes' * random(),
         CASE WHEN k % 10 = 0 THEN NULL ELSE now() - interval '12 hours' * random() END
-      FROM generate_series(1, ${size.candidates}) k`,
+      FROM generate_series(1::bigint, ${size.candidates}::bigint) k`,
     ),
   )
   await step(
@@ -391,7 +401,7 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
                 WHEN y < 0.85 THEN '{41,6}' ELSE '{41,461}' END)::int[] AS protocols,
           now() - interval '${size.days} days' * ((${size.results} - g)::float8 / ${size.results}) AS at
         FROM (SELECT g, random() u, random() v, random() w, random() x, random() y
-              FROM generate_series(${lo}, ${hi}) g OFFSET 0) r) s`,
+              FROM generate_series(${lo}::bigint, ${hi}::bigint) g OFFSET 0) r) s`,
   )
 
   // Details for the newest detailFraction of the results.
@@ -513,7 +523,8 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
   )
   // What autovacuum would have done by now on a live PostgreSQL (PGlite has no autovacuum):
   // statistics for the planner and visibility maps for index-only scans.
-  await step('VACUUM ANALYZE', 0, () => db.query('VACUUM ANALYZE'))
+  if (size.vacuum) await step('VACUUM ANALYZE', 0, () => db.query('VACUUM ANALYZE'))
+  else log('  (no VACUUM ANALYZE: --no-vacuum)')
 
   const hosts: SeededHost[] = hostPeers.map((peer, h) => {
     const a = Math.floor((h * size.authorizations) / size.clientHosts)
@@ -561,9 +572,9 @@ function ipv4Plus(base: string, n: number): string {
  * doing, so that none ages out of the 10-minute window during a measurement; then vacuums the
  * table (autovacuum would, after such a burst of updates).
  */
-export async function refreshCandidates(db: Database): Promise<void> {
+export async function refreshCandidates(db: Database, vacuum = true): Promise<void> {
   await db.query(`UPDATE remote_candidates SET last_seen_at = now() - interval '2 minutes' * random()`)
-  await db.query('VACUUM ANALYZE remote_candidates')
+  if (vacuum) await db.query('VACUUM ANALYZE remote_candidates')
 }
 
 export interface RemoteSample {

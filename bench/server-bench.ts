@@ -34,6 +34,8 @@ export interface PhaseResult {
   /** Where the CPU went during the measured window. */
   cpu: CpuShares | undefined
   topStatements: { label: string; count: number; totalMs: number; p50: number; p99: number }[]
+  /** SQL statements the server ran per successful call (BEGIN/COMMIT not counted). */
+  statementsPerCall: number
 }
 
 export interface ServerBenchOptions {
@@ -41,18 +43,28 @@ export interface ServerBenchOptions {
   warmupMs: number
   durationMs: number
   log: (line: string) => void
+  /** VACUUM ANALYZE remote_candidates after refreshing it (off with --no-vacuum). */
+  vacuum: boolean
   /** PostgreSQL's postmaster, to account for its CPU time. */
   postmaster?: number | undefined
+  /** Hands out the running server so Ctrl-C can stop it before the database goes. */
+  onServer?: (server: { destroy(): Promise<void> }) => void
   /** Keeps the active worker so Ctrl-C can stop it. */
   onWorker?: (worker: Worker | undefined) => void
+}
+
+export interface Explain {
+  /** `fresh`: seeded and vacuumed; `after-reports`: right after the TrackHolePunch runs (many results in the last minute); `after-allocations`: after the GetAddrInfo runs. */
+  when: 'fresh' | 'after-reports' | 'after-allocations'
+  plan: string | undefined
 }
 
 export interface ServerBenchResult {
   phases: PhaseResult[]
   /** All GetAddrInfo phases together: distinct remotes / successful calls. */
   fairness: { calls: number; distinct: number; maxPerRemote: number; emptyAddrs: number }
-  explainFresh: string | undefined
-  explainAfter: string | undefined
+  /** EXPLAIN (ANALYZE, BUFFERS) of the allocation statement at three moments. */
+  explains: Explain[]
 }
 
 /** Starts the real server over `db` and drives it over gRPC from a worker thread. */
@@ -75,11 +87,12 @@ export async function benchServer(
     },
     { db: instrumented.db },
   )
+  options.onServer?.(server)
   await server.start()
   const grpcUrl = `http://127.0.0.1:${server.grpcPort}`
   try {
     await smokeTest(grpcUrl, hosts, remotes)
-    const explainFresh = await explainAllocation(db, instrumented)
+    const explains: Explain[] = [{ when: 'fresh', plan: await explainAllocation(db, instrumented) }]
     const workerHosts: WorkerHost[] = hosts.map((h) => ({
       peerId: h.peer.id,
       apiKey: h.apiKey,
@@ -89,7 +102,10 @@ export async function benchServer(
     const phases: PhaseResult[] = []
     const handedOut = new Map<string, number>()
     for (const rpc of ['TrackHolePunch', 'GetAddrInfo'] as const) {
-      if (rpc === 'GetAddrInfo') await refreshCandidates(db)
+      if (rpc === 'GetAddrInfo') {
+        explains.push({ when: 'after-reports', plan: await explainAllocation(db, instrumented) })
+        await refreshCandidates(db, options.vacuum)
+      }
       for (const concurrency of options.concurrencies) {
         const spec: LoadSpec = {
           rpc,
@@ -106,7 +122,7 @@ export async function benchServer(
         log(describePhase(phase.result))
       }
     }
-    const explainAfter = await explainAllocation(db, instrumented)
+    explains.push({ when: 'after-allocations', plan: await explainAllocation(db, instrumented) })
     const getAddrCalls = phases.filter((p) => p.rpc === 'GetAddrInfo').reduce((n, p) => n + p.ok, 0)
     return {
       phases,
@@ -116,8 +132,7 @@ export async function benchServer(
         maxPerRemote: Math.max(0, ...handedOut.values()),
         emptyAddrs: phases.reduce((n, p) => n + p.emptyAddrs, 0),
       },
-      explainFresh,
-      explainAfter,
+      explains,
     }
   } finally {
     await server.destroy()
@@ -229,6 +244,8 @@ async function runPhase(
     emptyAddrs: load.emptyAddrs,
     cpu: cpuFrom !== undefined && cpuTo !== undefined ? cpuShares(cpuFrom, cpuTo) : undefined,
     topStatements: top,
+    statementsPerCall:
+      [...instrumented.statements.values()].reduce((n, v) => n + v.length, 0) / Math.max(1, load.ok),
   }
   return { result, remotes: load.remotes }
 }
@@ -248,7 +265,9 @@ export function describePhase(p: PhaseResult): string {
     )
   }
   if (p.cpu !== undefined) lines.push(`    CPU: ${cpuText(p.cpu)}`)
-  lines.push('    where the server spent its database time (statement: count, total, p50, p99):')
+  lines.push(
+    `    where the server spent its database time (${p.statementsPerCall.toFixed(1)} statements per call; statement: count, total, p50, p99):`,
+  )
   for (const s of p.topStatements) {
     lines.push(
       `      ${int(s.count).padStart(8)} × ${int(s.totalMs).padStart(7)} ms  p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  ${s.label}`,

@@ -3,6 +3,7 @@ import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { type ConnectRouter, createContextValues } from '@connectrpc/connect'
 import { connectNodeAdapter } from '@connectrpc/connect-node'
+import { maintainAllocationTables } from '../db/allocation.js'
 import { type Database, openDatabase } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
 import { PunchrService } from '../gen/punchr_pb.js'
@@ -17,6 +18,9 @@ import { ServerMetrics } from './metrics.js'
 import { getAddrInfo } from './routes/get-addr-info.js'
 import { register } from './routes/register.js'
 import { trackHolePunch } from './routes/track-hole-punch.js'
+
+/** How often the allocation working set is vacuumed (see maintainAllocationTables). */
+const MAINTENANCE_INTERVAL_MS = 5 * 60_000
 
 /** Connect's own read limit: a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
 const HARD_READ_LIMIT_BYTES = 8 * LIMITS.maxMessageBytes
@@ -99,6 +103,15 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     }),
   )
 
+  let maintenance: NodeJS.Timeout | undefined
+  const maintain = () =>
+    maintainAllocationTables(db).catch((err: unknown) =>
+      log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'vacuum of remote_candidates failed',
+      ),
+    )
+
   let grpcPort = config.port
   let httpPort = config.httpPort
   let destroyed: Promise<void> | undefined
@@ -117,6 +130,8 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     async start() {
       grpcPort = await listen(grpcServer, config.host, config.port)
       httpPort = await listen(httpServer, config.host, config.httpPort)
+      maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS)
+      maintenance.unref()
       log.info(
         { grpc: `${config.host}:${grpcPort}`, http: `${config.host}:${httpPort}`, database: db.kind },
         'punchr server listening',
@@ -125,6 +140,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     destroy() {
       destroyed ??= (async () => {
         log.info({ inFlight }, 'shutting down: no new requests, finishing in-flight ones')
+        clearInterval(maintenance)
         const closing = Promise.all([close(grpcServer), close(httpServer)])
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
         // Idle HTTP/2 sessions would keep close() waiting; in-flight work is done now.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { beforeEach, it } from 'node:test'
-import { allocateRemote } from '../../src/db/allocation.js'
+import { allocateRemote, maintainAllocationTables } from '../../src/db/allocation.js'
 import { addApiKey } from '../../src/db/authorizations.js'
 import { registerClient } from '../../src/db/clients.js'
 import type { Database } from '../../src/db/database.js'
@@ -99,6 +99,16 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
     assert.ok(ids.every((id) => id !== undefined))
     assert.equal(new Set(ids).size, ids.length, 'a remote was handed out twice although 60 were eligible')
     assert.ok(served.every((a) => a!.relayAddrs.length === 1))
+  })
+
+  it('vacuuming the working set leaves allocation working', async () => {
+    const remote = await newPeer()
+    await seenByHoneypot(db, remote)
+    await maintainAllocationTables(db)
+    assert.equal(
+      (await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }))?.remoteMultiHash,
+      remote.id,
+    )
   })
 
   it('excludes (remote, relay addr) pairs any host of the same client tried in the last 10 minutes', async () => {
