@@ -1,5 +1,6 @@
 import { isUserFacing } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
+import { runClient } from './client.js'
 import { runKeys } from './keys.js'
 import { runLab } from './lab.js'
 import { runMigrate } from './migrate.js'
@@ -13,6 +14,10 @@ const commands: Record<string, { run: Command; summary: string }> = {
   server: {
     run: runServer,
     summary: 'gRPC API (Register, GetAddrInfo, TrackHolePunch), /metrics and /healthz',
+  },
+  client: {
+    run: runClient,
+    summary: 'measurement client: hole punches NATed peers and reports every round (--server, --api-key)',
   },
   keys: { run: runKeys, summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>' },
   migrate: { run: runMigrate, summary: 'apply database migrations and exit' },

@@ -1,0 +1,248 @@
+// The measurement client as one object: N hosts, the API client, the report queue, the round
+// loop and the metrics server, started and stopped in the right order. `punchr client`
+// (src/cli/client.ts) builds its config from flags; tests build it from literals.
+import type { PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '../lib/logger.js'
+import { ApiClient, type ApiClientOptions } from './api-client.js'
+import { type ClassifiedError, classifyApiError } from './api-errors.js'
+import type { BackoffOptions } from './backoff.js'
+import { clientAgentVersion, DEFAULT_METRICS_HOST, SHUTDOWN_FLUSH_TIMEOUT } from './constants.js'
+import { MeasuringHost, type MeasuringHostInit } from './host.js'
+import { ClientMetrics, type MetricsServer, serveMetrics } from './metrics.js'
+import { freePorts } from './ports.js'
+import { type QueueEvent, ReportQueue, type ReportQueueOptions } from './report-queue.js'
+import { type LoopEvent, RoundLoop, type RoundLoopOptions } from './round-loop.js'
+
+export interface PunchrClientConfig {
+  /** API server and its TLS settings. */
+  api: ApiClientOptions
+  apiKey: string
+  /** One per host; the host count is their number. */
+  hostKeys: readonly PrivateKey[]
+  /** The package version (goes into the agent version). */
+  version: string
+  /** Rounds to run; 0 = until stopped. */
+  rounds: number
+  bootstrapPeers: readonly Multiaddr[]
+  queueDir: string
+  listenHost: string
+  /** Where /metrics is served; undefined = not at all. */
+  metrics?: { host?: string; port: number }
+}
+
+/** Knobs for tests and the lab; production uses the defaults. */
+export interface PunchrClientOptions {
+  tracer?: MeasuringHostInit['tracer']
+  round?: RoundLoopOptions['round']
+  notFoundWait?: number
+  apiRetry?: BackoffOptions
+  queue?: Pick<ReportQueueOptions, 'backoff' | 'maxReports' | 'maxBytes' | 'maxUnknownAttempts'>
+  /** How long the bootstrap peers get to tell each host its observed address. */
+  observeTimeout?: number
+  /** On stop, how long the queue may keep sending. @default 5 s */
+  flushTimeout?: number
+  onLoopEvent?: (event: LoopEvent) => void
+  onQueueEvent?: (event: QueueEvent) => void
+  log?: Logger
+}
+
+export class PunchrClient {
+  readonly agentVersion: string
+  readonly metrics = new ClientMetrics()
+  private hosts: MeasuringHost[] = []
+  private metricsServer: MetricsServer | undefined
+  private readonly api: ApiClient
+  private readonly stopController = new AbortController()
+  private sending = false
+
+  private constructor(
+    private readonly config: PunchrClientConfig,
+    private readonly options: PunchrClientOptions,
+    readonly queue: ReportQueue,
+  ) {
+    this.agentVersion = clientAgentVersion(config.version)
+    this.api = new ApiClient(config.api)
+  }
+
+  /** Opens the queue (picking up reports of earlier runs) and starts the hosts; no network yet. */
+  static async create(config: PunchrClientConfig, options: PunchrClientOptions = {}): Promise<PunchrClient> {
+    let client: PunchrClient | undefined
+    const queue = await ReportQueue.open({
+      ...options.queue,
+      dir: config.queueDir,
+      send: (report, signal) => client!.api.trackHolePunchBytes(report, signal),
+      classify: classifyReportError,
+      onEvent: (event) => {
+        client?.metrics.onQueueEvent(event)
+        options.onQueueEvent?.(event)
+      },
+      ...(options.log === undefined ? {} : { log: options.log.child({ part: 'queue' }) }),
+    })
+    client = new PunchrClient(config, options, queue)
+    client.metrics.onQueueEvent({ type: 'recovered', depth: queue.depth, removedTempFiles: 0 })
+    try {
+      await client.startHosts()
+      if (config.metrics !== undefined) await client.startMetrics(config.metrics)
+    } catch (err) {
+      await client.close()
+      throw err
+    }
+    return client
+  }
+
+  get peerIds(): string[] {
+    return this.hosts.map((h) => h.peerId.toString())
+  }
+
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port
+  }
+
+  /**
+   * Bootstraps the hosts, registers them, starts sending queued reports, and measures until
+   * the configured rounds are done or stop() is called; then flushes the queue (bounded) and
+   * closes everything. Throws FatalApiError when the server refuses the client for good.
+   */
+  async run(): Promise<void> {
+    const signal = this.stopController.signal
+    try {
+      const ready = await this.bootstrap(signal)
+      const loop = new RoundLoop({
+        hosts: ready,
+        api: this.api,
+        queue: this.queue,
+        apiKey: this.config.apiKey,
+        agentVersion: this.agentVersion,
+        rounds: this.config.rounds,
+        ...(this.options.notFoundWait === undefined ? {} : { notFoundWait: this.options.notFoundWait }),
+        ...(this.options.apiRetry === undefined ? {} : { retry: this.options.apiRetry }),
+        ...(this.options.round === undefined ? {} : { round: this.options.round }),
+        onEvent: (event) => {
+          this.metrics.onLoopEvent(event)
+          this.options.onLoopEvent?.(event)
+        },
+        ...(this.options.log === undefined ? {} : { log: this.options.log.child({ part: 'rounds' }) }),
+      })
+      // Registration first: reports of an earlier run need their hosts known to the server.
+      await loop.registerAll(signal)
+      this.queue.start()
+      this.sending = true
+      await loop.run(signal)
+    } finally {
+      await this.close()
+    }
+  }
+
+  /** Stops measuring: the running round ends CANCELLED and is queued; run() then returns. */
+  stop(): void {
+    this.stopController.abort()
+  }
+
+  private async startHosts(): Promise<void> {
+    const count = this.config.hostKeys.length
+    const ports = await freePorts(this.config.listenHost, 2 * count)
+    for (const [i, privateKey] of this.config.hostKeys.entries()) {
+      const host = await MeasuringHost.create({
+        privateKey,
+        agentVersion: this.agentVersion,
+        listenHost: this.config.listenHost,
+        listenPort: ports[2 * i]!,
+        dialPort: ports[2 * i + 1]!,
+        ...(this.options.tracer === undefined ? {} : { tracer: this.options.tracer }),
+      })
+      this.hosts.push(host)
+    }
+  }
+
+  /** Metrics are a side matter: a port in use (a second client) must not stop the measuring. */
+  private async startMetrics(where: { host?: string; port: number }): Promise<void> {
+    try {
+      this.metricsServer = await serveMetrics(this.metrics, where.host ?? DEFAULT_METRICS_HOST, where.port)
+    } catch (err) {
+      this.options.log?.warn(
+        { err, port: where.port },
+        '/metrics not served (use --metrics-port to pick another port)',
+      )
+    }
+  }
+
+  /** The hosts that learnt their observed address; throws when none did. */
+  private async bootstrap(signal: AbortSignal): Promise<MeasuringHost[]> {
+    const log = this.options.log
+    const results = await Promise.all(
+      this.hosts.map(async (host) => {
+        try {
+          const result = await host.bootstrap(this.config.bootstrapPeers, {
+            signal,
+            ...(this.options.observeTimeout === undefined
+              ? {}
+              : { observeTimeout: this.options.observeTimeout }),
+          })
+          log?.info(
+            {
+              host: host.peerId.toString(),
+              dialPort: host.dialPort,
+              connected: result.connected.length,
+              failed: result.failed.length,
+              observed: result.observed.map(String),
+            },
+            'host bootstrapped',
+          )
+          return result.observed.length > 0 ? host : undefined
+        } catch (err) {
+          log?.warn({ host: host.peerId.toString(), err }, 'host could not bootstrap')
+          return undefined
+        }
+      }),
+    )
+    const ready = results.filter((h): h is MeasuringHost => h !== undefined)
+    if (signal.aborted) return ready.length > 0 ? ready : this.hosts
+    if (ready.length === 0) {
+      // Without an observed address our CONNECT would carry private addresses only: every
+      // punch would fail, and the results would blame hole punching for it.
+      throw new Error(
+        'no host learnt its observed address from the bootstrap peers (--bootstrap-peers); cannot measure',
+      )
+    }
+    if (ready.length < this.hosts.length) {
+      log?.warn(
+        { ready: ready.length, hosts: this.hosts.length },
+        'measuring with the hosts that bootstrapped',
+      )
+    }
+    return ready
+  }
+
+  private closing: Promise<void> | undefined
+
+  /** Flushes the queue (bounded), then stops sender, hosts, API client and metrics. Idempotent. */
+  private close(): Promise<void> {
+    this.closing ??= (async () => {
+      // Without a started sender (registration never succeeded) there is nothing to wait for.
+      const flushed =
+        this.sending && (await this.queue.drain(this.options.flushTimeout ?? SHUTDOWN_FLUSH_TIMEOUT))
+      if (!flushed && this.queue.depth.reports > 0)
+        this.options.log?.warn(
+          { ...this.queue.depth, dir: this.queue.dir },
+          'reports left queued for the next start',
+        )
+      await this.queue.stop()
+      await Promise.allSettled(this.hosts.map((h) => h.stop()))
+      this.api.close()
+      await this.metricsServer?.close()
+    })()
+    return this.closing
+  }
+}
+
+/**
+ * TrackHolePunch errors, for the queue. FAILED_PRECONDITION ("host not registered") follows a
+ * server whose database was reset; the round loop registers the host again at its next
+ * GetAddrInfo, so the report gets the few tries of an unclear error instead of being set
+ * aside at once.
+ */
+function classifyReportError(err: unknown): ClassifiedError {
+  const error = classifyApiError(err)
+  return error.code === 'FailedPrecondition' ? { ...error, kind: 'unknown' } : error
+}

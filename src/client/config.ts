@@ -1,0 +1,126 @@
+// Flags of `punchr client` (each also read from PUNCHR_CLIENT_<FLAG>, SPEC §1). Paths whose
+// default depends on the environment ($XDG_CONFIG_HOME, $XDG_STATE_HOME) default to '' here
+// and are resolved by resolvePaths(), so that tests can pass an environment of their own.
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import {
+  boolFlag,
+  type FlagSpec,
+  type FlagValues,
+  intFlag,
+  optionalStringFlag,
+  portFlag,
+  stringFlag,
+} from '../lib/flags.js'
+import { DEFAULT_BOOTSTRAP_PEERS, DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT } from './constants.js'
+import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
+
+/** A comma- or space-separated list of multiaddrs, each ending in /p2p/<peer id>. */
+function peerAddrsFlag(
+  name: string,
+  description: string,
+  defaults: readonly string[],
+): FlagSpec<Multiaddr[]> {
+  return {
+    name,
+    description,
+    group: 'Network',
+    default: defaults.map((a) => multiaddr(a)),
+    parse: (raw, fail) =>
+      raw
+        .split(/[\s,]+/)
+        .filter((s) => s !== '')
+        .map((text) => {
+          let addr: Multiaddr
+          try {
+            addr = multiaddr(text)
+          } catch (err) {
+            return fail(`${text} is not a multiaddr (${err instanceof Error ? err.message : String(err)})`)
+          }
+          if (addr.getComponents().at(-1)?.name !== 'p2p') fail(`${text} does not end in /p2p/<peer id>`)
+          return addr
+        }),
+  }
+}
+
+export const clientFlags = {
+  server: stringFlag('server', 'punchr server gRPC address, host:port', '127.0.0.1:10000', {
+    group: 'Server',
+  }),
+  tls: boolFlag('tls', 'Talk TLS to the server', false, { group: 'Server' }),
+  tlsSkipVerify: boolFlag('tls-skip-verify', 'Accept any TLS certificate (self-signed test servers)', false, {
+    group: 'Server',
+  }),
+  apiKey: optionalStringFlag(
+    'api-key',
+    'API key (else the file $XDG_CONFIG_HOME/punchr/api.key, see --api-key-file)',
+    { group: 'Server', secret: true },
+  ),
+  apiKeyFile: stringFlag(
+    'api-key-file',
+    'File holding the API key (default $XDG_CONFIG_HOME/punchr/api.key)',
+    '',
+    {
+      group: 'Server',
+    },
+  ),
+  hostCount: intFlag(
+    'host-count',
+    'Hosts (identities and port pairs) used in rotation',
+    DEFAULT_HOST_COUNT,
+    1,
+    256,
+    {
+      group: 'Measurement',
+    },
+  ),
+  keyFile: stringFlag(
+    'key-file',
+    'Host identities, one base64 key per line, mode 0600 (default $XDG_CONFIG_HOME/punchr/client.keys)',
+    '',
+    { group: 'Measurement' },
+  ),
+  rounds: intFlag('rounds', 'Rounds to run before exiting; 0 = until stopped', 0, 0, 1_000_000_000, {
+    group: 'Measurement',
+  }),
+  bootstrapPeers: peerAddrsFlag(
+    'bootstrap-peers',
+    'Peers each host connects to first, to learn its observed address (comma-separated multiaddrs with /p2p/)',
+    DEFAULT_BOOTSTRAP_PEERS,
+  ),
+  listenHost: stringFlag(
+    'listen-host',
+    'Address the hosts listen on (and dial from, when not a wildcard)',
+    '0.0.0.0',
+    {
+      group: 'Network',
+    },
+  ),
+  queueDir: stringFlag(
+    'queue-dir',
+    'Reports waiting for the server (default $XDG_STATE_HOME/punchr/reports, ~/.local/state/punchr/reports)',
+    '',
+    { group: 'Storage' },
+  ),
+  metricsPort: portFlag(
+    'metrics-port',
+    'Prometheus /metrics on 127.0.0.1 (0 = any free port)',
+    DEFAULT_METRICS_PORT,
+    {
+      group: 'Monitoring',
+    },
+  ),
+}
+
+export type ClientFlags = FlagValues<typeof clientFlags>
+
+/** The paths of the flags, with the environment's defaults filled in. */
+export function resolvePaths(
+  flags: Pick<ClientFlags, 'keyFile' | 'apiKeyFile' | 'queueDir'>,
+  env: Record<string, string | undefined>,
+): { keyFile: string; apiKeyFile: string; queueDir: string } {
+  return {
+    keyFile: flags.keyFile !== '' ? flags.keyFile : defaultKeyFile(env),
+    apiKeyFile: flags.apiKeyFile !== '' ? flags.apiKeyFile : defaultApiKeyFile(env),
+    queueDir: flags.queueDir !== '' ? flags.queueDir : defaultQueueDir(env),
+  }
+}

@@ -1,0 +1,123 @@
+// A round's facts → the TrackHolePunchRequest the server stores (SPEC §2). Pure: no clock, no
+// I/O. Every `required` field is set (protobuf-es refuses to encode the message otherwise,
+// and Go peers reject it), and what the server validates holds by construction: Unix-ns
+// timestamps in order, no UNKNOWN outcome, rtt_errs parallel to rtts, no -1 RTTs.
+import { create } from '@bufbuild/protobuf'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import {
+  type HolePunchAttempt,
+  HolePunchAttemptOutcome,
+  HolePunchAttemptSchema,
+  HolePunchOutcome,
+  type LatencyMeasurement,
+  LatencyMeasurementSchema,
+  LatencyMeasurementType,
+  type TrackHolePunchRequest,
+  TrackHolePunchRequestSchema,
+} from '../gen/punchr_pb.js'
+import { type AttemptOutcome, nsToSeconds, type OverallOutcomeKind } from './tracer/index.js'
+
+/** The server takes at most this many addresses per list (src/server/limits.ts). */
+const MAX_ADDRESSES = 100
+/** …and this many protocols per latency measurement. */
+const MAX_PROTOCOLS = 512
+
+export type LatencyKind = keyof typeof LatencyMeasurementType
+
+/** One series of pings to one peer over one connection. */
+export interface LatencyRecord {
+  kind: LatencyKind
+  /** The pinged peer (binary peer ID). */
+  peerId: Uint8Array
+  agentVersion: string
+  protocols: string[]
+  /** The remote address of the connection the pings went over. */
+  addr: Multiaddr
+  /** Seconds; 0 where the ping failed. */
+  rtts: number[]
+  /** '' for a successful ping, else its error; parallel to `rtts`. */
+  errors: string[]
+}
+
+export interface RoundRecord {
+  /** Our host (binary peer ID). */
+  clientId: Uint8Array
+  remoteId: Uint8Array
+  /** The relay addresses of the relayed dial. */
+  relayAddrs: Multiaddr[]
+  connectStartedAt: bigint
+  connectEndedAt: bigint
+  attempts: AttemptOutcome[]
+  /** Remote addresses of every connection to the remote at the end. */
+  openAddrs: Multiaddr[]
+  hasDirectConns: boolean
+  outcome: OverallOutcomeKind
+  error?: string
+  endedAt: bigint
+  /** Our host's own addresses. */
+  listenAddrs: Multiaddr[]
+  apiKey: string
+  /** The protocol filter applied (multicodec codes). */
+  protocols: number[]
+  latencies: LatencyRecord[]
+}
+
+export function buildReport(round: RoundRecord): TrackHolePunchRequest {
+  const report = create(TrackHolePunchRequestSchema, {
+    clientId: round.clientId,
+    remoteId: round.remoteId,
+    remoteMultiAddresses: addrBytes(round.relayAddrs),
+    connectStartedAt: round.connectStartedAt,
+    connectEndedAt: round.connectEndedAt,
+    holePunchAttempts: round.attempts.map(toAttempt),
+    openMultiAddresses: addrBytes(round.openAddrs),
+    hasDirectConns: round.hasDirectConns,
+    outcome: HolePunchOutcome[round.outcome],
+    endedAt: round.endedAt,
+    listenMultiAddresses: addrBytes(round.listenAddrs),
+    apiKey: round.apiKey,
+    protocols: round.protocols,
+    latencyMeasurements: round.latencies.map(toLatency),
+  })
+  if (round.error !== undefined && round.error !== '') report.error = round.error
+  return report
+}
+
+/**
+ * One attempt. A direct connection that came before SYNC (the remote dialled us while the
+ * exchange was still running) ends the attempt before the punch "began"; such an attempt is
+ * reported without `started_at`, since no punch preceded its success (and the server rejects
+ * started_at > ended_at).
+ */
+export function toAttempt(attempt: AttemptOutcome): HolePunchAttempt {
+  const started = attempt.startedAt !== undefined && attempt.startedAt <= attempt.endedAt
+  const elapsed = started ? attempt.elapsedTime : nsToSeconds(attempt.endedAt - attempt.openedAt)
+  const message = create(HolePunchAttemptSchema, {
+    openedAt: attempt.openedAt,
+    endedAt: attempt.endedAt,
+    elapsedTime: Math.max(0, elapsed),
+    outcome: HolePunchAttemptOutcome[attempt.outcome],
+    multiAddresses: addrBytes(attempt.multiAddresses),
+  })
+  if (started) message.startedAt = attempt.startedAt!
+  if (attempt.startRtt !== undefined) message.startRtt = attempt.startRtt
+  if (attempt.error !== undefined) message.error = attempt.error
+  if (attempt.directDialError !== undefined) message.directDialError = attempt.directDialError
+  return message
+}
+
+function toLatency(latency: LatencyRecord): LatencyMeasurement {
+  return create(LatencyMeasurementSchema, {
+    remoteId: latency.peerId,
+    agentVersion: latency.agentVersion,
+    protocols: latency.protocols.slice(0, MAX_PROTOCOLS),
+    multiAddress: latency.addr.bytes,
+    rtts: latency.rtts.map((rtt, i) => (latency.errors[i] === '' ? rtt : 0)),
+    rttErrs: latency.errors,
+    mtype: LatencyMeasurementType[latency.kind],
+  })
+}
+
+function addrBytes(addrs: readonly Multiaddr[]): Uint8Array[] {
+  return addrs.slice(0, MAX_ADDRESSES).map((a) => a.bytes)
+}

@@ -1,0 +1,267 @@
+// The measurement loop: registers every host, then round after round asks the server for a
+// remote (GetAddrInfo), lets the next host in rotation measure it (round.ts), and queues the
+// report on disk (report-queue.ts), which sends it in the background. Rotating hosts keeps
+// the NAT mapping of one punch from helping the next punch of the same remote (SPEC §3).
+import { toBinary } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { GetAddrInfoResponse } from '../gen/punchr_pb.js'
+import { TrackHolePunchRequestSchema } from '../gen/punchr_pb.js'
+import type { Logger } from '../lib/logger.js'
+import { parseMultiaddrBytes } from '../lib/multiaddr.js'
+import { parsePeerIdBytes } from '../lib/peer-id.js'
+import type { ApiClient } from './api-client.js'
+import { type ClassifiedError, classifyApiError } from './api-errors.js'
+import { type BackoffOptions, backoffDelay, sleep as realSleep, type Sleep } from './backoff.js'
+import { API_RETRY_INITIAL, API_RETRY_MAX, NOT_FOUND_WAIT } from './constants.js'
+import type { MeasuringHost } from './host.js'
+import type { ReportQueue } from './report-queue.js'
+import { type RoundOptions, type RoundResult, type RoundTarget, runRound } from './round.js'
+
+export type LoopEvent =
+  | { type: 'registered'; host: PeerId }
+  | { type: 'round-started'; round: number; host: PeerId; target: RoundTarget }
+  | {
+      type: 'round-finished'
+      round: number
+      host: PeerId
+      target: RoundTarget
+      result: RoundResult
+      queued: string
+    }
+  | { type: 'round-failed'; remote: PeerId; error: string }
+  | { type: 'no-remote'; waitMs: number }
+  | { type: 'api-error'; call: 'Register' | 'GetAddrInfo'; error: ClassifiedError; waitMs: number }
+  | { type: 'paused'; reason: string }
+  | { type: 'resumed' }
+
+export interface RoundLoopOptions {
+  hosts: readonly MeasuringHost[]
+  api: Pick<ApiClient, 'register' | 'getAddrInfo'>
+  queue: Pick<ReportQueue, 'enqueue' | 'fullReason' | 'waitForSpace'>
+  apiKey: string
+  agentVersion: string
+  /** Rounds to run; 0 = until stopped. */
+  rounds: number
+  /** After NOT_FOUND. @default 30 s */
+  notFoundWait?: number
+  /** Register/GetAddrInfo retries on transient errors. @default 1 s doubling to 30 s */
+  retry?: BackoffOptions
+  /** Passed to every round. */
+  round?: Omit<RoundOptions, 'apiKey' | 'signal' | 'log'>
+  sleep?: Sleep
+  onEvent?: (event: LoopEvent) => void
+  log?: Logger
+}
+
+/** An API error no retry will fix (e.g. an unknown API key): the client cannot measure. */
+export class FatalApiError extends Error {
+  override readonly name = 'FatalApiError'
+}
+
+export class RoundLoop {
+  private readonly sleep: Sleep
+  private readonly retry: BackoffOptions
+  private apiFailures = 0
+  private next = 0
+  private finished = 0
+
+  constructor(private readonly options: RoundLoopOptions) {
+    if (options.hosts.length === 0) throw new RangeError('the round loop needs at least one host')
+    this.sleep = options.sleep ?? realSleep
+    this.retry = options.retry ?? { initial: API_RETRY_INITIAL, max: API_RETRY_MAX }
+  }
+
+  /** Rounds finished so far. */
+  get rounds(): number {
+    return this.finished
+  }
+
+  /** Registers every host; retries transient errors until `signal` aborts. */
+  async registerAll(signal: AbortSignal): Promise<void> {
+    for (const host of this.options.hosts) await this.register(host, signal)
+  }
+
+  /** Runs rounds until `options.rounds` are done or `signal` aborts (the running round then reports CANCELLED). */
+  async run(signal: AbortSignal): Promise<void> {
+    const { rounds } = this.options
+    while (!signal.aborted && (rounds === 0 || this.finished < rounds)) {
+      const full = this.options.queue.fullReason()
+      if (full !== undefined) {
+        // Never drop a result: stop producing them until the server has taken some.
+        this.options.log?.warn({ reason: full }, 'report queue full: measuring paused until reports are sent')
+        this.emit({ type: 'paused', reason: full })
+        await this.options.queue.waitForSpace(signal)
+        if (!signal.aborted) this.emit({ type: 'resumed' })
+        continue
+      }
+      const host = this.options.hosts[this.next % this.options.hosts.length]!
+      const target = await this.allocate(host, signal)
+      if (target === undefined) continue
+      try {
+        await this.measure(host, target, signal)
+      } catch (err) {
+        if (err instanceof FatalApiError) throw err
+        // A bug, not a measurement: say so loudly, clean up, and let the next host go on.
+        this.options.log?.error({ err, remote: target.remote.toString() }, 'round failed without a result')
+        this.emit({
+          type: 'round-failed',
+          remote: target.remote,
+          error: err instanceof Error ? err.message : String(err),
+        })
+        await host.prune(target.remote)
+        host.tracer.clear(target.remote)
+        await this.sleep(this.retry.initial, signal)
+      }
+      this.next++
+    }
+  }
+
+  private async measure(host: MeasuringHost, target: RoundTarget, signal: AbortSignal): Promise<void> {
+    const round = this.finished + 1
+    this.emit({ type: 'round-started', round, host: host.peerId, target })
+    await host.prune(target.remote)
+    let result: RoundResult
+    try {
+      result = await runRound(host, target, {
+        ...this.options.round,
+        apiKey: this.options.apiKey,
+        signal,
+        ...(this.options.log === undefined ? {} : { log: this.options.log }),
+      })
+    } finally {
+      host.punchAddrs.end()
+    }
+    const queued = await this.enqueue(toBinary(TrackHolePunchRequestSchema, result.report), signal)
+    await host.prune(target.remote)
+    host.tracer.clear(target.remote)
+    this.finished = round
+    this.emit({ type: 'round-finished', round, host: host.peerId, target, result, queued })
+  }
+
+  /**
+   * Puts the report on disk. The loop checked for space before the round; a failing disk is
+   * retried, also while stopping, since the report exists nowhere else.
+   */
+  private async enqueue(report: Uint8Array, signal: AbortSignal): Promise<string> {
+    for (let failures = 1; ; failures++) {
+      try {
+        return await this.options.queue.enqueue(report)
+      } catch (err) {
+        const waitMs = backoffDelay(failures, this.retry)
+        this.options.log?.error({ err, waitMs }, 'could not queue the report; retrying')
+        if (signal.aborted && failures >= 3) {
+          // Out of time and out of disk: the log is the last place the result can go.
+          this.options.log?.fatal(
+            { report: Buffer.from(report).toString('base64') },
+            'report could not be stored; its bytes are in this log line',
+          )
+          throw err
+        }
+        await this.sleep(waitMs, signal.aborted ? undefined : signal)
+        if (!signal.aborted) await this.options.queue.waitForSpace(signal)
+      }
+    }
+  }
+
+  /** GetAddrInfo for `host`; undefined after a wait (no remote, transient error). */
+  private async allocate(host: MeasuringHost, signal: AbortSignal): Promise<RoundTarget | undefined> {
+    let response: GetAddrInfoResponse
+    try {
+      response = await this.options.api.getAddrInfo(
+        {
+          hostId: host.peerId.toMultihash().bytes,
+          allHostIds: this.options.hosts.map((h) => h.peerId.toMultihash().bytes),
+          apiKey: this.options.apiKey,
+        },
+        signal,
+      )
+    } catch (err) {
+      if (signal.aborted) return undefined
+      if (err instanceof ConnectError && err.code === Code.NotFound) {
+        const waitMs = this.options.notFoundWait ?? NOT_FOUND_WAIT
+        this.emit({ type: 'no-remote', waitMs })
+        this.options.log?.info({ waitMs }, 'no remote to measure right now; waiting')
+        await this.sleep(waitMs, signal)
+        return undefined
+      }
+      if (err instanceof ConnectError && err.code === Code.FailedPrecondition) {
+        // The server does not know the host (e.g. its database was reset): register again.
+        this.options.log?.warn(
+          { host: host.peerId.toString(), err: err.rawMessage },
+          'host unknown to the server',
+        )
+        await this.register(host, signal)
+        return undefined
+      }
+      await this.apiFailed('GetAddrInfo', err, signal)
+      return undefined
+    }
+    this.apiFailures = 0
+    try {
+      return parseTarget(response, this.options.log)
+    } catch (err) {
+      await this.apiFailed('GetAddrInfo', err, signal)
+      return undefined
+    }
+  }
+
+  private async register(host: MeasuringHost, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.options.api.register(
+          {
+            clientId: host.peerId.toMultihash().bytes,
+            agentVersion: this.options.agentVersion,
+            protocols: host.node.getProtocols(),
+            apiKey: this.options.apiKey,
+          },
+          signal,
+        )
+        this.apiFailures = 0
+        this.emit({ type: 'registered', host: host.peerId })
+        return
+      } catch (err) {
+        if (signal.aborted) return
+        await this.apiFailed('Register', err, signal)
+      }
+    }
+  }
+
+  /** Waits out a transient failure; throws FatalApiError for a permanent one. */
+  private async apiFailed(
+    call: 'Register' | 'GetAddrInfo',
+    err: unknown,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const error = classifyApiError(err)
+    if (error.kind === 'permanent') {
+      throw new FatalApiError(`${call} refused (${error.code}): ${error.message}`, { cause: err })
+    }
+    this.apiFailures++
+    const waitMs = backoffDelay(this.apiFailures, this.retry)
+    this.options.log?.warn({ call, code: error.code, err: error.message, waitMs }, `${call} failed; retrying`)
+    this.emit({ type: 'api-error', call, error, waitMs })
+    await this.sleep(waitMs, signal)
+  }
+
+  private emit(event: LoopEvent): void {
+    this.options.onEvent?.(event)
+  }
+}
+
+/** The remote and its relay addresses from a GetAddrInfo answer; bad addresses are skipped. */
+export function parseTarget(response: GetAddrInfoResponse, log?: Logger): RoundTarget {
+  const remote = peerIdFromString(parsePeerIdBytes(response.remoteId))
+  const relayAddrs: Multiaddr[] = []
+  for (const bytes of response.multiAddresses) {
+    try {
+      relayAddrs.push(parseMultiaddrBytes(bytes))
+    } catch (err) {
+      log?.warn({ err, remote: remote.toString() }, 'GetAddrInfo sent an invalid multiaddr; skipped')
+    }
+  }
+  return { remote, relayAddrs, protocols: [...response.protocols] }
+}

@@ -1,0 +1,284 @@
+// One measurement round (SPEC §3): the host dials the remote through the relay, the remote
+// (DCUtR initiator) punches and our tracer records it, we ping what there is to ping, and the
+// round's facts become a TrackHolePunchRequest. The round loop (round-loop.ts) prunes the
+// remote before and after, and queues the report.
+
+import type { Connection, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { TrackHolePunchRequest } from '../gen/punchr_pb.js'
+import type { Logger } from '../lib/logger.js'
+import { isRelayAddr } from '../lib/multiaddr.js'
+import { ATTEMPT_SETTLE_TIMEOUT, RELAYED_CONNECT_TIMEOUT } from './constants.js'
+import type { MeasuringHost } from './host.js'
+import { type PingOptions, type PingSeries, pingConnection } from './ping.js'
+import { isTcpDialable } from './punch-addrs.js'
+import { buildReport, type LatencyKind, type LatencyRecord } from './report.js'
+import {
+  type AttemptOutcome,
+  type Clock,
+  type DcutrTracer,
+  nowNs,
+  type OverallOutcomeKind,
+  outcome,
+  STREAM_OPEN_TIMEOUT,
+  type WaitForEndResult,
+} from './tracer/index.js'
+
+/** What GetAddrInfo handed out. */
+export interface RoundTarget {
+  remote: PeerId
+  /** The remote's relay addresses as served. */
+  relayAddrs: Multiaddr[]
+  /** The protocol filter (multicodec codes; empty = none). */
+  protocols: number[]
+}
+
+export interface RoundOptions {
+  apiKey: string
+  /** Aborts the round: it ends at once and reports CANCELLED. */
+  signal: AbortSignal
+  /** @default the tracer's clock (wall-clock anchored hrtime, Unix ns) */
+  clock?: Clock
+  /** How long the remote has to open its dcutr stream. @default 30 s */
+  streamOpenTimeout?: number
+  /** @default 60 s */
+  connectTimeout?: number
+  /** @default 2 s */
+  settleTimeout?: number
+  /** Ping counts and deadlines (tests shorten them). */
+  ping?: Omit<PingOptions, 'signal'>
+  log?: Logger
+}
+
+export interface RoundResult {
+  report: TrackHolePunchRequest
+  outcome: OverallOutcomeKind
+  attempts: AttemptOutcome[]
+  /** From the start of the relayed dial to the end of the round. */
+  durationMs: number
+  /** Why waiting for the punch ended ('no-connection' when there was no relayed connection). */
+  end: WaitForEndResult | 'no-connection'
+}
+
+export async function runRound(
+  host: MeasuringHost,
+  target: RoundTarget,
+  options: RoundOptions,
+): Promise<RoundResult> {
+  const clock = options.clock ?? nowNs
+  const { tracer, node } = host
+  const remote = target.remote
+  const signal = options.signal
+  const streamOpenTimeout = options.streamOpenTimeout ?? STREAM_OPEN_TIMEOUT
+  const pings = { ...options.ping, signal }
+
+  tracer.clear(remote)
+  // Before the dial, so that a connection the remote makes without any dcutr stream is seen too.
+  tracer.watch(remote)
+  host.punchAddrs.begin(remote, target.protocols)
+
+  // 1. The relayed connection. Only relays we can reach over TCP are dialled.
+  const dialable = target.relayAddrs.filter((addr) => isRelayAddr(addr) && isTcpDialable(relayHop(addr)))
+  let relayed: Connection | undefined
+  let connectError: string | undefined
+  const connectStartedAt = clock()
+  if (dialable.length === 0) {
+    connectError = `no relay address this client can dial (TCP only): ${target.relayAddrs.map(String).join(', ')}`
+  } else {
+    try {
+      relayed = await node.dial(dialable, {
+        signal: AbortSignal.any([
+          signal,
+          AbortSignal.timeout(options.connectTimeout ?? RELAYED_CONNECT_TIMEOUT),
+        ]),
+      })
+    } catch (err) {
+      connectError = errorText(err)
+    }
+  }
+  const connectEndedAt = clock()
+
+  // 2. The punch: the remote drives it; we wait for its end. Meanwhile we ping the remote
+  //    through the relay, as the Go client did: the remote closes the relayed connection as
+  //    soon as it has a direct one, so later there may be nothing left to ping through.
+  let end: RoundResult['end'] = 'no-connection'
+  const latencies: Promise<LatencyRecord | undefined>[] = []
+  if (relayed !== undefined) {
+    const throughRelay = pingConnection(relayed, pings)
+    end = await tracer.waitForEnd(remote, { signal, streamOpenTimeout })
+    await settle(tracer, remote, options.settleTimeout ?? ATTEMPT_SETTLE_TIMEOUT)
+    // Identify has run by now; the peer store keeps what it learnt until the prune.
+    const remoteInfo = host.peerInfo(remote)
+    latencies.push(
+      latency(host, 'TO_REMOTE_THROUGH_RELAY', remote, relayed.remoteAddr, throughRelay, remoteInfo),
+    )
+
+    // 3. The relay, and the remote directly if the punch made a direct connection.
+    const relay = relayPeer(relayed.remoteAddr)
+    const relayConnection = relay === undefined ? undefined : openDirect(node.getConnections(relay))
+    if (relay !== undefined && relayConnection !== undefined) {
+      latencies.push(
+        latency(host, 'TO_RELAY', relay, relayConnection.remoteAddr, pingConnection(relayConnection, pings)),
+      )
+    }
+    const direct = openDirect(node.getConnections(remote))
+    if (direct !== undefined) {
+      latencies.push(
+        latency(
+          host,
+          'TO_REMOTE_AFTER_HOLE_PUNCH',
+          remote,
+          direct.remoteAddr,
+          pingConnection(direct, pings),
+          remoteInfo,
+        ),
+      )
+    }
+  }
+  const measured = (await Promise.all(latencies)).filter((l): l is LatencyRecord => l !== undefined)
+
+  // 4. The outcome (SPEC §3's rules, outcome.ts) from the trace and what we see now.
+  const cancelled = signal.aborted
+  const connections = node.getConnections(remote).filter((c) => c.status === 'open')
+  const hasDirectConns = connections.some((c) => !isRelayAddr(c.remoteAddr))
+  const result = outcome(tracer.trace(remote), {
+    relayedConnectFailed: relayed === undefined && !cancelled,
+    cancelled,
+    directConnAtEnd: hasDirectConns,
+    allServedAddrsRelay: target.relayAddrs.every(isRelayAddr),
+  })
+  const filter = host.punchAddrs.end()
+  const endedAt = clock()
+  const error = joinErrors([
+    roundError(result.outcome, result.attempts, connectError, streamOpenTimeout),
+    filter.note,
+  ])
+  const report = buildReport({
+    clientId: host.peerId.toMultihash().bytes,
+    remoteId: remote.toMultihash().bytes,
+    relayAddrs: dialable.length > 0 ? dialable : target.relayAddrs,
+    connectStartedAt,
+    connectEndedAt,
+    attempts: result.attempts,
+    openAddrs: connections.map((c) => c.remoteAddr),
+    hasDirectConns,
+    outcome: result.outcome,
+    ...(error === undefined ? {} : { error }),
+    endedAt,
+    listenAddrs: host.listenAddrs(),
+    apiKey: options.apiKey,
+    protocols: filter.protocols,
+    latencies: measured,
+  })
+  return {
+    report,
+    outcome: result.outcome,
+    attempts: result.attempts,
+    durationMs: Number(endedAt - connectStartedAt) / 1e6,
+    end,
+  }
+}
+
+/** Waits (bounded) until every attempt of the trace has ended, so that none is cut short. */
+async function settle(tracer: DcutrTracer, remote: PeerId, timeoutMs: number): Promise<void> {
+  const deadline = AbortSignal.timeout(timeoutMs)
+  const open = () => {
+    const started = new Set<number>()
+    const ended = new Set<number>()
+    for (const e of tracer.trace(remote)) {
+      if (e.attempt === undefined) continue
+      started.add(e.attempt)
+      if (e.type === 'attempt-ended') ended.add(e.attempt)
+    }
+    return started.size > ended.size
+  }
+  while (open() && !deadline.aborted) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        tracer.removeEventListener('attempt-ended', done)
+        deadline.removeEventListener('abort', done)
+        resolve()
+      }
+      tracer.addEventListener('attempt-ended', done)
+      deadline.addEventListener('abort', done, { once: true })
+    })
+  }
+}
+
+async function latency(
+  host: MeasuringHost,
+  kind: LatencyKind,
+  peer: PeerId,
+  addr: Multiaddr,
+  series: Promise<PingSeries>,
+  info = host.peerInfo(peer),
+): Promise<LatencyRecord | undefined> {
+  const [{ rtts, errors }, { agentVersion, protocols }] = await Promise.all([series, info])
+  // No ping made (the round was cancelled first): nothing to report.
+  if (rtts.length === 0) return undefined
+  return { kind, peerId: peer.toMultihash().bytes, agentVersion, protocols, addr, rtts, errors }
+}
+
+function openDirect(connections: Connection[]): Connection | undefined {
+  return connections.find((c) => c.status === 'open' && !isRelayAddr(c.remoteAddr))
+}
+
+/** The part of a relay address before /p2p-circuit: how to reach the relay. */
+export function relayHop(addr: Multiaddr): Multiaddr {
+  const components = addr.getComponents()
+  const circuit = components.findIndex((c) => c.name === 'p2p-circuit')
+  return circuit === -1 ? addr : multiaddr(components.slice(0, circuit))
+}
+
+/** The relay's peer ID in a relay address (the last /p2p before /p2p-circuit). */
+export function relayPeer(addr: Multiaddr): PeerId | undefined {
+  const components = addr.getComponents()
+  const circuit = components.findIndex((c) => c.name === 'p2p-circuit')
+  if (circuit === -1) return undefined
+  const id = components.slice(0, circuit).findLast((c) => c.name === 'p2p')?.value
+  if (id === undefined) return undefined
+  try {
+    return peerIdFromString(id)
+  } catch {
+    return undefined
+  }
+}
+
+/** The round's `error`: why it ended as it did, for the outcomes that are not self-explanatory. */
+function roundError(
+  result: OverallOutcomeKind,
+  attempts: readonly AttemptOutcome[],
+  connectError: string | undefined,
+  streamOpenTimeout: number,
+): string | undefined {
+  switch (result) {
+    case 'NO_CONNECTION':
+      return `relayed connection failed: ${connectError ?? 'unknown error'}`
+    case 'CANCELLED':
+      return 'stopped by the user'
+    case 'NO_STREAM':
+      return `the remote opened no /libp2p/dcutr stream within ${streamOpenTimeout / 1000} s`
+    case 'FAILED': {
+      const last = attempts.at(-1)
+      const detail =
+        last === undefined
+          ? ''
+          : ` (last: ${last.outcome}${last.error === undefined ? '' : `: ${last.error}`})`
+      return `none of the ${attempts.length} attempt(s) succeeded${detail}`
+    }
+    default:
+      return undefined
+  }
+}
+
+function joinErrors(parts: (string | undefined)[]): string | undefined {
+  const present = parts.filter((p): p is string => p !== undefined && p !== '')
+  return present.length === 0 ? undefined : present.join('; ')
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorText).join('; ')
+  if (err instanceof Error) return err.message === '' ? err.name : err.message
+  return String(err)
+}

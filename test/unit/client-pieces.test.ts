@@ -1,0 +1,194 @@
+// The client's small parts: error classification, the punch-address filter, the key files,
+// the server address, the paths.
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { serverUrl } from '../../src/client/api-client.js'
+import { classifyApiError } from '../../src/client/api-errors.js'
+import { clientAgentVersion } from '../../src/client/constants.js'
+import { roleFor } from '../../src/client/host.js'
+import { loadHostKeys, readApiKeyFile } from '../../src/client/key-file.js'
+import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from '../../src/client/paths.js'
+import { isTcpDialable, PunchAddrFilter } from '../../src/client/punch-addrs.js'
+import { ConfigError } from '../../src/lib/errors.js'
+import { clientTransports } from '../../src/server/protocol-filter.js'
+
+describe('API error classification', () => {
+  const cases: [string, unknown, string][] = [
+    ['UNAVAILABLE', new ConnectError('down', Code.Unavailable), 'transient'],
+    ['DEADLINE_EXCEEDED', new ConnectError('slow', Code.DeadlineExceeded), 'transient'],
+    ['RESOURCE_EXHAUSTED', new ConnectError('busy', Code.ResourceExhausted), 'transient'],
+    ['ABORTED (connection reset)', new ConnectError('reset', Code.Aborted), 'transient'],
+    ['INVALID_ARGUMENT', new ConnectError('bad', Code.InvalidArgument), 'permanent'],
+    ['PERMISSION_DENIED', new ConnectError('no', Code.PermissionDenied), 'permanent'],
+    ['UNAUTHENTICATED', new ConnectError('who', Code.Unauthenticated), 'permanent'],
+    ['FAILED_PRECONDITION', new ConnectError('register first', Code.FailedPrecondition), 'permanent'],
+    ['INTERNAL', new ConnectError('oops', Code.Internal), 'unknown'],
+    [
+      'INTERNAL caused by ECONNRESET',
+      new ConnectError(
+        'oops',
+        Code.Internal,
+        undefined,
+        undefined,
+        Object.assign(new Error('x'), { code: 'EPIPE' }),
+      ),
+      'transient',
+    ],
+    ['a bare ECONNREFUSED', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'transient'],
+    [
+      'REFUSED_STREAM of a server going away',
+      new ConnectError(
+        'closed',
+        Code.Internal,
+        undefined,
+        undefined,
+        Object.assign(new Error('Stream closed with error code NGHTTP2_REFUSED_STREAM'), {
+          code: 'ERR_HTTP2_STREAM_ERROR',
+        }),
+      ),
+      'transient',
+    ],
+    ['anything else', new TypeError('bug'), 'unknown'],
+  ]
+  for (const [name, err, kind] of cases) {
+    it(`${name} → ${kind}`, () => assert.equal(classifyApiError(err).kind, kind))
+  }
+})
+
+describe('punch address filter', () => {
+  const peer = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
+  const v4 = multiaddr('/ip4/11.0.0.2/tcp/4001')
+  const v4Again = multiaddr(`/ip4/11.0.0.2/tcp/4001/p2p/${peer}`)
+  const v6 = multiaddr('/ip6/2001:db8::2/tcp/4001')
+  const quic = multiaddr('/ip4/11.0.0.2/udp/4001/quic-v1')
+  const relayed = multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${peer}/p2p-circuit`)
+
+  it('punches TCP addresses only, once each, never relayed ones', () => {
+    assert.equal(isTcpDialable(v4Again), true)
+    assert.equal(isTcpDialable(multiaddr('/dns4/example.org/tcp/4001')), true)
+    assert.equal(isTcpDialable(quic), false)
+    assert.equal(isTcpDialable(multiaddr('/ip4/11.0.0.2/tcp/4001/ws')), false)
+    const filter = new PunchAddrFilter()
+    assert.deepEqual(filter.select([v4, v4Again, v6, quic, relayed], peer).map(String), [
+      String(v4),
+      String(v6),
+    ])
+  })
+
+  it('applies the round’s filter when it matches something', () => {
+    const filter = new PunchAddrFilter()
+    filter.begin(peer, [41, 6])
+    assert.deepEqual(filter.select([v4, v6, quic], peer).map(String), [String(v6)])
+    assert.deepEqual(filter.end(), { protocols: [41, 6] })
+  })
+
+  it('punches unfiltered and says so when the filter matches nothing', () => {
+    const filter = new PunchAddrFilter()
+    filter.begin(peer, [41, 6])
+    assert.deepEqual(filter.select([v4, quic], peer).map(String), [String(v4)])
+    const result = filter.end()
+    assert.deepEqual(result.protocols, [])
+    assert.match(result.note ?? '', /protocol filter \[41,6\] matched none .*punched them unfiltered/)
+  })
+
+  it('says when the remote has nothing a TCP-only client can punch', () => {
+    const filter = new PunchAddrFilter()
+    filter.begin(peer, [])
+    assert.deepEqual(filter.select([quic, relayed], peer), [])
+    assert.match(filter.end().note ?? '', /no address this client can punch \(TCP only\)/)
+  })
+})
+
+describe('host keys and API key file', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'punchr-keys-test-'))
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('creates the file with mode 0600, grows it, and never replaces a key', async () => {
+    const path = join(dir, 'nested', 'client.keys')
+    const two = await loadHostKeys(path, 2)
+    assert.equal(two.length, 2)
+    assert.equal((await stat(path)).mode & 0o777, 0o600)
+    const text = await readFile(path, 'utf8')
+    assert.equal(text.trim().split('\n').length, 2)
+
+    const five = await loadHostKeys(path, 5)
+    assert.deepEqual(
+      five.slice(0, 2).map((k) => k.publicKey.toString()),
+      two.map((k) => k.publicKey.toString()),
+      'the first hosts keep their identities',
+    )
+    assert.equal(new Set(five.map((k) => k.publicKey.toString())).size, 5)
+
+    const one = await loadHostKeys(path, 1)
+    assert.equal(one[0]!.publicKey.toString(), two[0]!.publicKey.toString())
+    assert.equal((await readFile(path, 'utf8')).trim().split('\n').length, 5, 'extra keys stay in the file')
+    assert.equal(one[0]!.type, 'Ed25519')
+  })
+
+  it('reads a file the Go client wrote (base64 protobuf keys, one per line) and tightens its mode', async () => {
+    const path = join(dir, 'client.keys')
+    const [key] = await loadHostKeys(join(dir, 'seed.keys'), 1)
+    const line = (await readFile(join(dir, 'seed.keys'), 'utf8')).trim()
+    await writeFile(path, `${line}\n\n`, { mode: 0o644 })
+    const [loaded] = await loadHostKeys(path, 1)
+    assert.equal(loaded!.publicKey.toString(), key!.publicKey.toString())
+    assert.equal((await stat(path)).mode & 0o777, 0o600)
+  })
+
+  it('refuses a damaged key file instead of overwriting it', async () => {
+    const path = join(dir, 'client.keys')
+    await writeFile(path, 'not-a-key\n', { mode: 0o600 })
+    await assert.rejects(loadHostKeys(path, 2), ConfigError)
+    assert.equal(await readFile(path, 'utf8'), 'not-a-key\n')
+  })
+
+  it('reads the API key file when present', async () => {
+    assert.equal(await readApiKeyFile(join(dir, 'missing')), undefined)
+    await writeFile(join(dir, 'api.key'), '  secret-key \n', { mode: 0o600 })
+    assert.equal(await readApiKeyFile(join(dir, 'api.key')), 'secret-key')
+  })
+})
+
+describe('client configuration', () => {
+  it('turns host:port into the gRPC base URL', () => {
+    assert.equal(serverUrl('punchr.example.org:10000', false), 'http://punchr.example.org:10000')
+    assert.equal(serverUrl('punchr.example.org:443', true), 'https://punchr.example.org')
+    assert.equal(serverUrl('[::1]:10000', false), 'http://[::1]:10000')
+    assert.equal(serverUrl('http://127.0.0.1:10000', true), 'https://127.0.0.1:10000')
+    assert.throws(() => serverUrl('punchr.example.org', false), ConfigError)
+    assert.throws(() => serverUrl('a:b:c', false), ConfigError)
+  })
+
+  it('keeps its files where XDG says', () => {
+    const env = { HOME: '/home/v', XDG_CONFIG_HOME: '', XDG_STATE_HOME: undefined }
+    assert.equal(defaultKeyFile(env), '/home/v/.config/punchr/client.keys')
+    assert.equal(defaultApiKeyFile(env), '/home/v/.config/punchr/api.key')
+    assert.equal(defaultQueueDir(env), '/home/v/.local/state/punchr/reports')
+    assert.equal(defaultKeyFile({ XDG_CONFIG_HOME: '/cfg' }), '/cfg/punchr/client.keys')
+    assert.equal(defaultQueueDir({ XDG_STATE_HOME: '/st' }), '/st/punchr/reports')
+  })
+
+  it('announces TCP only, which the server understands', () => {
+    const agent = clientAgentVersion('0.1.0')
+    assert.equal(agent, 'punchr/ts-client/0.1.0 transports=tcp')
+    assert.deepEqual([...clientTransports(agent)], ['tcp'])
+  })
+
+  it('takes the handshake initiator role only against rust-libp2p remotes', () => {
+    assert.equal(roleFor(undefined), 'responder')
+    assert.equal(roleFor('kubo/0.29.0/'), 'responder')
+    assert.equal(roleFor('js-libp2p/2.0.0 UserAgent=v22'), 'responder')
+    assert.equal(roleFor('rust-libp2p/0.53.0'), 'initiator')
+  })
+})

@@ -1,0 +1,204 @@
+// The round loop's dealings with the server and the queue, with fakes (the rounds themselves
+// run in test/integration/client-loopback.test.ts).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { create } from '@bufbuild/protobuf'
+import { Code, ConnectError } from '@connectrpc/connect'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { MeasuringHost } from '../../src/client/host.js'
+import { RoundStats, roundLine } from '../../src/client/round-log.js'
+import { FatalApiError, type LoopEvent, parseTarget, RoundLoop } from '../../src/client/round-loop.js'
+import {
+  GetAddrInfoResponseSchema,
+  RegisterResponseSchema,
+  TrackHolePunchRequestSchema,
+} from '../../src/gen/punchr_pb.js'
+
+/** Just enough of a host for registration and GetAddrInfo. */
+async function fakeHost(): Promise<MeasuringHost> {
+  const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  return {
+    peerId,
+    node: { getProtocols: () => ['/ipfs/id/1.0.0', '/libp2p/dcutr'] },
+  } as unknown as MeasuringHost
+}
+
+function fakeQueue(fullFor = 0) {
+  let checks = 0
+  return {
+    enqueue: async () => 'id',
+    fullReason: () => (checks++ < fullFor ? '2 reports queued (limit 2)' : undefined),
+    waitForSpace: async () => undefined,
+  }
+}
+
+describe('round loop', () => {
+  it('registers every host with the agent version and its protocols', async () => {
+    const hosts = [await fakeHost(), await fakeHost()]
+    const registered: { agentVersion: string; protocols: string[] }[] = []
+    const loop = new RoundLoop({
+      hosts,
+      api: {
+        register: async (req) => {
+          registered.push({ agentVersion: req.agentVersion as string, protocols: req.protocols as string[] })
+          return create(RegisterResponseSchema, { dbPeerId: 1n })
+        },
+        getAddrInfo: async () => create(GetAddrInfoResponseSchema),
+      },
+      queue: fakeQueue(),
+      apiKey: 'k',
+      agentVersion: 'punchr/ts-client/0.1.0 transports=tcp',
+      rounds: 1,
+    })
+    await loop.registerAll(new AbortController().signal)
+    assert.equal(registered.length, 2)
+    assert.deepEqual(registered[0], {
+      agentVersion: 'punchr/ts-client/0.1.0 transports=tcp',
+      protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
+    })
+  })
+
+  it('waits after NOT_FOUND, backs off on UNAVAILABLE, re-registers after FAILED_PRECONDITION', async () => {
+    const answers = [
+      new ConnectError('no remote', Code.NotFound),
+      new ConnectError('down', Code.Unavailable),
+      new ConnectError('down', Code.Unavailable),
+      new ConnectError('host unknown; call Register first', Code.FailedPrecondition),
+    ]
+    const controller = new AbortController()
+    const waits: number[] = []
+    const events: LoopEvent[] = []
+    let registrations = 0
+    const loop = new RoundLoop({
+      hosts: [await fakeHost()],
+      api: {
+        register: async () => {
+          registrations++
+          return create(RegisterResponseSchema, { dbPeerId: 1n })
+        },
+        getAddrInfo: async () => {
+          const answer = answers.shift()
+          if (answer === undefined) {
+            controller.abort()
+            throw new ConnectError('stopped', Code.Canceled)
+          }
+          throw answer
+        },
+      },
+      queue: fakeQueue(),
+      apiKey: 'k',
+      agentVersion: 'a',
+      rounds: 0,
+      notFoundWait: 30_000,
+      retry: { initial: 1_000, max: 30_000 },
+      sleep: async (ms) => void waits.push(ms),
+      onEvent: (e) => events.push(e),
+    })
+    await loop.run(controller.signal)
+    assert.equal(waits[0], 30_000, 'NOT_FOUND: the fixed wait')
+    assert.ok(waits[1]! >= 500 && waits[1]! <= 1_000 && waits[2]! >= 1_000 && waits[2]! <= 2_000, `${waits}`)
+    assert.equal(registrations, 1)
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['no-remote', 'api-error', 'api-error', 'registered'],
+    )
+    assert.equal(loop.rounds, 0)
+  })
+
+  it('gives up on an API key the server refuses', async () => {
+    const loop = new RoundLoop({
+      hosts: [await fakeHost()],
+      api: {
+        register: async () => {
+          throw new ConnectError('api_key: unknown API key', Code.Unauthenticated)
+        },
+        getAddrInfo: async () => create(GetAddrInfoResponseSchema),
+      },
+      queue: fakeQueue(),
+      apiKey: 'wrong',
+      agentVersion: 'a',
+      rounds: 1,
+    })
+    await assert.rejects(loop.registerAll(new AbortController().signal), FatalApiError)
+  })
+
+  it('pauses measuring while the report queue is full', async () => {
+    const controller = new AbortController()
+    const events: LoopEvent[] = []
+    const loop = new RoundLoop({
+      hosts: [await fakeHost()],
+      api: {
+        register: async () => create(RegisterResponseSchema, { dbPeerId: 1n }),
+        getAddrInfo: async () => {
+          controller.abort()
+          throw new ConnectError('stopped', Code.Canceled)
+        },
+      },
+      queue: fakeQueue(2),
+      apiKey: 'k',
+      agentVersion: 'a',
+      rounds: 0,
+      onEvent: (e) => events.push(e),
+    })
+    await loop.run(controller.signal)
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['paused', 'resumed', 'paused', 'resumed'],
+    )
+  })
+
+  it('reads the remote and its relay addresses from GetAddrInfo, skipping bad ones', () => {
+    const remote = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
+    const relayed = multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${remote}/p2p-circuit/p2p/${remote}`)
+    const target = parseTarget(
+      create(GetAddrInfoResponseSchema, {
+        remoteId: remote.toMultihash().bytes,
+        multiAddresses: [relayed.bytes, new Uint8Array([0xff, 0xff])],
+        protocols: [4, 6],
+      }),
+    )
+    assert.equal(target.remote.toString(), remote.toString())
+    assert.deepEqual(target.relayAddrs.map(String), [relayed.toString()])
+    assert.deepEqual(target.protocols, [4, 6])
+  })
+})
+
+describe('round log', () => {
+  it('one line per round, and a summary', async () => {
+    const host = peerIdFromString('12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK')
+    const remote = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
+    const event: Extract<LoopEvent, { type: 'round-finished' }> = {
+      type: 'round-finished',
+      round: 3,
+      host,
+      target: { remote, relayAddrs: [], protocols: [] },
+      queued: 'x',
+      result: {
+        report: create(TrackHolePunchRequestSchema),
+        outcome: 'SUCCESS',
+        durationMs: 1234,
+        end: 'direct-connection',
+        attempts: [
+          { attempt: 1, openedAt: 1n, endedAt: 2n, elapsedTime: 0, outcome: 'FAILED', multiAddresses: [] },
+          { attempt: 2, openedAt: 3n, endedAt: 4n, elapsedTime: 0, outcome: 'SUCCESS', multiAddresses: [] },
+        ],
+      },
+    }
+    assert.equal(
+      roundLine(event, { reports: 2, bytes: 10 }),
+      'round 3  host 12D3…JsNK → 12D3…fsbE  SUCCESS  attempts 2 (FAILED,SUCCESS)  1.23 s  queue 2',
+    )
+    const stats = new RoundStats()
+    stats.onLoopEvent(event)
+    stats.onLoopEvent({ ...event, result: { ...event.result, outcome: 'FAILED' } })
+    stats.onQueueEvent({ type: 'sent', id: 'x', attempts: 1, depth: { reports: 0, bytes: 0 } })
+    const summary = stats.summary({ reports: 1, bytes: 10 }, '/q')
+    assert.match(summary, /2 round\(s\)/)
+    assert.match(summary, /outcomes: (SUCCESS 1, FAILED 1|FAILED 1, SUCCESS 1)/)
+    assert.match(summary, /success rate SUCCESS\/\(SUCCESS\+FAILED\): 50.0 %/)
+    assert.match(summary, /1 accepted, 0 rejected, 1 still queued/)
+    assert.match(summary, /queued reports in \/q are sent at the next start/)
+  })
+})
