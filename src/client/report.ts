@@ -15,7 +15,7 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
-import { type AttemptOutcome, nsToSeconds, type OverallOutcomeKind } from './tracer/index.js'
+import type { AttemptOutcome, OverallOutcomeKind } from './tracer/index.js'
 
 /** The server takes at most this many addresses per list (src/server/limits.ts). */
 const MAX_ADDRESSES = 100
@@ -83,23 +83,16 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
   return report
 }
 
-/**
- * One attempt. A direct connection that came before SYNC (the remote dialled us while the
- * exchange was still running) ends the attempt before the punch "began"; such an attempt is
- * reported without `started_at`, since no punch preceded its success (and the server rejects
- * started_at > ended_at).
- */
+/** One attempt as the wire wants it (the tracer already leaves out a start that never happened). */
 export function toAttempt(attempt: AttemptOutcome): HolePunchAttempt {
-  const started = attempt.startedAt !== undefined && attempt.startedAt <= attempt.endedAt
-  const elapsed = started ? attempt.elapsedTime : nsToSeconds(attempt.endedAt - attempt.openedAt)
   const message = create(HolePunchAttemptSchema, {
     openedAt: attempt.openedAt,
     endedAt: attempt.endedAt,
-    elapsedTime: Math.max(0, elapsed),
+    elapsedTime: attempt.elapsedTime,
     outcome: HolePunchAttemptOutcome[attempt.outcome],
     multiAddresses: addrBytes(attempt.multiAddresses),
   })
-  if (started) message.startedAt = attempt.startedAt!
+  if (attempt.startedAt !== undefined) message.startedAt = attempt.startedAt
   if (attempt.startRtt !== undefined) message.startRtt = attempt.startRtt
   if (attempt.error !== undefined) message.error = attempt.error
   if (attempt.directDialError !== undefined) message.directDialError = attempt.directDialError

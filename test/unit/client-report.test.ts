@@ -118,14 +118,13 @@ describe('client reports', () => {
     }
   })
 
-  it('a direct connection before SYNC is reported without started_at (else started_at > ended_at)', () => {
+  it('an attempt without a start (direct connection before SYNC) is reported without started_at', () => {
     const early: AttemptOutcome = {
       attempt: 1,
       openedAt: t(120),
-      startedAt: t(150),
       endedAt: t(140),
       startRtt: 0.02,
-      elapsedTime: -0.01,
+      elapsedTime: 0.02,
       outcome: 'SUCCESS',
       multiAddresses: [],
     }

@@ -157,6 +157,17 @@ const attemptCases: AttemptCase[] = [
     expect: [{ outcome: 'SUCCESS', endedAt: t(45) }],
   },
   {
+    name: 'SUCCESS: the remote connects before SYNC arrives (no punch began: no start, elapsed from opened)',
+    events: [
+      ev.opened(1, 0),
+      ev.connect(1, 5),
+      ev.connectSent(1, 6),
+      ev.direct(1, 20, false),
+      ev.sync(1, 30),
+    ],
+    expect: [{ outcome: 'SUCCESS', openedAt: t(0), startedAt: undefined, endedAt: t(20), elapsedTime: 0.02 }],
+  },
+  {
     name: 'SUCCESS: the remote connects just after our dials failed (late window)',
     events: [
       ...exchange(1, 0),

@@ -134,7 +134,13 @@ function attemptOutcome(
   const connected = events.find((e) => e.type === 'dial-succeeded' || e.type === 'direct-connection')
 
   const openedAt = events[0]!.timestamp
-  const startedAt = directDialStarted?.timestamp ?? syncReceived?.timestamp
+  // A direct connection that arrives before SYNC (the remote dialled us while the exchange was
+  // still running) ends the attempt before any punch began: such an attempt has no start.
+  const punchStart = directDialStarted?.timestamp ?? syncReceived?.timestamp
+  const startedAt =
+    connected !== undefined && punchStart !== undefined && punchStart > connected.timestamp
+      ? undefined
+      : punchStart
   const startRtt =
     connectReceived !== undefined && syncReceived !== undefined
       ? nsToSeconds(syncReceived.timestamp - connectReceived.timestamp)
