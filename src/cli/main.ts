@@ -1,4 +1,4 @@
-import { isUserFacing } from '../lib/errors.js'
+import { UserFacingError } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
 import { runClient } from './client.js'
 import { runKeys } from './keys.js'
@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest, process.env)
   } catch (err) {
-    if (isUserFacing(err)) {
+    if (err instanceof UserFacingError) {
       process.stderr.write(`punchr ${name}: ${err.message}\n`)
       return 2
     }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { ChangeSignal } from '../lib/change-signal.js'
 import { PING_MEASUREMENT_TIMEOUT, PING_TIMEOUT, PINGS_PER_MEASUREMENT } from './constants.js'
 
 export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
@@ -77,21 +78,21 @@ function errorText(err: unknown, signal: AbortSignal, userSignal: AbortSignal | 
 /** One ping stream: send 32 bytes, wait for the same 32 back. */
 class PingStream {
   private readonly received = new Uint8ArrayList()
-  private wake: (() => void) | undefined
+  private readonly changed = new ChangeSignal()
   private ended: Error | undefined
 
   private constructor(private readonly stream: Stream) {
     stream.addEventListener('message', (evt) => {
       this.received.append(evt.data)
-      this.wake?.()
+      this.changed.notify()
     })
     stream.addEventListener('close', (evt) => {
       this.ended = evt.error ?? new Error('the remote closed the ping stream')
-      this.wake?.()
+      this.changed.notify()
     })
     stream.addEventListener('remoteCloseWrite', () => {
       this.ended ??= new Error('the remote closed the ping stream')
-      this.wake?.()
+      this.changed.notify()
     })
   }
 
@@ -108,7 +109,7 @@ class PingStream {
     if (!this.stream.send(data)) await this.stream.onDrain({ signal })
     while (this.received.byteLength < PING_LENGTH) {
       if (this.ended !== undefined) throw this.ended
-      await this.next(signal)
+      await this.changed.wait(signal)
     }
     const rtt = Number(process.hrtime.bigint() - start) / 1e9
     const echoed = this.received.subarray(0, PING_LENGTH)
@@ -125,21 +126,5 @@ class PingStream {
     await this.stream
       .close({ signal: AbortSignal.timeout(1000) })
       .catch(() => this.stream.abort(new Error('ping done')))
-  }
-
-  private next(signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted()
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.wake = undefined
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.wake = () => {
-        signal.removeEventListener('abort', onAbort)
-        this.wake = undefined
-        resolve()
-      }
-    })
   }
 }

@@ -1,8 +1,9 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { UserFacingError } from '../lib/errors.js'
 
 /** Another live process has the embedded database open. */
-export class DataDirLockedError extends Error {
+export class DataDirLockedError extends UserFacingError {
   override readonly name = 'DataDirLockedError'
 }
 

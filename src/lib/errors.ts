@@ -3,12 +3,10 @@ export class DatabaseUnavailableError extends Error {
   override readonly name = 'DatabaseUnavailableError'
 }
 
-/** A value from outside (config, flag, file) is not acceptable; the message says which and why. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError'
-}
+/** An error whose message is the whole story for the user: the CLI prints it without a stack. */
+export class UserFacingError extends Error {}
 
-/** Errors whose message is the whole story for the user: the CLI prints them without a stack. */
-export function isUserFacing(err: unknown): err is Error {
-  return err instanceof Error && (err instanceof ConfigError || err.name === 'DataDirLockedError')
+/** A value from outside (config, flag, file) is not acceptable; the message says which and why. */
+export class ConfigError extends UserFacingError {
+  override readonly name = 'ConfigError'
 }

@@ -9,6 +9,7 @@ import { migrate } from '../db/migrate.js'
 import { PunchrService } from '../gen/punchr_pb.js'
 import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
 import { logger } from '../lib/logger.js'
+import { nowNs } from '../lib/time.js'
 import { Authenticator } from './auth.js'
 import type { ServerConfig } from './config.js'
 import type { ServerContext } from './context.js'
@@ -63,7 +64,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     geo: (ip) => geo.lookup(ip),
     metrics,
     log,
-    nowNs: deps.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n),
+    nowNs: deps.nowNs ?? nowNs,
     random: deps.random ?? Math.random,
   }
 

@@ -4,6 +4,7 @@
 // that a silent remote cannot hold an attempt past its deadline.
 import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { ChangeSignal } from '../../lib/change-signal.js'
 import { MAX_MESSAGE_SIZE } from './constants.js'
 import { errorMessage, StreamEndedError } from './errors.js'
 import { decodeFrame, encodeFrame, type HolePunch } from './pb.js'
@@ -12,7 +13,7 @@ export class FramedStream {
   private readonly buffer = new Uint8ArrayList()
   private remoteEnded: boolean
   private failure: Error | undefined
-  private wake: (() => void) | undefined
+  private readonly changed = new ChangeSignal()
 
   constructor(
     private readonly stream: Stream,
@@ -46,7 +47,7 @@ export class FramedStream {
         if (this.buffer.byteLength === 0) return undefined
         throw new StreamEndedError(`stream ended ${this.buffer.byteLength} bytes into a message`)
       }
-      await this.nextChange(signal)
+      await this.changed.wait(signal)
     }
   }
 
@@ -85,32 +86,16 @@ export class FramedStream {
     this.stream.removeEventListener('close', this.onClose)
   }
 
-  private nextChange(signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted()
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.wake = undefined
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.wake = () => {
-        signal.removeEventListener('abort', onAbort)
-        this.wake = undefined
-        resolve()
-      }
-    })
-  }
-
   private readonly onMessage = (evt: Event): void => {
     // StreamMessageEvent; typed loosely because the stream's listener map is structural.
     const data = (evt as Event & { data: Uint8Array | Uint8ArrayList }).data
     this.buffer.append(data)
-    this.wake?.()
+    this.changed.notify()
   }
 
   private readonly onRemoteEnd = (): void => {
     this.remoteEnded = true
-    this.wake?.()
+    this.changed.notify()
   }
 
   private readonly onClose = (evt: Event): void => {
@@ -121,6 +106,6 @@ export class FramedStream {
       })
     }
     this.remoteEnded = true
-    this.wake?.()
+    this.changed.notify()
   }
 }
