@@ -5,15 +5,26 @@ import type { AttemptRecord, HolePunchReport, LatencyRecord } from '../db/hole-p
 import type { ClassifiedMultiaddr } from '../db/multi-addresses.js'
 import {
   HolePunchAttemptOutcome,
+  HolePunchAttemptSchema,
   HolePunchOutcome,
   LatencyMeasurementType,
+  NetworkInformationSchema,
   type TrackHolePunchRequest,
+  TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
 import { classifyMultiaddr, PROTOCOL_CODES, parseMultiaddrBytes } from '../lib/multiaddr.js'
 import { parsePeerIdBytes } from '../lib/peer-id.js'
 import { nsToIsoMicros } from '../lib/time.js'
 import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from './limits.js'
 import { ValidationError } from './validation-error.js'
+
+// Field descriptors for presence checks of optional fields.
+const HOLE_PUNCH_ATTEMPT_STARTED_AT = HolePunchAttemptSchema.field.startedAt
+const HOLE_PUNCH_ATTEMPT_START_RTT = HolePunchAttemptSchema.field.startRtt
+const HOLE_PUNCH_ATTEMPT_ERROR = HolePunchAttemptSchema.field.error
+const HOLE_PUNCH_ATTEMPT_DIRECT_DIAL_ERROR = HolePunchAttemptSchema.field.directDialError
+const TRACK_ERROR = TrackHolePunchRequestSchema.field.error
+const NI = NetworkInformationSchema.field
 
 /**
  * protobuf-es does not reject a proto2 message whose `required` fields are missing (Go peers
@@ -304,17 +315,3 @@ export function toHolePunchReport(
     natMappings,
   }
 }
-
-// Field descriptors for presence checks of optional fields.
-import {
-  HolePunchAttemptSchema,
-  NetworkInformationSchema,
-  TrackHolePunchRequestSchema,
-} from '../gen/punchr_pb.js'
-
-const HOLE_PUNCH_ATTEMPT_STARTED_AT = HolePunchAttemptSchema.field.startedAt
-const HOLE_PUNCH_ATTEMPT_START_RTT = HolePunchAttemptSchema.field.startRtt
-const HOLE_PUNCH_ATTEMPT_ERROR = HolePunchAttemptSchema.field.error
-const HOLE_PUNCH_ATTEMPT_DIRECT_DIAL_ERROR = HolePunchAttemptSchema.field.directDialError
-const TRACK_ERROR = TrackHolePunchRequestSchema.field.error
-const NI = NetworkInformationSchema.field
