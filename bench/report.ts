@@ -275,16 +275,17 @@ export function markdownReport(report: BenchReport): string {
 }
 
 /** Replaces (or appends) this benchmark's section of docs/benchmarks.md; other sections stay. */
-export function writeDocs(section: string): string {
+/** Puts `section` into docs/benchmarks.md in place of the one under `heading` (or at the end). */
+export function writeDocs(section: string, heading = HEADING): string {
   const existing = existsSync(DOCS_FILE)
     ? readFileSync(DOCS_FILE, 'utf8')
     : '# Benchmarks\n\nMeasured figures of punchr. Each section names the command that reproduces it.\n'
-  const start = existing.indexOf(`${HEADING}\n`)
+  const start = existing.indexOf(`${heading}\n`)
   let next: string
   if (start === -1) {
     next = `${existing.trimEnd()}\n\n${section.trimEnd()}\n`
   } else {
-    const after = existing.slice(start + HEADING.length)
+    const after = existing.slice(start + heading.length)
     const end = after.search(/\n## /)
     const rest = end === -1 ? '' : after.slice(end + 1)
     next = `${existing.slice(0, start)}${section.trimEnd()}\n${rest === '' ? '' : `\n${rest}`}`

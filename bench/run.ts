@@ -1,6 +1,8 @@
-// `npm run bench`: the server benchmark (bench/main.ts). The server logs only warnings while
-// it runs; the logger reads its level when first loaded, so it is set before anything loads it.
+// `npm run bench`: the server benchmark (bench/main.ts); `npm run bench -- --client` the
+// client's (bench/client-main.ts, NAT lab, root). Programs log only warnings while measured;
+// the logger reads its level when first loaded, so it is set before anything loads it.
 process.env.PUNCHR_LOG_LEVEL ??= 'warn'
-await import('./main.js')
+if (process.argv.includes('--client')) await import('./client-main.js')
+else await import('./main.js')
 
 export {}

@@ -6,6 +6,7 @@ import type { Database } from '../src/db/database.js'
 import { GetAddrInfoRequestSchema, PunchrService } from '../src/gen/punchr_pb.js'
 import { parsePeerIdBytes, peerIdToBytes } from '../src/lib/peer-id.js'
 import { createServer } from '../src/server/server.js'
+import { loopbackServerConfig } from '../test/support/server.js'
 import { type CpuShares, type CpuSnapshot, cpuShares, cpuSnapshot } from './cpu.js'
 import { ALLOCATION_PICK, ALLOCATION_TX, Instrumented, REPORT_TX } from './instrument.js'
 import { buildReport, type LoadResult, type LoadSpec, type Rpc, type WorkerHost } from './load-worker.js'
@@ -76,17 +77,7 @@ export async function benchServer(
 ): Promise<ServerBenchResult> {
   const { log } = options
   const instrumented = new Instrumented(db)
-  const server = await createServer(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      httpPort: 0,
-      openRegistration: false,
-      dataDir: 'unused',
-      databaseUrl: undefined,
-    },
-    { db: instrumented.db },
-  )
+  const server = await createServer(loopbackServerConfig(), { db: instrumented.db })
   options.onServer?.(server)
   await server.start()
   const grpcUrl = `http://127.0.0.1:${server.grpcPort}`

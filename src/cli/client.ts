@@ -46,6 +46,7 @@ export const runClient: Command = async (argv, env) => {
     },
     {
       log,
+      notFoundWait: values.noRemoteWait * 1000,
       onLoopEvent: (event) => {
         stats.onLoopEvent(event)
         if (event.type === 'round-finished') process.stdout.write(`${roundLine(event, client.queue.depth)}\n`)

@@ -1,23 +1,51 @@
 import { formatAddressTable } from '../lab/address-table.js'
+import { runCampaign } from '../lab/campaign/campaign.js'
 import { cleanLabs } from '../lab/clean.js'
 import { assertLabAvailable } from '../lab/preflight.js'
 import { loadScenario, shippedScenarios } from '../lab/scenario-file.js'
 import { upLabNetwork } from '../lab/topology.js'
 import { ConfigError } from '../lib/errors.js'
-import { boolFlag, parseFlags, renderHelp } from '../lib/flags.js'
+import { boolFlag, type FlagValues, intFlag, parseFlags, renderHelp, stringFlag } from '../lib/flags.js'
 import { logger } from '../lib/logger.js'
 import type { Command } from './main.js'
 import { untilSignal } from './signals.js'
 
 const labFlags = {
   force: boolFlag('force', 'lab clean: also remove labs whose owner process is still running', false),
+  rounds: intFlag('rounds', "lab run: rounds per client (0 = the scenario's)", 0, 0, 100_000),
+  duration: intFlag(
+    'duration',
+    "lab run: measure for this many seconds instead (0 = the scenario's)",
+    0,
+    0,
+    86_400,
+  ),
+  retryPairAfter: intFlag(
+    'retry-pair-after',
+    'lab run: seconds before a client gets a remote it measured again (SPEC §4 says 600)',
+    0,
+    0,
+    86_400,
+  ),
+  out: stringFlag('out', 'lab run: folder that gets the run folder', './lab-runs'),
+  killServerAfter: intFlag(
+    'kill-server-after',
+    'lab run: fault injection, SIGKILL the server after this many rounds (all clients) and restart it (0 = never)',
+    0,
+    0,
+    86_400,
+  ),
 }
 
-const USAGE = `punchr lab up <scenario> | punchr lab clean [--force]
+const USAGE = `punchr lab run <scenario> | punchr lab up <scenario> | punchr lab clean [--force]
 
-  up <scenario>   bring a scenario's network up (a file, or a shipped scenario:
-                  ${shippedScenarios().join(', ')}), print its address table, wait for Ctrl-C, tear down
+  run <scenario>  a measurement campaign: network, relays, punchr server + honeypot, remotes and
+                  punchr clients; prints measured outcomes beside the ground truth, keeps results
+                  and logs in a run folder, exits 1 when they disagree
+  up <scenario>   bring a scenario's network up, print its address table, wait for Ctrl-C, tear down
   clean           remove namespaces and interfaces that labs left behind, and kill their processes
+
+A scenario is a file or a shipped one: ${shippedScenarios().join(', ')}.
 
 Linux and root only. See docs/LAB.md.`
 
@@ -29,6 +57,10 @@ export const runLab: Command = async (argv, env) => {
     process.stdout.write(renderHelp('lab', USAGE, labFlags))
     return help ? 0 : 2
   }
+  if (action === 'run') {
+    if (args.length !== 1) throw new ConfigError(`lab run needs exactly one scenario; usage: ${USAGE}`)
+    return run(args[0]!, values)
+  }
   if (action === 'up') {
     if (args.length !== 1) throw new ConfigError(`lab up needs exactly one scenario; usage: ${USAGE}`)
     return up(args[0]!)
@@ -38,6 +70,25 @@ export const runLab: Command = async (argv, env) => {
     return clean(values.force)
   }
   throw new ConfigError(`unknown action '${action}'; usage: ${USAGE}`)
+}
+
+async function run(scenarioArg: string, flags: FlagValues<typeof labFlags>): Promise<number> {
+  assertLabAvailable()
+  const scenario = await loadScenario(scenarioArg)
+  const out = (line: string) => process.stdout.write(`${line}\n`)
+  const result = await runCampaign(scenario, {
+    outDir: flags.out,
+    retryPairAfterSeconds: flags.retryPairAfter,
+    ...(flags.rounds > 0 ? { rounds: flags.rounds } : {}),
+    ...(flags.duration > 0 ? { durationSeconds: flags.duration } : {}),
+    ...(flags.killServerAfter > 0 ? { killServerAfterRounds: flags.killServerAfter } : {}),
+    env: { PUNCHR_LOG_LEVEL: process.env.PUNCHR_LOG_LEVEL ?? 'info' },
+    onProgress: out,
+  })
+  out(`\n${result.table}\n`)
+  for (const problem of result.verdict.problems) out(`problem: ${problem}`)
+  out(`results, logs and the table: ${result.folder.root}`)
+  return result.ok ? 0 : 1
 }
 
 async function up(scenarioArg: string): Promise<number> {

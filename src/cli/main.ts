@@ -1,19 +1,29 @@
 import { UserFacingError } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
 import { runClient } from './client.js'
+import { runHoneypot } from './honeypot.js'
 import { runKeys } from './keys.js'
 import { runLab } from './lab.js'
 import { runMigrate } from './migrate.js'
 import { runServer } from './server.js'
+import { runUp } from './up.js'
 import { VERSION } from './version.js'
 
 /** A subcommand: gets its own argv (after the command word) and the environment; returns the exit code. */
 export type Command = (argv: string[], env: Record<string, string | undefined>) => Promise<number>
 
 const commands: Record<string, { run: Command; summary: string }> = {
+  up: {
+    run: runUp,
+    summary: 'server and honeypot in one process on one database (what npm start runs)',
+  },
   server: {
     run: runServer,
     summary: 'gRPC API (Register, GetAddrInfo, TrackHolePunch), /metrics and /healthz',
+  },
+  honeypot: {
+    run: runHoneypot,
+    summary: 'DHT server that records NATed DCUtR-capable peers for the server to hand out',
   },
   client: {
     run: runClient,

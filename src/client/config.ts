@@ -1,46 +1,7 @@
-// Flags of `punchr client` (each also read from PUNCHR_CLIENT_<FLAG>, SPEC §1). Paths whose
-// default depends on the environment ($XDG_CONFIG_HOME, $XDG_STATE_HOME) default to '' here
-// and are resolved by resolvePaths(), so that tests can pass an environment of their own.
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import {
-  boolFlag,
-  type FlagSpec,
-  type FlagValues,
-  intFlag,
-  optionalStringFlag,
-  portFlag,
-  stringFlag,
-} from '../lib/flags.js'
-import { DEFAULT_BOOTSTRAP_PEERS, DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT } from './constants.js'
+import { boolFlag, type FlagValues, intFlag, optionalStringFlag, portFlag, stringFlag } from '../lib/flags.js'
+import { DEFAULT_BOOTSTRAP_PEERS, peerAddrsFlag } from '../lib/peer-addrs-flag.js'
+import { DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT, NOT_FOUND_WAIT } from './constants.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
-
-/** A comma- or space-separated list of multiaddrs, each ending in /p2p/<peer id>. */
-function peerAddrsFlag(
-  name: string,
-  description: string,
-  defaults: readonly string[],
-): FlagSpec<Multiaddr[]> {
-  return {
-    name,
-    description,
-    group: 'Network',
-    default: defaults.map((a) => multiaddr(a)),
-    parse: (raw, fail) =>
-      raw
-        .split(/[\s,]+/)
-        .filter((s) => s !== '')
-        .map((text) => {
-          let addr: Multiaddr
-          try {
-            addr = multiaddr(text)
-          } catch (err) {
-            return fail(`${text} is not a multiaddr (${err instanceof Error ? err.message : String(err)})`)
-          }
-          if (addr.getComponents().at(-1)?.name !== 'p2p') fail(`${text} does not end in /p2p/<peer id>`)
-          return addr
-        }),
-  }
-}
 
 export const clientFlags = {
   server: stringFlag('server', 'punchr server gRPC address, host:port', '127.0.0.1:10000', {
@@ -82,6 +43,14 @@ export const clientFlags = {
   rounds: intFlag('rounds', 'Rounds to run before exiting; 0 = until stopped', 0, 0, 1_000_000_000, {
     group: 'Measurement',
   }),
+  noRemoteWait: intFlag(
+    'no-remote-wait',
+    'Seconds to wait when the server has no remote to hand out (SPEC §3: 30)',
+    NOT_FOUND_WAIT / 1000,
+    1,
+    3600,
+    { group: 'Measurement' },
+  ),
   bootstrapPeers: peerAddrsFlag(
     'bootstrap-peers',
     'Peers each host connects to first, to learn its observed address (comma-separated multiaddrs with /p2p/)',

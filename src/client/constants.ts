@@ -76,15 +76,3 @@ export const SHUTDOWN_FLUSH_TIMEOUT = 5 * second
 /** Metrics and status HTTP server (SPEC §1: 12001 on loopback). */
 export const DEFAULT_METRICS_HOST = '127.0.0.1'
 export const DEFAULT_METRICS_PORT = 12001
-
-/**
- * The public IPFS bootstrap peers (kubo's and go-libp2p-kad-dht's default list, which the Go
- * client used): peers every host can reach to learn its observed address.
- */
-export const DEFAULT_BOOTSTRAP_PEERS: readonly string[] = [
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa',
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb',
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt',
-  '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ',
-]

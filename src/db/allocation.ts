@@ -3,8 +3,22 @@ import type { Database } from './database.js'
 /** SPEC §4 windows. */
 export const ELIGIBLE_WINDOW = '10 minutes' // remote seen by a honeypot within this window
 export const RATE_WINDOW = '1 minute' // results per remote counted over this window…
-export const MAX_RESULTS_PER_RATE_WINDOW = 10 // …and a remote with this many is skipped
-export const TRIED_WINDOW = '10 minutes' // (remote, relay addr) tried by the asking client
+
+/**
+ * The two SPEC §4 exclusions an operator may loosen: a campaign with a handful of remotes
+ * (the NAT lab, a private testbed) would otherwise run dry after one round per remote.
+ */
+export interface AllocationPolicy {
+  /** A remote with this many results in the last minute (by anyone) is skipped. */
+  maxResultsPerRemotePerMinute: number
+  /** A (remote, relay addr) pair a client tried is not handed to it again for this long. */
+  retryPairAfterSeconds: number
+}
+
+export const DEFAULT_ALLOCATION_POLICY: AllocationPolicy = {
+  maxResultsPerRemotePerMinute: 10,
+  retryPairAfterSeconds: 600,
+}
 
 export interface AllocationRequest {
   /** clients.id of the host that will dial. */
@@ -17,8 +31,17 @@ export interface AllocationRequest {
 
 export interface Allocation {
   remoteMultiHash: string
-  /** The remote's relay addrs this client has not tried in the last 10 minutes. */
+  /** The remote's relay addrs this client has not tried recently (`retryPairAfterSeconds`). */
   relayAddrs: string[]
+}
+
+/**
+ * Vacuums and analyses the allocation working set. Every hand-out rewrites a
+ * remote_candidates row; PGlite runs no autovacuum, so dead rows would pile up in front of
+ * the allocation index scan. The server calls this every few minutes on both databases.
+ */
+export async function maintainAllocationTables(db: Database): Promise<void> {
+  await db.exec('VACUUM (ANALYZE) remote_candidates')
 }
 
 /**
@@ -46,18 +69,10 @@ export interface Allocation {
  * (EXPLAIN on PostgreSQL 15 with 100 k candidates and 1 M results; docs/benchmarks.md has
  * the timings.)
  */
-/**
- * Vacuums and analyses the allocation working set. Every hand-out rewrites a
- * remote_candidates row; PGlite runs no autovacuum, so dead rows would pile up in front of
- * the allocation index scan. The server calls this every few minutes on both databases.
- */
-export async function maintainAllocationTables(db: Database): Promise<void> {
-  await db.exec('VACUUM (ANALYZE) remote_candidates')
-}
-
 export async function allocateRemote(
   db: Database,
   request: AllocationRequest,
+  policy: AllocationPolicy = DEFAULT_ALLOCATION_POLICY,
 ): Promise<Allocation | undefined> {
   return db.transaction(async (tx) => {
     await tx.query(`DELETE FROM remote_candidates WHERE last_seen_at < now() - interval '${ELIGIBLE_WINDOW}'`)
@@ -79,14 +94,14 @@ export async function allocateRemote(
                   -- index and filtered every recent result (200 ms instead of 0.6 ms).
                   WHERE r.remote_id = rc.peer_id
                     AND (r.remote_id, r.created_at) > (rc.peer_id, now() - interval '${RATE_WINDOW}')
-                  LIMIT ${MAX_RESULTS_PER_RATE_WINDOW}) recent) < ${MAX_RESULTS_PER_RATE_WINDOW}
+                  LIMIT $2) recent) < $2
            AND EXISTS (
                   SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)
                   WHERE NOT EXISTS (
                     SELECT 1 FROM allocations a
                     WHERE a.remote_id = rc.peer_id AND a.multi_address_id = relay.id
                       AND a.client_id = ANY($1::bigint[])
-                      AND a.allocated_at > now() - interval '${TRIED_WINDOW}'))
+                      AND a.allocated_at > now() - make_interval(secs => $3)))
          ORDER BY rc.last_allocated_at NULLS FIRST, rc.peer_id
          LIMIT 1
          FOR UPDATE SKIP LOCKED
@@ -94,7 +109,7 @@ export async function allocateRemote(
        UPDATE remote_candidates rc SET last_allocated_at = clock_timestamp()
        FROM candidate WHERE rc.peer_id = candidate.peer_id
        RETURNING rc.peer_id, rc.relay_multi_address_ids`,
-      [request.hostClientIds],
+      [request.hostClientIds, policy.maxResultsPerRemotePerMinute, policy.retryPairAfterSeconds],
     )
     const row = picked[0]
     if (row === undefined) return undefined
@@ -107,9 +122,9 @@ export async function allocateRemote(
          SELECT 1 FROM allocations a
          WHERE a.remote_id = $1 AND a.multi_address_id = relay.id
            AND a.client_id = ANY($3::bigint[])
-           AND a.allocated_at > now() - interval '${TRIED_WINDOW}')
+           AND a.allocated_at > now() - make_interval(secs => $4))
        ORDER BY relay.position`,
-      [remoteId, row.relay_multi_address_ids, request.hostClientIds],
+      [remoteId, row.relay_multi_address_ids, request.hostClientIds, policy.retryPairAfterSeconds],
     )
     await tx.query(
       `INSERT INTO allocations (client_id, remote_id, multi_address_id, protocols)

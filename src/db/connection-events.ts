@@ -1,7 +1,8 @@
+import { ELIGIBLE_WINDOW } from './allocation.js'
 import type { Queryable } from './database.js'
 import type { ClassifiedMultiaddr, GeoResolver } from './multi-addresses.js'
 import { upsertMultiAddresses } from './multi-addresses.js'
-import { upsertPeer } from './peers.js'
+import { jsonbArray, upsertPeerIds, upsertPeers } from './peers.js'
 
 /** What a honeypot learnt about a peer on one inbound connection, after identify. */
 export interface ConnectionEvent {
@@ -29,48 +30,116 @@ export async function recordConnectionEvent(
   event: ConnectionEvent,
   geo: GeoResolver,
 ): Promise<number> {
-  const remoteId = await upsertPeer(db, {
-    multiHash: event.remoteId,
-    agentVersion: event.agentVersion,
-    protocols: event.protocols,
-  })
-  const honeypotId =
-    event.honeypotId === undefined ? null : await upsertPeer(db, { multiHash: event.honeypotId })
-  const listenIds = await upsertMultiAddresses(db, event.listenAddrs, geo)
-  const [connectionAddrId] =
-    event.connectionAddr === null ? [null] : await upsertMultiAddresses(db, [event.connectionAddr], geo)
-  const relayIds = listenIds.filter((_, i) => event.listenAddrs[i]!.isRelay)
-  const supportsDcutr = event.protocols.includes(DCUTR_PROTOCOL)
-  const rows = await db.query<{ id: string | number }>(
-    `INSERT INTO connection_events (remote_id, listens_on_relay, supports_dcutr, multi_address_id, agent_version, protocols, honeypot_id, opened_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+  const [id] = await recordConnectionEvents(db, [event], geo)
+  return id!
+}
+
+/**
+ * recordConnectionEvent for many events in a fixed number of statements (at most nine),
+ * whatever their number: the honeypot's batch writer runs it in one transaction per batch.
+ * Returns the event ids in input order. List events oldest first: a peer's row in `peers`
+ * ends with the agent version and protocols of its last event, while every event row keeps
+ * its own (the history).
+ */
+export async function recordConnectionEvents(
+  db: Queryable,
+  events: readonly ConnectionEvent[],
+  geo: GeoResolver,
+): Promise<number[]> {
+  if (events.length === 0) return []
+  const remoteIds = await upsertPeers(
+    db,
+    events.map((e) => ({ multiHash: e.remoteId, agentVersion: e.agentVersion, protocols: e.protocols })),
+  )
+  const honeypots = [...new Set(events.flatMap((e) => (e.honeypotId === undefined ? [] : [e.honeypotId])))]
+  const honeypotIds = await upsertPeerIds(db, honeypots)
+  const honeypotId = new Map(honeypots.map((h, i) => [h, honeypotIds[i]!]))
+  const addrs = events.flatMap((e) => [
+    ...e.listenAddrs,
+    ...(e.connectionAddr === null ? [] : [e.connectionAddr]),
+  ])
+  const addrIds = await upsertMultiAddresses(db, addrs, geo)
+  const addrId = new Map(addrs.map((a, i) => [a.maddr, addrIds[i]!]))
+  // Ids come from the sequence first, so that nothing depends on the order in which
+  // INSERT … RETURNING would yield the rows.
+  const drawn = await db.query<{ id: string | number }>(
+    `SELECT nextval(pg_get_serial_sequence('connection_events', 'id')) AS id FROM generate_series(1, $1::int)`,
+    [events.length],
+  )
+  const rows = events.map((e, i) => ({
+    id: Number(drawn[i]!.id),
+    remoteId: remoteIds[i]!,
+    openedAt: e.openedAt,
+    listenIds: [...new Set(e.listenAddrs.map((a) => addrId.get(a.maddr)!))],
+    relayIds: [...new Set(e.listenAddrs.filter((a) => a.isRelay).map((a) => addrId.get(a.maddr)!))],
+    supportsDcutr: e.protocols.includes(DCUTR_PROTOCOL),
+    event: e,
+  }))
+
+  await db.query(
+    `INSERT INTO connection_events (id, remote_id, listens_on_relay, supports_dcutr, multi_address_id, agent_version, protocols, honeypot_id, opened_at)
+     SELECT r.id, r.remote_id, r.listens_on_relay, r.supports_dcutr, r.multi_address_id, r.agent_version,
+       ${jsonbArray('r.protocols', 'text')}, r.honeypot_id, r.opened_at
+     FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, remote_id bigint, listens_on_relay boolean,
+       supports_dcutr boolean, multi_address_id bigint, agent_version text, protocols jsonb,
+       honeypot_id bigint, opened_at timestamptz)`,
     [
-      remoteId,
-      relayIds.length > 0,
-      supportsDcutr,
-      connectionAddrId ?? null,
-      event.agentVersion,
-      [...event.protocols].sort(),
-      honeypotId,
-      event.openedAt,
+      JSON.stringify(
+        rows.map((r) => ({
+          id: r.id,
+          remote_id: r.remoteId,
+          listens_on_relay: r.relayIds.length > 0,
+          supports_dcutr: r.supportsDcutr,
+          multi_address_id: r.event.connectionAddr === null ? null : addrId.get(r.event.connectionAddr.maddr),
+          agent_version: r.event.agentVersion,
+          protocols: [...r.event.protocols].sort(),
+          honeypot_id: r.event.honeypotId === undefined ? null : honeypotId.get(r.event.honeypotId),
+          opened_at: r.openedAt.toISOString(),
+        })),
+      ),
     ],
   )
-  const eventId = Number(rows[0]!.id)
-  if (listenIds.length > 0) {
+  const links = rows.flatMap((r) => r.listenIds.map((addr) => ({ event: r.id, addr })))
+  if (links.length > 0) {
     await db.query(
       `INSERT INTO connection_events_x_multi_addresses (connection_event_id, multi_address_id)
-       SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`,
-      [eventId, [...new Set(listenIds)]],
+       SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`,
+      [links.map((l) => l.event), links.map((l) => l.addr)],
     )
   }
-  if (supportsDcutr && relayIds.length > 0) {
+
+  // One working-set row per qualifying remote, with the relay addrs of its latest event,
+  // in peer order (the lock order of every writer).
+  const candidates = new Map<number, (typeof rows)[number]>()
+  for (const r of rows) {
+    if (!r.supportsDcutr || r.relayIds.length === 0) continue
+    const known = candidates.get(r.remoteId)
+    if (known === undefined || known.openedAt <= r.openedAt) candidates.set(r.remoteId, r)
+  }
+  if (candidates.size > 0) {
     await db.query(
-      `INSERT INTO remote_candidates (peer_id, relay_multi_address_ids, last_seen_at) VALUES ($1, $2, $3)
+      `INSERT INTO remote_candidates (peer_id, relay_multi_address_ids, last_seen_at)
+       SELECT c.peer_id, ${jsonbArray('c.relay_ids', 'bigint')}, c.seen_at
+       FROM jsonb_to_recordset($1::jsonb) AS c(peer_id bigint, relay_ids jsonb, seen_at timestamptz)
        ON CONFLICT (peer_id) DO UPDATE SET
          relay_multi_address_ids = EXCLUDED.relay_multi_address_ids,
          last_seen_at = greatest(remote_candidates.last_seen_at, EXCLUDED.last_seen_at)`,
-      [remoteId, [...new Set(relayIds)], event.openedAt],
+      [
+        JSON.stringify(
+          [...candidates.values()]
+            .sort((a, b) => a.remoteId - b.remoteId)
+            .map((r) => ({ peer_id: r.remoteId, relay_ids: r.relayIds, seen_at: r.openedAt.toISOString() })),
+        ),
+      ],
     )
   }
-  return eventId
+  return rows.map((r) => r.id)
+}
+
+/** Remotes a client could be handed now: seen by a honeypot within the eligibility window. */
+export async function countCandidates(db: Queryable): Promise<number> {
+  const rows = await db.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM remote_candidates WHERE last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'`,
+  )
+  return Number(rows[0]!.n)
 }

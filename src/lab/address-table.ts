@@ -1,3 +1,4 @@
+import { textTable } from './text-table.js'
 import type { LabNetwork, LabNode } from './topology.js'
 
 /** A plain-text table of every node: where it runs and which addresses it has. */
@@ -12,17 +13,10 @@ export function formatAddressTable(lab: Pick<LabNetwork, 'id' | 'scenario' | 'no
     n.kind === 'router' || n.kind === 'host' ? n.nat : '',
     details(n),
   ])
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd()
   return [
     `lab ${lab.id}: scenario ${lab.scenario.name}, internet ${lab.scenario.internet}`,
     '',
-    line(header),
-    ...rows.map(line),
+    ...textTable(header, rows),
   ].join('\n')
 }
 

@@ -132,14 +132,18 @@ export function routerRules(nat: NatType, wan: string, lan: string): string | un
  * The ground truth: can a client behind `clientNat` and a remote behind `remoteNat` get a
  * direct connection through DCUtR?
  *
- * - Either side without NAT: yes; the NATed side's dial reaches the public one whatever its
- *   mapping (punchr may record that as a connection reversal rather than a punch).
- * - Both mappings endpoint-independent: yes; each side's outbound packet to the other's mapped
- *   address opens its own address-and-port-dependent filter for exactly the packets the other
- *   side sends, from the port it advertised.
- * - Otherwise no: a new destination gets a new, random port on the symmetric side, so the
- *   address it advertised (observed by the relay) is not where its punch packets come from,
- *   and the other side's filter drops them. Random ports defeat port prediction too.
+ * - No side behind a symmetric NAT (cone or no NAT on both): yes; each side's outbound packet
+ *   to the other's mapped address opens its own address-and-port-dependent filter for exactly
+ *   the packets the other side sends, from the port it advertised. A side without NAT is
+ *   "mapped" to itself.
+ * - A symmetric NAT on either side: no, even against a public host. A new destination gets a
+ *   new, random port on the symmetric side, so the address it advertised (observed by the
+ *   relay) is not where its punch packets come from: the other side's packets go to a port the
+ *   NAT never mapped, and its own arrive at a public peer's dial port, whose socket waits for
+ *   the advertised port and answers RST. (A peer that dials from its listening port would
+ *   accept them instead; the lab's js-libp2p peers cannot, Node does not connect from a port
+ *   it listens on — measured: ECONNREFUSED, docs/LAB.md.) Random ports defeat port
+ *   prediction too.
  *
  * TCP and QUIC share the table: conntrack treats a TCP simultaneous open like crossing UDP
  * flows. `transport` is part of the signature so that a future profile that treats them
@@ -150,7 +154,7 @@ export function expectedOutcome(
   remoteNat: NatType,
   _transport: Transport,
 ): ExpectedOutcome {
-  if (clientNat === 'none' || remoteNat === 'none') return 'SUCCESS'
-  const eim = (nat: NatType) => NAT_PROFILES[nat].mapping === 'endpoint-independent'
-  return eim(clientNat) && eim(remoteNat) ? 'SUCCESS' : 'FAILED'
+  const mapsLikeCone = (nat: NatType) =>
+    nat === 'none' || NAT_PROFILES[nat].mapping === 'endpoint-independent'
+  return mapsLikeCone(clientNat) && mapsLikeCone(remoteNat) ? 'SUCCESS' : 'FAILED'
 }

@@ -22,9 +22,9 @@ interface NodeBase {
   publicIp: string
 }
 
-export type PublicNodeKind = 'relay' | 'server' | 'honeypot' | 'bootstrap'
+export type PublicNodeKind = 'relay' | 'server' | 'bootstrap'
 
-/** A node on the internet: relay, punchr server, honeypot, DHT bootstrap peer. */
+/** A node on the internet: relay, punchr server (and honeypot), DHT bootstrap peer. */
 export interface PublicNode extends NodeBase {
   kind: PublicNodeKind
 }
@@ -113,7 +113,6 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
 
   create.push(`link add name ${bridge} netns ${internetNetns} type bridge`)
   if (scenario.server) addPublic('server', 'server')
-  if (scenario.honeypot) addPublic('honeypot', 'honeypot')
   for (const name of scenario.relays) addPublic(name, 'relay')
   for (const name of scenario.bootstrap) addPublic(name, 'bootstrap')
 

@@ -24,7 +24,10 @@ export interface Scenario {
   relays: string[]
   /** Run the punchr server on the internet (node `server`). @default true */
   server: boolean
-  /** Run the punchr honeypot on the internet (node `honeypot`). @default false */
+  /**
+   * Run the punchr honeypot too. It shares the server's embedded database, so both run as
+   * one `punchr up` process in node `server`. @default the value of `server`
+   */
   honeypot: boolean
   /** DHT bootstrap node names; a count n becomes bootstrap-1 … bootstrap-n. @default none */
   bootstrap: string[]
@@ -208,7 +211,9 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
   const description = check.optionalString(top.description, 'description')
   const relays = check.namesOrCount(top.relays, 'relays', 'relay', 1)
   const server = check.boolean(top.server, 'server', true)
-  const honeypot = check.boolean(top.honeypot, 'honeypot', false)
+  const honeypot = check.boolean(top.honeypot, 'honeypot', server)
+  if (honeypot && server === false)
+    check.fail('honeypot', 'runs inside the server (punchr up): needs server: true')
   const bootstrap = check.namesOrCount(top.bootstrap, 'bootstrap', 'bootstrap', 0)
   const homes = checkHomes(check, top.homes)
   const rounds = check.positive(top.rounds, 'rounds', true)
@@ -220,12 +225,11 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     relays.length +
     bootstrap.length +
     (server ? 1 : 0) +
-    (honeypot ? 1 : 0) +
     // A home with a NAT puts its router on the internet, one without puts each of its hosts there.
     homes.reduce((n, h) => n + (h.nat === 'none' ? h.hosts.length : 1), 0)
   const internet = checkInternet(check, top.internet ?? DEFAULT_INTERNET, publicCount)
 
-  checkUniqueNodeNames(check, { relays, server, honeypot, bootstrap, homes })
+  checkUniqueNodeNames(check, { relays, server, bootstrap, homes })
   const nodeCount = publicCount + homes.reduce((n, h) => n + (h.nat === 'none' ? 0 : h.hosts.length), 0)
   if (nodeCount > MAX_NODES) check.fail('homes', `${nodeCount} nodes are more than the lab's ${MAX_NODES}`)
   const expect = checkExpectations(check, top.expect, homes)
@@ -358,7 +362,7 @@ function checkTransports(check: Checker, value: unknown, path: string): Transpor
 /** Every node (relay, public node, router, host) is a namespace named after it, so names must not clash. */
 function checkUniqueNodeNames(
   check: Checker,
-  s: Pick<Scenario, 'relays' | 'server' | 'honeypot' | 'bootstrap' | 'homes'>,
+  s: Pick<Scenario, 'relays' | 'server' | 'bootstrap' | 'homes'>,
 ): void {
   const seen = new Map<string, string>()
   const add = (name: string, path: string) => {
@@ -368,7 +372,6 @@ function checkUniqueNodeNames(
   }
   for (const [i, n] of s.relays.entries()) add(n, `relays[${i}]`)
   if (s.server) add('server', 'server')
-  if (s.honeypot) add('honeypot', 'honeypot')
   for (const [i, n] of s.bootstrap.entries()) add(n, `bootstrap[${i}]`)
   const homeNames = new Set<string>()
   for (const [i, home] of s.homes.entries()) {

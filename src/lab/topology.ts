@@ -21,7 +21,7 @@ export type { HostNode, LabNode, PublicNode, PublicNodeKind, RouterNode } from '
 /**
  * Brings a scenario's network up as Linux network namespaces and takes it down again:
  *
- *   [internet ns: bridge] ── relays, server, honeypot, bootstrap (one namespace each)
+ *   [internet ns: bridge] ── relays, server (+ honeypot), bootstrap (one namespace each)
  *            └──────────── per home network: router ns (WAN | NAT | LAN bridge) ── host namespaces
  *
  * Every link is created directly inside its namespaces (`ip link add … netns A type veth peer

@@ -1,5 +1,6 @@
+import { DEFAULT_ALLOCATION_POLICY } from '../db/allocation.js'
 import { databaseFlags } from '../db/database-flags.js'
-import { boolFlag, type FlagValues, portFlag, stringFlag } from '../lib/flags.js'
+import { boolFlag, type FlagValues, intFlag, portFlag, stringFlag } from '../lib/flags.js'
 
 /** Flags of `punchr server` (each also read from PUNCHR_SERVER_<FLAG>). */
 export const serverFlags = {
@@ -15,6 +16,23 @@ export const serverFlags = {
     'Let Register create a key for an unknown one (rate-limited)',
     false,
     { group: 'Access' },
+  ),
+  maxResultsPerRemotePerMinute: intFlag(
+    'max-results-per-remote-per-minute',
+    'Skip a remote that got this many results in the last minute (SPEC §4)',
+    DEFAULT_ALLOCATION_POLICY.maxResultsPerRemotePerMinute,
+    1,
+    1_000_000,
+    { group: 'Allocation' },
+  ),
+  retryPairAfter: intFlag(
+    'retry-pair-after',
+    'Seconds before a client is handed a (remote, relay addr) pair it tried again (SPEC §4: 600); ' +
+      'lower it for campaigns with few remotes',
+    DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
+    0,
+    86_400,
+    { group: 'Allocation' },
   ),
   ...databaseFlags,
 }

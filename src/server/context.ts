@@ -1,3 +1,4 @@
+import type { AllocationPolicy } from '../db/allocation.js'
 import type { Database } from '../db/database.js'
 import type { GeoResolver } from '../db/multi-addresses.js'
 import type { Logger } from '../lib/logger.js'
@@ -8,6 +9,7 @@ import type { ServerMetrics } from './metrics.js'
 export interface ServerContext {
   db: Database
   auth: Authenticator
+  allocation: AllocationPolicy
   geo: GeoResolver
   metrics: ServerMetrics
   log: Logger

@@ -61,6 +61,10 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   const ctx: ServerContext = {
     db,
     auth: new Authenticator(db, { openRegistration: config.openRegistration }),
+    allocation: {
+      maxResultsPerRemotePerMinute: config.maxResultsPerRemotePerMinute,
+      retryPairAfterSeconds: config.retryPairAfter,
+    },
     geo: (ip) => geo.lookup(ip),
     metrics,
     log,

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { listNamespaces } from '../../src/lab/netns.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
@@ -81,6 +84,27 @@ describe('punchr lab', { skip, timeout: 30_000 }, () => {
   it('names an unknown action', async () => {
     const run = runLabChild(['frobnicate'])
     await once(run.child, 'exit')
-    assert.match(run.stderr(), /unknown action 'frobnicate'; usage: punchr lab up <scenario>/)
+    assert.match(run.stderr(), /unknown action 'frobnicate'; usage: punchr lab run <scenario>/)
+  })
+
+  it('run refuses a scenario it cannot measure, before building anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'punchr-lab-cli-'))
+    const file = join(dir, 'remotes-only.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'remotes-only',
+        homes: [{ name: 'home-b', nat: 'cone', hosts: [{ name: 'b', role: 'remote', impl: 'go' }] }],
+      }),
+    )
+    const before = listNamespaces().length
+    const run = runLabChild(['run', file])
+    await once(run.child, 'exit')
+    rmSync(dir, { recursive: true, force: true })
+    assert.notEqual(run.child.exitCode, 0)
+    assert.match(run.stderr(), /cannot run as a campaign/)
+    assert.match(run.stderr(), /host b: go-libp2p remotes come with the interop work/)
+    assert.match(run.stderr(), /no host has role client/)
+    assert.ok(listNamespaces().length <= before, 'no namespace was made')
   })
 })

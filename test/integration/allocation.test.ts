@@ -187,4 +187,20 @@ describeEachDatabase('allocation (SPEC §4)', (getDb) => {
       busy.id,
     )
   })
+
+  it('an operator policy can let a client retry a pair at once and raise the per-remote rate cap', async () => {
+    const remote = await newPeer()
+    await seenByHoneypot(db, remote)
+    const remoteId = await upsertPeer(db, { multiHash: remote.id })
+    const policy = { retryPairAfterSeconds: 0, maxResultsPerRemotePerMinute: 3 }
+    const ask = () => allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }, policy)
+    assert.equal((await ask())?.remoteMultiHash, remote.id)
+    assert.equal((await ask())?.remoteMultiHash, remote.id, 'the pair it just tried comes back')
+    await db.query(
+      `INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns, outcome, ended_at, attempt_count, report_sha256)
+       SELECT $1, $2, now(), now(), false, 'FAILED', now(), 0, gen_random_uuid()::text::bytea FROM generate_series(1, 3)`,
+      [hostA, remoteId],
+    )
+    assert.equal(await ask(), undefined, 'three results in the last minute reach the cap of 3')
+  })
 })

@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { createClient } from '@connectrpc/connect'
 import { createGrpcTransport } from '@connectrpc/connect-node'
 import { PunchrService } from '../../src/gen/punchr_pb.js'
+import { PUNCHR_BIN, punchr } from '../support/cli.js'
 import { newPeer } from '../support/fixtures.js'
-
-const BIN = fileURLToPath(new URL('../../../bin/punchr.js', import.meta.url))
-
-function punchr(args: string[], env: Record<string, string> = {}) {
-  const res = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, PUNCHR_LOG_LEVEL: 'warn', ...env },
-    timeout: 60_000,
-  })
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr }
-}
 
 /** Starts `punchr server` on ephemeral ports; resolves with the ports from its "listening" log line. */
 function startServer(
@@ -27,7 +16,7 @@ function startServer(
 ): Promise<{ child: ChildProcess; grpcPort: number; httpPort: number; logs: () => string }> {
   const child = spawn(
     process.execPath,
-    [BIN, 'server', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', ...args],
+    [PUNCHR_BIN, 'server', '--host', '127.0.0.1', '--port', '0', '--http-port', '0', ...args],
     {
       env: { ...process.env, PUNCHR_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -37,7 +37,7 @@ import type { Database } from '../../src/db/database.js'
 import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { createServer, type PunchrServer } from '../../src/server/server.js'
 import { openTestDatabase } from '../support/databases.js'
-import { startTestServer, testGeo } from '../support/server.js'
+import { loopbackServerConfig, startTestServer, testGeo } from '../support/server.js'
 
 const LOCALHOST = '127.0.0.1'
 const REMOTES = 3
@@ -141,17 +141,10 @@ async function seedCandidate(db: Database, remote: Libp2p, relayedAddr: Multiadd
 }
 
 async function restartServer(db: Database, port: number): Promise<PunchrServer> {
-  const server = await createServer(
-    {
-      host: LOCALHOST,
-      port,
-      httpPort: 0,
-      openRegistration: false,
-      dataDir: 'unused',
-      databaseUrl: undefined,
-    },
-    { db, geo: await testGeo() },
-  )
+  const server = await createServer(loopbackServerConfig({ host: LOCALHOST, port }), {
+    db,
+    geo: await testGeo(),
+  })
   await server.start()
   return server
 }

@@ -1,9 +1,11 @@
 import { type Client, createClient } from '@connectrpc/connect'
 import { createGrpcTransport } from '@connectrpc/connect-node'
+import { DEFAULT_ALLOCATION_POLICY } from '../../src/db/allocation.js'
 import { addApiKey } from '../../src/db/authorizations.js'
 import type { Database } from '../../src/db/database.js'
 import { PunchrService } from '../../src/gen/punchr_pb.js'
 import { createGeoLookup, type GeoLookup } from '../../src/lib/geo.js'
+import type { ServerConfig } from '../../src/server/config.js'
 import { createServer, type PunchrServer, type ServerDeps } from '../../src/server/server.js'
 
 let sharedGeo: GeoLookup | undefined
@@ -26,20 +28,28 @@ export interface TestServer {
   stop(): Promise<void>
 }
 
+/** A server config for tests: loopback, ephemeral ports, the database comes as a dependency. */
+export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    httpPort: 0,
+    openRegistration: false,
+    maxResultsPerRemotePerMinute: DEFAULT_ALLOCATION_POLICY.maxResultsPerRemotePerMinute,
+    retryPairAfter: DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
+    dataDir: 'unused',
+    databaseUrl: undefined,
+    ...overrides,
+  }
+}
+
 /** Starts a real server on loopback (ephemeral ports) over `db`. */
 export async function startTestServer(
   db: Database,
   options: { openRegistration?: boolean } & Omit<ServerDeps, 'db' | 'geo'> = {},
 ): Promise<TestServer> {
   const server = await createServer(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      httpPort: 0,
-      openRegistration: options.openRegistration ?? false,
-      dataDir: 'unused',
-      databaseUrl: undefined,
-    },
+    loopbackServerConfig({ openRegistration: options.openRegistration ?? false }),
     { ...options, db, geo: await testGeo() },
   )
   await server.start()

@@ -136,6 +136,8 @@ describe('architecture: DESIGN.md import rules', () => {
     assert.ok(has('server/validate.ts', 'db'), 'server/validate.ts → db')
     assert.ok(has('server/validate.ts', 'gen'), 'server/validate.ts → gen (an import at the bottom)')
     assert.ok(has('cli/main.ts', 'cli'))
+    assert.ok(has('honeypot/honeypot.ts', 'db'), 'honeypot/honeypot.ts → db')
+    assert.ok(has('cli/up.ts', 'honeypot'), 'cli/up.ts → honeypot')
   })
 
   it('every import under src/ follows the rules', () => {
@@ -167,9 +169,14 @@ describe('architecture: the rules themselves', () => {
     ['server', 'gen', true],
     ['server', 'client', false],
     ['server', 'honeypot', false],
+    ['honeypot', 'lib', true],
     ['honeypot', 'db', true],
     ['honeypot', 'gen', false],
     ['honeypot', 'server', false],
+    ['honeypot', 'client', false],
+    ['honeypot', 'client/tracer', false],
+    ['honeypot', 'lab', false],
+    ['honeypot', 'cli', false],
     ['client', 'lib', true],
     ['client', 'gen', true],
     ['client', 'client/tracer', true],
@@ -185,6 +192,7 @@ describe('architecture: the rules themselves', () => {
     ['cli', 'server', true],
     ['cli', 'client', true],
     ['cli', 'lab', true],
+    ['cli', 'honeypot', true],
     ['lab', 'server', true],
     ['lab', 'client', true],
     ['lab', 'honeypot', true],

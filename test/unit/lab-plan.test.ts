@@ -58,12 +58,11 @@ describe('planLab', () => {
     const summary = plan.nodes.map((n) => [n.name, n.kind, n.ip, n.publicIp, n.netns])
     assert.deepEqual(summary, [
       ['server', 'server', '11.0.0.1', '11.0.0.1', `${ID}-server`],
-      ['honeypot', 'honeypot', '11.0.0.2', '11.0.0.2', `${ID}-honeypot`],
-      ['relay-1', 'relay', '11.0.0.3', '11.0.0.3', `${ID}-relay-1`],
-      ['home-a-router', 'router', '11.0.0.4', '11.0.0.4', `${ID}-home-a-router`],
-      ['a1', 'host', '10.1.0.2', '11.0.0.4', `${ID}-a1`],
-      ['a2', 'host', '10.1.0.3', '11.0.0.4', `${ID}-a2`],
-      ['p1', 'host', '11.0.0.5', '11.0.0.5', `${ID}-p1`],
+      ['relay-1', 'relay', '11.0.0.2', '11.0.0.2', `${ID}-relay-1`],
+      ['home-a-router', 'router', '11.0.0.3', '11.0.0.3', `${ID}-home-a-router`],
+      ['a1', 'host', '10.1.0.2', '11.0.0.3', `${ID}-a1`],
+      ['a2', 'host', '10.1.0.3', '11.0.0.3', `${ID}-a2`],
+      ['p1', 'host', '11.0.0.4', '11.0.0.4', `${ID}-p1`],
     ])
     const a1 = plan.nodes.find((n) => n.name === 'a1')!
     assert.ok(a1.kind === 'host')

@@ -1,12 +1,13 @@
-// Starts a lab peer program (relay.js, remote.js, probe.js, compiled next to this file) inside
-// a lab node and reads its JSON lines. For the e2e tests now and the campaign runner later.
+// Starts a process inside a lab node and reads its stdout line by line: the lab peer programs
+// (relay.js, remote.js, probe.js, bootstrap.js, compiled next to this file; one JSON line each)
+// and, for the campaign runner, the punchr CLI itself (plain text lines).
 import type { ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { LabNetwork } from '../topology.js'
 
-export type PeerProgram = 'relay' | 'remote' | 'probe'
+export type PeerProgram = 'relay' | 'remote' | 'probe' | 'bootstrap'
 
 /** Keep this much of a program's stderr in memory, for error messages. */
 const STDERR_TAIL = 16 * 1024
@@ -18,6 +19,10 @@ export interface StartPeerOptions {
   env?: Record<string, string>
   /** A file that gets the program's whole stderr (its logs). */
   logFile?: string
+  /** A file that gets the program's whole stdout. */
+  stdoutFile?: string
+  /** Called with every stdout line as printed (progress output). */
+  onLine?: (line: string) => void
 }
 
 /** The compiled program's path. */
@@ -25,7 +30,7 @@ export function programPath(program: PeerProgram): string {
   return fileURLToPath(new URL(`./${program}.js`, import.meta.url))
 }
 
-/** A running peer program and its stdout JSON lines, read one by one. */
+/** A running program in a lab node and its stdout lines (JSON parsed), read one by one. */
 export class PeerProcess {
   readonly child: ChildProcess
   /** Every line printed so far (parsed; a line that is not JSON as `{ raw }`). */
@@ -35,27 +40,37 @@ export class PeerProcess {
   private waiter: ((line: unknown) => void) | undefined
   private tail = ''
   private log: WriteStream | undefined
+  private stdoutLog: WriteStream | undefined
 
+  /** Runs `script` (a JavaScript file) with Node; `program` names it in messages. */
   constructor(
     lab: LabNetwork,
     readonly nodeName: string,
-    readonly program: PeerProgram,
+    readonly program: string,
+    script: string,
     args: readonly string[],
     options: StartPeerOptions = {},
   ) {
-    this.child = lab.spawn(nodeName, options.node ?? process.execPath, [programPath(program), ...args], {
+    this.child = lab.spawn(nodeName, options.node ?? process.execPath, [script, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
     })
     if (options.logFile !== undefined) this.log = createWriteStream(options.logFile, { flags: 'a' })
+    if (options.stdoutFile !== undefined)
+      this.stdoutLog = createWriteStream(options.stdoutFile, { flags: 'a' })
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.log?.write(chunk)
       this.tail = (this.tail + chunk.toString()).slice(-STDERR_TAIL)
     })
-    createInterface({ input: this.child.stdout! }).on('line', (line) => this.take(line))
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.stdoutLog?.write(`${line}\n`)
+      options.onLine?.(line)
+      this.take(line)
+    })
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.log?.end()
+        this.stdoutLog?.end()
         resolve({ code, signal })
       })
     })
@@ -82,6 +97,17 @@ export class PeerProcess {
         resolve(line)
       }
     })
+  }
+
+  /** Reads lines until one satisfies `match`; the deadline covers all of them. */
+  async waitFor<T>(what: string, match: (line: unknown) => T | undefined, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`${this.program} in ${this.nodeName}: no ${what} within ${timeoutMs} ms`)
+      const found = match(await this.next(left))
+      if (found !== undefined) return found
+    }
   }
 
   /** The last STDERR_TAIL bytes of the program's logs. */
@@ -120,5 +146,5 @@ export function startPeer(
   args: readonly string[],
   options?: StartPeerOptions,
 ): PeerProcess {
-  return new PeerProcess(lab, node, program, args, options)
+  return new PeerProcess(lab, node, program, programPath(program), args, options)
 }

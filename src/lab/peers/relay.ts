@@ -3,18 +3,16 @@
 // `{"ready": true, "peerId", "addrs"}` once it listens.
 //
 //   node relay.js --ip 11.0.0.2 [--port 4001] [--key relay.key]
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { isRelayAddr } from '../../lib/multiaddr.js'
 import { loadOrCreateKey } from './identity.js'
 import { pinoComponentLogger } from './libp2p-logger.js'
 import { aborted, intOption, parseOptions, printLine, required, runProgram } from './program.js'
+import { publicNodeOptions } from './util.js'
 
 const USAGE =
   'relay --ip <public IPv4> [--port 4001] [--key <file>] [--max-reservations 1024] ' +
@@ -34,15 +32,7 @@ runProgram('lab-relay', async ({ log, signal, onCleanup }) => {
   const addr = `/ip4/${ip}/tcp/${port}`
   const node = await createLibp2p({
     privateKey: await loadOrCreateKey(opts.key),
-    // A listen address is not "verified" (no AutoNAT here), and libp2p leaves unverified public
-    // addresses out of identify and of the reservation it hands out: announce it instead.
-    addresses: { listen: [addr], announce: [addr] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    // Every probe round connects afresh from one home's WAN address: the default of 5 inbound
-    // connections per host and second would refuse a quick campaign.
-    connectionManager: { inboundConnectionThreshold: 1_000, maxIncomingPendingConnections: 1_000 },
+    ...publicNodeOptions(addr),
     services: {
       identify: identify(),
       ping: ping(),

@@ -1,10 +1,18 @@
 // A NATed, DCUtR-capable "remote" B for the lab: stock @libp2p/dcutr (B is the DCUtR
 // initiator: it opens /libp2p/dcutr on the relayed connection a client makes to it), a
-// reservation on one relay, identify and ping; no AutoNAT, which can close the very relay
-// link it tested (FINDINGS-js-libp2p.md). Prints `{"ready": true, "peerId", "relayAddrs", …}`
-// once the reservation is held and the public address is known.
+// reservation on one relay, identify, ping and a Kademlia DHT client; no AutoNAT, which can
+// close the very relay link it tested (FINDINGS-js-libp2p.md). Prints `{"ready": true,
+// "peerId", "relayAddrs", …}` once the reservation is held, the public address is known and,
+// with --dht-bootstrap, the DHT was joined.
 //
 //   node remote.js --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… --dial-port 4100 [--announce <ma>]…
+//                  [--dht-bootstrap /ip4/11.0.0.4/tcp/4001/p2p/12D3…]…
+//
+// Like a NATed go-libp2p node (AutoRelay), it advertises only its relay addresses in identify
+// — which is what lets a honeypot recognise it as reachable through relays only — while its
+// DCUtR CONNECT carries the observed public address. Joining the DHT happens after the
+// reservation, as a lookup of its own key: that connects it to the DHT servers closest to it,
+// the punchr honeypot among them, which so learn its relay addresses.
 //
 // Two things make stock dcutr punch through a port-preserving NAT (FINDINGS):
 // - Every TCP dial leaves from the fixed port --dial-port (P_B), the one to the relay and the
@@ -12,8 +20,8 @@
 //   that mapping. P_B must differ from the listen port (Node cannot connect from a port it
 //   listens on).
 // - Stock dcutr's CONNECT carries `addressManager.getAddresses()`, i.e. verified addresses
-//   only, which a NATed peer without AutoNAT never has. So the announced set is set here (an
-//   `announceFilter`): the public address plus the relay addresses. The public address is
+//   only, which a NATed peer without AutoNAT never has. So dcutr gets an address manager of
+//   its own (`dcutrComponents`): the public address plus the relay addresses. The public address is
 //   what the relay's identify observed (router WAN address : P_B on a cone NAT, a random port
 //   on a symmetric one) — what any libp2p peer learns about itself, so the lab needs to know
 //   nothing about the NAT — unless `--announce` gives it explicitly (tests of what a remote
@@ -24,6 +32,7 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import type { Connection } from '@libp2p/interface'
+import { kadDHT } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -34,11 +43,15 @@ import { isRelayAddr } from '../../lib/multiaddr.js'
 import { loadOrCreateKey } from './identity.js'
 import { pinoComponentLogger } from './libp2p-logger.js'
 import { aborted, intOption, parseOptions, printLine, required, runProgram, UsageError } from './program.js'
-import { until, withoutPeerId } from './util.js'
+import { LAB_CONNECTION_LIMITS, until, withoutPeerId } from './util.js'
 
 const USAGE =
   'remote --relay <relay multiaddr with /p2p/> --dial-port <port> [--listen-ip 0.0.0.0] ' +
-  '[--listen-port 0] [--announce <multiaddr>]… [--key <file>] [--no-dcutr] [--ready-timeout-ms 10000]'
+  '[--listen-port 0] [--announce <multiaddr>]… [--dht-bootstrap <multiaddr with /p2p/>]… [--key <file>] ' +
+  '[--no-dcutr] [--ready-timeout-ms 10000]'
+
+/** The Kademlia protocol of the public IPFS DHT, which the honeypot serves. */
+const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 
 runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   const opts = parseOptions(USAGE, {
@@ -47,6 +60,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     'listen-ip': { type: 'string' },
     'listen-port': { type: 'string' },
     announce: { type: 'string', multiple: true },
+    'dht-bootstrap': { type: 'string', multiple: true },
     key: { type: 'string' },
     'no-dcutr': { type: 'boolean' },
     'ready-timeout-ms': { type: 'string' },
@@ -60,6 +74,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   if (listenPort === dialPort) throw new UsageError('--listen-port must differ from --dial-port')
   const readyTimeout = intOption(opts['ready-timeout-ms'], 'ready-timeout-ms', 10_000, 1, 600_000)
   const withDcutr = opts['no-dcutr'] !== true
+  const dhtBootstrap = (opts['dht-bootstrap'] ?? []).map((a) => multiaddr(a))
 
   const privateKey = await loadOrCreateKey(opts.key)
   const peerId = peerIdFromPrivateKey(privateKey)
@@ -72,13 +87,21 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     privateKey,
     addresses: {
       listen: [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`, `${relay.toString()}/p2p-circuit`],
-      // Evaluated on every getAddresses(), so an address learned later is in the next CONNECT.
-      announceFilter: (addrs) => [...publicAddrs.map(own), ...addrs.filter((a) => isRelayAddr(a))],
+      // What identify (and so the honeypot) sees: the relay addresses only.
+      announceFilter: (addrs) => addrs.filter((a) => isRelayAddr(a)),
     },
     transports: [tcp({ dialOpts: fixedPortDialOpts(dialPort) }), circuitRelayTransport()],
+    // Relayed connections all come from the relay's address; with libp2p's default limit every
+    // sixth round of a back-to-back campaign ended NO_CONNECTION (seen in the lab).
+    connectionManager: LAB_CONNECTION_LIMITS,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify(), ping: ping(), ...(withDcutr ? { dcutr: dcutr() } : {}) },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: true }),
+      ...(withDcutr ? { dcutr: (components: DcutrComponents) => dcutr()(dcutrComponents(components)) } : {}),
+    },
     logger: pinoComponentLogger(log, ['libp2p:dcutr']),
   })
 
@@ -113,6 +136,24 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     log.info({ addr: publicAddrs[0]!.toString() }, 'public address learned from the relay')
   })
 
+  /**
+   * The components dcutr is built with, but an address manager whose getAddresses() is the
+   * public address plus the relay addresses — evaluated on every call, so an address learned
+   * later is in the next CONNECT.
+   */
+  function dcutrComponents(components: DcutrComponents): DcutrComponents {
+    const addressManager = new Proxy(components.addressManager, {
+      get: (target, key, receiver) =>
+        key === 'getAddresses'
+          ? () => [...publicAddrs.map(own), ...target.getAddresses()]
+          : Reflect.get(target, key, receiver),
+    })
+    return new Proxy(components, {
+      get: (target, key, receiver) =>
+        key === 'addressManager' ? addressManager : Reflect.get(target, key, receiver),
+    })
+  }
+
   onCleanup(() => node.stop())
   await node.start()
   const relayAddrs = () => node.getMultiaddrs().filter((a) => isRelayAddr(a))
@@ -122,6 +163,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     readyTimeout,
     signal,
   )
+  const dhtPeers = await joinDht(dhtBootstrap, readyTimeout, signal)
   const ready = {
     ready: true,
     peerId: peerId.toString(),
@@ -130,8 +172,27 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     publicAddrSource: explicit.length > 0 ? 'announce' : 'identify',
     dialPort,
     dcutr: withDcutr,
+    dhtPeers,
   }
   printLine(ready)
   log.info(ready, 'remote ready')
   await aborted(signal)
+
+  /**
+   * Dials the bootstrap peers, then looks up its own key (what a DHT client does to fill its
+   * routing table); returns the peers the lookup reported. Nothing to do without bootstrap peers.
+   */
+  async function joinDht(bootstrap: Multiaddr[], timeoutMs: number, abort: AbortSignal): Promise<string[]> {
+    if (bootstrap.length === 0) return []
+    const options = { signal: AbortSignal.any([abort, AbortSignal.timeout(timeoutMs)]) }
+    await Promise.all(bootstrap.map((addr) => node.dial(addr, options)))
+    const found = new Set<string>()
+    for await (const event of node.services.dht.getClosestPeers(peerId.toMultihash().bytes, options)) {
+      if (event.name === 'FINAL_PEER') found.add(event.peer.id.toString())
+    }
+    log.info({ peers: [...found] }, 'joined the DHT')
+    return [...found]
+  }
 })
+
+type DcutrComponents = Parameters<ReturnType<typeof dcutr>>[0]

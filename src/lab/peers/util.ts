@@ -1,3 +1,6 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const CODE_P2P = 421
@@ -19,5 +22,30 @@ export async function until(
     signal?.throwIfAborted()
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/**
+ * Lab peers take connections faster than any peer on the real network: a campaign connects
+ * every ~150 ms, all from one address (a home's router, or the relay for relayed connections).
+ * libp2p's default of 5 inbound connections per address and second drops the sixth silently.
+ */
+export const LAB_CONNECTION_LIMITS = {
+  inboundConnectionThreshold: 1_000,
+  maxIncomingPendingConnections: 1_000,
+}
+
+/**
+ * The libp2p options of a node on the lab's internet (relay, DHT bootstrap peer) listening on
+ * `addr`. The address is also announced: a listen address is not "verified" (no AutoNAT here),
+ * and libp2p leaves unverified public addresses out of identify, reservations and DHT answers.
+ */
+export function publicNodeOptions(addr: string) {
+  return {
+    addresses: { listen: [addr], announce: [addr] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: LAB_CONNECTION_LIMITS,
   }
 }

@@ -33,11 +33,11 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
 
   const protocols = chooseProtocolFilter(clientTransports(host.agentVersion), ctx.random())
   const stopTimer = ctx.metrics.allocationDuration.startTimer()
-  const allocation = await allocateRemote(ctx.db, {
-    clientId: host.clientId,
-    hostClientIds,
-    protocols,
-  }).finally(stopTimer)
+  const allocation = await allocateRemote(
+    ctx.db,
+    { clientId: host.clientId, hostClientIds, protocols },
+    ctx.allocation,
+  ).finally(stopTimer)
   if (allocation === undefined)
     throw new ConnectError('no remote peer available right now; retry in 30 s', Code.NotFound)
   return create(GetAddrInfoResponseSchema, {

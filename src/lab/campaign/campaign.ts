@@ -1,0 +1,526 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openDatabase } from '../../db/database.js'
+import { ConfigError } from '../../lib/errors.js'
+import { type Logger, logger } from '../../lib/logger.js'
+import { runCommand } from '../command.js'
+import { PeerProcess, startPeer } from '../peers/launch.js'
+import type { HostNode } from '../plan.js'
+import type { Scenario } from '../scenario.js'
+import { type LabNetwork, upLabNetwork } from '../topology.js'
+import { ResourceSampler, type ResourceUsage } from './resources.js'
+import { createRunFolder, type RunFolder } from './run-folder.js'
+import { readStoredRounds } from './stored-rounds.js'
+import { formatVerdictTable } from './table.js'
+import { judge, type Verdict } from './verdict.js'
+
+/**
+ * `punchr lab run`: a whole measurement campaign inside the lab, with the real programs —
+ *
+ *   1. the network (upLabNetwork), then API keys for every client host (`punchr keys add`,
+ *      user name = host name, so each stored round names its client),
+ *   2. relays and DHT bootstrap peers, then `punchr up` (server + honeypot, one process, the
+ *      embedded database in the run folder) in node `server`,
+ *   3. the remotes: each holds a reservation on a relay and joins the DHT, which brings it
+ *      to the honeypot, which records it as a candidate,
+ *   4. `punchr client` in every client host, for the rounds (or the duration) asked for,
+ *   5. the server stopped, the stored rounds read back from its database and judged against
+ *      the ground truth; results.jsonl, table.txt, summary.json and every log in the run folder.
+ *
+ * The network always comes down at the end, whatever happened.
+ */
+
+/** The punchr CLI, compiled: dist/src/cli/main.js (this file is dist/src/lab/campaign/). */
+const PUNCHR_CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url))
+
+const PORTS = {
+  relay: 4001,
+  bootstrap: 4001,
+  serverGrpc: 10000,
+  serverHttp: 10001,
+  honeypot: 11000,
+  honeypotHttp: 11001,
+  /** Remotes dial from this port and listen on the next (see remote.ts). */
+  remoteDial: 4100,
+} as const
+
+/** How long a process gets to say it is ready. */
+const READY_TIMEOUT_MS = 30_000
+/** Budget per client round before the campaign gives up waiting (a FAILED round takes ~21 s). */
+const ROUND_BUDGET_MS = 60_000
+/** A client stopped at the end of a timed campaign reports its running round; it gets this long. */
+const CLIENT_STOP_MS = 30_000
+/** A client waits this long after "no remote right now" (the server's default advice is 30 s). */
+const NO_REMOTE_WAIT_S = 2
+
+export interface CampaignOptions {
+  /** The run folder is created in here. @default './lab-runs' */
+  outDir?: string
+  /** Rounds per client; overrides the scenario's rounds/durationSeconds. */
+  rounds?: number
+  /** Run this long, then stop the clients; overrides the scenario. */
+  durationSeconds?: number
+  /**
+   * Seconds before the server hands a client a (remote, relay addr) pair it tried again. @default 0:
+   * a lab has a handful of remotes, so clients measure the same ones again and again. SPEC §4's
+   * 600 makes every client measure every remote once per `rounds = remotes`.
+   */
+  retryPairAfterSeconds?: number
+  /** Fault injection: SIGKILL the server once the clients finished this many rounds in all… */
+  killServerAfterRounds?: number
+  /** …and start it again this much later. @default 3000 */
+  serverDownMs?: number
+  /** Hosts per `punchr client` (--host-count). @default 1 */
+  clientHostCount?: number
+  /** Environment for every process, e.g. PUNCHR_LOG_LEVEL. */
+  env?: Record<string, string>
+  /** Human progress lines (the CLI prints them). */
+  onProgress?: (line: string) => void
+  log?: Logger
+}
+
+export interface CampaignResult {
+  folder: RunFolder
+  labId: string
+  verdict: Verdict
+  table: string
+  /** The clients' exit codes by host name (null = killed). */
+  clientExits: Record<string, number | null>
+  /** Memory and CPU of every process, by `<node>-<program>` (also in summary.json). */
+  resources: Record<string, ResourceUsage>
+  /** Measurement and ground truth agree, every client exited 0. */
+  ok: boolean
+}
+
+export async function runCampaign(
+  scenario: Scenario,
+  options: CampaignOptions = {},
+): Promise<CampaignResult> {
+  const hosts = checkRunnable(scenario)
+  const progress = options.onProgress ?? (() => undefined)
+  const lab = await upLabNetwork(scenario, options.log === undefined ? {} : { log: options.log })
+  try {
+    const folder = createRunFolder(options.outDir ?? './lab-runs', scenario.name, lab.id)
+    progress(`lab ${lab.id} up in ${Math.round(lab.upMs)} ms; run folder ${folder.root}`)
+    return await new Campaign(lab, scenario, hosts, folder, options, progress).run()
+  } finally {
+    await lab.down()
+    progress(`lab ${lab.id} torn down`)
+  }
+}
+
+/** The hosts of a scenario a campaign can run; a clear error for what it cannot. */
+function checkRunnable(scenario: Scenario): { clients: string[]; remotes: string[] } {
+  const problems: string[] = []
+  if (!scenario.server) problems.push('server: a campaign reports to the punchr server; set server: true')
+  if (!scenario.honeypot)
+    problems.push('honeypot: the clients get their remotes from the honeypot; set honeypot: true')
+  for (const home of scenario.homes) {
+    if (home.nat === 'none')
+      problems.push(
+        `homes ${home.name}: nat none — a host on the internet is no hole-punch case (the honeypot skips ` +
+          "peers with a public address), and a js-libp2p one answers the other side's early SYN with RST " +
+          'because it cannot listen on its dial port, so the outcome is a race (docs/LAB.md, ground truth)',
+      )
+  }
+  const hosts = scenario.homes.flatMap((home) => home.hosts)
+  for (const host of hosts) {
+    if (host.role === 'remote' && host.impl !== 'js')
+      problems.push(
+        `host ${host.name}: ${host.impl}-libp2p remotes come with the interop work; only js runs today`,
+      )
+  }
+  const clients = hosts.filter((h) => h.role === 'client').map((h) => h.name)
+  const remotes = hosts.filter((h) => h.role === 'remote').map((h) => h.name)
+  if (clients.length === 0) problems.push('homes: no host has role client')
+  // Clients without remotes only idle: a campaign for their resource usage, run for a duration.
+  if (remotes.length === 0 && scenario.durationSeconds === undefined)
+    problems.push('homes: no host has role remote (without remotes, give durationSeconds: the clients idle)')
+  if (problems.length > 0)
+    throw new ConfigError(
+      `scenario ${scenario.name} cannot run as a campaign:\n  - ${problems.join('\n  - ')}`,
+    )
+  return { clients, remotes }
+}
+
+class Campaign {
+  private readonly log: Logger
+  private readonly env: Record<string, string>
+  private server: PeerProcess | undefined
+  private serverArgs: string[] = []
+  private readonly resources: Record<string, ResourceUsage> = {}
+  private readonly samplers: { process: PeerProcess; sampler: ResourceSampler; recorded: boolean }[] = []
+
+  constructor(
+    private readonly lab: LabNetwork,
+    private readonly scenario: Scenario,
+    private readonly hosts: { clients: string[]; remotes: string[] },
+    private readonly folder: RunFolder,
+    private readonly options: CampaignOptions,
+    private readonly progress: (line: string) => void,
+  ) {
+    this.log = options.log ?? logger('lab-campaign')
+    this.env = options.env ?? {}
+  }
+
+  async run(): Promise<CampaignResult> {
+    const started = performance.now()
+    const apiKeys = await this.issueApiKeys()
+    const relayAddrs = await this.startRelays()
+    const bootstrapAddrs = await this.startBootstrapPeers()
+    const honeypotAddr = await this.startServer(bootstrapAddrs)
+    const remoteNames = await this.startRemotes(
+      relayAddrs,
+      bootstrapAddrs.length > 0 ? bootstrapAddrs : [honeypotAddr],
+    )
+    const clientExits = await this.runClients(apiKeys, relayAddrs)
+    await this.stopServer()
+
+    const db = await openDatabase({ dataDir: this.folder.database })
+    const rounds = await readStoredRounds(db, remoteNames).finally(() => db.close())
+    const verdict = judge(this.scenario, rounds)
+    for (const [client, code] of Object.entries(clientExits)) {
+      if (code !== 0)
+        verdict.problems.push(
+          `client ${client} exited with ${code ?? 'a signal'}: see logs/${client}-client.log`,
+        )
+    }
+    const table = formatVerdictTable(verdict)
+    // Relays and remotes run until the network comes down: their figures so far.
+    for (const entry of this.samplers) this.record(entry)
+    this.write(verdict, table, clientExits, performance.now() - started)
+    return {
+      folder: this.folder,
+      labId: this.lab.id,
+      verdict,
+      table,
+      clientExits,
+      resources: this.resources,
+      ok: verdict.problems.length === 0,
+    }
+  }
+
+  /** `punchr keys add --user <host>` per client host, before the server holds the database. */
+  private async issueApiKeys(): Promise<Map<string, string>> {
+    const keys = new Map<string, string>()
+    for (const client of this.hosts.clients) {
+      const { stdout } = await runCommand(
+        process.execPath,
+        [PUNCHR_CLI, 'keys', 'add', '--user', client, '--data-dir', this.folder.database],
+        { env: { ...process.env, ...this.env }, timeoutMs: 60_000 },
+      )
+      keys.set(client, stdout.trim())
+    }
+    return keys
+  }
+
+  private async startRelays(): Promise<string[]> {
+    return Promise.all(
+      this.scenario.relays.map(async (name) => {
+        const ip = this.lab.node(name).ip
+        const relay = this.peer(name, 'relay', ['--ip', ip, '--port', String(PORTS.relay)])
+        const ready = await relay.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
+        this.progress(`relay ${name} ready`)
+        return `/ip4/${ip}/tcp/${PORTS.relay}/p2p/${ready}`
+      }),
+    )
+  }
+
+  private async startBootstrapPeers(): Promise<string[]> {
+    return Promise.all(
+      this.scenario.bootstrap.map(async (name) => {
+        const ip = this.lab.node(name).ip
+        const peer = this.peer(name, 'bootstrap', ['--ip', ip, '--port', String(PORTS.bootstrap)])
+        const ready = await peer.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
+        this.progress(`DHT bootstrap peer ${name} ready`)
+        return `/ip4/${ip}/tcp/${PORTS.bootstrap}/p2p/${ready}`
+      }),
+    )
+  }
+
+  /** `punchr up` in node `server`; returns the honeypot's address (with /p2p/). */
+  private async startServer(bootstrapAddrs: string[]): Promise<string> {
+    const ip = this.lab.node('server').ip
+    this.serverArgs = [
+      'up',
+      '--host',
+      ip,
+      '--port',
+      String(PORTS.serverGrpc),
+      '--http-port',
+      String(PORTS.serverHttp),
+      '--honeypot-port',
+      String(PORTS.honeypot),
+      '--honeypot-http-port',
+      String(PORTS.honeypotHttp),
+      // What the bootstrap peers pass on to the remotes in their DHT answers.
+      '--announce',
+      `/ip4/${ip}/tcp/${PORTS.honeypot}`,
+      '--bootstrap-peers',
+      bootstrapAddrs.join(','),
+      '--data-dir',
+      this.folder.database,
+      '--retry-pair-after',
+      String(this.options.retryPairAfterSeconds ?? 0),
+      '--max-results-per-remote-per-minute',
+      '1000',
+    ]
+    const honeypot = await this.launchServer()
+    this.progress(`punchr up (server + honeypot) ready on ${ip}`)
+    return honeypot
+  }
+
+  private async launchServer(): Promise<string> {
+    const server = this.process('server', 'up', PUNCHR_CLI, this.serverArgs)
+    this.server = server
+    const ip = this.lab.node('server').ip
+    return server.waitFor(
+      'honeypot address',
+      (line) => {
+        const match = /honeypot listening on (\S+\/p2p\/\S+)/.exec(rawLine(line))
+        return match?.[1]?.includes(`/ip4/${ip}/`) ? match[1] : undefined
+      },
+      READY_TIMEOUT_MS,
+    )
+  }
+
+  private async stopServer(): Promise<void> {
+    await this.server?.stop()
+    this.progress('server stopped')
+  }
+
+  /** Starts every remote; returns peer ID → host name. */
+  private async startRemotes(relayAddrs: string[], dhtBootstrap: string[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>()
+    await Promise.all(
+      this.hosts.remotes.map(async (name, i) => {
+        const node = this.lab.node(name) as HostNode
+        const args = [
+          '--relay',
+          relayAddrs[i % relayAddrs.length]!,
+          '--dial-port',
+          String(PORTS.remoteDial),
+          '--listen-port',
+          String(PORTS.remoteDial + 1),
+          '--ready-timeout-ms',
+          String(READY_TIMEOUT_MS),
+          ...dhtBootstrap.flatMap((addr) => ['--dht-bootstrap', addr]),
+        ]
+        const remote = this.peer(name, 'remote', args)
+        const peerId = await remote.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS + 5_000)
+        names.set(peerId, name)
+        this.progress(`remote ${name} (${node.nat}) ready: ${peerId}`)
+      }),
+    )
+    return names
+  }
+
+  /** Runs `punchr client` in every client host until done; returns the exit codes. */
+  private async runClients(
+    apiKeys: Map<string, string>,
+    relayAddrs: string[],
+  ): Promise<Record<string, number | null>> {
+    const rounds =
+      this.options.rounds ?? (this.options.durationSeconds === undefined ? this.scenario.rounds : undefined)
+    const duration = this.options.durationSeconds ?? this.scenario.durationSeconds
+    const server = `${this.lab.node('server').ip}:${PORTS.serverGrpc}`
+    const fault = new ServerFault(this.options.killServerAfterRounds)
+    const clients = this.hosts.clients.map((name) =>
+      this.process(
+        name,
+        'client',
+        PUNCHR_CLI,
+        [
+          'client',
+          '--server',
+          server,
+          '--host-count',
+          String(this.options.clientHostCount ?? 1),
+          '--rounds',
+          String(rounds ?? 0),
+          '--bootstrap-peers',
+          relayAddrs.join(','),
+          '--key-file',
+          join(this.folder.clients, `${name}.keys`),
+          '--queue-dir',
+          join(this.folder.clients, `${name}-queue`),
+          '--metrics-port',
+          '0',
+          '--no-remote-wait',
+          String(NO_REMOTE_WAIT_S),
+        ],
+        { PUNCHR_CLIENT_API_KEY: apiKeys.get(name)! },
+        (line) => {
+          if (line.trim() !== '') this.progress(`${name}: ${line}`)
+          // The client prints `round <n> …` once a round's report is queued.
+          if (/^round \d+ /.test(line)) fault.roundFinished()
+        },
+      ),
+    )
+    this.progress(
+      `${clients.length} client(s) measuring: ${rounds === undefined ? `for ${duration} s` : `${rounds} round(s) each`}`,
+    )
+    let faultError: unknown
+    const faults = this.injectServerFault(fault).catch((err: unknown) => {
+      faultError = err
+      for (const c of clients) c.child.kill('SIGINT')
+    })
+    const budgetMs =
+      rounds === undefined
+        ? (duration ?? 0) * 1000 + CLIENT_STOP_MS
+        : rounds * ROUND_BUDGET_MS + READY_TIMEOUT_MS
+    const timers: NodeJS.Timeout[] = []
+    if (rounds === undefined)
+      timers.push(
+        setTimeout(
+          () => {
+            for (const c of clients) c.child.kill('SIGINT')
+          },
+          (duration ?? 0) * 1000,
+        ),
+      )
+    timers.push(
+      setTimeout(() => {
+        this.log.error({ budgetMs }, 'clients overran their time budget; killing them')
+        for (const c of clients) c.child.kill('SIGKILL')
+      }, budgetMs),
+    )
+    try {
+      const exits = await Promise.all(clients.map((c) => c.exited))
+      fault.cancel()
+      await faults
+      if (faultError !== undefined) throw faultError
+      return Object.fromEntries(this.hosts.clients.map((name, i) => [name, exits[i]!.code]))
+    } finally {
+      for (const t of timers) clearTimeout(t)
+    }
+  }
+
+  /** `killServerAfterRounds`: SIGKILL `punchr up` mid-run, then start it again on the same database. */
+  private async injectServerFault(fault: ServerFault): Promise<void> {
+    if (!(await fault.due)) return
+    this.server?.child.kill('SIGKILL')
+    await this.server?.exited
+    this.progress('fault injection: server killed (SIGKILL)')
+    await sleep(this.options.serverDownMs ?? 3_000)
+    await this.launchServer()
+    this.progress('fault injection: server restarted')
+  }
+
+  private peer(node: string, program: 'relay' | 'bootstrap' | 'remote', args: string[]): PeerProcess {
+    return this.sampled(
+      startPeer(this.lab, node, program, args, {
+        env: this.env,
+        logFile: join(this.folder.logs, `${node}-${program}.log`),
+      }),
+    )
+  }
+
+  /** Samples the process's memory and CPU until it exits (or the results are written). */
+  private sampled(process: PeerProcess): PeerProcess {
+    const pid = process.child.pid
+    if (pid === undefined) return process
+    const entry = { process, sampler: new ResourceSampler(pid), recorded: false }
+    this.samplers.push(entry)
+    void process.exited.then(() => this.record(entry))
+    return process
+  }
+
+  /** Stops one sampler and files its figures; a restarted program gets a numbered key. */
+  private record(entry: { process: PeerProcess; sampler: ResourceSampler; recorded: boolean }): void {
+    if (entry.recorded) return
+    entry.recorded = true
+    const usage = entry.sampler.stop()
+    if (usage === undefined) return
+    const base = `${entry.process.nodeName}-${entry.process.program}`
+    let key = base
+    for (let n = 2; key in this.resources; n++) key = `${base}-${n}`
+    this.resources[key] = usage
+  }
+
+  private process(
+    node: string,
+    program: string,
+    script: string,
+    args: string[],
+    env: Record<string, string> = {},
+    onLine?: (line: string) => void,
+  ): PeerProcess {
+    return this.sampled(
+      new PeerProcess(this.lab, node, program, script, args, {
+        env: { ...this.env, ...env },
+        logFile: join(this.folder.logs, `${node}-${program}.log`),
+        stdoutFile: join(this.folder.logs, `${node}-${program}.out`),
+        ...(onLine === undefined ? {} : { onLine }),
+      }),
+    )
+  }
+
+  private write(
+    verdict: Verdict,
+    table: string,
+    clientExits: Record<string, number | null>,
+    elapsedMs: number,
+  ): void {
+    const lines = verdict.rounds.map(({ round, expected, agrees }) =>
+      JSON.stringify({ ...round, expected: expected?.outcome, expectedBecause: expected?.reason, agrees }),
+    )
+    writeFileSync(this.folder.results, lines.length === 0 ? '' : `${lines.join('\n')}\n`)
+    writeFileSync(this.folder.table, `${table}\n`)
+    const summary = {
+      scenario: this.scenario.name,
+      labId: this.lab.id,
+      elapsedSeconds: Math.round(elapsedMs / 100) / 10,
+      rounds: verdict.rounds.length,
+      agree: verdict.agree,
+      disagree: verdict.disagree,
+      notJudged: verdict.notJudged,
+      groups: verdict.groups,
+      clientExits,
+      resources: this.resources,
+      problems: verdict.problems,
+    }
+    writeFileSync(this.folder.summary, `${JSON.stringify(summary, null, 2)}\n`)
+  }
+}
+
+/** When the server is to be killed: after the n-th finished round, or never (cancelled). */
+class ServerFault {
+  /** True when the fault is due, false when the campaign ended first or none was asked for. */
+  readonly due: Promise<boolean>
+  private settle: (due: boolean) => void = () => undefined
+  private rounds = 0
+
+  constructor(private readonly afterRounds: number | undefined) {
+    this.due = new Promise((resolve) => {
+      this.settle = resolve
+    })
+    if (afterRounds === undefined) this.settle(false)
+  }
+
+  roundFinished(): void {
+    this.rounds++
+    if (this.rounds === this.afterRounds) this.settle(true)
+  }
+
+  cancel(): void {
+    this.settle(false)
+  }
+}
+
+/** The peer ID of a lab peer program's ready line. */
+function readyPeerId(line: unknown): string | undefined {
+  const ready = line as { ready?: boolean; peerId?: string }
+  return ready.ready === true && typeof ready.peerId === 'string' ? ready.peerId : undefined
+}
+
+/** PeerProcess parses stdout as JSON; the CLI prints text, which arrives as `{ raw }`. */
+function rawLine(line: unknown): string {
+  const raw = (line as { raw?: unknown }).raw
+  return typeof raw === 'string' ? raw : JSON.stringify(line)
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

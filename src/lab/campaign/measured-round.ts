@@ -1,0 +1,34 @@
+import type { Transport } from '../nat-profiles.js'
+
+/** One stored report of a campaign, as the verdict and results.jsonl see it. */
+export interface MeasuredRound {
+  /** hole_punch_results.id */
+  id: number
+  /** The client host's lab name (the API key's user name). */
+  client: string
+  clientPeer: string
+  /** The remote's lab name; undefined when its peer ID belongs to no lab remote. */
+  remote: string | undefined
+  remotePeer: string
+  transport: Transport
+  outcome: string
+  error: string | null
+  finalTransport: string | null
+  /** Unix microseconds. */
+  connectStartedUs: number
+  connectEndedUs: number
+  endedUs: number
+  attempts: MeasuredAttempt[]
+}
+
+export interface MeasuredAttempt {
+  number: number
+  outcome: string
+  error: string | null
+  /** Unix microseconds; startedUs is null when the attempt never got to SYNC. */
+  openedUs: number
+  startedUs: number | null
+  endedUs: number
+  startRttSeconds: number | null
+  elapsedSeconds: number
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs'
+
+/**
+ * Samples a process's memory and CPU from /proc while a campaign runs, so that a run folder
+ * says how heavy each program was (the client's figures go to docs/benchmarks.md).
+ */
+
+export interface ResourceUsage {
+  /** Seconds the process was sampled. */
+  wallSeconds: number
+  /** User + system CPU seconds over that time. */
+  cpuSeconds: number
+  /** cpuSeconds / wallSeconds, in % of one core. */
+  cpuPercent: number
+  /** Resident set size: mean of the samples and the kernel's high-water mark (VmHWM), MiB. */
+  rssMeanMiB: number
+  rssPeakMiB: number
+  samples: number
+}
+
+const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ on Linux
+const SAMPLE_MS = 1_000
+
+export class ResourceSampler {
+  private readonly timer: NodeJS.Timeout
+  private first: { at: number; cpu: number } | undefined
+  private last: { at: number; cpu: number; peakKiB: number } | undefined
+  private rssSumKiB = 0
+  private samples = 0
+
+  constructor(private readonly pid: number) {
+    this.sample()
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS)
+  }
+
+  /** Takes a last sample and stops; undefined when the process was never seen alive. */
+  stop(): ResourceUsage | undefined {
+    clearInterval(this.timer)
+    this.sample()
+    if (this.first === undefined || this.last === undefined || this.samples === 0) return undefined
+    const wallSeconds = (this.last.at - this.first.at) / 1000
+    const cpuSeconds = (this.last.cpu - this.first.cpu) / CLOCK_TICKS_PER_SECOND
+    return {
+      wallSeconds: round(wallSeconds),
+      cpuSeconds: round(cpuSeconds),
+      cpuPercent: wallSeconds > 0 ? round((100 * cpuSeconds) / wallSeconds) : 0,
+      rssMeanMiB: round(this.rssSumKiB / this.samples / 1024),
+      rssPeakMiB: round(this.last.peakKiB / 1024),
+      samples: this.samples,
+    }
+  }
+
+  /** One sample; once the process is gone the last one taken while it was alive stands. */
+  private sample(): void {
+    const now = readProc(this.pid)
+    if (now === undefined) return
+    const at = performance.now()
+    this.first ??= { at, cpu: now.cpuTicks }
+    this.last = { at, cpu: now.cpuTicks, peakKiB: now.peakKiB }
+    this.rssSumKiB += now.rssKiB
+    this.samples++
+  }
+}
+
+/** CPU ticks (utime + stime) and memory of a live process; undefined once it is gone. */
+export function readProc(pid: number): { cpuTicks: number; rssKiB: number; peakKiB: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const cpuTicks = Number(fields[11]) + Number(fields[12]) // fields 14 and 15 of stat(5)
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0)
+    return { cpuTicks, rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') }
+  } catch {
+    return undefined
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100
+}

@@ -1,0 +1,89 @@
+import type { Queryable } from '../../db/database.js'
+import { PROTOCOL_CODES } from '../../lib/multiaddr.js'
+import type { Transport } from '../nat-profiles.js'
+import type { MeasuredAttempt, MeasuredRound } from './measured-round.js'
+
+/**
+ * Reads a campaign's rounds back from the server's database: what the clients reported is the
+ * measurement, so the verdict is taken from the stored rows, not from what the clients print.
+ * Each lab client reports with an API key issued to its host name, which names the client.
+ */
+export async function readStoredRounds(
+  db: Queryable,
+  remoteNames: ReadonlyMap<string, string>,
+): Promise<MeasuredRound[]> {
+  const rows = await db.query<StoredRow>(
+    `SELECT r.id, a.username, cp.multi_hash AS client_peer, rp.multi_hash AS remote_peer, r.outcome::text AS outcome,
+            r.error, r.protocols, r.final_transport,
+            ${micros('r.connect_started_at')} AS connect_started_us, ${micros('r.connect_ended_at')} AS connect_ended_us,
+            ${micros('r.ended_at')} AS ended_us,
+            coalesce((SELECT json_agg(json_build_object(
+                        'number', t.attempt_number, 'outcome', t.outcome::text, 'error', t.error,
+                        'openedUs', ${micros('t.opened_at')}, 'startedUs', ${micros('t.started_at')},
+                        'endedUs', ${micros('t.ended_at')}, 'startRttSeconds', t.start_rtt,
+                        'elapsedSeconds', t.elapsed_time) ORDER BY t.attempt_number)
+                      FROM hole_punch_attempts t WHERE t.hole_punch_result_id = r.id), '[]') AS attempts,
+            coalesce((SELECT array_agg(ma.maddr) FROM hole_punch_attempts t
+                        JOIN hole_punch_attempts_x_multi_addresses x ON x.hole_punch_attempt_id = t.id
+                        JOIN multi_addresses ma ON ma.id = x.multi_address_id
+                      WHERE t.hole_punch_result_id = r.id), '{}') AS punched_addrs
+     FROM hole_punch_results r
+     JOIN clients c ON c.id = r.client_id
+     JOIN authorizations a ON a.id = c.authorization_id
+     JOIN peers cp ON cp.id = c.peer_id
+     JOIN peers rp ON rp.id = r.remote_id
+     ORDER BY r.connect_started_at, r.id`,
+  )
+  return rows.map((row) => ({
+    id: Number(row.id),
+    client: row.username,
+    clientPeer: row.client_peer,
+    remote: remoteNames.get(row.remote_peer),
+    remotePeer: row.remote_peer,
+    transport: transportOf(row.protocols.map(Number), row.final_transport, row.punched_addrs),
+    outcome: row.outcome,
+    error: row.error,
+    finalTransport: row.final_transport,
+    connectStartedUs: row.connect_started_us,
+    connectEndedUs: row.connect_ended_us,
+    endedUs: row.ended_us,
+    attempts: typeof row.attempts === 'string' ? JSON.parse(row.attempts) : row.attempts,
+  }))
+}
+
+interface StoredRow {
+  id: string | number
+  username: string
+  client_peer: string
+  remote_peer: string
+  outcome: string
+  error: string | null
+  protocols: (string | number)[]
+  final_transport: string | null
+  connect_started_us: number
+  connect_ended_us: number
+  ended_us: number
+  attempts: MeasuredAttempt[] | string
+  punched_addrs: string[]
+}
+
+/** Unix microseconds as a double (exact up to the year 2255). */
+function micros(column: string): string {
+  return `(extract(epoch FROM ${column}) * 1000000)::float8`
+}
+
+/**
+ * The transport a round measured: the protocol filter the server served, else the transport
+ * of the direct connection, else that of the punched addresses. A round with none of them
+ * (no stream, no connection) used the client's only transport so far, TCP.
+ */
+export function transportOf(
+  protocols: readonly number[],
+  finalTransport: string | null,
+  punchedAddrs: readonly string[],
+): Transport {
+  if (protocols.includes(PROTOCOL_CODES.QUIC) || protocols.includes(PROTOCOL_CODES.QUIC_V1)) return 'quic'
+  if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
+  if (finalTransport !== null) return finalTransport.startsWith('quic') ? 'quic' : 'tcp'
+  return punchedAddrs.some((a) => a.includes('/quic')) ? 'quic' : 'tcp'
+}

@@ -1,0 +1,115 @@
+import { type Expected, expectedFor } from '../expectations.js'
+import type { NatType, Transport } from '../nat-profiles.js'
+import type { Scenario } from '../scenario.js'
+import type { MeasuredRound } from './measured-round.js'
+
+/**
+ * Compares a campaign's stored rounds with the lab's ground truth. Pure: the campaign runner
+ * feeds it what the database holds, tests feed it hand-made rounds.
+ */
+
+/** Outcomes that say nothing about the NATs: the campaign stopped the round itself. */
+const NOT_JUDGED = new Set(['CANCELLED'])
+
+export interface JudgedRound {
+  round: MeasuredRound
+  expected: Expected | undefined
+  /** undefined = not judged (cancelled round, or a remote the lab does not know). */
+  agrees: boolean | undefined
+}
+
+/** One line of the table: rounds of one (client NAT, remote NAT, transport, expected outcome). */
+export interface VerdictGroup {
+  clientNat: NatType
+  remoteNat: NatType
+  transport: Transport
+  expected: string
+  rounds: number
+  /** Measured outcome → count. */
+  measured: Record<string, number>
+  /** Successful rounds whose first attempt succeeded. */
+  firstAttemptSuccesses: number
+  agree: number
+  disagree: number
+  notJudged: number
+}
+
+export interface Verdict {
+  rounds: JudgedRound[]
+  groups: VerdictGroup[]
+  agree: number
+  disagree: number
+  notJudged: number
+  /** Why the campaign failed, one reason per line; empty when it passed. */
+  problems: string[]
+}
+
+export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Verdict {
+  const natOf = new Map(scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, home.nat] as const)))
+  const judged = rounds.map((round): JudgedRound => {
+    if (round.remote === undefined || !natOf.has(round.client))
+      return { round, expected: undefined, agrees: undefined }
+    const expected = expectedFor(scenario, round.client, round.remote, round.transport)
+    const agrees = NOT_JUDGED.has(round.outcome) ? undefined : round.outcome === expected.outcome
+    return { round, expected, agrees }
+  })
+
+  const groups = new Map<string, VerdictGroup>()
+  for (const { round, expected, agrees } of judged) {
+    const clientNat = natOf.get(round.client)
+    const remoteNat = round.remote === undefined ? undefined : natOf.get(round.remote)
+    if (clientNat === undefined || remoteNat === undefined || expected === undefined) continue
+    const key = [clientNat, remoteNat, round.transport, expected.outcome].join('|')
+    let group = groups.get(key)
+    if (group === undefined) {
+      group = {
+        clientNat,
+        remoteNat,
+        transport: round.transport,
+        expected: expected.outcome,
+        rounds: 0,
+        measured: {},
+        firstAttemptSuccesses: 0,
+        agree: 0,
+        disagree: 0,
+        notJudged: 0,
+      }
+      groups.set(key, group)
+    }
+    group.rounds++
+    group.measured[round.outcome] = (group.measured[round.outcome] ?? 0) + 1
+    if (round.outcome === 'SUCCESS' && round.attempts[0]?.outcome === 'SUCCESS') group.firstAttemptSuccesses++
+    if (agrees === true) group.agree++
+    else if (agrees === false) group.disagree++
+    else group.notJudged++
+  }
+
+  const count = (value: boolean | undefined) => judged.filter((j) => j.agrees === value).length
+  const verdict: Verdict = {
+    rounds: judged,
+    groups: [...groups.values()].sort(
+      (a, b) =>
+        a.clientNat.localeCompare(b.clientNat) ||
+        a.remoteNat.localeCompare(b.remoteNat) ||
+        a.transport.localeCompare(b.transport) ||
+        a.expected.localeCompare(b.expected),
+    ),
+    agree: count(true),
+    disagree: count(false),
+    notJudged: count(undefined),
+    problems: [],
+  }
+  if (rounds.length === 0) verdict.problems.push('no round was stored: see the client and server logs')
+  else if (verdict.agree + verdict.disagree === 0) verdict.problems.push('no round could be judged')
+  for (const j of judged) {
+    if (j.round.remote === undefined)
+      verdict.problems.push(`round ${j.round.id}: remote ${j.round.remotePeer} is none of the lab's remotes`)
+    else if (j.agrees === false)
+      verdict.problems.push(
+        `round ${j.round.id}: ${j.round.client} → ${j.round.remote} over ${j.round.transport} measured ` +
+          `${j.round.outcome}, expected ${j.expected!.outcome} (${j.expected!.reason})` +
+          (j.round.error === null ? '' : `; error: ${j.round.error}`),
+      )
+  }
+  return verdict
+}
