@@ -12,6 +12,8 @@ export interface ResourceUsage {
   cpuSeconds: number
   /** cpuSeconds / wallSeconds, in % of one core. */
   cpuPercent: number
+  /** The same after the first WARMUP_MS (start-up left out); undefined for shorter runs. */
+  steadyCpuPercent: number | undefined
   /** Resident set size: mean of the samples and the kernel's high-water mark (VmHWM), MiB. */
   rssMeanMiB: number
   rssPeakMiB: number
@@ -20,11 +22,15 @@ export interface ResourceUsage {
 
 const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ on Linux
 const SAMPLE_MS = 1_000
+/** Start-up (libp2p hosts, registration) is over well within this. */
+const WARMUP_MS = 30_000
 
 export class ResourceSampler {
   private readonly timer: NodeJS.Timeout
   private first: { at: number; cpu: number } | undefined
-  private last: { at: number; cpu: number; peakKiB: number } | undefined
+  private warm: { at: number; cpu: number } | undefined
+  private last: { at: number; cpu: number } | undefined
+  private peakKiB = 0
   private rssSumKiB = 0
   private samples = 0
 
@@ -38,14 +44,18 @@ export class ResourceSampler {
     clearInterval(this.timer)
     this.sample()
     if (this.first === undefined || this.last === undefined || this.samples === 0) return undefined
-    const wallSeconds = (this.last.at - this.first.at) / 1000
-    const cpuSeconds = (this.last.cpu - this.first.cpu) / CLOCK_TICKS_PER_SECOND
+    const last = this.last
+    const percent = (from: { at: number; cpu: number }) => {
+      const wall = (last.at - from.at) / 1000
+      return wall > 0 ? round((100 * (last.cpu - from.cpu)) / CLOCK_TICKS_PER_SECOND / wall) : 0
+    }
     return {
-      wallSeconds: round(wallSeconds),
-      cpuSeconds: round(cpuSeconds),
-      cpuPercent: wallSeconds > 0 ? round((100 * cpuSeconds) / wallSeconds) : 0,
+      wallSeconds: round((last.at - this.first.at) / 1000),
+      cpuSeconds: round((last.cpu - this.first.cpu) / CLOCK_TICKS_PER_SECOND),
+      cpuPercent: percent(this.first),
+      steadyCpuPercent: this.warm === undefined || this.warm.at === last.at ? undefined : percent(this.warm),
       rssMeanMiB: round(this.rssSumKiB / this.samples / 1024),
-      rssPeakMiB: round(this.last.peakKiB / 1024),
+      rssPeakMiB: round(this.peakKiB / 1024),
       samples: this.samples,
     }
   }
@@ -56,13 +66,18 @@ export class ResourceSampler {
     if (now === undefined) return
     const at = performance.now()
     this.first ??= { at, cpu: now.cpuTicks }
-    this.last = { at, cpu: now.cpuTicks, peakKiB: now.peakKiB }
+    if (this.warm === undefined && at - this.first.at >= WARMUP_MS) this.warm = { at, cpu: now.cpuTicks }
+    this.last = { at, cpu: now.cpuTicks }
+    this.peakKiB = Math.max(this.peakKiB, now.peakKiB)
     this.rssSumKiB += now.rssKiB
     this.samples++
   }
 }
 
-/** CPU ticks (utime + stime) and memory of a live process; undefined once it is gone. */
+/**
+ * CPU ticks (utime + stime) and memory of a live process; undefined once it is gone, and for a
+ * zombie (exited, not yet reaped: its status has no memory lines left).
+ */
 export function readProc(pid: number): { cpuTicks: number; rssKiB: number; peakKiB: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -70,8 +85,10 @@ export function readProc(pid: number): { cpuTicks: number; rssKiB: number; peakK
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const cpuTicks = Number(fields[11]) + Number(fields[12]) // fields 14 and 15 of stat(5)
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0)
-    return { cpuTicks, rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') }
+    const kib = (name: string) => new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]
+    const rss = kib('VmRSS')
+    if (rss === undefined) return undefined
+    return { cpuTicks, rssKiB: Number(rss), peakKiB: Number(kib('VmHWM') ?? rss) }
   } catch {
     return undefined
   }
