@@ -4,7 +4,7 @@
 // (unless PUNCHR_TEST_POSTGRES_URL names a server of one's own) and always stopped again.
 //
 //   npm test                               everything
-//   npm test -- unit                       one folder of test/ (unit, integration, wire, e2e)
+//   npm test -- unit                       one folder of test/ (unit, integration, wire, interop, e2e)
 //   npm test -- test/unit/foo.test.ts      files whose path contains the argument
 //   npm test -- --test-name-pattern=x      only tests whose name matches (also --test-skip-pattern=x, --test-only)
 import { spawn } from 'node:child_process'
@@ -52,8 +52,11 @@ process.env.PATH = `${binDir}${delimiter}${process.env.PATH ?? ''}`
 // Test output stays readable; PUNCHR_LOG_LEVEL=debug npm test shows everything.
 process.env.PUNCHR_LOG_LEVEL ??= 'warn'
 
-/** Test folders in the order they run: fast and independent first, the NAT lab last. */
-const FOLDER_ORDER = ['unit', 'integration', 'wire', 'e2e']
+/**
+ * Test folders in the order they run: fast and independent first, the NAT lab last. interop
+ * (Go programs against our server and in the lab) builds its Go binaries on first use.
+ */
+const FOLDER_ORDER = ['unit', 'integration', 'wire', 'interop', 'e2e']
 /**
  * Per test file (node 22's run() API has no per-test default; tests that may hang set their
  * own `{ timeout }`). Generous because an e2e file runs whole NAT lab scenarios; CI stops at 90 min.

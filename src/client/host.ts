@@ -104,7 +104,7 @@ export class MeasuringHost {
         tracer: dcutrTracer({
           ...init.tracer,
           dialAddrs: punchAddrs.select,
-          role: (peer) => roleFor(agents.get(peer.toString())),
+          role: (peer, attempt) => roleFor(agents.get(peer.toString()), attempt),
         }),
       },
     })
@@ -220,11 +220,21 @@ export class MeasuringHost {
 }
 
 /**
- * Our handshake role in a punch, by the remote's agent version. go-libp2p (legacy mode, the
- * default) and js-libp2p B run the handshakes as initiator, so we respond (the tracer's
- * default); rust-libp2p follows the DCUtR spec, where B responds, so we initiate. An agent we
- * cannot place (no identify yet, custom names) gets the default, which fits most of the network.
+ * Our handshake role in a punch, by the remote's agent version and the attempt (from 1). The
+ * remote B, as DCUtR initiator, takes the other role, and implementations disagree on it:
+ * - js-libp2p B runs the handshakes as initiator (its dial queue drops `initiator: false`), so
+ *   we respond;
+ * - rust-libp2p B follows the spec and responds, so we initiate;
+ * - go-libp2p B responds too (its TCP transport upgrades a hole-punch dial as the security
+ *   server); since v0.48 it switches to initiator on its last (third) attempt, for peers of
+ *   go-libp2p before v0.41. So we initiate, and respond on every third attempt. Measured in the
+ *   lab (docs/INTEROP.md): as responder we got go-libp2p v0.49 only on attempt 3 and v0.47
+ *   never; with this rule both on attempt 1.
+ * An agent we cannot place (no identify yet, custom names) gets the go-libp2p rule: most of
+ * the network runs go-libp2p (Kubo).
  */
-export function roleFor(agentVersion: string | undefined): DialRole {
-  return agentVersion !== undefined && /rust-libp2p/i.test(agentVersion) ? 'initiator' : 'responder'
+export function roleFor(agentVersion: string | undefined, attempt: number): DialRole {
+  if (agentVersion !== undefined && /js-libp2p/i.test(agentVersion)) return 'responder'
+  if (agentVersion !== undefined && /rust-libp2p/i.test(agentVersion)) return 'initiator'
+  return attempt % 3 === 0 ? 'responder' : 'initiator'
 }

@@ -94,7 +94,7 @@ describe('punchr lab', { skip, timeout: 30_000 }, () => {
       file,
       JSON.stringify({
         name: 'remotes-only',
-        homes: [{ name: 'home-b', nat: 'cone', hosts: [{ name: 'b', role: 'remote', impl: 'go' }] }],
+        homes: [{ name: 'home-b', nat: 'cone', hosts: [{ name: 'b', role: 'remote', impl: 'rust' }] }],
       }),
     )
     const before = listNamespaces().length
@@ -103,7 +103,7 @@ describe('punchr lab', { skip, timeout: 30_000 }, () => {
     rmSync(dir, { recursive: true, force: true })
     assert.notEqual(run.child.exitCode, 0)
     assert.match(run.stderr(), /cannot run as a campaign/)
-    assert.match(run.stderr(), /host b: go-libp2p remotes come with the interop work/)
+    assert.match(run.stderr(), /host b: rust-libp2p remotes are not built yet/)
     assert.match(run.stderr(), /no host has role client/)
     assert.ok(listNamespaces().length <= before, 'no namespace was made')
   })

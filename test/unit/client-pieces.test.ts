@@ -186,9 +186,16 @@ describe('client configuration', () => {
   })
 
   it('takes the handshake initiator role only against rust-libp2p remotes', () => {
-    assert.equal(roleFor(undefined), 'responder')
-    assert.equal(roleFor('kubo/0.29.0/'), 'responder')
-    assert.equal(roleFor('js-libp2p/2.0.0 UserAgent=v22'), 'responder')
-    assert.equal(roleFor('rust-libp2p/0.53.0'), 'initiator')
+    for (const attempt of [1, 2, 3, 4]) {
+      assert.equal(roleFor('js-libp2p/3.3.11 UserAgent=v22', attempt), 'responder')
+      assert.equal(roleFor('rust-libp2p/0.53.0', attempt), 'initiator')
+    }
+    // go-libp2p B responds, and since v0.48 initiates on its third attempt.
+    for (const agent of ['kubo/0.29.0/', 'punchr-lab-go-remote go-libp2p/v0.49.0', undefined]) {
+      assert.deepEqual(
+        [1, 2, 3, 4, 5, 6].map((n) => roleFor(agent, n)),
+        ['initiator', 'initiator', 'responder', 'initiator', 'initiator', 'responder'],
+      )
+    }
   })
 })

@@ -12,7 +12,7 @@ const scenario = validateScenario({
     { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client' }] },
     { name: 'home-b', nat: 'cone', hosts: [{ name: 'remote-b', role: 'remote' }] },
     { name: 'home-c', nat: 'symmetric', hosts: [{ name: 'remote-c', role: 'remote' }] },
-    { name: 'home-d', nat: 'cone', hosts: [{ name: 'remote-d', role: 'remote' }] },
+    { name: 'home-d', nat: 'cone', hosts: [{ name: 'remote-d', role: 'remote', impl: 'go' }] },
   ],
   expect: [{ remote: 'remote-d', outcome: 'NO_STREAM', reason: 'runs without dcutr' }],
 })
@@ -82,7 +82,7 @@ describe('campaign verdict', () => {
       v.problems[0]!,
       /client-a → remote-c over tcp measured SUCCESS, expected FAILED \(cone .* symmetric/,
     )
-    assert.match(formatVerdictTable(v), /cone +symmetric +tcp +1 +SUCCESS 1 +1\/1 +FAILED +DIFFERS \(1\)/)
+    assert.match(formatVerdictTable(v), /cone +symmetric +js +tcp +1 +SUCCESS 1 +1\/1 +FAILED +DIFFERS \(1\)/)
   })
 
   it('does not judge cancelled rounds, and fails a campaign that judged nothing or met a stranger', () => {
@@ -103,7 +103,7 @@ describe('campaign verdict', () => {
         round('remote-b', 'FAILED'),
       ]),
     )
-    assert.match(table, /cone +cone +tcp +3 +SUCCESS 2, FAILED 1 +2\/2 +SUCCESS +DIFFERS \(1\)/)
+    assert.match(table, /cone +cone +js +tcp +3 +SUCCESS 2, FAILED 1 +2\/2 +SUCCESS +DIFFERS \(1\)/)
     assert.match(table, /2 of 3 judged rounds agree with the ground truth/)
   })
 })

@@ -71,15 +71,15 @@ export interface DcutrTracerInit {
   dialAddrs?: (remoteAddrs: Multiaddr[], remotePeer: PeerId) => Multiaddr[]
   /**
    * Our role in the security and muxer handshakes of a hole-punch dial, or a function that
-   * picks it per remote (e.g. from its agent version). The remote, as DCUtR initiator, takes
-   * the other role: js-libp2p B ends up initiator (its dial queue drops `initiator: false`)
-   * and so does go-libp2p B in its default "legacy" mode (go-libp2p#3171), so A responds
-   * (FINDINGS-js-libp2p.md). The spec and rust-libp2p make B the responder: against those,
-   * A must be the initiator.
+   * picks it per remote and attempt (from 1), e.g. from its agent version. The remote, as
+   * DCUtR initiator, takes the other role, and implementations differ: js-libp2p B ends up
+   * initiator (its dial queue drops `initiator: false`), so A responds (FINDINGS-js-libp2p.md);
+   * rust-libp2p B and go-libp2p B respond, so A initiates — go-libp2p since v0.48 except on its
+   * last attempt (docs/INTEROP.md; `roleFor` in src/client/host.ts).
    *
    * @default 'responder'
    */
-  role?: DialRole | ((remotePeer: PeerId) => DialRole)
+  role?: DialRole | ((remotePeer: PeerId, attempt: number) => DialRole)
   /**
    * Socket options for each hole-punch dial, on top of the transport's own `dialOpts`. Leave
    * unset when the transport is configured with `fixedPortDialOpts`: the relay dial and the

@@ -113,7 +113,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
 
   private readonly log: Logger
   private readonly clock: Clock
-  private readonly role: DialRole | ((peer: PeerId) => DialRole)
+  private readonly role: DialRole | ((peer: PeerId, attempt: number) => DialRole)
   private readonly attemptTimeout: number
   private readonly streamOpenTimeout: number
   private readonly dialTimeout: number
@@ -387,7 +387,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
       (error: unknown) => ({ error }),
     )
     run.phase = 'dialing'
-    const role = typeof this.role === 'function' ? this.role(state.peer) : this.role
+    const role = typeof this.role === 'function' ? this.role(state.peer, run.n) : this.role
     const punch = this.dialAll(state, run, dialAddrs, role)
     const first = await Promise.race([punch.then(() => 'punch' as const), next.then(() => 'next' as const)])
     if (first === 'next') {

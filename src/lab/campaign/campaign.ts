@@ -5,6 +5,7 @@ import { openDatabase } from '../../db/database.js'
 import { ConfigError } from '../../lib/errors.js'
 import { type Logger, logger } from '../../lib/logger.js'
 import { runCommand } from '../command.js'
+import { goRemoteBinary, startGoRemote } from '../peers/go-build.js'
 import { PeerProcess, startPeer } from '../peers/launch.js'
 import type { HostNode } from '../plan.js'
 import type { Scenario } from '../scenario.js'
@@ -99,6 +100,11 @@ export async function runCampaign(
 ): Promise<CampaignResult> {
   const hosts = checkRunnable(scenario)
   const progress = options.onProgress ?? (() => undefined)
+  // Built (or found in the cache) before the network exists: the first build takes minutes.
+  if (scenario.homes.some((home) => home.hosts.some((h) => h.role === 'remote' && h.impl === 'go'))) {
+    progress('go-libp2p remote: building or taking it from the cache …')
+    await goRemoteBinary()
+  }
   const lab = await upLabNetwork(scenario, options.log === undefined ? {} : { log: options.log })
   try {
     const folder = createRunFolder(options.outDir ?? './lab-runs', scenario.name, lab.id)
@@ -126,10 +132,8 @@ function checkRunnable(scenario: Scenario): { clients: string[]; remotes: string
   }
   const hosts = scenario.homes.flatMap((home) => home.hosts)
   for (const host of hosts) {
-    if (host.role === 'remote' && host.impl !== 'js')
-      problems.push(
-        `host ${host.name}: ${host.impl}-libp2p remotes come with the interop work; only js runs today`,
-      )
+    if (host.role === 'remote' && host.impl === 'rust')
+      problems.push(`host ${host.name}: rust-libp2p remotes are not built yet; js and go run today`)
   }
   const clients = hosts.filter((h) => h.role === 'client').map((h) => h.name)
   const remotes = hosts.filter((h) => h.role === 'remote').map((h) => h.name)
@@ -307,10 +311,18 @@ class Campaign {
           String(READY_TIMEOUT_MS),
           ...dhtBootstrap.flatMap((addr) => ['--dht-bootstrap', addr]),
         ]
-        const remote = this.peer(name, 'remote', args)
+        const remote =
+          node.impl === 'go'
+            ? this.sampled(
+                await startGoRemote(this.lab, name, args, {
+                  env: this.env,
+                  logFile: join(this.folder.logs, `${name}-remote.log`),
+                }),
+              )
+            : this.peer(name, 'remote', args)
         const peerId = await remote.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS + 5_000)
         names.set(peerId, name)
-        this.progress(`remote ${name} (${node.nat}) ready: ${peerId}`)
+        this.progress(`remote ${name} (${node.impl}, ${node.nat}) ready: ${peerId}`)
       }),
     )
     return names

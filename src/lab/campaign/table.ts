@@ -1,7 +1,7 @@
 import { textTable } from '../text-table.js'
 import type { Verdict } from './verdict.js'
 
-/** The campaign's table: one line per (client NAT, remote NAT, transport) beside the expectation. */
+/** The campaign's table: one line per (client NAT, remote NAT, remote impl, transport) beside the expectation. */
 export function formatVerdictTable(verdict: Verdict): string {
   const header = [
     'client NAT',
@@ -16,6 +16,7 @@ export function formatVerdictTable(verdict: Verdict): string {
   const rows = verdict.groups.map((g) => [
     g.clientNat,
     g.remoteNat,
+    g.remoteImpl,
     g.transport,
     String(g.rounds),
     Object.entries(g.measured)

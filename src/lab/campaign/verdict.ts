@@ -1,6 +1,6 @@
 import { type Expected, expectedFor } from '../expectations.js'
 import type { NatType, Transport } from '../nat-profiles.js'
-import type { Scenario } from '../scenario.js'
+import type { HostImpl, Scenario } from '../scenario.js'
 import type { MeasuredRound } from './measured-round.js'
 
 /**
@@ -18,10 +18,12 @@ export interface JudgedRound {
   agrees: boolean | undefined
 }
 
-/** One line of the table: rounds of one (client NAT, remote NAT, transport, expected outcome). */
+/** One line of the table: rounds of one (client NAT, remote NAT, remote impl, transport, expected outcome). */
 export interface VerdictGroup {
   clientNat: NatType
   remoteNat: NatType
+  /** The remote's libp2p implementation. */
+  remoteImpl: HostImpl
   transport: Transport
   expected: string
   rounds: number
@@ -46,6 +48,7 @@ export interface Verdict {
 
 export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Verdict {
   const natOf = new Map(scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, home.nat] as const)))
+  const implOf = new Map(scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, h.impl] as const)))
   const judged = rounds.map((round): JudgedRound => {
     if (round.remote === undefined || !natOf.has(round.client))
       return { round, expected: undefined, agrees: undefined }
@@ -59,12 +62,14 @@ export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Ver
     const clientNat = natOf.get(round.client)
     const remoteNat = round.remote === undefined ? undefined : natOf.get(round.remote)
     if (clientNat === undefined || remoteNat === undefined || expected === undefined) continue
-    const key = [clientNat, remoteNat, round.transport, expected.outcome].join('|')
+    const remoteImpl = implOf.get(round.remote!)!
+    const key = [clientNat, remoteNat, remoteImpl, round.transport, expected.outcome].join('|')
     let group = groups.get(key)
     if (group === undefined) {
       group = {
         clientNat,
         remoteNat,
+        remoteImpl,
         transport: round.transport,
         expected: expected.outcome,
         rounds: 0,
@@ -91,6 +96,7 @@ export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Ver
       (a, b) =>
         a.clientNat.localeCompare(b.clientNat) ||
         a.remoteNat.localeCompare(b.remoteNat) ||
+        a.remoteImpl.localeCompare(b.remoteImpl) ||
         a.transport.localeCompare(b.transport) ||
         a.expected.localeCompare(b.expected),
     ),

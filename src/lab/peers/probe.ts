@@ -18,6 +18,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { roleFor } from '../../client/host.js'
 import {
   type AttemptOutcome,
   type DcutrTracer,
@@ -68,6 +69,9 @@ runProgram('lab-probe', async ({ log, signal, onCleanup }) => {
   const lateConnectionWindow = intOption(opts['late-window-ms'], 'late-window-ms', 5_000, 0, 600_000)
   const relayedAddr = relay.encapsulate(`/p2p-circuit/p2p/${remote.toString()}`)
 
+  // Agent versions from identify: the handshake role of a punch depends on the remote's stack,
+  // exactly as in the client (roleFor, src/client/host.ts).
+  const agents = new Map<string, string>()
   const node = await createLibp2p({
     privateKey: await loadOrCreateKey(opts.key),
     // Private addresses only: a public one in identify makes B try a plain direct dial first,
@@ -76,10 +80,20 @@ runProgram('lab-probe', async ({ log, signal, onCleanup }) => {
     transports: [tcp({ dialOpts: fixedPortDialOpts(dialPort) }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify(), ping: ping(), tracer: dcutrTracer({ lateConnectionWindow }) },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      tracer: dcutrTracer({
+        lateConnectionWindow,
+        role: (peer, attempt) => roleFor(agents.get(peer.toString()), attempt),
+      }),
+    },
     logger: pinoComponentLogger(log, ['punchr:tracer']),
   })
   onCleanup(() => node.stop())
+  node.addEventListener('peer:identify', (e) => {
+    if (e.detail.agentVersion !== undefined) agents.set(e.detail.peerId.toString(), e.detail.agentVersion)
+  })
   const tracer = node.services.tracer as DcutrTracer
   tracer.addEventListener('trace', (e) => log.info(plain(e.detail), e.detail.type))
 

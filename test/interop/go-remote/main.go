@@ -1,0 +1,458 @@
+// go-remote: a NATed, DCUtR-capable go-libp2p peer ("remote" B) for punchr's NAT lab — the
+// go-libp2p counterpart of src/lab/peers/remote.ts, with the same command line where it applies:
+//
+//	go-remote --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… [--listen-port 4101] [--dial-port 4100]
+//	          [--dht-bootstrap /ip4/…/p2p/12D3…]… [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr]
+//
+// It is configured like a NATed go-libp2p node (Kubo) in the wild, so the lab measures what the
+// real network runs: AutoRelay with the lab relay as its static relay (a reservation), forced
+// private reachability, stock hole punching (DCUtR initiator on inbound relayed connections),
+// identify, ping, and a Kademlia client on /ipfs/kad/1.0.0. Nothing in the punch path is patched.
+//
+//   - TCP only, and every TCP dial leaves from the listen port: go-libp2p's TCP transport uses
+//     SO_REUSEPORT and dials from the port it listens on. So the relay observes the listen port
+//     (behind a cone NAT: router WAN address : listen port), and the punch reuses that mapping.
+//     --dial-port is accepted for remote.js's command line and ignored (remote.js needs a
+//     separate dial port because Node cannot connect from a port it listens on).
+//   - Identify advertises only the relay addresses (AddrsFactory), as a NATed node with
+//     AutoRelay does, so the punchr honeypot records it (it skips peers with public addresses).
+//   - DCUtR's CONNECT carries the address the relay observed. go-libp2p's observed-address
+//     manager only *advertises* an observed address after ActivationThresh (4) distinct
+//     observer IPs, which the lab never has; but the hole-punch service takes its addresses
+//     from addrsManager.HolePunchAddrs(), which appends observed addresses with a single
+//     observer (observedAddrsManager.Addrs(1)) after the AddrsFactory (v0.49.0, the version
+//     go.mod pins; v0.46 and v0.47 too). So the relay's observation alone is enough and no
+//     threshold is patched (docs/INTEROP.md).
+//     The service registers /libp2p/dcutr only once it has such an address, so "ready" waits
+//     for that registration: before it, B would not punch and the honeypot would not see DCUtR.
+//
+// It prints ONE JSON line on stdout when ready (reservation held, public address known, the
+// /libp2p/dcutr handler registered and, with --dht-bootstrap, the DHT joined by a lookup of its
+// own key — which connects it to the DHT servers closest to it, the honeypot among them):
+//
+//	{"ready":true,"peerId":…,"relayAddrs":[…],"publicAddrs":[…],"dhtPeers":[…],"impl":"go","version":"v0.49.0",…}
+//
+// or {"error": …} and exit 1. Logs are JSON lines on stderr: its own, every hole-punch trace
+// event, and go-libp2p's logs (GOLOG_LOG_LEVEL, default "warn,p2p-holepunch=debug").
+// SIGTERM/SIGINT close the host and exit 0.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/gologshim"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+var log *slog.Logger
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+type options struct {
+	relay        peer.AddrInfo
+	listenIP     string
+	listenPort   int
+	dhtBootstrap []peer.AddrInfo
+	readyTimeout time.Duration
+	keyFile      string
+	dcutr        bool
+}
+
+func main() {
+	log = slog.New(newLevelHandler(os.Getenv("GOLOG_LOG_LEVEL")))
+	// go-libp2p's own loggers write through the same handler (JSON on stderr, per-subsystem levels).
+	gologshim.SetDefaultHandler(log.Handler())
+
+	opts, err := parseOptions(os.Args[1:])
+	if err != nil {
+		fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts); err != nil && ctx.Err() == nil {
+		fail(err)
+	}
+	log.Info("stopped")
+}
+
+func fail(err error) {
+	log.Error("failed", "err", err.Error())
+	printLine(map[string]any{"error": err.Error()})
+	os.Exit(1)
+}
+
+func parseOptions(args []string) (options, error) {
+	fs := flag.NewFlagSet("go-remote", flag.ContinueOnError)
+	relay := fs.String("relay", "", "relay multiaddr with /p2p/ (required)")
+	listenIP := fs.String("listen-ip", "0.0.0.0", "TCP listen IP")
+	listenPort := fs.Int("listen-port", 4101, "TCP listen port; every dial leaves from it too (SO_REUSEPORT)")
+	fs.Int("dial-port", 0, "accepted for remote.js compatibility and ignored: go-libp2p dials from its listen port")
+	var bootstrap multiFlag
+	fs.Var(&bootstrap, "dht-bootstrap", "DHT bootstrap peer multiaddr with /p2p/ (repeatable)")
+	readyTimeout := fs.Int("ready-timeout-ms", 30_000, "give up when not ready after this many ms")
+	keyFile := fs.String("key", "", "libp2p private key file (protobuf); created when missing")
+	noDcutr := fs.Bool("no-dcutr", false, "no hole punching (the remote never opens /libp2p/dcutr)")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if *relay == "" {
+		return options{}, errors.New("--relay <multiaddr with /p2p/> is required")
+	}
+	relayInfo, err := peer.AddrInfoFromString(*relay)
+	if err != nil {
+		return options{}, fmt.Errorf("--relay %s: %w", *relay, err)
+	}
+	o := options{
+		relay:        *relayInfo,
+		listenIP:     *listenIP,
+		listenPort:   *listenPort,
+		readyTimeout: time.Duration(*readyTimeout) * time.Millisecond,
+		keyFile:      *keyFile,
+		dcutr:        !*noDcutr,
+	}
+	for _, b := range bootstrap {
+		info, err := peer.AddrInfoFromString(b)
+		if err != nil {
+			return options{}, fmt.Errorf("--dht-bootstrap %s: %w", b, err)
+		}
+		o.dhtBootstrap = append(o.dhtBootstrap, *info)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, o options) error {
+	key, err := loadOrCreateKey(o.keyFile)
+	if err != nil {
+		return err
+	}
+	libp2pOpts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/tcp/%d", o.listenIP, o.listenPort)),
+		libp2p.Transport(tcp.NewTCPTransport),
+		// go-libp2p's default agent names the main module only ("punchr/interop/go-remote@"); name
+		// the library version too, as Kubo's "kubo/0.x" does, so peers and the honeypot can tell.
+		libp2p.UserAgent(userAgent()),
+		// What a NATed node learns from AutoNAT; forced, so AutoRelay starts at once.
+		libp2p.ForceReachabilityPrivate(),
+		// One static relay: reserve at once (the default boot delay waits minutes for 4 candidates).
+		libp2p.EnableAutoRelayWithStaticRelays([]peer.AddrInfo{o.relay},
+			autorelay.WithBootDelay(0), autorelay.WithBackoff(2*time.Second), autorelay.WithMinInterval(time.Second)),
+		// Identify (and so the honeypot) sees the relay addresses only. HolePunchAddrs() applies
+		// this to the listen addresses too, then adds the observed ones, which DCUtR sends.
+		libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+			return slices.DeleteFunc(slices.Clone(addrs), func(a ma.Multiaddr) bool { return !isRelayAddr(a) })
+		}),
+	}
+	if o.dcutr {
+		libp2pOpts = append(libp2pOpts, libp2p.EnableHolePunching(holepunch.WithTracer(traceLogger{})))
+	}
+	h, err := libp2p.New(libp2pOpts...)
+	if err != nil {
+		return fmt.Errorf("libp2p: %w", err)
+	}
+	defer h.Close()
+	log.Info("host started", "peerId", h.ID().String(), "listen", fmt.Sprint(h.Network().ListenAddresses()))
+	logConnections(h, o.relay.ID)
+
+	publicAddrs, err := watchRelayObservation(h, o.relay.ID)
+	if err != nil {
+		return err
+	}
+	// AutoRelay connects to the relay by itself; dialling here only makes it sooner.
+	if err := h.Connect(ctx, o.relay); err != nil {
+		log.Warn("relay dial failed (AutoRelay retries)", "err", err.Error())
+	}
+
+	readyCtx, cancel := context.WithTimeout(ctx, o.readyTimeout)
+	defer cancel()
+	relayAddrs := func() []ma.Multiaddr {
+		return slices.DeleteFunc(h.Addrs(), func(a ma.Multiaddr) bool { return !isRelayAddr(a) })
+	}
+	dcutrReady := func() bool { return !o.dcutr || slices.Contains(h.Mux().Protocols(), holepunch.Protocol) }
+	err = until(readyCtx, "the relay reservation, the public address and the /libp2p/dcutr handler", func() bool {
+		return len(relayAddrs()) > 0 && len(publicAddrs()) > 0 && dcutrReady()
+	})
+	if err != nil {
+		return err
+	}
+
+	dhtPeers := []string{}
+	if len(o.dhtBootstrap) > 0 {
+		kad, err := dht.New(h, dht.Mode(dht.ModeClient), dht.ProtocolPrefix("/ipfs"))
+		if err != nil {
+			return fmt.Errorf("dht: %w", err)
+		}
+		defer kad.Close()
+		if dhtPeers, err = joinDHT(readyCtx, h, kad, o.dhtBootstrap); err != nil {
+			return err
+		}
+	}
+
+	self := "/p2p/" + h.ID().String()
+	ready := map[string]any{
+		"ready":        true,
+		"peerId":       h.ID().String(),
+		"relayAddrs":   mapStrings(relayAddrs(), func(a ma.Multiaddr) string { return a.String() + self }),
+		"publicAddrs":  mapStrings(publicAddrs(), ma.Multiaddr.String),
+		"dhtPeers":     dhtPeers,
+		"impl":         "go",
+		"version":      libp2pVersion(),
+		"listenPort":   o.listenPort,
+		"dcutr":        o.dcutr,
+		"agentVersion": userAgent(),
+	}
+	printLine(ready)
+	log.Info("remote ready", "ready", ready)
+	<-ctx.Done()
+	return nil
+}
+
+// watchRelayObservation returns what the relay's identify last observed of us (our NAT mapping):
+// the address DCUtR's CONNECT carries, printed as publicAddrs.
+func watchRelayObservation(h host.Host, relay peer.ID) (func() []ma.Multiaddr, error) {
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return nil, err
+	}
+	observed := make(chan ma.Multiaddr, 1)
+	var last []ma.Multiaddr
+	go func() {
+		for e := range sub.Out() {
+			evt := e.(event.EvtPeerIdentificationCompleted)
+			log.Info("identified", "peer", evt.Peer.String(), "agentVersion", evt.AgentVersion,
+				"via", evt.Conn.RemoteMultiaddr().String(), "observedAddr", fmt.Sprint(evt.ObservedAddr))
+			if evt.Peer == relay && evt.ObservedAddr != nil && !isRelayAddr(evt.ObservedAddr) {
+				// js-libp2p's identify appends /p2p/<our id> to the observed address; go-libp2p
+				// only looks at its ip/tcp part, and so do we.
+				addr, _ := ma.SplitFunc(evt.ObservedAddr, func(c ma.Component) bool { return c.Code() == ma.P_P2P })
+				select {
+				case <-observed:
+				default:
+				}
+				observed <- addr
+			}
+		}
+	}()
+	return func() []ma.Multiaddr {
+		select {
+		case a := <-observed:
+			last = []ma.Multiaddr{a}
+			log.Info("public address learned from the relay", "addr", a.String())
+		default:
+		}
+		return last
+	}, nil
+}
+
+// joinDHT connects to the bootstrap peers, waits until one is in the routing table, then looks
+// up our own key (what a DHT client does to fill its routing table); returns the peers found.
+func joinDHT(ctx context.Context, h host.Host, kad *dht.IpfsDHT, bootstrap []peer.AddrInfo) ([]string, error) {
+	for _, b := range bootstrap {
+		if err := h.Connect(ctx, b); err != nil {
+			return nil, fmt.Errorf("DHT bootstrap %s: %w", b.ID, err)
+		}
+	}
+	if err := until(ctx, "a DHT server in the routing table", func() bool { return kad.RoutingTable().Size() > 0 }); err != nil {
+		return nil, err
+	}
+	found, err := kad.GetClosestPeers(ctx, string(h.ID()))
+	if err != nil {
+		return nil, fmt.Errorf("DHT lookup of our own key: %w", err)
+	}
+	ids := mapStrings(found, peer.ID.String)
+	log.Info("joined the DHT", "peers", ids)
+	return ids, nil
+}
+
+// logConnections logs every connection; "punched" marks a direct connection to a peer we also
+// reach through a relay, which is what a hole punch produces.
+func logConnections(h host.Host, relay peer.ID) {
+	describe := func(c network.Conn) []any {
+		return []any{"peer", c.RemotePeer().String(), "remoteAddr", c.RemoteMultiaddr().String(),
+			"localAddr", c.LocalMultiaddr().String(), "direction", c.Stat().Direction.String(),
+			"relayed", isRelayAddr(c.RemoteMultiaddr())}
+	}
+	h.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(n network.Network, c network.Conn) {
+			punched := false
+			if !isRelayAddr(c.RemoteMultiaddr()) && c.RemotePeer() != relay {
+				for _, other := range n.ConnsToPeer(c.RemotePeer()) {
+					punched = punched || isRelayAddr(other.RemoteMultiaddr())
+				}
+			}
+			log.Info("connection open", append(describe(c), "punched", punched)...)
+		},
+		DisconnectedF: func(_ network.Network, c network.Conn) { log.Info("connection closed", describe(c)...) },
+	})
+}
+
+// traceLogger logs go-libp2p's hole-punch trace events (one per step of each attempt).
+type traceLogger struct{}
+
+func (traceLogger) Trace(e *holepunch.Event) {
+	log.Info("holepunch "+e.Type, "remote", e.Remote.String(), "evt", e.Evt)
+}
+
+func loadOrCreateKey(file string) (crypto.PrivKey, error) {
+	if file != "" {
+		if b, err := os.ReadFile(file); err == nil {
+			return crypto.UnmarshalPrivateKey(b)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil || file == "" {
+		return key, err
+	}
+	// The same encoding as the js lab peers' key files (libp2p protobuf).
+	b, err := crypto.MarshalPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return key, os.WriteFile(file, b, 0o600)
+}
+
+func until(ctx context.Context, what string, check func() bool) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !check() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func isRelayAddr(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+func mapStrings[T any](xs []T, f func(T) string) []string {
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+// libp2pVersion is the go-libp2p module version this binary was built with.
+func libp2pVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/libp2p/go-libp2p" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+func userAgent() string {
+	return "punchr-lab-go-remote go-libp2p/" + libp2pVersion()
+}
+
+func printLine(v any) {
+	b, _ := json.Marshal(v)
+	os.Stdout.Write(append(b, '\n'))
+}
+
+// levelHandler is a JSON slog handler on stderr whose level depends on the go-libp2p subsystem
+// (the "logger" attribute gologshim adds), configured like go-log: "warn,p2p-holepunch=debug".
+type levelHandler struct {
+	slog.Handler
+	fallback slog.Level
+	levels   map[string]slog.Level
+	level    slog.Level
+}
+
+func newLevelHandler(spec string) *levelHandler {
+	if spec == "" {
+		spec = "warn,p2p-holepunch=debug"
+	}
+	// Our own lines follow the lab's PUNCHR_LOG_LEVEL, like the js peers (default info).
+	own := os.Getenv("PUNCHR_LOG_LEVEL")
+	if own == "" {
+		own = "info"
+	}
+	spec += ",lab-remote=" + own
+	h := &levelHandler{
+		Handler:  slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		fallback: slog.LevelWarn,
+		levels:   map[string]slog.Level{},
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, lvl, found := strings.Cut(part, "=")
+		var l slog.Level
+		if !found {
+			lvl = name
+		}
+		if l.UnmarshalText([]byte(lvl)) != nil {
+			continue
+		}
+		if found {
+			h.levels[name] = l
+		} else {
+			h.fallback = l
+		}
+	}
+	h.level = h.levelFor("lab-remote")
+	return h
+}
+
+func (h *levelHandler) levelFor(system string) slog.Level {
+	if l, ok := h.levels[system]; ok {
+		return l
+	}
+	return h.fallback
+}
+
+func (h *levelHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	for _, a := range attrs {
+		if a.Key == "logger" {
+			c.level = h.levelFor(a.Value.String())
+		}
+	}
+	c.Handler = h.Handler.WithAttrs(attrs)
+	return &c
+}
+
+func (h *levelHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	c.Handler = h.Handler.WithGroup(name)
+	return &c
+}
