@@ -64,6 +64,11 @@ export interface ReportQueueOptions {
   log?: Logger
 }
 
+/** The disk under the queue is full: nothing was written, nothing queued before was touched. */
+export class QueueDiskFullError extends Error {
+  override readonly name = 'QueueDiskFullError'
+}
+
 /** enqueue() was called while the queue was full; wait with waitForSpace(). */
 export class QueueFullError extends Error {
   override readonly name = 'QueueFullError'
@@ -154,7 +159,19 @@ export class ReportQueue {
     const full = this.fullReason()
     if (full !== undefined) throw new QueueFullError(`report queue ${this.dir} is full: ${full}`)
     const name = this.nextName()
-    await writeFileAtomic(join(this.dir, name), report)
+    try {
+      await writeFileAtomic(join(this.dir, name), report)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        throw new QueueDiskFullError(
+          `report queue ${this.dir}: no space left on the disk (${code}); free some space there — ` +
+            'the report is kept in memory and written again, and every report queued before is intact',
+          { cause: err },
+        )
+      }
+      throw err
+    }
     this.entries.push({ name, bytes: report.byteLength, attempts: 0, unknownAttempts: 0 })
     this.totalBytes += report.byteLength
     this.emit({ type: 'queued', id: name, bytes: report.byteLength, depth: this.depth })

@@ -117,6 +117,31 @@ describe('lab campaigns (punchr up + punchr client + js remotes)', { skip, timeo
     }
     assertTornDown(result.labId)
   })
+
+  it('go-libp2p remotes: found by the honeypot, cone SUCCESS on the first attempt, symmetric FAILED', async (t) => {
+    const scenario = validateScenario({
+      name: 'campaign-go',
+      relays: 1,
+      bootstrap: 1,
+      homes: [
+        { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client' }] },
+        { name: 'home-g', nat: 'cone', hosts: [{ name: 'remote-g', role: 'remote', impl: 'go' }] },
+        { name: 'home-s', nat: 'symmetric', hosts: [{ name: 'remote-s', role: 'remote', impl: 'go' }] },
+      ],
+      rounds: 2,
+    })
+    const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
+    for (const line of result.table.split('\n')) t.diagnostic(line)
+    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    const rounds = result.verdict.rounds.map(({ round }) => round)
+    assert.deepEqual(rounds.map((r) => `${r.remote}:${r.outcome}`).sort(), [
+      'remote-g:SUCCESS',
+      'remote-s:FAILED',
+    ])
+    const punched = rounds.find((r) => r.remote === 'remote-g')!
+    assert.equal(punched.attempts[0]?.outcome, 'SUCCESS', 'the tracer initiates against go-libp2p')
+    assert.ok(result.verdict.groups.every((g) => g.remoteImpl === 'go'))
+  })
 })
 
 /** connect_started ≤ connect_ended ≤ opened ≤ started ≤ ended, for every attempt. */
