@@ -1,10 +1,12 @@
 import { UserFacingError } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
 import { runClient } from './client.js'
+import { runExport } from './export.js'
 import { runHoneypot } from './honeypot.js'
 import { runKeys } from './keys.js'
 import { runLab } from './lab.js'
 import { runMigrate } from './migrate.js'
+import { runReport } from './report.js'
 import { runServer } from './server.js'
 import { runUp } from './up.js'
 import { VERSION } from './version.js'
@@ -31,6 +33,16 @@ const commands: Record<string, { run: Command; summary: string }> = {
   },
   keys: { run: runKeys, summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>' },
   migrate: { run: runMigrate, summary: 'apply database migrations and exit' },
+  report: {
+    run: runReport,
+    summary:
+      'key tables of the campaign (success rate, TCP vs QUIC, by agent, by country): --since, --format md|csv',
+  },
+  export: {
+    run: runExport,
+    summary:
+      'research dataset: results, attempts, latencies, peers as --format csv|parquet files in --out DIR',
+  },
   lab: { run: runLab, summary: 'NAT lab (Linux, root): lab up <scenario> | lab clean [--force]' },
 }
 

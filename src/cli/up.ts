@@ -1,8 +1,8 @@
 // `punchr up` (`npm start`): the server and the honeypot in one process on one database, so
 // that the embedded PGlite database (single-process) serves both. Prints where everything
-// listens: the server's addresses, then the honeypot's lines in the format of `punchr
-// honeypot`. Honeypot flags that would clash with the server's carry a `honeypot-` prefix;
-// `--host` is the address of everything.
+// listens: the server's addresses and the dashboard's URL, then the honeypot's lines in the
+// format of `punchr honeypot`. Honeypot flags that would clash with the server's carry a
+// `honeypot-` prefix; `--host` is the address of everything.
 import { join } from 'node:path'
 import { loadOrCreateKey } from '../honeypot/key-file.js'
 import { parseFlags, renderHelp, stringFlag } from '../lib/flags.js'
@@ -55,7 +55,8 @@ export const runUp: Command = async (argv, env) => {
     try {
       await server.start()
       process.stdout.write(
-        `server gRPC on ${values.host}:${server.grpcPort}\nserver HTTP on ${httpUrl(values.host, server.httpPort)}\n`,
+        `server gRPC on ${values.host}:${server.grpcPort}\nserver HTTP on ${httpUrl(values.host, server.httpPort)}\n` +
+          `dashboard on ${httpUrl(values.host, server.httpPort)}/\n`,
       )
       const honeypot = await startHoneypot(
         {

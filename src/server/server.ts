@@ -2,7 +2,7 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { type ConnectRouter, createContextValues } from '@connectrpc/connect'
-import { connectNodeAdapter } from '@connectrpc/connect-node'
+import { createDashboard, type DashboardHandler } from '../dashboard/http.js'
 import { maintainAllocationTables } from '../db/allocation.js'
 import { type Database, openDatabase } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
@@ -12,6 +12,7 @@ import { logger } from '../lib/logger.js'
 import { nowNs } from '../lib/time.js'
 import { Authenticator } from './auth.js'
 import type { ServerConfig } from './config.js'
+import { malformedRequest, punchrConnectAdapter } from './connect-adapter.js'
 import type { ServerContext } from './context.js'
 import { errorsAndMetrics, messageSizeLimit } from './interceptors.js'
 import { LIMITS } from './limits.js'
@@ -92,19 +93,20 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   const adapterOptions = {
     routes,
     readMaxBytes: HARD_READ_LIMIT_BYTES,
-    interceptors: [errorsAndMetrics(metrics, log), messageSizeLimit()],
+    interceptors: [errorsAndMetrics(metrics, log), malformedRequest(), messageSizeLimit()],
     contextValues: () => createContextValues(),
   }
   // gRPC needs HTTP/2 (cleartext, prior knowledge: what Go and Rust clients speak).
-  const grpcServer = http2.createServer(connectNodeAdapter(adapterOptions))
+  const grpcServer = http2.createServer(punchrConnectAdapter(adapterOptions))
   const grpcSessions = trackSessions(grpcServer)
-  // The HTTP/1.1 port serves /metrics and /healthz, and the same API over Connect and
-  // gRPC-Web for browsers and curl.
+  // The HTTP/1.1 port serves /metrics, /healthz and the dashboard, and the same API over
+  // Connect and gRPC-Web for browsers and curl.
+  const dashboard = createDashboard(db)
   const httpServer = http.createServer(
-    connectNodeAdapter({
+    punchrConnectAdapter({
       ...adapterOptions,
       fallback: (req, res) =>
-        void serveHttp(req as http.IncomingMessage, res as http.ServerResponse, { db, metrics }),
+        void serveHttp(req as http.IncomingMessage, res as http.ServerResponse, { db, metrics, dashboard }),
     }),
   )
 
@@ -191,7 +193,7 @@ function close(server: http.Server | http2.Http2Server): Promise<void> {
 async function serveHttp(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  deps: { db: Database; metrics: ServerMetrics },
+  deps: { db: Database; metrics: ServerMetrics; dashboard: DashboardHandler },
 ): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname
   if (path === '/metrics') {
@@ -216,6 +218,7 @@ async function serveHttp(
     }
     return
   }
+  if (await deps.dashboard(req, res)) return
   res.writeHead(404, { 'content-type': 'text/plain' })
   res.end('not found\n')
 }

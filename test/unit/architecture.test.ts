@@ -5,23 +5,38 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 // DESIGN.md, "Who may import whom": lib and gen import nothing of ours; db → lib; server →
-// lib, db, gen; honeypot → lib, db; client → lib, gen (never db); client/tracer → lib only;
-// dashboard → lib, db; cli → anything and nothing imports cli; lab → anything but cli.
+// lib, db, gen, dashboard (its HTTP port serves the dashboard); honeypot → lib, db; client →
+// lib, gen (never db); client/tracer → lib only; dashboard → lib, db; cli → anything and
+// nothing imports cli; lab → anything but cli.
 // A folder may always import itself. A new folder under src/ needs a rule here.
 
 /** The repository root: this file runs as dist/test/unit/architecture.test.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SRC = join(ROOT, 'src')
 
-const AREAS = ['lib', 'gen', 'db', 'server', 'honeypot', 'client', 'client/tracer', 'dashboard', 'cli', 'lab']
+const AREAS = [
+  'lib',
+  'gen',
+  'db',
+  'server',
+  'honeypot',
+  'client',
+  'client/tracer',
+  'quic',
+  'dashboard',
+  'cli',
+  'lab',
+]
 const RULES: Record<string, readonly string[]> = {
   lib: [],
   gen: [],
   db: ['lib'],
-  server: ['lib', 'db', 'gen'],
+  server: ['lib', 'db', 'gen', 'dashboard'],
   honeypot: ['lib', 'db'],
-  client: ['lib', 'gen', 'client/tracer'],
+  client: ['lib', 'gen', 'client/tracer', 'quic'],
   'client/tracer': ['lib'],
+  // The QUIC transport is a libp2p module of its own: nothing of ours but lib.
+  quic: ['lib'],
   dashboard: ['lib', 'db'],
   cli: AREAS,
   lab: AREAS.filter((a) => a !== 'cli'),
@@ -138,6 +153,8 @@ describe('architecture: DESIGN.md import rules', () => {
     assert.ok(has('cli/main.ts', 'cli'))
     assert.ok(has('honeypot/honeypot.ts', 'db'), 'honeypot/honeypot.ts → db')
     assert.ok(has('cli/up.ts', 'honeypot'), 'cli/up.ts → honeypot')
+    assert.ok(has('server/server.ts', 'dashboard'), 'server/server.ts → dashboard')
+    assert.ok(has('dashboard/queries/outcomes.ts', 'db'), 'dashboard/queries/outcomes.ts → db')
   })
 
   it('every import under src/ follows the rules', () => {
@@ -187,8 +204,18 @@ describe('architecture: the rules themselves', () => {
     ['client/tracer', 'gen', false],
     ['client/tracer', 'db', false],
     ['dashboard', 'db', true],
+    ['dashboard', 'lib', true],
     ['dashboard', 'server', false],
     ['dashboard', 'gen', false],
+    ['dashboard', 'honeypot', false],
+    ['dashboard', 'client', false],
+    ['dashboard', 'cli', false],
+    ['server', 'dashboard', true],
+    ['cli', 'dashboard', true],
+    ['db', 'dashboard', false],
+    ['lib', 'dashboard', false],
+    ['honeypot', 'dashboard', false],
+    ['client', 'dashboard', false],
     ['cli', 'server', true],
     ['cli', 'client', true],
     ['cli', 'lab', true],
@@ -197,6 +224,9 @@ describe('architecture: the rules themselves', () => {
     ['lab', 'client', true],
     ['lab', 'honeypot', true],
     ['lab', 'cli', false],
+    ['quic', 'lib', true],
+    ['quic', 'client', false],
+    ['client', 'quic', true],
     ['server', 'cli', false],
     ['lib', 'cli', false],
     ['unknown', 'lib', false],

@@ -1,0 +1,534 @@
+// The dashboard page: reads the range and the optional API key from the URL, fetches every
+// JSON endpoint, and draws each chart with Chart.js (global `Chart`, loaded before this
+// module). Under every chart a "Numbers" table shows what the chart draws, as text: for
+// readers, screen readers and the browser test. `body[data-state]` is loading, ready or error.
+/* global Chart */
+
+const OUTCOME_COLOURS = {
+  SUCCESS: '#27ae60',
+  FAILED: '#c0392b',
+  NO_CONNECTION: '#7f8c8d',
+  NO_STREAM: '#f39c12',
+  CONNECTION_REVERSED: '#8e44ad',
+  CANCELLED: '#95a5a6',
+  UNKNOWN: '#34495e',
+}
+const SERIES_COLOURS = ['#2f6fde', '#e67e22', '#16a085', '#8e44ad']
+const BREAKDOWNS = [
+  'transport',
+  'ip-version',
+  'agent',
+  'client-country',
+  'client-asn',
+  'remote-country',
+  'remote-asn',
+]
+const charts = new Map()
+
+// --- state in the URL: ?range=24h or ?since=…&until=… ; the key only in the fragment #key=…
+
+/** The view the URL asks for. A key given as ?key= moves into the fragment, which no request carries. */
+function readState() {
+  const url = new URL(location.href)
+  const fromQuery = url.searchParams.get('key')
+  if (fromQuery !== null) {
+    url.searchParams.delete('key')
+    url.hash = `key=${encodeURIComponent(fromQuery)}`
+    history.replaceState(null, '', url)
+  }
+  const key = new URLSearchParams(url.hash.slice(1)).get('key')
+  return {
+    preset: url.searchParams.get('range') ?? (url.searchParams.has('since') ? 'custom' : '7d'),
+    since: url.searchParams.get('since'),
+    until: url.searchParams.get('until'),
+    key: key === null || key === '' ? null : key,
+  }
+}
+
+function rangeQuery(state) {
+  if (state.preset !== 'custom') return { since: state.preset }
+  const query = {}
+  if (state.since) query.since = state.since
+  if (state.until) query.until = state.until
+  return query
+}
+
+async function api(state, path, query = {}) {
+  const url = new URL(path, location.origin)
+  for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value)
+  const headers = state.key === null ? {} : { authorization: `Bearer ${state.key}` }
+  const res = await fetch(url, { headers })
+  const body = await res.json().catch(() => ({ error: res.statusText }))
+  if (!res.ok) throw Object.assign(new Error(body.error ?? res.statusText), { status: res.status })
+  return body
+}
+
+// --- formatting
+
+const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)} %`)
+const interval = (p) => (p.rate === null ? 'no SUCCESS or FAILED results' : `${pct(p.low)} – ${pct(p.high)}`)
+const rateText = (p) => (p.rate === null ? '–' : `${pct(p.rate)} (${p.successes}/${p.trials})`)
+const ms = (s) => (s === null || s === undefined ? '–' : `${(s * 1000).toFixed(1)} ms`)
+
+function timeLabel(iso, bucketSeconds) {
+  const text = iso.replace('T', ' ').replace(/:00\.000Z$|\.000Z$/, '')
+  return bucketSeconds >= 86_400 ? text.slice(0, 10) : text.slice(5, 16)
+}
+
+function setField(name, text) {
+  for (const el of document.querySelectorAll(`[data-field="${name}"]`)) el.textContent = text
+}
+
+// --- tables
+
+function fillTable(table, headers, rows) {
+  table.replaceChildren()
+  const head = table.createTHead().insertRow()
+  for (const h of headers) {
+    const th = document.createElement('th')
+    th.textContent = h
+    head.append(th)
+  }
+  const body = table.createTBody()
+  for (const row of rows) {
+    const tr = body.insertRow()
+    for (const cell of row) {
+      const td = tr.insertCell()
+      if (cell instanceof Node) td.append(cell)
+      else td.textContent = cell === null || cell === undefined ? '–' : String(cell)
+    }
+  }
+}
+
+/** The "Numbers" table under a chart card. */
+function numbers(card, headers, rows) {
+  let details = card.querySelector('details')
+  if (details === null) {
+    details = document.createElement('details')
+    details.innerHTML = '<summary>Numbers</summary><table></table>'
+    card.append(details)
+  }
+  fillTable(details.querySelector('table'), headers, rows)
+}
+
+// --- charts
+
+/** Draws the 95 % intervals of bar datasets that carry `intervals: [[low, high], …]` as whiskers. */
+const whiskers = {
+  id: 'whiskers',
+  afterDatasetsDraw(chart) {
+    const { ctx } = chart
+    chart.data.datasets.forEach((dataset, i) => {
+      if (!dataset.intervals) return
+      const horizontal = chart.options.indexAxis === 'y'
+      const valueScale = horizontal ? chart.scales.x : chart.scales.y
+      ctx.save()
+      ctx.strokeStyle = '#1d2430'
+      ctx.lineWidth = 1.5
+      chart.getDatasetMeta(i).data.forEach((bar, j) => {
+        const range = dataset.intervals[j]
+        if (!range || range[0] === null) return
+        const [a, b] = range.map((v) => valueScale.getPixelForValue(v))
+        const at = horizontal ? bar.y : bar.x
+        ctx.beginPath()
+        for (const [from, to] of [
+          [a, b],
+          [a, a],
+          [b, b],
+        ]) {
+          const cap = from === to ? 4 : 0
+          if (horizontal) {
+            ctx.moveTo(from, at - cap)
+            ctx.lineTo(to, at + cap)
+          } else {
+            ctx.moveTo(at - cap, from)
+            ctx.lineTo(at + cap, to)
+          }
+        }
+        ctx.stroke()
+      })
+      ctx.restore()
+    })
+  },
+}
+
+function card(name) {
+  return document.querySelector(`[data-chart="${name}"]`)
+}
+
+/** (Re)draws the chart of a card; an empty data set shows a note instead of empty axes. */
+function draw(name, config, points) {
+  const el = card(name)
+  charts.get(name)?.destroy()
+  charts.delete(name)
+  el.dataset.points = String(points)
+  const plot = el.querySelector('.plot')
+  plot.querySelector('.empty')?.remove()
+  const canvas = plot.querySelector('canvas')
+  canvas.hidden = points === 0
+  if (points === 0) {
+    const note = document.createElement('p')
+    note.className = 'empty'
+    note.textContent = 'No data in this range.'
+    plot.append(note)
+    return
+  }
+  charts.set(
+    name,
+    new Chart(canvas, {
+      ...config,
+      options: { animation: false, maintainAspectRatio: false, ...config.options },
+    }),
+  )
+}
+
+const percentAxis = { min: 0, max: 1, ticks: { callback: (v) => pct(v) } }
+const rateTooltip = {
+  callbacks: {
+    label: (c) => `${c.dataset.label}: ${pct(c.parsed[c.chart.options.indexAxis === 'y' ? 'x' : 'y'])}`,
+  },
+}
+
+function drawTimeseries(data) {
+  const labels = data.buckets.map((b) => timeLabel(b.start, data.bucketSeconds))
+  const trials = data.buckets.reduce((a, b) => a + b.successRate.trials, 0)
+  const results = data.buckets.reduce((a, b) => a + Object.values(b.outcomes).reduce((x, y) => x + y, 0), 0)
+  const band = { pointRadius: 0, borderWidth: 0, backgroundColor: 'rgba(47,111,222,0.18)' }
+  draw(
+    'success-rate',
+    {
+      type: 'line',
+      data: {
+        labels,
+        datasets: [
+          { label: '95 % low', data: data.buckets.map((b) => b.successRate.low), ...band, fill: false },
+          { label: '95 % high', data: data.buckets.map((b) => b.successRate.high), ...band, fill: '-1' },
+          {
+            label: 'success rate',
+            data: data.buckets.map((b) => b.successRate.rate),
+            borderColor: '#2f6fde',
+            backgroundColor: '#2f6fde',
+            pointRadius: 2,
+          },
+        ],
+      },
+      options: { scales: { y: percentAxis }, plugins: { legend: { display: false }, tooltip: rateTooltip } },
+    },
+    trials,
+  )
+  const withResults = data.buckets.filter((b) => Object.values(b.outcomes).some((n) => n > 0))
+  numbers(
+    card('success-rate'),
+    ['bucket start (UTC)', 'SUCCESS', 'FAILED', 'success rate', '95 % interval'],
+    withResults.map((b) => [
+      b.start,
+      b.outcomes.SUCCESS,
+      b.outcomes.FAILED,
+      pct(b.successRate.rate),
+      interval(b.successRate),
+    ]),
+  )
+  const outcomes = Object.keys(OUTCOME_COLOURS).filter((o) => data.buckets.some((b) => b.outcomes[o] > 0))
+  draw(
+    'outcomes',
+    {
+      type: 'bar',
+      data: {
+        labels,
+        datasets: outcomes.map((o) => ({
+          label: o,
+          data: data.buckets.map((b) => b.outcomes[o]),
+          backgroundColor: OUTCOME_COLOURS[o],
+        })),
+      },
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
+    },
+    results,
+  )
+  numbers(
+    card('outcomes'),
+    ['bucket start (UTC)', ...outcomes],
+    withResults.map((b) => [b.start, ...outcomes.map((o) => b.outcomes[o])]),
+  )
+}
+
+function drawBreakdown(name, data) {
+  const groups = data.other === null ? data.groups : [...data.groups, data.other]
+  const horizontal = !['transport', 'ip-version'].includes(name)
+  draw(
+    name,
+    {
+      type: 'bar',
+      data: {
+        labels: groups.map((g) => (g.key === 'other' && data.other ? `other (${data.other.groups})` : g.key)),
+        datasets: [
+          {
+            label: 'success rate',
+            data: groups.map((g) => g.successRate.rate),
+            intervals: groups.map((g) => [g.successRate.low, g.successRate.high]),
+            backgroundColor: '#2f6fde',
+          },
+        ],
+      },
+      options: {
+        indexAxis: horizontal ? 'y' : 'x',
+        scales: { [horizontal ? 'x' : 'y']: percentAxis },
+        plugins: { legend: { display: false }, tooltip: rateTooltip },
+      },
+      plugins: [whiskers],
+    },
+    groups.length,
+  )
+  numbers(
+    card(name),
+    [data.by, 'results', 'SUCCESS', 'FAILED', 'success rate', '95 % interval'],
+    groups.map((g) => [
+      g.key,
+      g.results,
+      g.success,
+      g.failed,
+      pct(g.successRate.rate),
+      interval(g.successRate),
+    ]),
+  )
+}
+
+function drawShares(name, rows, label) {
+  draw(
+    name,
+    {
+      type: 'bar',
+      data: {
+        labels: rows.map((r) => r.label),
+        datasets: [{ label: 'successes', data: rows.map((r) => r.successes), backgroundColor: '#27ae60' }],
+      },
+      options: { scales: { y: { beginAtZero: true } }, plugins: { legend: { display: false } } },
+    },
+    rows.length,
+  )
+  numbers(
+    card(name),
+    [label, 'successes', 'share', '95 % interval'],
+    rows.map((r) => [r.label, r.successes, pct(r.share.rate), interval(r.share)]),
+  )
+}
+
+function drawCdf(name, series) {
+  draw(
+    name,
+    {
+      type: 'line',
+      data: {
+        datasets: series.map((s, i) => ({
+          label: `${s.name} (n=${s.count})`,
+          data: s.cdf.map((p) => ({ x: p.x * 1000, y: p.p })),
+          borderColor: SERIES_COLOURS[i],
+          backgroundColor: SERIES_COLOURS[i],
+          pointRadius: 0,
+          stepped: false,
+        })),
+      },
+      options: {
+        parsing: false,
+        scales: { x: { type: 'logarithmic', title: { display: true, text: 'ms' } }, y: percentAxis },
+      },
+    },
+    series.reduce((a, s) => a + s.count, 0),
+  )
+  numbers(
+    card(name),
+    ['', 'values', 'median'],
+    series.map((s) => [s.name, s.count, ms(s.median)]),
+  )
+}
+
+function renderLatest(rows) {
+  const outcome = (o) => {
+    const span = document.createElement('span')
+    span.className = `outcome-${o}`
+    span.textContent = o
+    return span
+  }
+  fillTable(
+    document.querySelector('#latest table'),
+    [
+      'stored (UTC)',
+      'outcome',
+      'attempts',
+      'succeeded on',
+      'direct via',
+      'duration',
+      'remote',
+      'remote agent',
+      'client country',
+      'remote country',
+    ],
+    rows.map((r) => [
+      r.createdAt.replace('T', ' ').slice(0, 19),
+      outcome(r.outcome),
+      r.attempts,
+      r.successAttempt,
+      r.finalTransport === null ? null : `${r.finalTransport}/ip${r.finalIpVersion}`,
+      `${r.durationSeconds.toFixed(2)} s`,
+      `${r.remotePeerId.slice(0, 8)}…${r.remotePeerId.slice(-6)}`,
+      r.remoteAgent,
+      r.clientCountry,
+      r.remoteCountry,
+    ]),
+  )
+  document.querySelector('#latest').dataset.rows = String(rows.length)
+}
+
+function renderSummary(s) {
+  setField('results', s.results)
+  setField('success-rate', rateText(s.successRate))
+  setField('success-interval', interval(s.successRate))
+  setField('first-attempt', rateText(s.firstAttempt))
+  setField('first-attempt-interval', interval(s.firstAttempt))
+  setField('clients', s.clients)
+  setField('remotes', s.remotes)
+}
+
+function renderHealth(h) {
+  setField('results-per-minute', (h.resultsLast10Minutes / 10).toFixed(1))
+  setField('active-hosts', h.activeHosts)
+  setField('active-keys', `${h.activeKeys} API key${h.activeKeys === 1 ? '' : 's'}`)
+  setField('honeypot-peers', h.honeypotPeers)
+  setField('candidates', h.candidates)
+  charts.get('sparkline')?.destroy()
+  charts.set(
+    'sparkline',
+    new Chart(document.getElementById('results-per-minute'), {
+      type: 'bar',
+      data: {
+        labels: h.resultsPerMinute.map((m) => m.start.slice(11, 16)),
+        datasets: [{ data: h.resultsPerMinute.map((m) => m.results), backgroundColor: '#2f6fde' }],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        plugins: { legend: { display: false } },
+        scales: { x: { display: false }, y: { display: false, beginAtZero: true } },
+      },
+    }),
+  )
+}
+
+// --- the page
+
+function showViewer(state, me) {
+  document.getElementById('viewer-all').hidden = state.key !== null
+  document.getElementById('viewer-mine').hidden = state.key === null
+  if (me) {
+    document.getElementById('viewer-name').textContent = me.username
+    document.getElementById('viewer-prefix').textContent = `(key ${me.keyPrefix}…)`
+  }
+  const leave = document.getElementById('viewer-leave')
+  leave.href = `${location.pathname}${location.search}`
+}
+
+function showRange(state, range) {
+  const form = document.getElementById('range')
+  form.preset.value = state.preset
+  form.since.value = range.since.slice(0, 19)
+  form.until.value = range.until.slice(0, 19)
+}
+
+async function load() {
+  const state = readState()
+  document.body.dataset.state = 'loading'
+  document.getElementById('status').textContent = ''
+  showViewer(state, null)
+  const range = rangeQuery(state)
+  try {
+    const me = state.key === null ? null : await api(state, '/api/me')
+    showViewer(state, me)
+    const [summary, series, finals, attempts, startRtt, latency, latest, health, ...breakdowns] =
+      await Promise.all([
+        api(state, '/api/summary', range),
+        api(state, '/api/timeseries', range),
+        api(state, '/api/final-connections', range),
+        api(state, '/api/success-attempts', range),
+        api(state, '/api/start-rtt', range),
+        api(state, '/api/latency', range),
+        api(state, '/api/latest', range),
+        api(state, '/api/health'),
+        ...BREAKDOWNS.map((by) => api(state, '/api/breakdown', { ...range, by })),
+      ])
+    showRange(state, summary.range)
+    renderSummary(summary)
+    renderHealth(health)
+    drawTimeseries(series)
+    BREAKDOWNS.forEach((by, i) => {
+      drawBreakdown(by, breakdowns[i])
+    })
+    drawShares(
+      'final-connections',
+      finals.connections.map((c) => ({
+        label: c.ipVersion === null ? c.transport : `${c.transport}/ip${c.ipVersion}`,
+        successes: c.successes,
+        share: c.share,
+      })),
+      'transport/IP version',
+    )
+    drawShares(
+      'success-attempts',
+      attempts.attempts.map((a) => ({ label: a.attempt === null ? 'none' : String(a.attempt), ...a })),
+      'attempt',
+    )
+    drawCdf('start-rtt', startRtt.series)
+    drawCdf('latency', latency.series)
+    renderLatest(latest.results)
+    document.body.dataset.state = 'ready'
+  } catch (err) {
+    const why =
+      err.status === 401 || err.status === 403 ? `This API key does not work: ${err.message}.` : err.message
+    document.getElementById('status').textContent = why
+    document.body.dataset.state = 'error'
+  }
+}
+
+function navigate(mutate) {
+  const url = new URL(location.href)
+  mutate(url)
+  history.pushState(null, '', url)
+  load()
+}
+
+document.getElementById('range').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = event.target
+  navigate((url) => {
+    for (const name of ['range', 'since', 'until']) url.searchParams.delete(name)
+    if (form.preset.value !== 'custom') url.searchParams.set('range', form.preset.value)
+    else {
+      // The inputs show UTC (see showRange); they carry no zone of their own.
+      if (form.since.value) url.searchParams.set('since', `${form.since.value}Z`)
+      if (form.until.value) url.searchParams.set('until', `${form.until.value}Z`)
+    }
+  })
+})
+document.getElementById('range').preset.addEventListener('change', (event) => {
+  if (event.target.value !== 'custom') event.target.form.requestSubmit()
+})
+document.getElementById('my-results-open').addEventListener('click', () => {
+  document.getElementById('key-form').hidden = false
+  document.getElementById('key-form').key.focus()
+})
+document.getElementById('key-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const key = event.target.key.value.trim()
+  event.target.reset()
+  event.target.hidden = true
+  navigate((url) => {
+    url.hash = `key=${encodeURIComponent(key)}`
+  })
+})
+document.getElementById('viewer-leave').addEventListener('click', (event) => {
+  event.preventDefault()
+  navigate((url) => {
+    url.hash = ''
+  })
+})
+window.addEventListener('popstate', load)
+load()

@@ -1,0 +1,656 @@
+//! rust-remote: a NATed, DCUtR-capable rust-libp2p peer ("remote" B) for punchr's NAT lab — the
+//! rust-libp2p counterpart of src/lab/peers/remote.ts and test/interop/go-remote, with the same
+//! command line and ready line:
+//!
+//! ```text
+//! rust-remote --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… [--listen-port 4101] [--dial-port 4100]
+//!             [--dht-bootstrap /ip4/…/p2p/12D3…]… [--ready-timeout-ms 30000] [--key <file>]
+//!             [--listen-ip 0.0.0.0] [--no-dcutr] [--advertise-dcutr]
+//! ```
+//!
+//! Stock rust-libp2p (the `libp2p` crate, version pinned in Cargo.lock), configured the way a
+//! NATed rust-libp2p node is: TCP + Noise + Yamux, the relay client with a reservation on the
+//! lab relay (`listen_on(<relay>/p2p-circuit)`), DCUtR, identify, ping and a Kademlia client on
+//! /ipfs/kad/1.0.0. Nothing in the hole-punch path is patched.
+//!
+//! - `--dial-port` is accepted and ignored. libp2p-tcp ≥ 0.42 has no `Config::port_reuse` any
+//!   more (deprecated no-op, "decided by the behaviour"): every dial carries a `PortUse`, and
+//!   `PortUse::Reuse` — the default of `DialOpts`, used by the relay client, Kademlia and
+//!   DCUtR's punch dials — binds the dial socket (SO_REUSEPORT) to the port of a listening
+//!   socket of the same IP family. So every TCP dial leaves from --listen-port, the relay
+//!   observes it, and the punch reuses that NAT mapping. We dial the relay only after the TCP
+//!   listener reported its address, which is when libp2p-tcp registers the port for reuse.
+//! - DCUtR's CONNECT carries the *address candidates* (`FromSwarm::NewExternalAddrCandidate`,
+//!   libp2p-dcutr ≥ 0.11), not the confirmed external addresses. Identify turns every observed
+//!   address into a candidate: as observed when its port is one we listen on (port reuse
+//!   worked: behind a cone NAT, `<router WAN>:<listen port>`), else translated to our listen
+//!   port (behind a symmetric NAT, `<router WAN>:<listen port>` too, although the NAT used a
+//!   random port). So the relay's observation alone suffices and is *not* added as an external
+//!   address: a confirmed external address is advertised by identify, and the honeypot skips
+//!   peers that advertise a public address.
+//! - Identify advertises only the external addresses (`with_hide_listen_addrs`): the relay
+//!   client confirms `<relay>/p2p-circuit` as an external address once the reservation is
+//!   accepted. Like a NATed go-libp2p node with AutoRelay, the remote looks reachable through
+//!   the relay only.
+//! - rust-libp2p lists a protocol in identify per connection, from that connection's handlers.
+//!   Its DCUtR behaviour handles `/libp2p/dcutr` only on a relayed connection it *dialled*; on
+//!   direct connections and inbound relayed ones it does not. So a stock rust-libp2p B never
+//!   tells the honeypot that it speaks DCUtR, and the honeypot (SPEC §5) does not record it.
+//!   `--advertise-dcutr` adds a behaviour that lists `/libp2p/dcutr` on direct connections (an
+//!   inbound stream there is negotiated and left pending, never answered), the way go-libp2p
+//!   and js-libp2p list it host-wide. It changes nothing on relayed connections.
+//! - The agent version names rust-libp2p and its version (`punchr-lab-rust-remote
+//!   rust-libp2p/0.57.1`): the measuring client picks its handshake role from it.
+//!
+//! It prints ONE JSON line on stdout when ready — reservation held, the relay's observation
+//! known (and an address candidate for DCUtR), and with --dht-bootstrap the DHT joined by a
+//! lookup of its own key:
+//!
+//! ```text
+//! {"ready":true,"peerId":…,"relayAddrs":[…],"publicAddrs":[…],"dhtPeers":[…],"impl":"rust","version":"0.57.1",…}
+//! ```
+//!
+//! or `{"error": …}` and exit 1. Logs are JSON lines on stderr (`RUST_LOG`-like spec in
+//! `PUNCHR_RUST_LOG`, default `warn,rust_remote=<PUNCHR_LOG_LEVEL or info>,libp2p_dcutr=debug`).
+//! SIGTERM/SIGINT exit 0.
+
+use std::{
+    collections::{HashMap, HashSet},
+    convert::Infallible,
+    process::ExitCode,
+    str::FromStr,
+    time::Duration,
+};
+
+use libp2p::{
+    core::{transport::PortUse, ConnectedPoint, Endpoint},
+    dcutr,
+    futures::StreamExt,
+    identify, identity, kad,
+    multiaddr::Protocol,
+    noise, ping, relay,
+    swarm::{
+        behaviour::toggle::Toggle, dummy, handler::PendingConnectionHandler, ConnectionDenied,
+        ConnectionId, FromSwarm, NetworkBehaviour, SwarmEvent, THandler, THandlerInEvent,
+        THandlerOutEvent, ToSwarm,
+    },
+    tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use serde_json::json;
+use tracing::{debug, error, info, warn};
+
+const DHT_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
+const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
+const USAGE: &str = "rust-remote --relay <relay multiaddr with /p2p/> [--listen-ip 0.0.0.0] \
+    [--listen-port 4101] [--dial-port N (ignored)] [--dht-bootstrap <multiaddr with /p2p/>]… \
+    [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr] [--advertise-dcutr]";
+
+struct Options {
+    relay: Multiaddr,
+    relay_peer: PeerId,
+    listen_ip: String,
+    listen_port: u16,
+    dht_bootstrap: Vec<(PeerId, Multiaddr)>,
+    ready_timeout: Duration,
+    key_file: Option<String>,
+    dcutr: bool,
+    advertise_dcutr: bool,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    relay: relay::client::Behaviour,
+    dcutr: Toggle<dcutr::Behaviour>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    advertise_dcutr: Toggle<AdvertiseDcutr>,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = parse_options(std::env::args().skip(1).collect())
+        .and_then(|opts| runtime.block_on(run(opts)));
+    match result {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            error!(err = %err, "failed");
+            print_line(&json!({ "error": err }));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_options(args: Vec<String>) -> Result<Options, String> {
+    let mut relay = None;
+    let mut listen_ip = "0.0.0.0".to_string();
+    let mut listen_port = 4101u16;
+    let mut bootstrap = Vec::new();
+    let mut ready_timeout_ms = 30_000u64;
+    let mut key_file = None;
+    let mut dcutr = true;
+    let mut advertise_dcutr = false;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        // Go's flag syntax, which go-remote accepts: -name or --name, value separate or after '='.
+        let trimmed = arg.trim_start_matches('-');
+        if trimmed.len() == arg.len() {
+            return Err(format!("unexpected argument {arg}\nusage: {USAGE}"));
+        }
+        let (name, inline) = match trimmed.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (trimmed.to_string(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("--{name} needs a value\nusage: {USAGE}"))
+        };
+        match name.as_str() {
+            "relay" => relay = Some(value()?),
+            "listen-ip" => listen_ip = value()?,
+            "listen-port" => listen_port = parse_num(&name, &value()?)?,
+            "dial-port" => {
+                let _: u16 = parse_num(&name, &value()?)?;
+            }
+            "dht-bootstrap" => bootstrap.push(value()?),
+            "ready-timeout-ms" => ready_timeout_ms = parse_num(&name, &value()?)?,
+            "key" => key_file = Some(value()?),
+            "no-dcutr" => dcutr = false,
+            "advertise-dcutr" => advertise_dcutr = true,
+            "h" | "help" => return Err(format!("usage: {USAGE}")),
+            _ => return Err(format!("unknown flag {arg}\nusage: {USAGE}")),
+        }
+    }
+    let relay = relay.ok_or_else(|| format!("--relay <multiaddr with /p2p/> is required\nusage: {USAGE}"))?;
+    let (relay_peer, relay) = split_peer(&relay).map_err(|e| format!("--relay {relay}: {e}"))?;
+    let dht_bootstrap = bootstrap
+        .iter()
+        .map(|b| split_peer(b).map_err(|e| format!("--dht-bootstrap {b}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Options {
+        relay,
+        relay_peer,
+        listen_ip,
+        listen_port,
+        dht_bootstrap,
+        ready_timeout: Duration::from_millis(ready_timeout_ms),
+        key_file,
+        dcutr,
+        advertise_dcutr,
+    })
+}
+
+fn parse_num<T: FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("--{name}: not a valid number: {value}"))
+}
+
+/// A multiaddr ending in /p2p/<id>: the peer and the full address.
+fn split_peer(s: &str) -> Result<(PeerId, Multiaddr), String> {
+    let addr: Multiaddr = s.parse().map_err(|e| format!("{e}"))?;
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Ok((peer, addr)),
+        _ => Err("must end in /p2p/<peer id>".into()),
+    }
+}
+
+/// What is still missing before "ready".
+#[derive(Default)]
+struct Progress {
+    tcp_listening: bool,
+    relay_dialled: bool,
+    reservation: bool,
+    relay_addrs: Vec<Multiaddr>,
+    /// What the relay's identify observed of us, without /p2p.
+    public_addrs: Vec<Multiaddr>,
+    /// DCUtR's CONNECT addresses: every address candidate so far.
+    candidates: Vec<Multiaddr>,
+    dht_query: Option<kad::QueryId>,
+    dht_found: Vec<PeerId>,
+    /// Set when the lookup finished.
+    dht_peers: Option<Vec<PeerId>>,
+    ready: bool,
+}
+
+async fn run(o: Options) -> Result<(), String> {
+    let key = load_or_create_key(o.key_file.as_deref())?;
+    let local_peer = key.public().to_peer_id();
+    let version = libp2p_version();
+    let agent = format!("punchr-lab-rust-remote rust-libp2p/{version}");
+
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("tcp: {e}"))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("relay client: {e}"))?
+        .with_behaviour(|key, relay| {
+            let mut kad_config = kad::Config::new(DHT_PROTOCOL);
+            kad_config.set_query_timeout(o.ready_timeout);
+            let mut kad =
+                kad::Behaviour::with_config(local_peer, kad::store::MemoryStore::new(local_peer), kad_config);
+            kad.set_mode(Some(kad::Mode::Client));
+            Behaviour {
+                relay,
+                dcutr: o.dcutr.then(|| dcutr::Behaviour::new(local_peer)).into(),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/ipfs/0.1.0".into(), key.public())
+                        .with_agent_version(agent.clone())
+                        .with_hide_listen_addrs(true),
+                ),
+                ping: ping::Behaviour::default(),
+                kad,
+                advertise_dcutr: o.advertise_dcutr.then_some(AdvertiseDcutr).into(),
+            }
+        })
+        .map_err(|e| format!("behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+
+    let listen: Multiaddr = format!("/ip4/{}/tcp/{}", o.listen_ip, o.listen_port)
+        .parse()
+        .map_err(|e| format!("--listen-ip {}: {e}", o.listen_ip))?;
+    swarm.listen_on(listen.clone()).map_err(|e| format!("listen on {listen}: {e}"))?;
+    info!(peer_id = %local_peer, listen = %listen, agent = %agent, dcutr = o.dcutr,
+          advertise_dcutr = o.advertise_dcutr, "host started");
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("SIGINT handler: {e}"))?;
+    let deadline = tokio::time::sleep(o.ready_timeout);
+    tokio::pin!(deadline);
+
+    let mut p = Progress::default();
+    let mut conns: HashMap<ConnectionId, (PeerId, ConnectedPoint)> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM"); return Ok(()) }
+            _ = sigint.recv() => { info!("SIGINT"); return Ok(()) }
+            _ = &mut deadline, if !p.ready => return Err(format!("not ready after {} ms: {}",
+                o.ready_timeout.as_millis(), missing(&o, &p))),
+            event = swarm.select_next_some() => on_event(&mut swarm, &o, &mut p, &mut conns, event)?,
+        }
+        advance(&mut swarm, &o, &mut p, &version, &agent)?;
+    }
+}
+
+fn missing(o: &Options, p: &Progress) -> String {
+    let mut m = Vec::new();
+    if !p.tcp_listening {
+        m.push("the TCP listener");
+    }
+    if !p.reservation || p.relay_addrs.is_empty() {
+        m.push("the relay reservation");
+    }
+    if p.public_addrs.is_empty() {
+        m.push("the relay's observation of our address");
+    }
+    if p.candidates.is_empty() {
+        m.push("an address candidate for DCUtR");
+    }
+    if !o.dht_bootstrap.is_empty() && p.dht_peers.is_none() {
+        m.push("the DHT lookup of our own key");
+    }
+    format!("waiting for {}", m.join(", "))
+}
+
+/// Moves on to the next step once the previous one is done; prints the ready line at the end.
+fn advance(swarm: &mut Swarm<Behaviour>, o: &Options, p: &mut Progress, version: &str, agent: &str) -> Result<(), String> {
+    if p.tcp_listening && !p.relay_dialled {
+        // Only now: the TCP listener registered its port for reuse, so this dial (and every
+        // later one) leaves from the listen port and the relay observes the NAT mapping of it.
+        p.relay_dialled = true;
+        swarm.dial(o.relay.clone()).map_err(|e| format!("dial relay {}: {e}", o.relay))?;
+        let circuit = o.relay.clone().with(Protocol::P2pCircuit);
+        swarm.listen_on(circuit.clone()).map_err(|e| format!("listen on {circuit}: {e}"))?;
+    }
+    let relay_done = p.reservation && !p.relay_addrs.is_empty() && !p.public_addrs.is_empty() && !p.candidates.is_empty();
+    if relay_done && !o.dht_bootstrap.is_empty() && p.dht_query.is_none() {
+        // Joining the DHT: the bootstrap peers in the routing table, then a lookup of our own key,
+        // which connects us to the DHT servers closest to us — the honeypot among them.
+        let kad = &mut swarm.behaviour_mut().kad;
+        for (peer, addr) in &o.dht_bootstrap {
+            let without_p2p: Multiaddr = addr.iter().filter(|c| !matches!(c, Protocol::P2p(_))).collect();
+            kad.add_address(peer, without_p2p);
+        }
+        p.dht_query = Some(kad.get_closest_peers(*swarm.local_peer_id()));
+        info!("DHT lookup of our own key started");
+    }
+    if relay_done && (o.dht_bootstrap.is_empty() || p.dht_peers.is_some()) && !p.ready {
+        p.ready = true;
+        let me = *swarm.local_peer_id();
+        let ready = json!({
+            "ready": true,
+            "peerId": me.to_string(),
+            "relayAddrs": p.relay_addrs.iter().map(|a| a.clone().with(Protocol::P2p(me)).to_string()).collect::<Vec<_>>(),
+            "publicAddrs": p.public_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "holePunchAddrs": p.candidates.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "dhtPeers": p.dht_peers.clone().unwrap_or_default().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "impl": "rust",
+            "version": version,
+            "listenPort": o.listen_port,
+            "dcutr": o.dcutr,
+            "advertiseDcutr": o.advertise_dcutr,
+            "agentVersion": agent,
+        });
+        print_line(&ready);
+        info!(ready = %ready, "remote ready");
+    }
+    Ok(())
+}
+
+fn on_event(
+    swarm: &mut Swarm<Behaviour>,
+    o: &Options,
+    p: &mut Progress,
+    conns: &mut HashMap<ConnectionId, (PeerId, ConnectedPoint)>,
+    event: SwarmEvent<BehaviourEvent>,
+) -> Result<(), String> {
+    match event {
+        SwarmEvent::NewListenAddr { address, .. } => {
+            info!(addr = %address, "listening");
+            if is_relayed(&address) {
+                if !p.relay_addrs.contains(&address) {
+                    p.relay_addrs.push(address);
+                }
+            } else {
+                p.tcp_listening = true;
+            }
+        }
+        SwarmEvent::ExpiredListenAddr { address, .. } => {
+            warn!(addr = %address, "listen address expired");
+            p.relay_addrs.retain(|a| a != &address);
+        }
+        SwarmEvent::ListenerClosed { addresses, reason, .. } => {
+            warn!(addrs = ?addresses, reason = ?reason, "listener closed");
+            p.relay_addrs.retain(|a| !addresses.contains(a));
+        }
+        SwarmEvent::NewExternalAddrCandidate { address } => {
+            info!(addr = %address, "address candidate (DCUtR sends it in CONNECT)");
+            if !p.candidates.contains(&address) {
+                p.candidates.push(address);
+            }
+        }
+        SwarmEvent::ExternalAddrConfirmed { address } => info!(addr = %address, "external address confirmed"),
+        SwarmEvent::ExternalAddrExpired { address } => info!(addr = %address, "external address expired"),
+        SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+            let relayed = endpoint.is_relayed();
+            // A direct connection to a peer we also reach through the relay: a hole punch.
+            let punched = !relayed
+                && peer_id != o.relay_peer
+                && conns.values().any(|(peer, ep)| *peer == peer_id && ep.is_relayed());
+            info!(peer = %peer_id, connection = %connection_id, remote_addr = %remote_addr(&endpoint),
+                  local_addr = ?local_addr(&endpoint), direction = direction(&endpoint),
+                  role = role(&endpoint), relayed, punched, num_established = num_established.get(),
+                  "connection open");
+            conns.insert(connection_id, (peer_id, endpoint));
+        }
+        SwarmEvent::ConnectionClosed { peer_id, connection_id, endpoint, cause, .. } => {
+            conns.remove(&connection_id);
+            info!(peer = %peer_id, connection = %connection_id, remote_addr = %remote_addr(&endpoint),
+                  relayed = endpoint.is_relayed(), cause = ?cause, "connection closed");
+        }
+        SwarmEvent::OutgoingConnectionError { peer_id, connection_id, error } => {
+            info!(peer = ?peer_id.map(|p| p.to_string()), connection = %connection_id, err = %error,
+                  "outgoing connection failed");
+        }
+        SwarmEvent::IncomingConnectionError { connection_id, local_addr, send_back_addr, error, .. } => {
+            info!(connection = %connection_id, local_addr = %local_addr, remote_addr = %send_back_addr,
+                  err = %error, "incoming connection failed");
+        }
+        SwarmEvent::Dialing { peer_id, connection_id } => {
+            debug!(peer = ?peer_id.map(|p| p.to_string()), connection = %connection_id, "dialing");
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => match e {
+            relay::client::Event::ReservationReqAccepted { relay_peer_id, renewal, limit } => {
+                info!(relay = %relay_peer_id, renewal, limit = ?limit, "reservation accepted");
+                p.reservation = true;
+            }
+            relay::client::Event::InboundCircuitEstablished { src_peer_id, limit } => {
+                info!(peer = %src_peer_id, limit = ?limit, "inbound circuit (a relayed connection to us)");
+            }
+            other => info!(event = ?other, "relay client"),
+        },
+        SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => match result {
+            Ok(connection) => info!(peer = %remote_peer_id, connection = %connection, "hole punch succeeded"),
+            Err(err) => info!(peer = %remote_peer_id, err = %err, "hole punch failed"),
+        },
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => match e {
+            identify::Event::Received { connection_id, peer_id, info } => {
+                let via = conns.get(&connection_id).map(|(_, ep)| ep.clone());
+                let relayed = via.as_ref().is_some_and(ConnectedPoint::is_relayed);
+                info!(peer = %peer_id, agent = %info.agent_version, observed = %info.observed_addr,
+                      via = ?via.as_ref().map(remote_addr), relayed,
+                      listen_addrs = ?info.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                      protocols = ?info.protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                      "identified");
+                if peer_id == o.relay_peer && !relayed && !is_relayed(&info.observed_addr) {
+                    // js-libp2p appends /p2p/<our id> to the observed address; keep ip/tcp.
+                    let addr: Multiaddr =
+                        info.observed_addr.iter().filter(|c| !matches!(c, Protocol::P2p(_))).collect();
+                    if p.public_addrs != [addr.clone()] {
+                        info!(addr = %addr, "public address learned from the relay");
+                        p.public_addrs = vec![addr];
+                    }
+                }
+            }
+            identify::Event::Pushed { peer_id, info, .. } => {
+                debug!(peer = %peer_id,
+                       listen_addrs = ?info.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                       protocols = ?info.protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                       "identify pushed");
+            }
+            identify::Event::Sent { .. } => {}
+            identify::Event::Error { peer_id, error, .. } => debug!(peer = %peer_id, err = %error, "identify error"),
+        },
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => match e {
+            kad::Event::OutboundQueryProgressed { id, result: kad::QueryResult::GetClosestPeers(r), step, .. }
+                if Some(id) == p.dht_query =>
+            {
+                let peers = match r {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => {
+                        if peers.is_empty() {
+                            return Err("DHT lookup of our own key: timed out without peers".into());
+                        }
+                        peers
+                    }
+                };
+                for peer in peers {
+                    if !p.dht_found.contains(&peer.peer_id) {
+                        p.dht_found.push(peer.peer_id);
+                    }
+                }
+                if step.last {
+                    info!(peers = ?p.dht_found.iter().map(|p| p.to_string()).collect::<Vec<_>>(), "joined the DHT");
+                    if p.dht_found.is_empty() {
+                        return Err("DHT lookup of our own key found no peers".into());
+                    }
+                    p.dht_peers = Some(p.dht_found.clone());
+                }
+            }
+            kad::Event::RoutingUpdated { peer, .. } => debug!(peer = %peer, "DHT routing table updated"),
+            other => debug!(event = ?other, "kad"),
+        },
+        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result })) => match result {
+            Ok(rtt) => debug!(peer = %peer, connection = %connection, rtt_ms = rtt.as_secs_f64() * 1e3, "ping"),
+            Err(err) => debug!(peer = %peer, connection = %connection, err = %err, "ping failed"),
+        },
+        other => debug!(event = ?other, "swarm"),
+    }
+    let _ = swarm;
+    Ok(())
+}
+
+fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+fn remote_addr(ep: &ConnectedPoint) -> String {
+    match ep {
+        ConnectedPoint::Dialer { address, .. } => address.to_string(),
+        ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.to_string(),
+    }
+}
+
+fn local_addr(ep: &ConnectedPoint) -> Option<String> {
+    match ep {
+        ConnectedPoint::Dialer { .. } => None,
+        ConnectedPoint::Listener { local_addr, .. } => Some(local_addr.to_string()),
+    }
+}
+
+fn direction(ep: &ConnectedPoint) -> &'static str {
+    if ep.is_dialer() { "outbound" } else { "inbound" }
+}
+
+/// The role this side played in the security and muxer handshakes: a DCUtR punch dial of the
+/// side that received the relayed connection overrides it to "listener" (the spec's server).
+fn role(ep: &ConnectedPoint) -> &'static str {
+    match ep {
+        ConnectedPoint::Dialer { role_override: Endpoint::Listener, .. } => "listener (dial with role override)",
+        ConnectedPoint::Dialer { .. } => "dialer",
+        ConnectedPoint::Listener { .. } => "listener",
+    }
+}
+
+/// Lists /libp2p/dcutr in identify on direct connections (`--advertise-dcutr`), as go-libp2p
+/// and js-libp2p do host-wide; an inbound stream there is negotiated and left pending. Relayed
+/// connections get a dummy handler: stock DCUtR handles those.
+struct AdvertiseDcutr;
+
+impl NetworkBehaviour for AdvertiseDcutr {
+    type ConnectionHandler = libp2p::swarm::handler::Either<PendingConnectionHandler, dummy::ConnectionHandler>;
+    type ToSwarm = Infallible;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        local_addr: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(handler_for(is_relayed(local_addr)))
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        addr: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(handler_for(is_relayed(addr)))
+    }
+
+    fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
+        match event {
+            libp2p::swarm::handler::Either::Left(never) | libp2p::swarm::handler::Either::Right(never) => {
+                match never {}
+            }
+        }
+    }
+
+    fn poll(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
+        std::task::Poll::Pending
+    }
+}
+
+fn handler_for(relayed: bool) -> libp2p::swarm::handler::Either<PendingConnectionHandler, dummy::ConnectionHandler> {
+    if relayed {
+        libp2p::swarm::handler::Either::Right(dummy::ConnectionHandler)
+    } else {
+        libp2p::swarm::handler::Either::Left(PendingConnectionHandler::new(DCUTR_PROTOCOL.into()))
+    }
+}
+
+fn load_or_create_key(file: Option<&str>) -> Result<identity::Keypair, String> {
+    if let Some(file) = file {
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                return identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| format!("--key {file}: {e}"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("--key {file}: {e}")),
+        }
+    }
+    let key = identity::Keypair::generate_ed25519();
+    if let Some(file) = file {
+        // The same encoding as the js and go lab peers' key files (libp2p protobuf).
+        let bytes = key.to_protobuf_encoding().map_err(|e| format!("--key {file}: {e}"))?;
+        write_private(file, &bytes).map_err(|e| format!("--key {file}: {e}"))?;
+    }
+    Ok(key)
+}
+
+fn write_private(file: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?.write_all(bytes)
+}
+
+/// The version of the `libp2p` crate this binary was built with, from the Cargo.lock it was
+/// built with (`cargo build --locked`).
+fn libp2p_version() -> String {
+    let lock = include_str!("../Cargo.lock");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"libp2p\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return v.trim_end_matches('"').to_string();
+            }
+        }
+    }
+    "unknown".into()
+}
+
+fn print_line(v: &serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+/// JSON lines on stderr. `PUNCHR_RUST_LOG` is a tracing `Targets` spec (like RUST_LOG without
+/// span filters); by default our own lines follow the lab's PUNCHR_LOG_LEVEL (info), rust-libp2p's
+/// hole-punch crate logs at debug, everything else at warn.
+fn init_logging() {
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+    let own = match std::env::var("PUNCHR_LOG_LEVEL").unwrap_or_default().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "warn" => "warn",
+        "error" | "fatal" => "error",
+        "silent" => "off",
+        _ => "info",
+    };
+    let spec = std::env::var("PUNCHR_RUST_LOG")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("warn,rust_remote={own},libp2p_dcutr=debug"));
+    let filter = Targets::from_str(&spec).unwrap_or_else(|_| Targets::from_str("warn,rust_remote=info").unwrap());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_writer(std::io::stderr),
+        )
+        .with(filter)
+        .init();
+}
