@@ -1,6 +1,6 @@
 import { DEFAULT_ALLOCATION_POLICY } from '../db/allocation.js'
 import { databaseFlags } from '../db/database-flags.js'
-import { boolFlag, type FlagValues, intFlag, portFlag, stringFlag } from '../lib/flags.js'
+import { boolFlag, type FlagValues, intFlag, optionalStringFlag, portFlag, stringFlag } from '../lib/flags.js'
 
 /** Flags of `punchr server` (each also read from PUNCHR_SERVER_<FLAG>). */
 export const serverFlags = {
@@ -11,6 +11,14 @@ export const serverFlags = {
   httpPort: portFlag('http-port', 'HTTP port: /metrics, /healthz, dashboard, Connect/gRPC-Web', 10001, {
     group: 'Network',
   }),
+  tlsCert: optionalStringFlag(
+    'tls-cert',
+    'PEM certificate (chain): serve both ports over TLS; needs --tls-key',
+    {
+      group: 'Network',
+    },
+  ),
+  tlsKey: optionalStringFlag('tls-key', 'PEM private key of --tls-cert', { group: 'Network', secret: true }),
   openRegistration: boolFlag(
     'open-registration',
     'Let Register create a key for an unknown one (rate-limited)',

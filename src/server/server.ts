@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { type ConnectRouter, createContextValues } from '@connectrpc/connect'
 import { createDashboard, type DashboardHandler } from '../dashboard/http.js'
@@ -7,6 +9,7 @@ import { maintainAllocationTables } from '../db/allocation.js'
 import { type Database, openDatabase } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
 import { PunchrService } from '../gen/punchr_pb.js'
+import { ConfigError } from '../lib/errors.js'
 import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
 import { logger } from '../lib/logger.js'
 import { nowNs } from '../lib/time.js'
@@ -51,6 +54,8 @@ export interface PunchrServer {
 
 /** Builds a server: opens and migrates the database, wires the routes. Does not listen yet. */
 export async function createServer(config: ServerConfig, deps: ServerDeps = {}): Promise<PunchrServer> {
+  // Before the database opens: a bad flag must not leave it open (or locked) behind.
+  const tls = readTls(config)
   const log = logger('server')
   const ownsDb = deps.db === undefined
   const db = deps.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }))
@@ -96,19 +101,21 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     interceptors: [errorsAndMetrics(metrics, log), malformedRequest(), messageSizeLimit()],
     contextValues: () => createContextValues(),
   }
-  // gRPC needs HTTP/2 (cleartext, prior knowledge: what Go and Rust clients speak).
-  const grpcServer = http2.createServer(punchrConnectAdapter(adapterOptions))
+  // gRPC needs HTTP/2: cleartext with prior knowledge (what Go and Rust punchr clients speak
+  // by default) or TLS with ALPN h2 when --tls-cert/--tls-key are given.
+  const grpcHandler = punchrConnectAdapter(adapterOptions)
+  const grpcServer =
+    tls === undefined ? http2.createServer(grpcHandler) : http2.createSecureServer(tls, grpcHandler)
   const grpcSessions = trackSessions(grpcServer)
   // The HTTP/1.1 port serves /metrics, /healthz and the dashboard, and the same API over
   // Connect and gRPC-Web for browsers and curl.
   const dashboard = createDashboard(db)
-  const httpServer = http.createServer(
-    punchrConnectAdapter({
-      ...adapterOptions,
-      fallback: (req, res) =>
-        void serveHttp(req as http.IncomingMessage, res as http.ServerResponse, { db, metrics, dashboard }),
-    }),
-  )
+  const httpHandler = punchrConnectAdapter({
+    ...adapterOptions,
+    fallback: (req, res) =>
+      void serveHttp(req as http.IncomingMessage, res as http.ServerResponse, { db, metrics, dashboard }),
+  })
+  const httpServer = tls === undefined ? http.createServer(httpHandler) : https.createServer(tls, httpHandler)
 
   let maintenance: NodeJS.Timeout | undefined
   const maintain = () =>
@@ -140,7 +147,12 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS)
       maintenance.unref()
       log.info(
-        { grpc: `${config.host}:${grpcPort}`, http: `${config.host}:${httpPort}`, database: db.kind },
+        {
+          grpc: `${config.host}:${grpcPort}`,
+          http: `${config.host}:${httpPort}`,
+          tls: tls !== undefined,
+          database: db.kind,
+        },
         'punchr server listening',
       )
     },
@@ -163,7 +175,27 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   }
 }
 
-function listen(server: http.Server | http2.Http2Server, host: string, port: number): Promise<number> {
+/** The certificate and key of --tls-cert/--tls-key, read once at start; undefined = cleartext. */
+function readTls(config: ServerConfig): { cert: Buffer; key: Buffer } | undefined {
+  const { tlsCert, tlsKey } = config
+  if (tlsCert === undefined && tlsKey === undefined) return undefined
+  if (tlsCert === undefined || tlsKey === undefined)
+    throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither for cleartext')
+  const read = (path: string, flag: string) => {
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw new ConfigError(`${flag} ${path}: ${(err as Error).message}`)
+    }
+  }
+  return { cert: read(tlsCert, '--tls-cert'), key: read(tlsKey, '--tls-key') }
+}
+
+function listen(
+  server: http.Server | http2.Http2Server | http2.Http2SecureServer,
+  host: string,
+  port: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {
@@ -174,7 +206,7 @@ function listen(server: http.Server | http2.Http2Server, host: string, port: num
 }
 
 /** Remembers open HTTP/2 sessions so shutdown can close idle ones (server.close() waits for them). */
-function trackSessions(server: http2.Http2Server): Set<http2.ServerHttp2Session> {
+function trackSessions(server: http2.Http2Server | http2.Http2SecureServer): Set<http2.ServerHttp2Session> {
   const open = new Set<http2.ServerHttp2Session>()
   server.on('session', (session: http2.ServerHttp2Session) => {
     open.add(session)

@@ -35,6 +35,8 @@ export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): Ser
     port: 0,
     httpPort: 0,
     openRegistration: false,
+    tlsCert: undefined,
+    tlsKey: undefined,
     maxResultsPerRemotePerMinute: DEFAULT_ALLOCATION_POLICY.maxResultsPerRemotePerMinute,
     retryPairAfter: DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
     dataDir: 'unused',
