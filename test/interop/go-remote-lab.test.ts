@@ -152,7 +152,9 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
     const honeypotAddr = await server.waitFor(
       'honeypot address',
       (line) => /honeypot listening on (\S+\/p2p\/\S+)/.exec((line as { raw?: string }).raw ?? '')?.[1],
-      30_000,
+      // A fresh PGlite database (initdb in WASM) plus migrations: seconds alone, far more on a
+      // machine busy with other builds (seen: > 30 s at load 12 on 2 cores).
+      90_000,
     )
     honeypotId = honeypotAddr.split('/p2p/')[1]!
     await Promise.all(

@@ -48,6 +48,8 @@ const PORTS = {
 
 /** How long a process gets to say it is ready. */
 const READY_TIMEOUT_MS = 30_000
+/** `punchr up` creates a PGlite database (initdb in WASM) first: slow on a busy machine. */
+const SERVER_READY_TIMEOUT_MS = 90_000
 /** Budget per client round before the campaign gives up waiting (a FAILED round takes ~21 s). */
 const ROUND_BUDGET_MS = 60_000
 /** A client stopped at the end of a timed campaign reports its running round; it gets this long. */
@@ -285,7 +287,7 @@ class Campaign {
         const match = /honeypot listening on (\S+\/p2p\/\S+)/.exec(rawLine(line))
         return match?.[1]?.includes(`/ip4/${ip}/`) ? match[1] : undefined
       },
-      READY_TIMEOUT_MS,
+      SERVER_READY_TIMEOUT_MS,
     )
   }
 
