@@ -3,7 +3,7 @@
 // before, through the primary key), so that memory stays flat whatever the table size.
 import type { Queryable } from '../db/database.js'
 import { nsToIsoMicros } from '../lib/time.js'
-import { CLIENT_GEO_JOIN, REMOTE_GEO_JOIN, REMOTE_PEER_JOIN, SUCCESS_ATTEMPT_JOIN } from './queries/joins.js'
+import { REMOTE_PEER_JOIN } from './queries/joins.js'
 import { type ResultScope, scoped } from './queries/scope.js'
 
 /**
@@ -45,7 +45,7 @@ export const EXPORT_TABLES: readonly ExportTable[] = [
   {
     name: 'results',
     from: `hole_punch_results r JOIN clients c ON c.id = r.client_id JOIN peers cp ON cp.id = c.peer_id
-      ${REMOTE_PEER_JOIN} ${SUCCESS_ATTEMPT_JOIN} ${CLIENT_GEO_JOIN} ${REMOTE_GEO_JOIN}`,
+      ${REMOTE_PEER_JOIN}`,
     key: 'r.id',
     scoped: true,
     columns: [
@@ -84,23 +84,23 @@ export const EXPORT_TABLES: readonly ExportTable[] = [
         'multicodec codes the server asked to punch over ([] = any)',
       ),
       col('attempt_count', 'int32', 'r.attempt_count::int', 'DCUtR attempts'),
-      col('success_attempt', 'int32', 'sa.value', 'first attempt that succeeded'),
+      col('success_attempt', 'int32', 'r.success_attempt::int', 'first attempt that succeeded'),
       col('final_transport', 'string', 'r.final_transport', 'transport of the direct connection at the end'),
       col('final_ip_version', 'int32', 'r.final_ip_version::int', 'its IP version'),
       col(
         'client_country',
         'string',
-        'cg.country::text',
+        'r.client_country::text',
         "country of the client's first public listen address",
       ),
-      col('client_asn', 'int64', 'cg.asn::text', 'its ASN'),
+      col('client_asn', 'int64', 'r.client_asn::text', 'its ASN'),
       col(
         'remote_country',
         'string',
-        'rg.country::text',
+        'r.remote_country::text',
         'country of the first address the remote offered for punching',
       ),
-      col('remote_asn', 'int64', 'rg.asn::text', 'its ASN'),
+      col('remote_asn', 'int64', 'r.remote_asn::text', 'its ASN'),
     ],
   },
   {

@@ -1,6 +1,7 @@
 // A small data set with known numbers for the dashboard, report and export tests, stored
-// through the real db layer (insertHolePunchReport, recordConnectionEvent, registerClient)
-// and then dated with `created_at` relative to the seeding time.
+// through the real db layer (insertHolePunchReport, recordConnectionEvent, registerClient),
+// each result dated by insertHolePunchReport's `createdAt` relative to the seeding time (so
+// that its hourly counts and histogram bins are those of that time).
 //
 // Keys: alice (hosts A1, A2), bob (host B1). Remotes and their agents (from honeypot events):
 // R1 kubo/0.25.0, R2 kubo/0.24.0, R3 go-libp2p/0.33.0, R4 never seen by a honeypot (unknown).
@@ -313,12 +314,8 @@ export async function seedDashboard(db: Database, now = new Date()): Promise<Das
       natMappings: [],
       reportSha256: createHash('sha256').update(`dashboard seed ${now.toISOString()} ${i}`).digest(),
     }
-    const id = await insertHolePunchReport(db, report, geo)
+    const id = await insertHolePunchReport(db, report, geo, { createdAt: createdAt.toISOString() })
     if (id === undefined) throw new Error(`seed result #${i + 1} was not stored`)
-    await db.query('UPDATE hole_punch_results SET created_at = $2 WHERE id = $1', [
-      id,
-      createdAt.toISOString(),
-    ])
     results.push({ ...row, id, createdAt })
   }
   return { now, keys: { alice: alice.key, bob: bob.key }, results, remotes }

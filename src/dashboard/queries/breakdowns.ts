@@ -1,15 +1,25 @@
 import type { Queryable } from '../../db/database.js'
+import type { ResultGroupDimension } from '../../db/hole-punches.js'
 import { type Proportion, proportion } from '../statistics.js'
-import { asnText, clientGeoOver, REMOTE_PEER_JOIN, remoteGeoOver } from './joins.js'
-import { type ResultScope, scoped } from './scope.js'
+import { groupCounts } from './counts.js'
+import { REMOTE_PEER_JOIN } from './joins.js'
+import { hourly, type ResultScope, type ScopedSql, scoped } from './scope.js'
 
 interface Dimension {
   /** What the groups are, for charts and the report. */
   title: string
-  /** Joins after `FROM hole_punch_results r`, given the scope's condition on `r`. */
-  join: (where: string) => string
-  key: string
+  /** SQL of rows `(key, outcome, n)` over the scope, and its parameters. */
+  counts: (scope: ResultScope) => { sql: string; q: ScopedSql }
 }
+
+/** A dimension whose groups are fixed when a result is stored: hourly counts and the partial hours. */
+const counted = (title: string, dimension: ResultGroupDimension): Dimension => ({
+  title,
+  counts: (scope) => {
+    const h = hourly(scope)
+    return { sql: `SELECT key, outcome, n FROM (${groupCounts(h, dimension)}) c`, q: h }
+  },
+})
 
 /**
  * The dimensions results can be grouped by. Transport and IP version come from the protocol
@@ -19,41 +29,26 @@ interface Dimension {
  * so a success rate by it would be 100 % by construction; finalConnections shows it.
  */
 const DIMENSIONS = {
-  transport: {
-    title: 'transport (protocol filter)',
-    join: () => '',
-    key: `CASE WHEN 6 = ANY(r.protocols) THEN 'tcp' WHEN r.protocols && ARRAY[460, 461] THEN 'quic' ELSE 'unfiltered' END`,
-  },
-  'ip-version': {
-    title: 'IP version (protocol filter)',
-    join: () => '',
-    key: `CASE WHEN 4 = ANY(r.protocols) THEN 'ip4' WHEN 41 = ANY(r.protocols) THEN 'ip6' ELSE 'unfiltered' END`,
-  },
+  transport: counted('transport (protocol filter)', 'transport'),
+  'ip-version': counted('IP version (protocol filter)', 'ip-version'),
+  // The agent is the remote's as the honeypot last saw it, which may change after a result
+  // was stored: it cannot be counted ahead, so the results of the range are read (from the
+  // covering created_at index) and their remotes looked up now.
   agent: {
     title: 'remote agent version',
-    join: () => REMOTE_PEER_JOIN,
-    key: `coalesce(rp.agent_version, 'unknown')`,
+    counts: (scope) => {
+      const q = scoped(scope)
+      return {
+        sql: `SELECT coalesce(rp.agent_version, 'unknown') AS key, r.outcome, count(*) AS n
+          FROM hole_punch_results r ${REMOTE_PEER_JOIN} WHERE ${q.where} GROUP BY 1, 2`,
+        q,
+      }
+    },
   },
-  'client-country': {
-    title: 'client country',
-    join: clientGeoOver,
-    key: `coalesce(cg.country, 'unknown')`,
-  },
-  'client-asn': {
-    title: 'client ASN',
-    join: clientGeoOver,
-    key: `coalesce(${asnText('cg.asn')}, 'unknown')`,
-  },
-  'remote-country': {
-    title: 'remote country',
-    join: remoteGeoOver,
-    key: `coalesce(rg.country, 'unknown')`,
-  },
-  'remote-asn': {
-    title: 'remote ASN',
-    join: remoteGeoOver,
-    key: `coalesce(${asnText('rg.asn')}, 'unknown')`,
-  },
+  'client-country': counted('client country', 'client-country'),
+  'client-asn': counted('client ASN', 'client-asn'),
+  'remote-country': counted('remote country', 'remote-country'),
+  'remote-asn': counted('remote ASN', 'remote-asn'),
 } satisfies Record<string, Dimension>
 
 export type BreakdownDimension = keyof typeof DIMENSIONS
@@ -94,8 +89,7 @@ export async function breakdown(
   by: BreakdownDimension,
   limit: number,
 ): Promise<Breakdown> {
-  const { join, key } = DIMENSIONS[by]
-  const q = scoped(scope)
+  const { sql, q } = DIMENSIONS[by].counts(scope)
   const rows = await db.query<{
     key: string
     results: number
@@ -107,10 +101,10 @@ export async function breakdown(
     all_groups: number
   }>(
     `WITH g AS (
-       SELECT ${key} AS key, count(*)::int AS results,
-         count(*) FILTER (WHERE r.outcome = 'SUCCESS')::int AS success,
-         count(*) FILTER (WHERE r.outcome = 'FAILED')::int AS failed
-       FROM hole_punch_results r ${join(q.where)} WHERE ${q.where} GROUP BY 1)
+       SELECT key, sum(n)::int AS results,
+         coalesce(sum(n) FILTER (WHERE outcome = 'SUCCESS'), 0)::int AS success,
+         coalesce(sum(n) FILTER (WHERE outcome = 'FAILED'), 0)::int AS failed
+       FROM (${sql}) c GROUP BY 1)
      SELECT key, results, success, failed, sum(results) OVER ()::int AS all_results,
        sum(success) OVER ()::int AS all_success, sum(failed) OVER ()::int AS all_failed,
        count(*) OVER ()::int AS all_groups

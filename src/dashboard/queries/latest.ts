@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/database.js'
 import type { HolePunchOutcomeName } from '../../db/hole-punches.js'
-import { CLIENT_GEO_JOIN, REMOTE_GEO_JOIN, REMOTE_PEER_JOIN, SUCCESS_ATTEMPT_JOIN } from './joins.js'
+import { REMOTE_PEER_JOIN } from './joins.js'
 import { type ResultScope, scoped } from './scope.js'
 
 /**
@@ -47,10 +47,10 @@ export async function latestResults(
     remote_country: string | null
   }>(
     `SELECT r.id::int AS id, r.created_at, r.outcome::text AS outcome, r.attempt_count::int AS attempts,
-       sa.value AS success_attempt, extract(epoch FROM r.ended_at - r.connect_started_at)::float8 AS duration,
+       r.success_attempt::int AS success_attempt, extract(epoch FROM r.ended_at - r.connect_started_at)::float8 AS duration,
        r.final_transport, r.final_ip_version::int AS final_ip_version, rp.multi_hash AS remote_peer_id,
-       rp.agent_version AS remote_agent, cg.country::text AS client_country, rg.country::text AS remote_country
-     FROM hole_punch_results r ${REMOTE_PEER_JOIN} ${SUCCESS_ATTEMPT_JOIN} ${CLIENT_GEO_JOIN} ${REMOTE_GEO_JOIN}
+       rp.agent_version AS remote_agent, r.client_country::text AS client_country, r.remote_country::text AS remote_country
+     FROM hole_punch_results r ${REMOTE_PEER_JOIN}
      WHERE ${q.where} ORDER BY r.created_at DESC, r.id DESC LIMIT ${q.param(limit)}`,
     q.params,
   )

@@ -1,7 +1,8 @@
 import type { Queryable } from '../../db/database.js'
 import type { HolePunchOutcomeName } from '../../db/hole-punches.js'
 import { bucketSeconds, bucketStarts, fillBuckets, type Proportion, proportion } from '../statistics.js'
-import { type ResultScope, scoped } from './scope.js'
+import { groupCounts } from './counts.js'
+import { hourly, type ResultScope, scoped } from './scope.js'
 
 /** The proto enum's value of each outcome; a Record, so that the compiler finds a missing one. */
 const OUTCOME_VALUES: Record<HolePunchOutcomeName, number> = {
@@ -36,34 +37,52 @@ export interface OutcomeTotals {
   remotes: number
 }
 
-/** Counts per outcome and of distinct hosts over a scope, in one pass over the results. */
+/**
+ * Counts per outcome (hourly counts and the partial hours) and of distinct hosts over a
+ * scope. Distinct counts do not add up over hours: when no result is newer than the range
+ * (the page's presets end now) they are the hosts whose last result is in it (last_results),
+ * otherwise, and for one key, they are counted from the range's results.
+ */
 export async function outcomeTotals(db: Queryable, scope: ResultScope): Promise<OutcomeTotals> {
-  const q = scoped(scope)
-  const rows = await db.query<{
-    outcome: HolePunchOutcomeName | null
-    n: number
-    clients: number
-    remotes: number
-  }>(
-    `SELECT CASE WHEN GROUPING(r.outcome) = 0 THEN r.outcome::text END AS outcome, count(*)::int AS n,
-       count(DISTINCT r.client_id)::int AS clients, count(DISTINCT r.remote_id)::int AS remotes
-     FROM hole_punch_results r WHERE ${q.where}
-     GROUP BY GROUPING SETS ((r.outcome), ())`,
-    q.params,
-  )
+  const h = hourly(scope)
+  const [rows, hosts] = await Promise.all([
+    db.query<{ outcome: HolePunchOutcomeName; n: number }>(
+      `SELECT outcome::text AS outcome, sum(n)::int AS n FROM (${groupCounts(h, 'outcome')}) c GROUP BY 1`,
+      h.params,
+    ),
+    distinctHosts(db, scope),
+  ])
   const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as OutcomeCounts
-  let all = { n: 0, clients: 0, remotes: 0 }
-  for (const row of rows) {
-    if (row.outcome === null) all = row
-    else outcomes[row.outcome] = row.n
-  }
+  for (const row of rows) outcomes[row.outcome] = row.n
   return {
-    results: all.n,
+    results: rows.reduce((a, r) => a + r.n, 0),
     outcomes,
     successRate: successRate(outcomes),
-    clients: all.clients,
-    remotes: all.remotes,
+    ...hosts,
   }
+}
+
+async function distinctHosts(
+  db: Queryable,
+  scope: ResultScope,
+): Promise<{ clients: number; remotes: number }> {
+  const q = scoped(scope)
+  if (scope.authorizationId === undefined) {
+    const last = (role: string) =>
+      `(SELECT count(*)::int FROM last_results WHERE role = '${role}' AND created_at >= $1::timestamptz)`
+    const [row] = await db.query<{ newer: boolean; clients: number; remotes: number }>(
+      `SELECT EXISTS (SELECT 1 FROM hole_punch_results r WHERE r.created_at >= $2::timestamptz) AS newer,
+         ${last('client')} AS clients, ${last('remote')} AS remotes`,
+      q.params,
+    )
+    if (row !== undefined && !row.newer) return { clients: row.clients, remotes: row.remotes }
+  }
+  const [row] = await db.query<{ clients: number; remotes: number }>(
+    `SELECT count(DISTINCT r.client_id)::int AS clients, count(DISTINCT r.remote_id)::int AS remotes
+     FROM hole_punch_results r WHERE ${q.where}`,
+    q.params,
+  )
+  return { clients: row?.clients ?? 0, remotes: row?.remotes ?? 0 }
 }
 
 export interface OutcomeBucket {
@@ -80,20 +99,21 @@ export interface OutcomeSeries {
 
 /**
  * Outcomes per time bucket (epoch-aligned, at most 200 over the range), empty buckets
- * included: the success rate over time and the outcome mix over time.
+ * included: the success rate over time and the outcome mix over time. Buckets of whole hours
+ * sum the hourly counts; narrower ones (ranges up to two days) count raw rows.
  */
 export async function outcomeSeries(db: Queryable, scope: ResultScope): Promise<OutcomeSeries> {
   const since = scope.since.getTime() / 1000
   const until = scope.until.getTime() / 1000
   const step = bucketSeconds(until - since)
-  const q = scoped(scope)
-  const width = q.param(step)
+  const h = hourly(scope, step % 3600 === 0)
+  const width = h.param(step)
   const rows = await db.query<{ bucket: number; key: HolePunchOutcomeName; n: number }>(
-    `SELECT (floor(extract(epoch FROM r.created_at) / ${width}::int) * ${width}::int)::float8 AS bucket,
-       r.outcome::text AS key, count(*)::int AS n
-     FROM hole_punch_results r WHERE ${q.where}
+    `SELECT (floor(extract(epoch FROM t) / ${width}::int) * ${width}::int)::float8 AS bucket,
+       outcome::text AS key, sum(n)::int AS n
+     FROM (${groupCounts(h, 'outcome')}) c
      GROUP BY 1, 2`,
-    q.params,
+    h.params,
   )
   const buckets = fillBuckets(bucketStarts(since, until, step), OUTCOMES, rows).map((b) => ({
     start: new Date(b.start * 1000).toISOString(),

@@ -31,3 +31,39 @@ export function scoped(scope: ResultScope): ScopedSql {
     where += ` AND r.client_id IN (SELECT c.id FROM clients c WHERE c.authorization_id = ${param(scope.authorizationId)})`
   return { where, params, param }
 }
+
+/** A scope cut into what the hourly tables answer and what raw rows must. */
+export interface HourlySql extends ScopedSql {
+  /** Conditions on the `hour` column of hole_punch_result_counts and rtt_histograms. */
+  hours: string
+  /** Conditions on `hole_punch_results r` selecting the results the hours do not cover. */
+  raw: string
+}
+
+const HOUR_MS = 3_600_000
+
+/**
+ * The whole UTC hours of a scope come from the hourly tables insertHolePunchReport keeps
+ * (hole_punch_result_counts, rtt_histograms): a few rows per hour, however many results it
+ * holds. Only the partial hours at either end are counted from raw rows (through the
+ * created_at index), so the sum is exactly what the raw rows give. The tables count
+ * everyone's results: one key's ("my results"), and callers that need finer than hours
+ * (`wholeHours` false), read raw rows only.
+ */
+export function hourly(scope: ResultScope, wholeHours = true): HourlySql {
+  const q = scoped(scope)
+  if (scope.authorizationId !== undefined || !wholeHours) return { ...q, hours: 'false', raw: q.where }
+  const since = scope.since.getTime()
+  const until = scope.until.getTime()
+  const from = Math.min(Math.ceil(since / HOUR_MS) * HOUR_MS, until)
+  const to = Math.max(from, Math.floor(until / HOUR_MS) * HOUR_MS)
+  const h0 = q.param(new Date(from).toISOString())
+  const h1 = q.param(new Date(to).toISOString())
+  return {
+    ...q,
+    hours: `hour >= ${h0}::timestamptz AND hour < ${h1}::timestamptz`,
+    // Two ranges of the index rather than one range with a hole, which would read the hole too.
+    raw: `((r.created_at >= $1::timestamptz AND r.created_at < ${h0}::timestamptz)
+      OR (r.created_at >= ${h1}::timestamptz AND r.created_at < $2::timestamptz))`,
+  }
+}

@@ -2,8 +2,8 @@
 // transport their direct connection ended up.
 import type { Queryable } from '../../db/database.js'
 import { type Proportion, proportion } from '../statistics.js'
-import { successAttemptOver } from './joins.js'
-import { type ResultScope, scoped } from './scope.js'
+import { groupCounts } from './counts.js'
+import { hourly, type ResultScope } from './scope.js'
 
 export interface SuccessAttempts {
   successes: number
@@ -15,12 +15,11 @@ export interface SuccessAttempts {
 
 /** On which attempt successful results succeeded first. At most 50 rows (attempts per report). */
 export async function successAttempts(db: Queryable, scope: ResultScope): Promise<SuccessAttempts> {
-  const q = scoped(scope)
+  const h = hourly(scope)
   const rows = await db.query<{ attempt: number | null; n: number }>(
-    `SELECT sa.value AS attempt, count(*)::int AS n FROM hole_punch_results r
-     ${successAttemptOver(`${q.where} AND r.outcome = 'SUCCESS'`)}
-     WHERE ${q.where} AND r.outcome = 'SUCCESS' GROUP BY 1 ORDER BY 1 NULLS LAST`,
-    q.params,
+    `SELECT nullif(key, 'none')::int AS attempt, sum(n)::int AS n FROM (${groupCounts(h, 'success-attempt')}) c
+     WHERE outcome = 'SUCCESS' GROUP BY 1 ORDER BY 1 NULLS LAST`,
+    h.params,
   )
   const successes = rows.reduce((a, r) => a + r.n, 0)
   return {
@@ -38,12 +37,14 @@ export interface FinalConnections {
 
 /** Successes by the transport and IP version of the direct connection open at their end. */
 export async function finalConnections(db: Queryable, scope: ResultScope): Promise<FinalConnections> {
-  const q = scoped(scope)
+  const h = hourly(scope)
+  // The key is `transport/IP version` ('none/' without a direct connection).
   const rows = await db.query<{ transport: string; ip_version: number | null; n: number }>(
-    `SELECT coalesce(r.final_transport, 'none') AS transport, r.final_ip_version::int AS ip_version, count(*)::int AS n
-     FROM hole_punch_results r WHERE ${q.where} AND r.outcome = 'SUCCESS'
+    `SELECT split_part(key, '/', 1) AS transport, nullif(split_part(key, '/', 2), '')::int AS ip_version,
+       sum(n)::int AS n
+     FROM (${groupCounts(h, 'final-connection')}) c WHERE outcome = 'SUCCESS'
      GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2`,
-    q.params,
+    h.params,
   )
   const successes = rows.reduce((a, r) => a + r.n, 0)
   return {
