@@ -1,4 +1,5 @@
 import type { Database } from './database.js'
+import { capRelayAddrs, MAX_PICKS_PER_ALLOCATION, type RelayHopBudget } from './relay-hops.js'
 
 /** SPEC §4 windows. */
 export const ELIGIBLE_WINDOW = '10 minutes' // remote seen by a honeypot within this window
@@ -27,13 +28,34 @@ export interface AllocationRequest {
   hostClientIds: readonly number[]
   /** The protocol filter served with this allocation (multicodec codes; empty = none). */
   protocols: readonly number[]
+  /**
+   * Also hand out relay addresses whose hop is not a public IP address (private, loopback,
+   * link-local, a DNS name). Only for a client on the server's own machine (the server
+   * decides, see get-addr-info.ts): for anyone else such a hop points into their own network.
+   * @default false
+   */
+  privateRelayHops?: boolean
 }
 
 export interface Allocation {
   remoteMultiHash: string
-  /** The remote's relay addrs this client has not tried recently (`retryPairAfterSeconds`). */
+  /**
+   * The remote's relay addrs this client has not tried recently (`retryPairAfterSeconds`),
+   * in the remote's order, without those that may not be handed out (relay-hops.ts): hop not a
+   * public IP, hop budget spent, a second address at the same hop endpoint, beyond
+   * MAX_RELAY_ADDRS_PER_RESPONSE.
+   */
   relayAddrs: string[]
 }
+
+/**
+ * A relay address may be handed out when its hop (its first component: /ip4 or /ip6, the only
+ * way an address starts with an IP) is a public IP — `is_public` judges that first IP — or
+ * when the request allows private hops ($1).
+ */
+const HANDABLE_HOP = `($1::boolean OR (ma.is_public AND left(ma.maddr, 5) IN ('/ip4/', '/ip6/')))`
+/** The hop budget's key: the IPv4 address, or the IPv6 /64 (one host or LAN picks freely within it). */
+const HOP_KEY = `CASE family(ma.addr) WHEN 4 THEN host(ma.addr) ELSE host(network(set_masklen(ma.addr, 64))) || '/64' END`
 
 /**
  * Vacuums and analyses the allocation working set. Every hand-out rewrites a
@@ -68,72 +90,105 @@ export async function maintainAllocationTables(db: Database): Promise<void> {
  *
  * (EXPLAIN on PostgreSQL 15 with 100 k candidates and 1 M results; docs/benchmarks.md has
  * the timings.)
+ *
+ * Address poisoning (docs/SECURITY.md): only relay addresses whose hop is a public IP are
+ * handed out (unless `privateRelayHops`), none at a hop IP whose budget in `hops` is spent,
+ * one per hop endpoint and at most MAX_RELAY_ADDRS_PER_RESPONSE (relay-hops.ts). A picked
+ * remote left with no address is passed over (it moves to the back all the same) and the next
+ * is picked, at most MAX_PICKS_PER_ALLOCATION times.
  */
 export async function allocateRemote(
   db: Database,
   request: AllocationRequest,
   policy: AllocationPolicy = DEFAULT_ALLOCATION_POLICY,
+  /** Relay addresses handed out per hop IP in the last minute; none = no per-hop bound. */
+  hops?: RelayHopBudget,
 ): Promise<Allocation | undefined> {
-  return db.transaction(async (tx) => {
+  const exhausted = hops?.exhausted() ?? []
+  const handed = await db.transaction(async (tx) => {
     await tx.query(`DELETE FROM remote_candidates WHERE last_seen_at < now() - interval '${ELIGIBLE_WINDOW}'`)
-    const picked = await tx.query<{ peer_id: string | number; relay_multi_address_ids: (string | number)[] }>(
-      `WITH candidate AS (
-         SELECT rc.peer_id
-         FROM remote_candidates rc
-         WHERE rc.last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'
-           -- Under READ COMMITTED a row another call just handed out is re-checked against
-           -- this WHERE only (not the ORDER BY) once its lock is released: the sub-select
-           -- still reads this statement's snapshot, so it differs from the updated row and
-           -- the remote is skipped instead of being handed out twice.
-           AND rc.last_allocated_at IS NOT DISTINCT FROM (
-                  SELECT s.last_allocated_at FROM remote_candidates s WHERE s.peer_id = rc.peer_id)
-           AND (SELECT count(*) FROM (
-                  SELECT 1 FROM hole_punch_results r
-                  -- The row comparison can only be answered by the (remote_id, created_at)
-                  -- index; with stale statistics the planner otherwise walked the created_at
-                  -- index and filtered every recent result (200 ms instead of 0.6 ms).
-                  WHERE r.remote_id = rc.peer_id
-                    AND (r.remote_id, r.created_at) > (rc.peer_id, now() - interval '${RATE_WINDOW}')
-                  LIMIT $2) recent) < $2
-           AND EXISTS (
-                  SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)
-                  WHERE NOT EXISTS (
-                    SELECT 1 FROM allocations a
-                    WHERE a.remote_id = rc.peer_id AND a.multi_address_id = relay.id
-                      AND a.client_id = ANY($1::bigint[])
-                      AND a.allocated_at > now() - make_interval(secs => $3)))
-         ORDER BY rc.last_allocated_at NULLS FIRST, rc.peer_id
-         LIMIT 1
-         FOR UPDATE SKIP LOCKED
-       )
-       UPDATE remote_candidates rc SET last_allocated_at = clock_timestamp()
-       FROM candidate WHERE rc.peer_id = candidate.peer_id
-       RETURNING rc.peer_id, rc.relay_multi_address_ids`,
-      [request.hostClientIds, policy.maxResultsPerRemotePerMinute, policy.retryPairAfterSeconds],
-    )
-    const row = picked[0]
-    if (row === undefined) return undefined
-    const remoteId = Number(row.peer_id)
-    const addrs = await tx.query<{ id: string | number; maddr: string }>(
-      `SELECT ma.id, ma.maddr
-       FROM unnest($2::bigint[]) WITH ORDINALITY AS relay(id, position)
-       JOIN multi_addresses ma ON ma.id = relay.id
-       WHERE NOT EXISTS (
-         SELECT 1 FROM allocations a
-         WHERE a.remote_id = $1 AND a.multi_address_id = relay.id
-           AND a.client_id = ANY($3::bigint[])
-           AND a.allocated_at > now() - make_interval(secs => $4))
-       ORDER BY relay.position`,
-      [remoteId, row.relay_multi_address_ids, request.hostClientIds, policy.retryPairAfterSeconds],
-    )
-    await tx.query(
-      `INSERT INTO allocations (client_id, remote_id, multi_address_id, protocols)
-       SELECT $1, $2, unnest($3::bigint[]), $4`,
-      [request.clientId, remoteId, addrs.map((a) => a.id), request.protocols],
-    )
-    const peer = await tx.query<{ multi_hash: string }>('SELECT multi_hash FROM peers WHERE id = $1', [
-      remoteId,
-    ])
-    return { remoteMultiHash: peer[0]!.multi_hash, relayAddrs: addrs.map((a) => a.maddr) }
+    for (let pick = 0; pick < MAX_PICKS_PER_ALLOCATION; pick++) {
+      const picked = await tx.query<{
+        peer_id: string | number
+        relay_multi_address_ids: (string | number)[]
+      }>(
+        `WITH candidate AS (
+           SELECT rc.peer_id
+           FROM remote_candidates rc
+           WHERE rc.last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'
+             -- Under READ COMMITTED a row another call just handed out is re-checked against
+             -- this WHERE only (not the ORDER BY) once its lock is released: the sub-select
+             -- still reads this statement's snapshot, so it differs from the updated row and
+             -- the remote is skipped instead of being handed out twice.
+             AND rc.last_allocated_at IS NOT DISTINCT FROM (
+                    SELECT s.last_allocated_at FROM remote_candidates s WHERE s.peer_id = rc.peer_id)
+             AND (SELECT count(*) FROM (
+                    SELECT 1 FROM hole_punch_results r
+                    -- The row comparison can only be answered by the (remote_id, created_at)
+                    -- index; with stale statistics the planner otherwise walked the created_at
+                    -- index and filtered every recent result (200 ms instead of 0.6 ms).
+                    WHERE r.remote_id = rc.peer_id
+                      AND (r.remote_id, r.created_at) > (rc.peer_id, now() - interval '${RATE_WINDOW}')
+                    LIMIT $2) recent) < $2
+             AND EXISTS (
+                    SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)
+                    WHERE NOT EXISTS (
+                      SELECT 1 FROM allocations a
+                      WHERE a.remote_id = rc.peer_id AND a.multi_address_id = relay.id
+                        AND a.client_id = ANY($1::bigint[])
+                        AND a.allocated_at > now() - make_interval(secs => $3)))
+           ORDER BY rc.last_allocated_at NULLS FIRST, rc.peer_id
+           LIMIT 1
+           FOR UPDATE SKIP LOCKED
+         )
+         UPDATE remote_candidates rc SET last_allocated_at = clock_timestamp()
+         FROM candidate WHERE rc.peer_id = candidate.peer_id
+         RETURNING rc.peer_id, rc.relay_multi_address_ids`,
+        [request.hostClientIds, policy.maxResultsPerRemotePerMinute, policy.retryPairAfterSeconds],
+      )
+      const row = picked[0]
+      if (row === undefined) return undefined
+      // The hop rules are applied to the picked remote rather than in the pick above: a
+      // remote that fails them still moves to the back of the rotation (it was just
+      // updated), so poisoned remotes cannot pile up in front of the index walk.
+      const remoteId = Number(row.peer_id)
+      const eligible = await tx.query<{ id: string | number; maddr: string; hop_key: string | null }>(
+        `SELECT ma.id, ma.maddr, ${HOP_KEY} AS hop_key
+         FROM unnest($3::bigint[]) WITH ORDINALITY AS relay(id, position)
+         JOIN multi_addresses ma ON ma.id = relay.id
+         WHERE ${HANDABLE_HOP}
+           AND (ma.addr IS NULL OR NOT (${HOP_KEY} = ANY($6::text[])))
+           AND NOT EXISTS (
+             SELECT 1 FROM allocations a
+             WHERE a.remote_id = $2 AND a.multi_address_id = relay.id
+               AND a.client_id = ANY($4::bigint[])
+               AND a.allocated_at > now() - make_interval(secs => $5))
+         ORDER BY relay.position`,
+        [
+          request.privateRelayHops ?? false,
+          remoteId,
+          row.relay_multi_address_ids,
+          request.hostClientIds,
+          policy.retryPairAfterSeconds,
+          exhausted,
+        ],
+      )
+      const addrs = capRelayAddrs(eligible)
+      if (addrs.length === 0) continue
+      await tx.query(
+        `INSERT INTO allocations (client_id, remote_id, multi_address_id, protocols)
+         SELECT $1, $2, unnest($3::bigint[]), $4`,
+        [request.clientId, remoteId, addrs.map((a) => a.id), request.protocols],
+      )
+      const peer = await tx.query<{ multi_hash: string }>('SELECT multi_hash FROM peers WHERE id = $1', [
+        remoteId,
+      ])
+      return { remoteMultiHash: peer[0]!.multi_hash, addrs }
+    }
+    return undefined
   })
+  if (handed === undefined) return undefined
+  // Counted once committed: a rolled-back hand-out reached nobody.
+  hops?.record(handed.addrs.flatMap((a) => (a.hop_key === null ? [] : [a.hop_key])))
+  return { remoteMultiHash: handed.remoteMultiHash, relayAddrs: handed.addrs.map((a) => a.maddr) }
 }

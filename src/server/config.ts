@@ -42,6 +42,13 @@ export const serverFlags = {
     86_400,
     { group: 'Allocation' },
   ),
+  privateRelayHops: boolFlag(
+    'private-relay-hops',
+    'Also hand out relay addresses whose relay is at a private or loopback IP: for a testbed on one ' +
+      'machine or a private network, never a public server (clients would dial into their own networks)',
+    false,
+    { group: 'Allocation' },
+  ),
   ...databaseFlags,
 }
 

@@ -1,6 +1,7 @@
 import type { AllocationPolicy } from '../db/allocation.js'
 import type { Database } from '../db/database.js'
 import type { GeoResolver } from '../db/multi-addresses.js'
+import type { RelayHopBudget } from '../db/relay-hops.js'
 import type { Logger } from '../lib/logger.js'
 import type { Authenticator } from './auth.js'
 import type { ServerMetrics } from './metrics.js'
@@ -10,6 +11,10 @@ export interface ServerContext {
   db: Database
   auth: Authenticator
   allocation: AllocationPolicy
+  /** Relay addresses handed out per hop IP in the last minute (address poisoning bound). */
+  relayHops: RelayHopBudget
+  /** Hand out relay addresses whose hop is a private or loopback IP too (--private-relay-hops). */
+  privateRelayHops: boolean
   geo: GeoResolver
   metrics: ServerMetrics
   log: Logger

@@ -8,6 +8,7 @@ import { createDashboard, type DashboardHandler } from '../dashboard/http.js'
 import { maintainAllocationTables } from '../db/allocation.js'
 import { type Database, openDatabase } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
+import { RelayHopBudget } from '../db/relay-hops.js'
 import { PunchrService } from '../gen/punchr_pb.js'
 import { ConfigError } from '../lib/errors.js'
 import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
@@ -71,6 +72,8 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       maxResultsPerRemotePerMinute: config.maxResultsPerRemotePerMinute,
       retryPairAfterSeconds: config.retryPairAfter,
     },
+    relayHops: new RelayHopBudget(),
+    privateRelayHops: config.privateRelayHops,
     geo: (ip) => geo.lookup(ip),
     metrics,
     log,

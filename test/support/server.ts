@@ -39,6 +39,8 @@ export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): Ser
     tlsKey: undefined,
     maxResultsPerRemotePerMinute: DEFAULT_ALLOCATION_POLICY.maxResultsPerRemotePerMinute,
     retryPairAfter: DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
+    // Loopback tests run their relays on 127.0.0.1.
+    privateRelayHops: true,
     dataDir: 'unused',
     databaseUrl: undefined,
     ...overrides,

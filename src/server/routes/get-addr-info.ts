@@ -35,8 +35,12 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
   const stopTimer = ctx.metrics.allocationDuration.startTimer()
   const allocation = await allocateRemote(
     ctx.db,
-    { clientId: host.clientId, hostClientIds, protocols },
+    // A private or loopback relay hop is an address in the dialling client's own network: only
+    // a server told so (--private-relay-hops: a testbed on one machine or a private network)
+    // hands one out.
+    { clientId: host.clientId, hostClientIds, protocols, privateRelayHops: ctx.privateRelayHops },
     ctx.allocation,
+    ctx.relayHops,
   ).finally(stopTimer)
   if (allocation === undefined)
     throw new ConnectError('no remote peer available right now; retry in 30 s', Code.NotFound)
