@@ -42,6 +42,7 @@ export const runClient: Command = async (argv, env) => {
       bootstrapPeers: values.bootstrapPeers,
       queueDir: paths.queueDir,
       listenHost: values.listenHost,
+      transports: values.transports,
       metrics: { port: values.metricsPort },
     },
     {

@@ -11,8 +11,11 @@ import { clientAgentVersion, DEFAULT_METRICS_HOST, SHUTDOWN_FLUSH_TIMEOUT } from
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
 import { ClientMetrics, type MetricsServer, serveMetrics } from './metrics.js'
 import { freePorts } from './ports.js'
+import type { PunchTransport } from './punch-addrs.js'
 import { type QueueEvent, ReportQueue, type ReportQueueOptions } from './report-queue.js'
 import { type LoopEvent, RoundLoop, type RoundLoopOptions } from './round-loop.js'
+
+const DEFAULT_TRANSPORTS: readonly PunchTransport[] = ['tcp', 'quic']
 
 export interface PunchrClientConfig {
   /** API server and its TLS settings. */
@@ -27,6 +30,8 @@ export interface PunchrClientConfig {
   bootstrapPeers: readonly Multiaddr[]
   queueDir: string
   listenHost: string
+  /** What the hosts measure with. @default tcp and quic */
+  transports?: readonly PunchTransport[]
   /** Where /metrics is served; undefined = not at all. */
   metrics?: { host?: string; port: number }
 }
@@ -61,7 +66,7 @@ export class PunchrClient {
     private readonly options: PunchrClientOptions,
     readonly queue: ReportQueue,
   ) {
-    this.agentVersion = clientAgentVersion(config.version)
+    this.agentVersion = clientAgentVersion(config.version, config.transports ?? DEFAULT_TRANSPORTS)
     this.api = new ApiClient(config.api)
   }
 
@@ -149,6 +154,7 @@ export class PunchrClient {
         listenHost: this.config.listenHost,
         listenPort: ports[2 * i]!,
         dialPort: ports[2 * i + 1]!,
+        transports: this.config.transports ?? DEFAULT_TRANSPORTS,
         ...(this.options.tracer === undefined ? {} : { tracer: this.options.tracer }),
       })
       this.hosts.push(host)

@@ -1,7 +1,16 @@
-import { boolFlag, type FlagValues, intFlag, optionalStringFlag, portFlag, stringFlag } from '../lib/flags.js'
+import {
+  boolFlag,
+  type FlagSpec,
+  type FlagValues,
+  intFlag,
+  optionalStringFlag,
+  portFlag,
+  stringFlag,
+} from '../lib/flags.js'
 import { DEFAULT_BOOTSTRAP_PEERS, peerAddrsFlag } from '../lib/peer-addrs-flag.js'
 import { DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT, NOT_FOUND_WAIT } from './constants.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
+import type { PunchTransport } from './punch-addrs.js'
 
 export const clientFlags = {
   server: stringFlag('server', 'punchr server gRPC address, host:port', '127.0.0.1:10000', {
@@ -51,6 +60,7 @@ export const clientFlags = {
     3600,
     { group: 'Measurement' },
   ),
+  transports: transportsFlag(),
   bootstrapPeers: peerAddrsFlag(
     'bootstrap-peers',
     'Peers each host connects to first, to learn its observed address (comma-separated multiaddrs with /p2p/)',
@@ -81,6 +91,26 @@ export const clientFlags = {
 }
 
 export type ClientFlags = FlagValues<typeof clientFlags>
+
+/** `--transports tcp,quic`: what the hosts measure with (the server serves filters to match). */
+function transportsFlag(): FlagSpec<PunchTransport[]> {
+  return {
+    name: 'transports',
+    description: 'Transports to hole punch with, comma-separated: tcp, quic',
+    group: 'Measurement',
+    default: ['tcp', 'quic'],
+    parse: (raw, fail) => {
+      const names = raw
+        .split(',')
+        .map((t) => t.trim().toLowerCase())
+        .filter((t) => t !== '')
+      const unknown = names.filter((t) => t !== 'tcp' && t !== 'quic')
+      if (unknown.length > 0) fail(`unknown transport ${unknown.join(', ')} (known: tcp, quic)`)
+      if (names.length === 0) fail('name at least one transport: tcp, quic')
+      return [...new Set(names)] as PunchTransport[]
+    },
+  }
+}
 
 /** The paths of the flags, with the environment's defaults filled in. */
 export function resolvePaths(

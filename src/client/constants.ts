@@ -6,9 +6,9 @@ const minute = 60 * second
 /**
  * How the client introduces itself (Register's agent_version and identify's agent version).
  * The server reads `transports=` to hand out only protocol filters this client can execute
- * (src/server/protocol-filter.ts): TCP until the QUIC issue lands.
+ * (src/server/protocol-filter.ts).
  */
-export function clientAgentVersion(version: string, transports: readonly string[] = ['tcp']): string {
+export function clientAgentVersion(version: string, transports: readonly string[]): string {
   return `punchr/ts-client/${version} transports=${transports.join(',')}`
 }
 

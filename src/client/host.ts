@@ -1,6 +1,7 @@
 // One measuring host: a libp2p node with its own identity and ports whose every TCP dial (the
-// relay's included) leaves from one fixed port, and whose `/libp2p/dcutr` is our traced
-// responder (FINDINGS-js-libp2p.md, "What works"). Deliberately missing: @libp2p/dcutr (the
+// relay's included) leaves from one fixed port, whose every QUIC dial leaves from its QUIC
+// listening socket (src/quic), and whose `/libp2p/dcutr` is our traced responder
+// (FINDINGS-js-libp2p.md, "What works"). Deliberately missing: @libp2p/dcutr (the
 // protocol has one handler, the tracer's), AutoNAT (it cut a NATed peer's only relay link in
 // the lab), and public addresses in identify (a remote seeing one dials it first, and that
 // failed SYN's NAT entry spoiled the punch after it). Also off: libp2p's connection monitor,
@@ -15,8 +16,10 @@ import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
+import { isQuicAddress } from '../quic/multiaddr.js'
+import { quicTransport } from '../quic/transport.js'
 import { BOOTSTRAP_DIAL_TIMEOUT, OBSERVED_ADDR_TIMEOUT } from './constants.js'
-import { PunchAddrFilter } from './punch-addrs.js'
+import { isDialableWith, isTcpDialable, PunchAddrFilter, type PunchTransport } from './punch-addrs.js'
 import {
   type DcutrTracer,
   type DcutrTracerInit,
@@ -40,6 +43,12 @@ export interface MeasuringHostInit {
   /** The fixed source port of every TCP dial; must differ from `listenPort`. */
   dialPort: number
   /**
+   * The transports to measure with. @default both. QUIC listens (and so dials) on
+   * `quicPort`, by default a free port the OS picks.
+   */
+  transports?: readonly PunchTransport[]
+  quicPort?: number
+  /**
    * Tracer options on top of ours (tests: `observedAddrs` on loopback, shorter timeouts).
    * `dialAddrs` and `role` are ours and cannot be replaced.
    */
@@ -62,6 +71,8 @@ export class MeasuringHost {
   /** The protocol filter of the running round, applied to the remote's punch addresses. */
   readonly punchAddrs: PunchAddrFilter
   readonly dialPort: number
+  /** The transports this host measures with. */
+  readonly transports: ReadonlySet<PunchTransport>
   private readonly agents: Map<string, string>
 
   private constructor(
@@ -69,30 +80,41 @@ export class MeasuringHost {
     punchAddrs: PunchAddrFilter,
     agents: Map<string, string>,
     dialPort: number,
+    transports: ReadonlySet<PunchTransport>,
   ) {
     this.punchAddrs = punchAddrs
     this.agents = agents
     this.dialPort = dialPort
+    this.transports = transports
   }
 
   static async create(init: MeasuringHostInit): Promise<MeasuringHost> {
     if (init.listenPort !== 0 && init.listenPort === init.dialPort) {
       throw new RangeError(`listen port and dial port must differ (both ${init.dialPort})`)
     }
-    const punchAddrs = new PunchAddrFilter()
+    const transports = new Set<PunchTransport>(init.transports ?? ['tcp', 'quic'])
+    if (transports.size === 0) throw new RangeError('a measuring host needs at least one transport')
+    const punchAddrs = new PunchAddrFilter(transports)
     // Agent versions from identify, read synchronously when a punch picks its role.
     const agents = new Map<string, string>()
     const localAddress = WILDCARDS.has(init.listenHost) ? undefined : init.listenHost
     const ipVersion = init.listenHost.includes(':') ? 'ip6' : 'ip4'
+    const listen = [
+      ...(transports.has('tcp') ? [`/${ipVersion}/${init.listenHost}/tcp/${init.listenPort}`] : []),
+      ...(transports.has('quic')
+        ? [`/${ipVersion}/${init.listenHost}/udp/${init.quicPort ?? 0}/quic-v1`]
+        : []),
+    ]
     const node = await createLibp2p({
       privateKey: init.privateKey,
       nodeInfo: { userAgent: init.agentVersion },
       addresses: {
-        listen: [`/${ipVersion}/${init.listenHost}/tcp/${init.listenPort}`],
+        listen,
         announceFilter: (addrs) => addrs.filter((addr) => !classifyMultiaddr(addr).isPublic),
       },
       transports: [
-        tcp({ dialOpts: fixedPortDialOpts(init.dialPort, localAddress) }),
+        ...(transports.has('tcp') ? [tcp({ dialOpts: fixedPortDialOpts(init.dialPort, localAddress) })] : []),
+        ...(transports.has('quic') ? [quicTransport()] : []),
         circuitRelayTransport(),
       ],
       connectionEncrypters: [noise()],
@@ -104,6 +126,7 @@ export class MeasuringHost {
         tracer: dcutrTracer({
           ...init.tracer,
           dialAddrs: punchAddrs.select,
+          offerAddrs: punchAddrs.selectOwn,
           role: (peer, attempt) => roleFor(agents.get(peer.toString()), attempt),
         }),
       },
@@ -112,7 +135,7 @@ export class MeasuringHost {
       if (evt.detail.agentVersion !== undefined)
         agents.set(evt.detail.peerId.toString(), evt.detail.agentVersion)
     })
-    return new MeasuringHost(node, punchAddrs, agents, init.dialPort)
+    return new MeasuringHost(node, punchAddrs, agents, init.dialPort, transports)
   }
 
   get peerId(): PeerId {
@@ -124,8 +147,9 @@ export class MeasuringHost {
   }
 
   /**
-   * Connects to the bootstrap peers (from the fixed port) and waits until identify told us our
-   * observed address: the address our CONNECT carries, i.e. the NAT mapping the punch reuses.
+   * Connects to the bootstrap peers, once per transport (TCP from the fixed port, QUIC from the
+   * listening socket), and waits until identify told us our observed address on each transport
+   * that connected: the addresses our CONNECT carries, i.e. the NAT mappings the punch reuses.
    * Throws when no bootstrap peer could be reached.
    */
   async bootstrap(
@@ -133,19 +157,52 @@ export class MeasuringHost {
     options: { dialTimeout?: number; observeTimeout?: number; signal?: AbortSignal } = {},
   ): Promise<BootstrapResult> {
     const result: BootstrapResult = { connected: [], failed: [], observed: [] }
-    await Promise.all(
-      peers.map(async (addr) => {
-        const signal = AbortSignal.any([
+    const dial = (target: Multiaddr | Multiaddr[], force: boolean) =>
+      this.node.dial(target, {
+        force,
+        signal: AbortSignal.any([
           AbortSignal.timeout(options.dialTimeout ?? BOOTSTRAP_DIAL_TIMEOUT),
           ...(options.signal === undefined ? [] : [options.signal]),
-        ])
-        try {
-          await this.node.dial(addr, { signal })
-          result.connected.push(addr)
-        } catch (err) {
-          result.failed.push({ addr, error: err instanceof Error ? err.message : String(err) })
+        ]),
+      })
+    const reached = new Map<string, PeerId>()
+    await Promise.all(
+      peers
+        .filter((addr) => this.canDial(addr))
+        .map(async (addr) => {
+          try {
+            const connection = await dial(addr, false)
+            result.connected.push(addr)
+            reached.set(connection.remotePeer.toString(), connection.remotePeer)
+          } catch (err) {
+            result.failed.push({ addr, error: err instanceof Error ? err.message : String(err) })
+          }
+        }),
+    )
+    // One connection per transport: identify on each tells us our address on that transport.
+    // The dial queue joins dials of one peer into one connection, hence a second, forced dial
+    // for a transport that has none yet, to the addresses given or learnt from identify.
+    await Promise.all(
+      [...reached.values()].map(async (peer) => {
+        for (const transport of this.transports) {
+          if (this.openTransports(peer).has(transport)) continue
+          const known = await this.node.peerStore.get(peer).then(
+            (stored) => stored.addresses.map((a) => a.multiaddr.encapsulate(`/p2p/${peer.toString()}`)),
+            () => [],
+          )
+          const given = peers.filter(
+            (a) => a.getComponents().findLast((c) => c.code === CODE_P2P)?.value === peer.toString(),
+          )
+          const candidates = [...given, ...known].filter(
+            (a) => transportKey(a) === transport && isDialableWith(a, this.transports),
+          )
+          if (candidates.length === 0) continue
+          await dial(candidates, true).catch(() => undefined)
         }
       }),
+    )
+    const connectedTransports = new Set(
+      [...reached.values()].flatMap((peer) => [...this.openTransports(peer)]),
     )
     if (result.connected.length === 0 && peers.length > 0) {
       const why = result.failed.map((f) => `${f.addr.toString()}: ${f.error}`).join('; ')
@@ -154,17 +211,51 @@ export class MeasuringHost {
     result.observed = await this.waitForObservedAddr(
       options.observeTimeout ?? OBSERVED_ADDR_TIMEOUT,
       options.signal,
+      connectedTransports,
     )
     return result
   }
 
-  /** Our observed addresses, waiting up to `timeoutMs` for the first one. */
-  async waitForObservedAddr(timeoutMs: number, signal?: AbortSignal): Promise<Multiaddr[]> {
+  /**
+   * False for an address only a transport this host lacks could dial; names to resolve
+   * (`/dnsaddr`) stay, libp2p resolves them.
+   */
+  private canDial(addr: Multiaddr): boolean {
+    if (isQuicAddress(addr)) return this.transports.has('quic')
+    if (isTcpDialable(addr)) return this.transports.has('tcp')
+    return true
+  }
+
+  /** The transports of our open direct connections to `peer`. */
+  private openTransports(peer: PeerId): Set<PunchTransport> {
+    return new Set(
+      this.node
+        .getConnections(peer)
+        .filter((c) => c.status === 'open' && !isRelayAddr(c.remoteAddr))
+        .map((c) => transportKey(c.remoteAddr)),
+    )
+  }
+
+  /**
+   * Our observed addresses, waiting up to `timeoutMs` until there is one for each of
+   * `transports` ('tcp', 'quic'), or for any one when none are named.
+   */
+  async waitForObservedAddr(
+    timeoutMs: number,
+    signal?: AbortSignal,
+    transports: ReadonlySet<PunchTransport> = new Set(),
+  ): Promise<Multiaddr[]> {
     const deadline = AbortSignal.any([
       AbortSignal.timeout(timeoutMs),
       ...(signal === undefined ? [] : [signal]),
     ])
-    while (this.tracer.observedAddrs().length === 0 && !deadline.aborted) {
+    const missing = () => {
+      const observed = this.tracer.observedAddrs()
+      if (transports.size === 0) return observed.length === 0
+      const seen = new Set(observed.map(transportKey))
+      return [...transports].some((t) => !seen.has(t))
+    }
+    while (missing() && !deadline.aborted) {
       await new Promise<void>((resolve) => {
         const done = () => {
           this.node.removeEventListener('peer:identify', done)
@@ -183,7 +274,7 @@ export class MeasuringHost {
     const seen = new Map<string, Multiaddr>()
     for (const addr of [...this.node.getMultiaddrs(), ...this.tracer.observedAddrs()]) {
       if (isRelayAddr(addr)) continue
-      const bare = addr.getComponents().at(-1)?.code === CODE_P2P ? addr.decapsulateCode(CODE_P2P) : addr
+      const bare = withoutP2p(addr)
       seen.set(bare.toString(), bare)
     }
     return [...seen.values()]
@@ -217,6 +308,15 @@ export class MeasuringHost {
   async stop(): Promise<void> {
     await this.node.stop()
   }
+}
+
+/** Which of our transports an address belongs to, for telling observations apart. */
+function transportKey(addr: Multiaddr): PunchTransport {
+  return isQuicAddress(addr) ? 'quic' : 'tcp'
+}
+
+function withoutP2p(addr: Multiaddr): Multiaddr {
+  return addr.getComponents().at(-1)?.code === CODE_P2P ? addr.decapsulateCode(CODE_P2P) : addr
 }
 
 /**

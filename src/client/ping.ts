@@ -55,7 +55,7 @@ export async function pingConnection(connection: Connection, options: PingOption
       series.errors.push('')
     } catch (err) {
       record(series, errorText(err, signal, options.signal))
-      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      stream?.abort(err instanceof Error ? err : new Error(errorText(err, signal, options.signal)))
       stream = undefined
     }
   }
@@ -72,6 +72,8 @@ function errorText(err: unknown, signal: AbortSignal, userSignal: AbortSignal | 
   if (userSignal?.aborted === true) return 'ping cancelled'
   if (signal.aborted) return 'ping timed out'
   if (err instanceof Error) return err.message === '' ? err.name : err.message
+  // Some stream implementations reject with the event that ended them (e.g. 'close').
+  if (err instanceof Event) return `stream ended (${err.type} event)`
   return String(err)
 }
 

@@ -9,19 +9,27 @@
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isRelayAddr, matchesProtocolFilter } from '../lib/multiaddr.js'
+import { isQuicAddress } from '../quic/multiaddr.js'
 
 const CODE_P2P = 421
 const HOST_PROTOCOLS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
 
+/** The transports a measuring host can punch (and reach relays) with. */
+export type PunchTransport = 'tcp' | 'quic'
+
 /**
  * True for `/ip4|ip6|dns|dns4|dns6/…/tcp/…` with at most a trailing `/p2p/…`: what the TCP
- * transport dials (the same shape as @libp2p/tcp's dial filter). This client has no other
- * transport for hole punching yet.
+ * transport dials (the same shape as @libp2p/tcp's dial filter).
  */
 export function isTcpDialable(addr: Multiaddr): boolean {
   const names = addr.getComponents().map((c) => c.name)
   if (names.at(-1) === 'p2p') names.pop()
   return names.length === 2 && HOST_PROTOCOLS.has(names[0]!) && names[1] === 'tcp'
+}
+
+/** True when one of `transports` dials `addr` (QUIC: `/ip4|ip6/…/udp/…/quic-v1`). */
+export function isDialableWith(addr: Multiaddr, transports: ReadonlySet<PunchTransport>): boolean {
+  return (transports.has('tcp') && isTcpDialable(addr)) || (transports.has('quic') && isQuicAddress(addr))
 }
 
 /** What the filter did during a round. */
@@ -44,6 +52,9 @@ interface RoundFilter {
 export class PunchAddrFilter {
   private current: RoundFilter | undefined
 
+  /** @param transports what the host dials; the remote's other addresses are not punched. */
+  constructor(private readonly transports: ReadonlySet<PunchTransport> = new Set(['tcp'])) {}
+
   /** The filter for the round with `remote` (empty = none). */
   begin(remote: PeerId, codes: readonly number[]): void {
     this.current = { remote: remote.toString(), codes: [...codes] }
@@ -57,7 +68,7 @@ export class PunchAddrFilter {
     if (round.undialable !== undefined) {
       return {
         protocols: round.codes,
-        note: `the remote offered no address this client can punch (TCP only): ${list(round.undialable)}`,
+        note: `the remote offered no address this client can punch (${[...this.transports].join(', ')}): ${list(round.undialable)}`,
       }
     }
     if (round.unmatched !== undefined) {
@@ -69,12 +80,15 @@ export class PunchAddrFilter {
     return { protocols: round.codes }
   }
 
-  /** The tracer's `dialAddrs`: not relayed, TCP, de-duplicated, then the filter if it matches any. */
+  /**
+   * The tracer's `dialAddrs`: not relayed, dialable by the host's transports, de-duplicated,
+   * then the filter if it matches any.
+   */
   readonly select = (addrs: Multiaddr[], peer: PeerId): Multiaddr[] => {
     const seen = new Set<string>()
     const dialable = addrs.filter((addr) => {
       const key = withoutPeerId(addr).toString()
-      if (seen.has(key) || isRelayAddr(addr) || !isTcpDialable(addr)) return false
+      if (seen.has(key) || isRelayAddr(addr) || !isDialableWith(addr, this.transports)) return false
       seen.add(key)
       return true
     })
@@ -89,6 +103,19 @@ export class PunchAddrFilter {
     if (filtered.length > 0) return filtered
     round.unmatched = dialable
     return dialable
+  }
+
+  /**
+   * The tracer's `ownAddrs`: the addresses our CONNECT offers to `peer`. Under a filter that
+   * matches some of them only those, so that the remote's dials, too, stay on the filter's
+   * transport and IP version: the round then measures what the filter asked for. Unfiltered
+   * (or when nothing matches) all of them.
+   */
+  readonly selectOwn = (addrs: Multiaddr[], peer: PeerId): Multiaddr[] => {
+    const round = this.current
+    if (round === undefined || round.remote !== peer.toString() || round.codes.length === 0) return addrs
+    const filtered = addrs.filter((addr) => matchesProtocolFilter(addr, round.codes))
+    return filtered.length > 0 ? filtered : addrs
   }
 }
 

@@ -12,7 +12,7 @@ import { isRelayAddr } from '../lib/multiaddr.js'
 import { ATTEMPT_SETTLE_TIMEOUT, RELAYED_CONNECT_TIMEOUT } from './constants.js'
 import type { MeasuringHost } from './host.js'
 import { type PingOptions, type PingSeries, pingConnection } from './ping.js'
-import { isTcpDialable } from './punch-addrs.js'
+import { isDialableWith } from './punch-addrs.js'
 import { buildReport, type LatencyKind, type LatencyRecord } from './report.js'
 import {
   type AttemptOutcome,
@@ -78,13 +78,15 @@ export async function runRound(
   tracer.watch(remote)
   host.punchAddrs.begin(remote, target.protocols)
 
-  // 1. The relayed connection. Only relays we can reach over TCP are dialled.
-  const dialable = target.relayAddrs.filter((addr) => isRelayAddr(addr) && isTcpDialable(relayHop(addr)))
+  // 1. The relayed connection. Only relays our transports reach are dialled.
+  const dialable = target.relayAddrs.filter(
+    (addr) => isRelayAddr(addr) && isDialableWith(relayHop(addr), host.transports),
+  )
   let relayed: Connection | undefined
   let connectError: string | undefined
   const connectStartedAt = clock()
   if (dialable.length === 0) {
-    connectError = `no relay address this client can dial (TCP only): ${target.relayAddrs.map(String).join(', ')}`
+    connectError = `no relay address this client can dial (${[...host.transports].join(', ')}): ${target.relayAddrs.map(String).join(', ')}`
   } else {
     try {
       relayed = await node.dial(dialable, {

@@ -1,7 +1,7 @@
-// The honeypot's libp2p node: a Kademlia DHT server (SPEC §5) on TCP with identify (and
-// identify push, so that peers can tell us about changes), ping (kad-dht needs it to check
-// routing table contacts) and bounded connections. QUIC comes with the QUIC transport of a
-// later issue (FINDINGS-js-libp2p.md: @chainsafe/libp2p-quic is not the transport we want).
+// The honeypot's libp2p node: a Kademlia DHT server (SPEC §5) on TCP and QUIC v1 (our
+// transport, src/quic; the same port number) with identify (and identify push, so that peers
+// can tell us about changes), ping (kad-dht needs it to check routing table contacts) and
+// bounded connections.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type Identify, type IdentifyPush, identify, identifyPush } from '@libp2p/identify'
@@ -17,6 +17,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { quicTransport } from '../quic/transport.js'
 import { DHT_PROTOCOL } from './constants.js'
 
 export type HoneypotServices = {
@@ -55,10 +56,13 @@ export async function createHoneypotNode(init: HoneypotNodeInit): Promise<Libp2p
     privateKey: init.privateKey,
     nodeInfo: { userAgent: init.agentVersion },
     addresses: {
-      listen: [`/${ipVersion}/${init.listenHost}/tcp/${init.port}`],
+      listen: [
+        `/${ipVersion}/${init.listenHost}/tcp/${init.port}`,
+        `/${ipVersion}/${init.listenHost}/udp/${init.port}/quic-v1`,
+      ],
       appendAnnounce: init.announce.map(String),
     },
-    transports: [tcp()],
+    transports: [tcp(), quicTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

@@ -16,13 +16,14 @@ import { labUnavailableReason } from '../../src/lab/preflight.js'
 const skip = labUnavailableReason()
 const LAB_CLI = new URL('../../src/cli/lab.js', import.meta.url).href
 
-function runLabChild(args: string[]) {
+function runLabChild(args: string[], env: Record<string, string> = {}) {
   const script = `
 const { runLab } = await import(${JSON.stringify(LAB_CLI)})
 process.exitCode = await runLab(${JSON.stringify(args)}, {})
 `
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   })
   let stdout = ''
   let stderr = ''
@@ -89,22 +90,29 @@ describe('punchr lab', { skip, timeout: 30_000 }, () => {
 
   it('run refuses a scenario it cannot measure, before building anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'punchr-lab-cli-'))
-    const file = join(dir, 'remotes-only.json')
+    const file = join(dir, 'public-remote-only.json')
     writeFileSync(
       file,
       JSON.stringify({
-        name: 'remotes-only',
-        homes: [{ name: 'home-b', nat: 'cone', hosts: [{ name: 'b', role: 'remote', impl: 'rust' }] }],
+        name: 'public-remote-only',
+        homes: [{ name: 'home-b', nat: 'none', hosts: [{ name: 'b', role: 'remote', impl: 'rust' }] }],
       }),
     )
     const before = listNamespaces().length
-    const run = runLabChild(['run', file])
+    // A Rust toolchain that cannot run (even a cached build asks rustc for its version): had the
+    // campaign started building the rust remote before checking the scenario, it would fail on
+    // that instead of refusing the scenario.
+    const run = runLabChild(['run', file], {
+      PUNCHR_CARGO: join(dir, 'no-such-cargo'),
+      RUSTC: join(dir, 'no-such-rustc'),
+    })
     await once(run.child, 'exit')
     rmSync(dir, { recursive: true, force: true })
     assert.notEqual(run.child.exitCode, 0)
     assert.match(run.stderr(), /cannot run as a campaign/)
-    assert.match(run.stderr(), /host b: rust-libp2p remotes are not built yet/)
+    assert.match(run.stderr(), /homes home-b: nat none — a host on the internet is no hole-punch case/)
     assert.match(run.stderr(), /no host has role client/)
+    assert.doesNotMatch(`${run.stdout()}${run.stderr()}`, /rust-libp2p remote|no-such-/)
     assert.ok(listNamespaces().length <= before, 'no namespace was made')
   })
 })

@@ -25,12 +25,17 @@ interface Running {
   stop(): Promise<{ code: number | null; stderr: string }>
 }
 
+/** Children still running: a failed assertion must not leave one that keeps the run alive. */
+const running = new Set<ChildProcess>()
+
 /** Starts `punchr <args>` and resolves once it printed `honeypot metrics on …`. */
 function start(args: string[]): Promise<Running> {
   const child = spawn(process.execPath, [PUNCHR_BIN, ...args], {
     env: { ...process.env, PUNCHR_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()
@@ -68,7 +73,10 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'punchr-honeypot-cli-'))
   })
-  after(() => rmSync(dir, { recursive: true, force: true }))
+  after(() => {
+    for (const child of running) child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
 
   const helps: [string, string[]][] = [
     [
@@ -125,9 +133,16 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
     const first = await start([...args, ...LOOPBACK_PORTS, '--bootstrap-peers', ''])
     const peerId = lineValue(first.lines, 'honeypot peer ID: ')
     const listening = first.lines.filter((l) => l.startsWith('honeypot listening on '))
-    assert.ok(listening.length > 0)
-    for (const line of listening)
-      assert.match(line, new RegExp(`^honeypot listening on /ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${peerId}$`))
+    // TCP and QUIC v1 (SPEC §5: both listeners).
+    assert.equal(listening.length, 2, listening.join('\n'))
+    assert.match(
+      listening[0]!,
+      new RegExp(`^honeypot listening on /ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${peerId}$`),
+    )
+    assert.match(
+      listening[1]!,
+      new RegExp(`^honeypot listening on /ip4/127\\.0\\.0\\.1/udp/\\d+/quic-v1/p2p/${peerId}$`),
+    )
     assert.match(lineValue(first.lines, 'honeypot metrics on '), /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
     const stopped = await first.stop()
     assert.equal(stopped.code, 0, stopped.stderr)
@@ -147,6 +162,8 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
       'up',
       '--data-dir',
       data,
+      // The visiting peer's relay is on 127.0.0.1, which a public server would not hand out.
+      '--private-relay-hops',
       '--host',
       '127.0.0.1',
       ...LOOPBACK_PORTS,

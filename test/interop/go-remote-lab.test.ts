@@ -21,7 +21,13 @@ import { type LabNetwork, upLabNetwork } from '../../src/lab/topology.js'
  *
  *   relay-1, bootstrap-1, server ── internet ── home-a router (cone)      ── a  probe
  *                                             ├ home-b router (cone)      ── b  go remote
- *                                             └ home-c router (symmetric) ── c  go remote
+ *                                             ├ home-c router (symmetric) ── c  go remote
+ *                                             └ home-e router (cone)      ── e  go remote, TCP and QUIC
+ *
+ * e also speaks QUIC (--relay-quic): a go-libp2p swarm holds one connection per peer, so e
+ * reaches the relay over QUIC only and learns its public TCP address from the DHT peers. The
+ * probe punches TCP: e shows that the TCP punch is unchanged by it. QUIC punches against go
+ * remotes are measured by test/e2e/lab-campaign.test.ts (punchr client speaks QUIC).
  */
 
 const skip = labUnavailableReason() ?? (existsSync(programPath('probe')) ? false : 'build first: npx tsc')
@@ -44,6 +50,11 @@ const scenario = validateScenario(
         nat: 'symmetric',
         hosts: [{ name: 'c', role: 'remote', impl: 'go', transports: ['tcp'] }],
       },
+      {
+        name: 'home-e',
+        nat: 'cone',
+        hosts: [{ name: 'e', role: 'remote', impl: 'go', transports: ['tcp', 'quic'] }],
+      },
     ],
   },
   'go-remote-lab',
@@ -52,6 +63,8 @@ const scenario = validateScenario(
 /** As the campaign runner starts remotes (the go remote dials from its listen port). */
 const REMOTE_DIAL_PORT = 4100
 const REMOTE_LISTEN_PORT = 4101
+/** The UDP port of e's QUIC listener (the campaign runner's PORTS.remoteQuic). */
+const REMOTE_QUIC_PORT = 4102
 let nextProbePort = 4200
 const ROUNDS = 3
 const ENV = { PUNCHR_LOG_LEVEL: 'info' }
@@ -63,6 +76,9 @@ interface GoReady {
   peerId: string
   relayAddrs: string[]
   publicAddrs: string[]
+  /** How it reaches its relay: 'quic' with --relay-quic, else 'tcp'. */
+  relayVia: string
+  quicPort?: number
   dhtPeers: string[]
   impl: string
   version: string
@@ -84,11 +100,14 @@ interface ProbeResult {
   directConnections: { remoteAddr: string; direction: string }[]
   directPing?: { rttMs?: number; error?: string }
   timings: { totalMs: number }
+  events: { type: string; addrs?: string[] }[]
 }
 
 describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeout: 600_000 }, () => {
   let lab: LabNetwork
   let relayAddr: string
+  /** The relay's TCP and QUIC addresses: a reservation lists both as circuit addresses. */
+  let relayListenAddrs: string[]
   let bootstrapId: string
   let honeypotId: string
   let server: PeerProcess
@@ -132,6 +151,8 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
       addrs: string[]
     }[]
     relayAddr = relayReady!.addrs[0]!
+    const relayQuicAddr = relayReady!.addrs.find((a) => a.includes('/quic-v1/'))!
+    relayListenAddrs = relayReady!.addrs
     bootstrapId = bootstrapReady!.peerId
     // The honeypot (with the server: PGlite is one process's database), as the campaign runs it.
     dataDir = mkdtempSync(join(tmpdir(), 'punchr-go-remote-lab-'))
@@ -158,7 +179,7 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
     )
     honeypotId = honeypotAddr.split('/p2p/')[1]!
     await Promise.all(
-      ['b', 'c'].map(async (host) => {
+      ['b', 'c', 'e'].map(async (host) => {
         const process = await startGoRemote(
           lab,
           host,
@@ -173,6 +194,7 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
             '30000',
             '--dht-bootstrap',
             bootstrapReady!.addrs[0]!,
+            ...(host === 'e' ? ['--relay-quic', relayQuicAddr, '--quic-port', String(REMOTE_QUIC_PORT)] : []),
           ],
           { env: ENV },
         )
@@ -187,13 +209,17 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
   })
 
   it('go remotes hold a reservation, know what the relay observed, joined the DHT', (t) => {
-    for (const host of ['b', 'c']) {
+    for (const host of ['b', 'c', 'e']) {
       const ready = remotes.get(host)!.ready
       assert.equal(ready.ready, true, JSON.stringify(ready))
       assert.equal(ready.impl, 'go')
       assert.match(ready.version, /^v0\.\d+\.\d+/)
       assert.equal(ready.agentVersion, `punchr-lab-go-remote go-libp2p/${ready.version}`)
-      assert.deepEqual(ready.relayAddrs, [`${relayAddr}/p2p-circuit/p2p/${ready.peerId}`], host)
+      assert.deepEqual(
+        ready.relayAddrs,
+        relayListenAddrs.map((a) => `${a}/p2p-circuit/p2p/${ready.peerId}`),
+        host,
+      )
       // The lookup of its own key reached the DHT servers: the bootstrap peer and the honeypot.
       assert.deepEqual([...ready.dhtPeers].sort(), [bootstrapId, honeypotId].sort(), host)
       t.diagnostic(`${host}: go-libp2p ${ready.version} (${ready.agentVersion}), public ${ready.publicAddrs}`)
@@ -203,6 +229,16 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
     const c = remotes.get('c')!.ready.publicAddrs
     assert.equal(c.length, 1)
     assert.ok(c[0]!.startsWith(`/ip4/${wan('c')}/tcp/`), c[0])
+    assert.equal(remotes.get('b')!.ready.relayVia, 'tcp')
+    // e: the relay (over QUIC) observed its QUIC listen port, the bootstrap peer its TCP one;
+    // both NAT mappings keep the port (cone), and the QUIC socket is the one it listens on.
+    const e = remotes.get('e')!.ready
+    assert.equal(e.relayVia, 'quic')
+    assert.equal(e.quicPort, REMOTE_QUIC_PORT)
+    assert.deepEqual(e.publicAddrs, [
+      `/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}`,
+      `/ip4/${wan('e')}/udp/${REMOTE_QUIC_PORT}/quic-v1`,
+    ])
   })
 
   // On the first attempt: go-libp2p (v0.48+) is the security *server* on attempts 1–2, and the
@@ -236,6 +272,31 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
     }
   })
 
+  it('cone → cone go remote with QUIC on (relay over QUIC): the TCP punch is unchanged', async (t) => {
+    const result = await round('a', 'e')
+    const why = JSON.stringify(result, null, 1)
+    t.diagnostic(
+      `${result.outcome} in ${result.timings.totalMs} ms, attempts ` +
+        result.attempts.map((a) => `${a.outcome}${a.error ? ` (${a.error})` : ''}`).join(', '),
+    )
+    assert.equal(result.outcome, 'SUCCESS', `${why}\n--- e's log:\n${remotes.get('e')!.process.stderr()}`)
+    assert.equal(result.attempts[0]?.outcome, 'SUCCESS', why)
+    // CONNECT carried both public addresses (HolePunchAddrs: one observer each suffices); the
+    // probe, TCP only, punched the TCP one.
+    const connect = result.events.find((e) => e.type === 'connect-received')
+    assert.deepEqual(
+      [...(connect?.addrs ?? [])].map((a) => a.replace(/\/p2p\/.*$/, '')).sort(),
+      [`/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}`, `/ip4/${wan('e')}/udp/${REMOTE_QUIC_PORT}/quic-v1`],
+      why,
+    )
+    assert.deepEqual(
+      result.attempts[0]?.multiAddresses.map((a) => a.replace(/\/p2p\/.*$/, '')),
+      [`/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}`],
+      why,
+    )
+    assert.ok(result.directPing?.rttMs !== undefined, `a ping over the punched connection: ${why}`)
+  })
+
   it('cone → symmetric go remote: FAILED', async (t) => {
     assert.equal(expectedOutcome(nat('a'), nat('c'), 'tcp'), 'FAILED')
     const result = await round('a', 'c')
@@ -249,12 +310,12 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
     assert.deepEqual(result.directConnections, [], why)
   })
 
-  it('the honeypot recorded both go remotes as relay-only DCUtR candidates', async () => {
+  it('the honeypot recorded the go remotes as relay-only DCUtR candidates', async () => {
     // PGlite is one process's database: stop punchr up, then read what it stored.
     await server.stop()
     const db = await openDatabase({ dataDir })
     try {
-      for (const host of ['b', 'c']) {
+      for (const host of ['b', 'c', 'e']) {
         const { peerId, version, relayAddrs } = remotes.get(host)!.ready
         const events = await db.query<{
           agent_version: string

@@ -32,9 +32,10 @@ const RULES: Record<string, readonly string[]> = {
   gen: [],
   db: ['lib'],
   server: ['lib', 'db', 'gen', 'dashboard'],
-  honeypot: ['lib', 'db'],
+  honeypot: ['lib', 'db', 'quic'],
   client: ['lib', 'gen', 'client/tracer', 'quic'],
-  'client/tracer': ['lib'],
+  // The tracer punches QUIC addresses too, and must tell them apart (dialer.ts).
+  'client/tracer': ['lib', 'quic'],
   // The QUIC transport is a libp2p module of its own: nothing of ours but lib.
   quic: ['lib'],
   dashboard: ['lib', 'db'],

@@ -10,12 +10,14 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { serverUrl } from '../../src/client/api-client.js'
 import { classifyApiError } from '../../src/client/api-errors.js'
+import { clientFlags } from '../../src/client/config.js'
 import { clientAgentVersion } from '../../src/client/constants.js'
 import { roleFor } from '../../src/client/host.js'
 import { loadHostKeys, readApiKeyFile } from '../../src/client/key-file.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from '../../src/client/paths.js'
-import { isTcpDialable, PunchAddrFilter } from '../../src/client/punch-addrs.js'
+import { isDialableWith, isTcpDialable, PunchAddrFilter } from '../../src/client/punch-addrs.js'
 import { ConfigError } from '../../src/lib/errors.js'
+import { parseFlags } from '../../src/lib/flags.js'
 import { clientTransports } from '../../src/server/protocol-filter.js'
 
 describe('API error classification', () => {
@@ -101,7 +103,34 @@ describe('punch address filter', () => {
     const filter = new PunchAddrFilter()
     filter.begin(peer, [])
     assert.deepEqual(filter.select([quic, relayed], peer), [])
-    assert.match(filter.end().note ?? '', /no address this client can punch \(TCP only\)/)
+    assert.match(filter.end().note ?? '', /no address this client can punch \(tcp\)/)
+  })
+
+  it('punches QUIC v1 addresses too when the host has QUIC, never draft-29 ones', () => {
+    const filter = new PunchAddrFilter(new Set(['tcp', 'quic']))
+    const draft29 = multiaddr('/ip4/11.0.0.2/udp/4001/quic')
+    assert.deepEqual(filter.select([v4, quic, draft29, relayed], peer).map(String), [
+      String(v4),
+      String(quic),
+    ])
+    const quicOnly = new PunchAddrFilter(new Set(['quic']))
+    assert.deepEqual(quicOnly.select([v4, quic], peer).map(String), [String(quic)])
+    assert.equal(isDialableWith(quic, new Set(['tcp'])), false)
+    assert.equal(isDialableWith(quic, new Set(['quic'])), true)
+  })
+
+  it('offers only our addresses that match the round’s filter, all of them when none does', () => {
+    const filter = new PunchAddrFilter(new Set(['tcp', 'quic']))
+    const other = peerIdFromString('12D3KooWSoLzampfxc4t3sy9z7yq1Cgzbi7zGXpV7nkRJy4xJ5dP')
+    const ours = [multiaddr('/ip4/12.0.0.2/tcp/4100'), multiaddr('/ip4/12.0.0.2/udp/4200/quic-v1')]
+    assert.deepEqual(filter.selectOwn(ours, peer), ours, 'no round: everything')
+    filter.begin(peer, [4, 461])
+    assert.deepEqual(filter.selectOwn(ours, peer).map(String), ['/ip4/12.0.0.2/udp/4200/quic-v1'])
+    assert.deepEqual(filter.selectOwn(ours, other), ours, 'another remote: everything')
+    filter.begin(peer, [41, 6])
+    assert.deepEqual(filter.selectOwn(ours, peer), ours, 'nothing matches: everything')
+    filter.begin(peer, [])
+    assert.deepEqual(filter.selectOwn(ours, peer), ours)
   })
 })
 
@@ -161,6 +190,17 @@ describe('host keys and API key file', () => {
 })
 
 describe('client configuration', () => {
+  it('reads --transports: tcp and quic by default, a clear error for anything else', () => {
+    const parse = (argv: string[], env: Record<string, string> = {}) =>
+      parseFlags('client', clientFlags, argv, env).values.transports
+    assert.deepEqual(parse([]), ['tcp', 'quic'])
+    assert.deepEqual(parse(['--transports', 'QUIC']), ['quic'])
+    assert.deepEqual(parse(['--transports', 'quic, tcp,quic']), ['quic', 'tcp'])
+    assert.deepEqual(parse([], { PUNCHR_CLIENT_TRANSPORTS: 'tcp' }), ['tcp'])
+    assert.throws(() => parse(['--transports', 'tcp,udp']), /unknown transport udp \(known: tcp, quic\)/)
+    assert.throws(() => parse(['--transports', ',']), /at least one transport/)
+  })
+
   it('turns host:port into the gRPC base URL', () => {
     assert.equal(serverUrl('punchr.example.org:10000', false), 'http://punchr.example.org:10000')
     assert.equal(serverUrl('punchr.example.org:443', true), 'https://punchr.example.org')
@@ -179,10 +219,11 @@ describe('client configuration', () => {
     assert.equal(defaultQueueDir({ XDG_STATE_HOME: '/st' }), '/st/punchr/reports')
   })
 
-  it('announces TCP only, which the server understands', () => {
-    const agent = clientAgentVersion('0.1.0')
-    assert.equal(agent, 'punchr/ts-client/0.1.0 transports=tcp')
-    assert.deepEqual([...clientTransports(agent)], ['tcp'])
+  it('announces its transports, which the server understands', () => {
+    const agent = clientAgentVersion('0.1.0', ['tcp', 'quic'])
+    assert.equal(agent, 'punchr/ts-client/0.1.0 transports=tcp,quic')
+    assert.deepEqual([...clientTransports(agent)], ['tcp', 'quic'])
+    assert.deepEqual([...clientTransports(clientAgentVersion('0.1.0', ['quic']))], ['quic'])
   })
 
   it('takes the handshake initiator role only against rust-libp2p remotes', () => {

@@ -15,6 +15,7 @@ import type {
   UpgraderOptions,
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { isQuicAddress } from '../../quic/multiaddr.js'
 import { DialTimeoutError, NoTransportError } from './errors.js'
 import type { DialRole } from './events.js'
 
@@ -109,7 +110,7 @@ export async function dialAddr(
   const dial = transport.dial(target, {
     ...options.socket,
     signal: controller.signal,
-    upgrader: new RoleUpgrader(components.upgrader, options.role, options.onRawConnection),
+    upgrader: new RoleUpgrader(components.upgrader, dialRole(addr, options.role), options.onRawConnection),
   })
   try {
     return await raceAbort(dial, controller.signal)
@@ -172,6 +173,15 @@ export async function dialFirst(
   )
   if (winner === undefined) throw new AggregateError(errors, 'every hole-punch dial failed')
   return winner
+}
+
+/**
+ * The role a dial of `addr` takes. QUIC has no simultaneous open and brings its own security
+ * and muxer: whoever dials is the QUIC client, and relabelling the connection would only
+ * confuse the muxer; so QUIC dials are always the initiator.
+ */
+export function dialRole(addr: Multiaddr, role: DialRole): DialRole {
+  return isQuicAddress(addr) ? 'initiator' : role
 }
 
 function withPeerId(addr: Multiaddr, peer: PeerId): Multiaddr {

@@ -9,8 +9,9 @@
  * - CONNECT is answered with our *observed* addresses (identify on direct connections), not
  *   with AutoNAT-verified ones, which a NATed host never has;
  * - on SYNC every remote address is dialled at once, below the dial queue, through the host's
- *   TCP transport (so from its fixed source port, see `fixedPortDialOpts`) and upgraded as the
- *   security and muxer responder;
+ *   transports: TCP from its fixed source port (see `fixedPortDialOpts`), upgraded in the
+ *   security and muxer role `role` picks; QUIC from its listening socket (src/quic), where the
+ *   dialler is the QUIC client and the remote sprays UDP (DCUtR spec);
  * - a direct connection the remote makes to us counts as success too;
  * - every step is an event, kept per remote (`trace(peer)`), from which the pure functions of
  *   outcome.ts compute attempt and round outcomes; every wait has its own deadline.
@@ -69,6 +70,13 @@ export interface DcutrTracerInit {
    * @default every address that is not a relay address and that one of our transports can dial
    */
   dialAddrs?: (remoteAddrs: Multiaddr[], remotePeer: PeerId) => Multiaddr[]
+  /**
+   * Picks which of our addresses our CONNECT to `remotePeer` offers (e.g. to apply a protocol
+   * filter to the remote's dials too).
+   *
+   * @default all of them
+   */
+  offerAddrs?: (ownAddrs: Multiaddr[], remotePeer: PeerId) => Multiaddr[]
   /**
    * Our role in the security and muxer handshakes of a hole-punch dial, or a function that
    * picks it per remote and attempt (from 1), e.g. from its agent version. The remote, as

@@ -33,7 +33,7 @@ import {
   REMOTE_MAX_ATTEMPTS,
   STREAM_OPEN_TIMEOUT,
 } from './constants.js'
-import { type DialSocketOptions, dialFirst } from './dialer.js'
+import { type DialSocketOptions, dialFirst, dialRole } from './dialer.js'
 import {
   AttemptAbortedError,
   AttemptTimeoutError,
@@ -209,9 +209,16 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     return this.observed.list()
   }
 
-  /** The addresses our next CONNECT will carry, and where they come from. */
-  ownAddrs(): { addrs: Multiaddr[]; source: OwnAddrSource } {
-    const notRelay = (addrs: Multiaddr[]) => addrs.filter((a) => !isRelayAddr(a)).slice(0, MAX_OWN_ADDRS)
+  /** The addresses our next CONNECT (to `peer`, if given) will carry, and where they come from. */
+  ownAddrs(peer?: PeerId): { addrs: Multiaddr[]; source: OwnAddrSource } {
+    const offer = this.init.offerAddrs
+    const notRelay = (addrs: Multiaddr[]) => {
+      const candidates = addrs.filter((a) => !isRelayAddr(a))
+      return (peer === undefined || offer === undefined ? candidates : offer(candidates, peer)).slice(
+        0,
+        MAX_OWN_ADDRS,
+      )
+    }
     if (this.init.observedAddrs !== undefined)
       return { addrs: notRelay(this.init.observedAddrs()), source: 'init' }
     const identified = notRelay(this.observed.list())
@@ -357,7 +364,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
         )
       }
       // 3. Our CONNECT.
-      const own = this.ownAddrs()
+      const own = this.ownAddrs(state.peer)
       await framed.write({ type: HolePunchType.CONNECT, obsAddrs: own.addrs.map((a) => a.bytes) }, signal)
       this.emit(state, { type: 'connect-sent', attempt: run.n, addrs: own.addrs, source: own.source })
       // 4. B's SYNC: B waits half its RTT and dials; we dial now.
@@ -436,7 +443,8 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
       timeout: this.dialTimeout,
       socket: this.dialOptions,
       onRawConnection: (maConn) => this.ownDials.set(maConn.timeline, run.n),
-      onDialStart: (addr) => this.emit(state, { type: 'dial-started', attempt: run.n, addr, role }),
+      onDialStart: (addr) =>
+        this.emit(state, { type: 'dial-started', attempt: run.n, addr, role: dialRole(addr, role) }),
       onDialEnd: (addr, result) => {
         if ('connection' in result) {
           this.emit(state, {

@@ -7,6 +7,7 @@ import { type Logger, logger } from '../../lib/logger.js'
 import { runCommand } from '../command.js'
 import { goRemoteBinary, startGoRemote } from '../peers/go-build.js'
 import { PeerProcess, startPeer } from '../peers/launch.js'
+import { rustRemoteBinary, startRustRemote } from '../peers/rust-build.js'
 import type { HostNode } from '../plan.js'
 import type { Scenario } from '../scenario.js'
 import { type LabNetwork, upLabNetwork } from '../topology.js'
@@ -23,8 +24,8 @@ import { judge, type Verdict } from './verdict.js'
  *      user name = host name, so each stored round names its client),
  *   2. relays and DHT bootstrap peers, then `punchr up` (server + honeypot, one process, the
  *      embedded database in the run folder) in node `server`,
- *   3. the remotes: each holds a reservation on a relay and joins the DHT, which brings it
- *      to the honeypot, which records it as a candidate,
+ *   3. the remotes (js-libp2p, go-libp2p or rust-libp2p): each holds a reservation on a relay
+ *      and joins the DHT, which brings it to the honeypot, which records it as a candidate,
  *   4. `punchr client` in every client host, for the rounds (or the duration) asked for,
  *   5. the server stopped, the stored rounds read back from its database and judged against
  *      the ground truth; results.jsonl, table.txt, summary.json and every log in the run folder.
@@ -44,7 +45,15 @@ const PORTS = {
   honeypotHttp: 11001,
   /** Remotes dial from this port and listen on the next (see remote.ts). */
   remoteDial: 4100,
+  /** Remotes with QUIC (js, go, rust) listen (and so dial) on this UDP port. */
+  remoteQuic: 4102,
 } as const
+
+/** A relay's addresses (with /p2p/): it listens on TCP and QUIC v1 alike (relay.ts). */
+interface RelayAddrs {
+  tcp: string
+  quic: string
+}
 
 /** How long a process gets to say it is ready. */
 const READY_TIMEOUT_MS = 30_000
@@ -102,11 +111,7 @@ export async function runCampaign(
 ): Promise<CampaignResult> {
   const hosts = checkRunnable(scenario)
   const progress = options.onProgress ?? (() => undefined)
-  // Built (or found in the cache) before the network exists: the first build takes minutes.
-  if (scenario.homes.some((home) => home.hosts.some((h) => h.role === 'remote' && h.impl === 'go'))) {
-    progress('go-libp2p remote: building or taking it from the cache …')
-    await goRemoteBinary()
-  }
+  await buildRemotePrograms(scenario, progress)
   const lab = await upLabNetwork(scenario, options.log === undefined ? {} : { log: options.log })
   try {
     const folder = createRunFolder(options.outDir ?? './lab-runs', scenario.name, lab.id)
@@ -115,6 +120,27 @@ export async function runCampaign(
   } finally {
     await lab.down()
     progress(`lab ${lab.id} torn down`)
+  }
+}
+
+/**
+ * Builds the go-libp2p and rust-libp2p remotes the scenario has (or takes them from the cache),
+ * one after the other (a build keeps every core busy), before the network exists: a first build
+ * takes minutes, which no lab process should spend waiting.
+ */
+async function buildRemotePrograms(scenario: Scenario, progress: (line: string) => void): Promise<void> {
+  const impls = new Set(
+    scenario.homes.flatMap((home) => home.hosts.filter((h) => h.role === 'remote').map((h) => h.impl)),
+  )
+  if (impls.has('go')) {
+    progress('go-libp2p remote: building or taking it from the cache (a first build: ~2 min) …')
+    await goRemoteBinary()
+  }
+  if (impls.has('rust')) {
+    progress('rust-libp2p remote: building or taking it from the cache (a first build: ~3 min) …')
+    const started = performance.now()
+    await rustRemoteBinary()
+    progress(`rust-libp2p remote: ready in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
 }
 
@@ -133,10 +159,6 @@ function checkRunnable(scenario: Scenario): { clients: string[]; remotes: string
       )
   }
   const hosts = scenario.homes.flatMap((home) => home.hosts)
-  for (const host of hosts) {
-    if (host.role === 'remote' && host.impl === 'rust')
-      problems.push(`host ${host.name}: rust-libp2p remotes are not built yet; js and go run today`)
-  }
   const clients = hosts.filter((h) => h.role === 'client').map((h) => h.name)
   const remotes = hosts.filter((h) => h.role === 'remote').map((h) => h.name)
   if (clients.length === 0) problems.push('homes: no host has role client')
@@ -221,14 +243,17 @@ class Campaign {
     return keys
   }
 
-  private async startRelays(): Promise<string[]> {
+  private async startRelays(): Promise<RelayAddrs[]> {
     return Promise.all(
       this.scenario.relays.map(async (name) => {
         const ip = this.lab.node(name).ip
         const relay = this.peer(name, 'relay', ['--ip', ip, '--port', String(PORTS.relay)])
         const ready = await relay.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
         this.progress(`relay ${name} ready`)
-        return `/ip4/${ip}/tcp/${PORTS.relay}/p2p/${ready}`
+        return {
+          tcp: `/ip4/${ip}/tcp/${PORTS.relay}/p2p/${ready}`,
+          quic: `/ip4/${ip}/udp/${PORTS.relay}/quic-v1/p2p/${ready}`,
+        }
       }),
     )
   }
@@ -297,14 +322,25 @@ class Campaign {
   }
 
   /** Starts every remote; returns peer ID → host name. */
-  private async startRemotes(relayAddrs: string[], dhtBootstrap: string[]): Promise<Map<string, string>> {
+  private async startRemotes(relayAddrs: RelayAddrs[], dhtBootstrap: string[]): Promise<Map<string, string>> {
     const names = new Map<string, string>()
     await Promise.all(
       this.hosts.remotes.map(async (name, i) => {
         const node = this.lab.node(name) as HostNode
+        const relay = relayAddrs[i % relayAddrs.length]!
+        // A remote with QUIC listens on UDP PORTS.remoteQuic (every QUIC dial leaves from that
+        // socket) and reaches its relay over QUIC, whose identify tells it its public QUIC
+        // address for CONNECT. js and rust remotes hold a second connection to the relay for it
+        // and keep TCP for the reservation; a go-libp2p swarm keeps one connection per peer, so
+        // a go remote reaches the relay over QUIC only and learns its TCP address from the DHT
+        // peers (test/interop/go-remote/main.go, docs/INTEROP.md).
+        const quic = node.transports.includes('quic')
+          ? ['--relay-quic', relay.quic, '--quic-port', String(PORTS.remoteQuic)]
+          : []
         const args = [
           '--relay',
-          relayAddrs[i % relayAddrs.length]!,
+          relay.tcp,
+          ...quic,
           '--dial-port',
           String(PORTS.remoteDial),
           '--listen-port',
@@ -313,15 +349,7 @@ class Campaign {
           String(READY_TIMEOUT_MS),
           ...dhtBootstrap.flatMap((addr) => ['--dht-bootstrap', addr]),
         ]
-        const remote =
-          node.impl === 'go'
-            ? this.sampled(
-                await startGoRemote(this.lab, name, args, {
-                  env: this.env,
-                  logFile: join(this.folder.logs, `${name}-remote.log`),
-                }),
-              )
-            : this.peer(name, 'remote', args)
+        const remote = await this.startRemote(node, args)
         const peerId = await remote.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS + 5_000)
         names.set(peerId, name)
         this.progress(`remote ${name} (${node.impl}, ${node.nat}) ready: ${peerId}`)
@@ -330,18 +358,40 @@ class Campaign {
     return names
   }
 
+  /** One remote of the host's implementation; its log is logs/<host>-remote.log whichever it is. */
+  private async startRemote(node: HostNode, args: string[]): Promise<PeerProcess> {
+    const options = { env: this.env, logFile: join(this.folder.logs, `${node.name}-remote.log`) }
+    switch (node.impl) {
+      case 'js':
+        return this.peer(node.name, 'remote', args)
+      case 'go':
+        return this.sampled(await startGoRemote(this.lab, node.name, args, options))
+      case 'rust':
+        // Stock rust-libp2p lists /libp2p/dcutr in identify only on relayed connections it
+        // dialled, never on the direct one to the honeypot, which would therefore never record
+        // it (docs/INTEROP.md, rust finding R1). --advertise-dcutr lists it there too and leaves
+        // the hole punch itself untouched.
+        return this.sampled(
+          await startRustRemote(this.lab, node.name, [...args, '--advertise-dcutr'], options),
+        )
+    }
+  }
+
   /** Runs `punchr client` in every client host until done; returns the exit codes. */
   private async runClients(
     apiKeys: Map<string, string>,
-    relayAddrs: string[],
+    relayAddrs: RelayAddrs[],
   ): Promise<Record<string, number | null>> {
     const rounds =
       this.options.rounds ?? (this.options.durationSeconds === undefined ? this.scenario.rounds : undefined)
     const duration = this.options.durationSeconds ?? this.scenario.durationSeconds
     const server = `${this.lab.node('server').ip}:${PORTS.serverGrpc}`
     const fault = new ServerFault(this.options.killServerAfterRounds)
-    const clients = this.hosts.clients.map((name) =>
-      this.process(
+    const clients = this.hosts.clients.map((name) => {
+      const transports = (this.lab.node(name) as HostNode).transports
+      // The relays on each of the client's transports: identify over each tells it its address there.
+      const bootstrap = relayAddrs.flatMap((relay) => transports.map((t) => relay[t]))
+      return this.process(
         name,
         'client',
         PUNCHR_CLI,
@@ -353,8 +403,10 @@ class Campaign {
           String(this.options.clientHostCount ?? 1),
           '--rounds',
           String(rounds ?? 0),
+          '--transports',
+          transports.join(','),
           '--bootstrap-peers',
-          relayAddrs.join(','),
+          bootstrap.join(','),
           '--key-file',
           join(this.folder.clients, `${name}.keys`),
           '--queue-dir',
@@ -370,8 +422,8 @@ class Campaign {
           // The client prints `round <n> …` once a round's report is queued.
           if (/^round \d+ /.test(line)) fault.roundFinished()
         },
-      ),
-    )
+      )
+    })
     this.progress(
       `${clients.length} client(s) measuring: ${rounds === undefined ? `for ${duration} s` : `${rounds} round(s) each`}`,
     )

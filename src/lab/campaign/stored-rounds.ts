@@ -74,8 +74,8 @@ function micros(column: string): string {
 
 /**
  * The transport a round measured: the protocol filter the server served, else the transport
- * of the direct connection, else that of the punched addresses. A round with none of them
- * (no stream, no connection) used the client's only transport so far, TCP.
+ * of the direct connection, else that of the punched addresses (QUIC when any was). A round
+ * with none of them (no stream, no connection) is counted as TCP: nothing tells its transport.
  */
 export function transportOf(
   protocols: readonly number[],

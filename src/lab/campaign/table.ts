@@ -6,6 +6,7 @@ export function formatVerdictTable(verdict: Verdict): string {
   const header = [
     'client NAT',
     'remote NAT',
+    'remote impl',
     'transport',
     'rounds',
     'measured',

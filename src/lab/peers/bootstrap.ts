@@ -23,7 +23,7 @@ runProgram('lab-bootstrap', async ({ log, signal, onCleanup }) => {
   const addr = `/ip4/${required(opts.ip, 'ip', USAGE)}/tcp/${intOption(opts.port, 'port', 4001, 1, 65535)}`
   const node = await createLibp2p({
     privateKey: await loadOrCreateKey(opts.key),
-    ...publicNodeOptions(addr),
+    ...publicNodeOptions([addr]),
     services: {
       identify: identify(),
       ping: ping(),

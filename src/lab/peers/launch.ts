@@ -67,8 +67,10 @@ export class PeerProcess {
       options.onLine?.(line)
       this.take(line)
     })
+    // 'close', not 'exit': stderr may still deliver its last chunks after 'exit', and a write
+    // to an ended log stream throws.
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
+      this.child.once('close', (code, signal) => {
         this.log?.end()
         this.stdoutLog?.end()
         resolve({ code, signal })

@@ -1,6 +1,7 @@
 // A circuit relay v2 server for the lab's internet: reservations, identify (which tells every
-// peer the address it is seen from, the NAT mapping that DCUtR advertises) and ping. Prints
-// `{"ready": true, "peerId", "addrs"}` once it listens.
+// peer the address it is seen from, the NAT mapping that DCUtR advertises) and ping, on TCP
+// and QUIC v1 (the same port number). Prints `{"ready": true, "peerId", "addrs"}` once it
+// listens, the TCP address first.
 //
 //   node relay.js --ip 11.0.0.2 [--port 4001] [--key relay.key]
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
@@ -9,6 +10,7 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { isRelayAddr } from '../../lib/multiaddr.js'
+import { isQuicAddress } from '../../quic/multiaddr.js'
 import { loadOrCreateKey } from './identity.js'
 import { pinoComponentLogger } from './libp2p-logger.js'
 import { aborted, intOption, parseOptions, printLine, required, runProgram } from './program.js'
@@ -29,10 +31,9 @@ runProgram('lab-relay', async ({ log, signal, onCleanup }) => {
   })
   const ip = required(opts.ip, 'ip', USAGE)
   const port = intOption(opts.port, 'port', 4001, 1, 65535)
-  const addr = `/ip4/${ip}/tcp/${port}`
   const node = await createLibp2p({
     privateKey: await loadOrCreateKey(opts.key),
-    ...publicNodeOptions(addr),
+    ...publicNodeOptions([`/ip4/${ip}/tcp/${port}`, `/ip4/${ip}/udp/${port}/quic-v1`]),
     services: {
       identify: identify(),
       ping: ping(),
@@ -66,7 +67,9 @@ runProgram('lab-relay', async ({ log, signal, onCleanup }) => {
   )
 
   const peerId: PeerId = node.peerId
-  printLine({ ready: true, peerId: peerId.toString(), addrs: node.getMultiaddrs().map(String) })
-  log.info({ peerId: peerId.toString(), addrs: node.getMultiaddrs().map(String) }, 'relay ready')
+  // TCP first: callers that want one address take the first.
+  const addrs = node.getMultiaddrs().sort((a, b) => Number(isQuicAddress(a)) - Number(isQuicAddress(b)))
+  printLine({ ready: true, peerId: peerId.toString(), addrs: addrs.map(String) })
+  log.info({ peerId: peerId.toString(), addrs: addrs.map(String) }, 'relay ready')
   await aborted(signal)
 })

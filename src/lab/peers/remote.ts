@@ -7,6 +7,12 @@
 //
 //   node remote.js --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… --dial-port 4100 [--announce <ma>]…
 //                  [--dht-bootstrap /ip4/11.0.0.4/tcp/4001/p2p/12D3…]…
+//                  [--relay-quic /ip4/11.0.0.2/udp/4001/p2p/12D3… [--quic-port 0]]
+//
+// With --relay-quic it also speaks QUIC v1 (our transport, src/quic: dials leave from the
+// listening socket, so stock dcutr's punch dial reaches the client from the mapped port): it
+// listens on --quic-port and connects to the relay over QUIC as well, so that identify tells
+// it its public QUIC address, which its CONNECT then carries beside the TCP one.
 //
 // Like a NATed go-libp2p node (AutoRelay), it advertises only its relay addresses in identify
 // — which is what lets a honeypot recognise it as reachable through relays only — while its
@@ -40,6 +46,8 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { fixedPortDialOpts } from '../../client/tracer/index.js'
 import { isRelayAddr } from '../../lib/multiaddr.js'
+import { isQuicAddress } from '../../quic/multiaddr.js'
+import { quicTransport } from '../../quic/transport.js'
 import { loadOrCreateKey } from './identity.js'
 import { pinoComponentLogger } from './libp2p-logger.js'
 import { aborted, intOption, parseOptions, printLine, required, runProgram, UsageError } from './program.js'
@@ -48,7 +56,7 @@ import { LAB_CONNECTION_LIMITS, until, withoutPeerId } from './util.js'
 const USAGE =
   'remote --relay <relay multiaddr with /p2p/> --dial-port <port> [--listen-ip 0.0.0.0] ' +
   '[--listen-port 0] [--announce <multiaddr>]… [--dht-bootstrap <multiaddr with /p2p/>]… [--key <file>] ' +
-  '[--no-dcutr] [--ready-timeout-ms 10000]'
+  '[--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]] [--no-dcutr] [--ready-timeout-ms 10000]'
 
 /** The Kademlia protocol of the public IPFS DHT, which the honeypot serves. */
 const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
@@ -64,6 +72,8 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     key: { type: 'string' },
     'no-dcutr': { type: 'boolean' },
     'ready-timeout-ms': { type: 'string' },
+    'relay-quic': { type: 'string' },
+    'quic-port': { type: 'string' },
   })
   const relay = multiaddr(required(opts.relay, 'relay', USAGE))
   const relayPeer = relay.getComponents().find((c) => c.name === 'p2p')?.value
@@ -75,22 +85,38 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   const readyTimeout = intOption(opts['ready-timeout-ms'], 'ready-timeout-ms', 10_000, 1, 600_000)
   const withDcutr = opts['no-dcutr'] !== true
   const dhtBootstrap = (opts['dht-bootstrap'] ?? []).map((a) => multiaddr(a))
+  const relayQuic = opts['relay-quic'] === undefined ? undefined : multiaddr(opts['relay-quic'])
+  if (relayQuic !== undefined && !isQuicAddress(relayQuic))
+    throw new UsageError(`--relay-quic must be a /udp/<port>/quic-v1 address\nusage: ${USAGE}`)
+  const quicPort = intOption(opts['quic-port'], 'quic-port', 0, 0, 65535)
 
   const privateKey = await loadOrCreateKey(opts.key)
   const peerId = peerIdFromPrivateKey(privateKey)
   const explicit = (opts.announce ?? []).map((a) => withoutPeerId(multiaddr(a)))
-  let publicAddrs: Multiaddr[] = explicit
+  // Learnt from the relay's identify, one per transport (a NAT maps TCP and UDP apart).
+  const observed = new Map<'tcp' | 'quic', Multiaddr>()
+  const publicAddrs = (): Multiaddr[] => (explicit.length > 0 ? explicit : [...observed.values()])
   const own = (addr: Multiaddr) => addr.encapsulate(`/p2p/${peerId.toString()}`)
 
   const node = await createLibp2p({
     start: false,
     privateKey,
     addresses: {
-      listen: [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`, `${relay.toString()}/p2p-circuit`],
+      listen: [
+        `/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`,
+        ...(relayQuic === undefined
+          ? []
+          : [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/udp/${quicPort}/quic-v1`]),
+        `${relay.toString()}/p2p-circuit`,
+      ],
       // What identify (and so the honeypot) sees: the relay addresses only.
       announceFilter: (addrs) => addrs.filter((a) => isRelayAddr(a)),
     },
-    transports: [tcp({ dialOpts: fixedPortDialOpts(dialPort) }), circuitRelayTransport()],
+    transports: [
+      tcp({ dialOpts: fixedPortDialOpts(dialPort) }),
+      ...(relayQuic === undefined ? [] : [quicTransport()]),
+      circuitRelayTransport(),
+    ],
     // Relayed connections all come from the relay's address; with libp2p's default limit every
     // sixth round of a back-to-back campaign ended NO_CONNECTION (seen in the lab).
     connectionManager: LAB_CONNECTION_LIMITS,
@@ -132,8 +158,9 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     )
     if (explicit.length > 0 || observedAddr === undefined || isRelayAddr(connection.remoteAddr)) return
     if (peer.toString() !== relayPeer || isRelayAddr(observedAddr)) return
-    publicAddrs = [withoutPeerId(observedAddr)]
-    log.info({ addr: publicAddrs[0]!.toString() }, 'public address learned from the relay')
+    const addr = withoutPeerId(observedAddr)
+    observed.set(isQuicAddress(addr) ? 'quic' : 'tcp', addr)
+    log.info({ addr: addr.toString() }, 'public address learned from the relay')
   })
 
   /**
@@ -145,7 +172,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     const addressManager = new Proxy(components.addressManager, {
       get: (target, key, receiver) =>
         key === 'getAddresses'
-          ? () => [...publicAddrs.map(own), ...target.getAddresses()]
+          ? () => [...publicAddrs().map(own), ...target.getAddresses()]
           : Reflect.get(target, key, receiver),
     })
     return new Proxy(components, {
@@ -157,9 +184,17 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   onCleanup(() => node.stop())
   await node.start()
   const relayAddrs = () => node.getMultiaddrs().filter((a) => isRelayAddr(a))
+  if (relayQuic !== undefined) {
+    // A second connection to the relay, over QUIC: its identify tells us our public QUIC address.
+    await node.dial(relayQuic, {
+      force: true,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(readyTimeout)]),
+    })
+  }
+  const wanted = explicit.length > 0 ? 1 : relayQuic === undefined ? 1 : 2
   await until(
     'the relay reservation and the public address',
-    () => relayAddrs().length > 0 && publicAddrs.length > 0,
+    () => relayAddrs().length > 0 && publicAddrs().length >= wanted,
     readyTimeout,
     signal,
   )
@@ -168,7 +203,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     ready: true,
     peerId: peerId.toString(),
     relayAddrs: relayAddrs().map(String),
-    publicAddrs: publicAddrs.map(String),
+    publicAddrs: publicAddrs().map(String),
     publicAddrSource: explicit.length > 0 ? 'announce' : 'identify',
     dialPort,
     dcutr: withDcutr,

@@ -1,7 +1,9 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { isQuicAddress } from '../../quic/multiaddr.js'
+import { quicTransport } from '../../quic/transport.js'
 
 const CODE_P2P = 421
 
@@ -37,13 +39,15 @@ export const LAB_CONNECTION_LIMITS = {
 
 /**
  * The libp2p options of a node on the lab's internet (relay, DHT bootstrap peer) listening on
- * `addr`. The address is also announced: a listen address is not "verified" (no AutoNAT here),
- * and libp2p leaves unverified public addresses out of identify, reservations and DHT answers.
+ * `addrs` (TCP, and QUIC v1 with our transport, src/quic). The addresses are also announced: a
+ * listen address is not "verified" (no AutoNAT here), and libp2p leaves unverified public
+ * addresses out of identify, reservations and DHT answers.
  */
-export function publicNodeOptions(addr: string) {
+export function publicNodeOptions(addrs: string[]) {
+  const quic = addrs.some((addr) => isQuicAddress(multiaddr(addr)))
   return {
-    addresses: { listen: [addr], announce: [addr] },
-    transports: [tcp()],
+    addresses: { listen: addrs, announce: addrs },
+    transports: [tcp(), ...(quic ? [quicTransport()] : [])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: LAB_CONNECTION_LIMITS,

@@ -3,17 +3,36 @@
 //
 //	go-remote --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… [--listen-port 4101] [--dial-port 4100]
 //	          [--dht-bootstrap /ip4/…/p2p/12D3…]… [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr]
+//	          [--relay-quic /ip4/11.0.0.2/udp/4001/quic-v1/p2p/12D3… [--quic-port 4102]]
 //
 // It is configured like a NATed go-libp2p node (Kubo) in the wild, so the lab measures what the
 // real network runs: AutoRelay with the lab relay as its static relay (a reservation), forced
 // private reachability, stock hole punching (DCUtR initiator on inbound relayed connections),
 // identify, ping, and a Kademlia client on /ipfs/kad/1.0.0. Nothing in the punch path is patched.
 //
-//   - TCP only, and every TCP dial leaves from the listen port: go-libp2p's TCP transport uses
-//     SO_REUSEPORT and dials from the port it listens on. So the relay observes the listen port
+//   - TCP (and QUIC with --relay-quic, below); every TCP dial leaves from the listen port:
+//     go-libp2p's TCP transport uses SO_REUSEPORT and dials from the port it listens on. So the
+//     relay observes the listen port
 //     (behind a cone NAT: router WAN address : listen port), and the punch reuses that mapping.
 //     --dial-port is accepted for remote.js's command line and ignored (remote.js needs a
 //     separate dial port because Node cannot connect from a port it listens on).
+//   - With --relay-quic it also speaks QUIC v1 (go-libp2p's quic transport, quic-go): it listens
+//     on UDP --quic-port, and every QUIC dial leaves from that socket (quicreuse), the punch
+//     included. A go-libp2p swarm keeps ONE connection per peer (a dial to a connected peer
+//     returns the existing connection, whatever its transport), so the remote cannot reach the
+//     relay over TCP and QUIC at once as remote.js does: it connects to the relay over QUIC
+//     only (AutoRelay's static relay gets just the QUIC address, the reservation lives on that
+//     connection) — as a NATed Kubo does, whose dial ranker prefers QUIC. The relay's identify
+//     then tells it its public QUIC address; its public TCP address comes from the identify of
+//     the DHT peers it reaches over TCP (the lab's bootstrap peers listen on TCP only), so with
+//     --relay-quic "ready" waits for that too when --dht-bootstrap is given. DCUtR's CONNECT
+//     carries both (HolePunchAddrs, below). Its QUIC punch is stock go-libp2p: on attempts 1–2
+//     it sprays random UDP at A and takes A's dial as its connection, on attempt 3 it dials.
+//   - With QUIC, a failed identify with the relay makes it reconnect (reconnectOnFailedIdentify):
+//     a workaround for the lab relay's QUIC transport refusing early streams (finding Q3).
+//   - The resource manager is go-libp2p's default without the per-IP rate limit on new
+//     connections (labResourceManager): every relayed connection counts against the relay's IP,
+//     and back-to-back lab rounds exhaust it after 16 (docs/INTEROP.md, finding 4).
 //   - Identify advertises only the relay addresses (AddrsFactory), as a NATed node with
 //     AutoRelay does, so the punchr honeypot records it (it skips peers with public addresses).
 //   - DCUtR's CONNECT carries the address the relay observed. go-libp2p's observed-address
@@ -49,6 +68,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,8 +81,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -74,9 +97,12 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 type options struct {
-	relay        peer.AddrInfo
-	listenIP     string
-	listenPort   int
+	relay      peer.AddrInfo
+	listenIP   string
+	listenPort int
+	// relayQuic is the relay's QUIC v1 address (nil: TCP only); quicPort the UDP port we listen on.
+	relayQuic    ma.Multiaddr
+	quicPort     int
 	dhtBootstrap []peer.AddrInfo
 	readyTimeout time.Duration
 	keyFile      string
@@ -117,6 +143,8 @@ func parseOptions(args []string) (options, error) {
 	readyTimeout := fs.Int("ready-timeout-ms", 30_000, "give up when not ready after this many ms")
 	keyFile := fs.String("key", "", "libp2p private key file (protobuf); created when missing")
 	noDcutr := fs.Bool("no-dcutr", false, "no hole punching (the remote never opens /libp2p/dcutr)")
+	relayQuic := fs.String("relay-quic", "", "the relay's QUIC v1 multiaddr with /p2p/: also speak QUIC, reach the relay over it")
+	quicPort := fs.Int("quic-port", 0, "with --relay-quic: UDP port of the QUIC listener; every QUIC dial leaves from it")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -137,6 +165,19 @@ func parseOptions(args []string) (options, error) {
 		readyTimeout: time.Duration(*readyTimeout) * time.Millisecond,
 		keyFile:      *keyFile,
 		dcutr:        !*noDcutr,
+		quicPort:     *quicPort,
+	}
+	if *relayQuic != "" {
+		info, err := peer.AddrInfoFromString(*relayQuic)
+		if err != nil {
+			return options{}, fmt.Errorf("--relay-quic %s: %w", *relayQuic, err)
+		}
+		if info.ID != relayInfo.ID || len(info.Addrs) != 1 || !isQuicAddr(info.Addrs[0]) {
+			return options{}, fmt.Errorf("--relay-quic %s: must be a /udp/<port>/quic-v1 address of the --relay peer", *relayQuic)
+		}
+		o.relayQuic = info.Addrs[0]
+	} else if *quicPort != 0 {
+		return options{}, errors.New("--quic-port needs --relay-quic")
 	}
 	for _, b := range bootstrap {
 		info, err := peer.AddrInfoFromString(b)
@@ -153,24 +194,38 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	libp2pOpts := []libp2p.Option{
+	listen := []string{fmt.Sprintf("/ip4/%s/tcp/%d", o.listenIP, o.listenPort)}
+	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport)}
+	// The relay as AutoRelay and our own dial see it: over QUIC only when QUIC is on (one
+	// connection per peer, see the top of this file).
+	relay := o.relay
+	if o.relayQuic != nil {
+		listen = append(listen, fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", o.listenIP, o.quicPort))
+		transports = append(transports, libp2p.Transport(libp2pquic.NewTransport))
+		relay = peer.AddrInfo{ID: o.relay.ID, Addrs: []ma.Multiaddr{o.relayQuic}}
+	}
+	resources, err := labResourceManager()
+	if err != nil {
+		return err
+	}
+	libp2pOpts := append(transports,
 		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/tcp/%d", o.listenIP, o.listenPort)),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ResourceManager(resources),
+		libp2p.ListenAddrStrings(listen...),
 		// go-libp2p's default agent names the main module only ("punchr/interop/go-remote@"); name
 		// the library version too, as Kubo's "kubo/0.x" does, so peers and the honeypot can tell.
 		libp2p.UserAgent(userAgent()),
 		// What a NATed node learns from AutoNAT; forced, so AutoRelay starts at once.
 		libp2p.ForceReachabilityPrivate(),
 		// One static relay: reserve at once (the default boot delay waits minutes for 4 candidates).
-		libp2p.EnableAutoRelayWithStaticRelays([]peer.AddrInfo{o.relay},
+		libp2p.EnableAutoRelayWithStaticRelays([]peer.AddrInfo{relay},
 			autorelay.WithBootDelay(0), autorelay.WithBackoff(2*time.Second), autorelay.WithMinInterval(time.Second)),
 		// Identify (and so the honeypot) sees the relay addresses only. HolePunchAddrs() applies
 		// this to the listen addresses too, then adds the observed ones, which DCUtR sends.
 		libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
 			return slices.DeleteFunc(slices.Clone(addrs), func(a ma.Multiaddr) bool { return !isRelayAddr(a) })
 		}),
-	}
+	)
 	if o.dcutr {
 		libp2pOpts = append(libp2pOpts, libp2p.EnableHolePunching(holepunch.WithTracer(traceLogger{})))
 	}
@@ -182,12 +237,19 @@ func run(ctx context.Context, o options) error {
 	log.Info("host started", "peerId", h.ID().String(), "listen", fmt.Sprint(h.Network().ListenAddresses()))
 	logConnections(h, o.relay.ID)
 
-	publicAddrs, err := watchRelayObservation(h, o.relay.ID)
+	// Our public address per transport, from identify: what the relay observed on the
+	// connection we hold to it; with QUIC on, the TCP one from the DHT peers (see the top).
+	publicAddrs, err := watchObservations(h, o.relay.ID, o.relayQuic != nil)
 	if err != nil {
 		return err
 	}
+	if o.relayQuic != nil {
+		if err := reconnectOnFailedIdentify(ctx, h, relay); err != nil {
+			return err
+		}
+	}
 	// AutoRelay connects to the relay by itself; dialling here only makes it sooner.
-	if err := h.Connect(ctx, o.relay); err != nil {
+	if err := h.Connect(ctx, relay); err != nil {
 		log.Warn("relay dial failed (AutoRelay retries)", "err", err.Error())
 	}
 
@@ -196,9 +258,13 @@ func run(ctx context.Context, o options) error {
 	relayAddrs := func() []ma.Multiaddr {
 		return slices.DeleteFunc(h.Addrs(), func(a ma.Multiaddr) bool { return !isRelayAddr(a) })
 	}
+	relayTransport := "tcp"
+	if o.relayQuic != nil {
+		relayTransport = "quic"
+	}
 	dcutrReady := func() bool { return !o.dcutr || slices.Contains(h.Mux().Protocols(), holepunch.Protocol) }
 	err = until(readyCtx, "the relay reservation, the public address and the /libp2p/dcutr handler", func() bool {
-		return len(relayAddrs()) > 0 && len(publicAddrs()) > 0 && dcutrReady()
+		return len(relayAddrs()) > 0 && publicAddrs(relayTransport) != nil && dcutrReady()
 	})
 	if err != nil {
 		return err
@@ -214,14 +280,28 @@ func run(ctx context.Context, o options) error {
 		if dhtPeers, err = joinDHT(readyCtx, h, kad, o.dhtBootstrap); err != nil {
 			return err
 		}
+		if o.relayQuic != nil {
+			// Over QUIC the relay cannot tell us our TCP address; the DHT peers' identify does.
+			err := until(readyCtx, "a DHT peer's observation of our TCP address", func() bool { return publicAddrs("tcp") != nil })
+			if err != nil {
+				return err
+			}
+		}
 	}
 
+	public := []ma.Multiaddr{}
+	for _, t := range []string{"tcp", "quic"} {
+		if a := publicAddrs(t); a != nil {
+			public = append(public, a)
+		}
+	}
 	self := "/p2p/" + h.ID().String()
 	ready := map[string]any{
 		"ready":        true,
 		"peerId":       h.ID().String(),
 		"relayAddrs":   mapStrings(relayAddrs(), func(a ma.Multiaddr) string { return a.String() + self }),
-		"publicAddrs":  mapStrings(publicAddrs(), ma.Multiaddr.String),
+		"publicAddrs":  mapStrings(public, ma.Multiaddr.String),
+		"relayVia":     relayTransport,
 		"dhtPeers":     dhtPeers,
 		"impl":         "go",
 		"version":      libp2pVersion(),
@@ -229,47 +309,120 @@ func run(ctx context.Context, o options) error {
 		"dcutr":        o.dcutr,
 		"agentVersion": userAgent(),
 	}
+	if o.relayQuic != nil {
+		ready["quicPort"] = quicListenPort(h)
+	}
 	printLine(ready)
 	log.Info("remote ready", "ready", ready)
 	<-ctx.Done()
 	return nil
 }
 
-// watchRelayObservation returns what the relay's identify last observed of us (our NAT mapping):
-// the address DCUtR's CONNECT carries, printed as publicAddrs.
-func watchRelayObservation(h host.Host, relay peer.ID) (func() []ma.Multiaddr, error) {
+// labResourceManager is go-libp2p's default resource manager (libp2p.DefaultResourceManager:
+// the default limits, auto-scaled) without its per-IP rate limit on new connections (since
+// v0.42: per IPv4 address a burst of 16, then one every 5 s). Every relayed connection counts
+// against the relay's IP, and a lab campaign relays a client to the remote every few hundred
+// milliseconds, far faster than on the real network (where the punchr server hands a remote out
+// at most 10 times a minute): with the limit, the 17th back-to-back round and most after it end
+// NO_CONNECTION — the remote accepts the relayed connection, answers the relay's STOP with OK,
+// then the resource manager refuses the connection and the stream is reset (docs/INTEROP.md,
+// finding 4). The same reason as js-libp2p's inbound limits in src/lab/peers/util.ts.
+func labResourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rcmgr.WithConnRateLimiters(&rate.Limiter{}))
+}
+
+// watchObservations returns, per transport ("tcp", "quic"), the address identify last told us
+// we are seen from (our NAT mapping), or nil: what DCUtR's CONNECT carries, printed as
+// publicAddrs. The relay's observations count, and with tcpFromPeers (the relay is reached over
+// QUIC) TCP observations of any other peer on a direct connection.
+func watchObservations(h host.Host, relay peer.ID, tcpFromPeers bool) (func(transport string) ma.Multiaddr, error) {
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return nil, err
 	}
-	observed := make(chan ma.Multiaddr, 1)
-	var last []ma.Multiaddr
+	var mu sync.Mutex
+	observed := map[string]ma.Multiaddr{}
 	go func() {
 		for e := range sub.Out() {
 			evt := e.(event.EvtPeerIdentificationCompleted)
 			log.Info("identified", "peer", evt.Peer.String(), "agentVersion", evt.AgentVersion,
 				"via", evt.Conn.RemoteMultiaddr().String(), "observedAddr", fmt.Sprint(evt.ObservedAddr))
-			if evt.Peer == relay && evt.ObservedAddr != nil && !isRelayAddr(evt.ObservedAddr) {
-				// js-libp2p's identify appends /p2p/<our id> to the observed address; go-libp2p
-				// only looks at its ip/tcp part, and so do we.
-				addr, _ := ma.SplitFunc(evt.ObservedAddr, func(c ma.Component) bool { return c.Code() == ma.P_P2P })
-				select {
-				case <-observed:
-				default:
-				}
-				observed <- addr
+			if evt.ObservedAddr == nil || isRelayAddr(evt.ObservedAddr) || isRelayAddr(evt.Conn.RemoteMultiaddr()) {
+				continue
+			}
+			// js-libp2p's identify appends /p2p/<our id> to the observed address; go-libp2p
+			// only looks at its thin-waist part (ip/tcp, ip/udp/quic-v1), and so do we.
+			addr, _ := ma.SplitFunc(evt.ObservedAddr, func(c ma.Component) bool { return c.Code() == ma.P_P2P })
+			transport := "tcp"
+			if isQuicAddr(addr) {
+				transport = "quic"
+			}
+			if evt.Peer != relay && !(tcpFromPeers && transport == "tcp") {
+				continue
+			}
+			mu.Lock()
+			if !addr.Equal(observed[transport]) {
+				observed[transport] = addr
+				log.Info("public address learned", "addr", addr.String(), "transport", transport,
+					"from", evt.Peer.String(), "relay", evt.Peer == relay)
+			}
+			mu.Unlock()
+		}
+	}()
+	return func(transport string) ma.Multiaddr {
+		mu.Lock()
+		defer mu.Unlock()
+		return observed[transport]
+	}, nil
+}
+
+// reconnectOnFailedIdentify closes the connection to the relay and dials it again when identify
+// on it failed, up to 5 times. Without identify AutoRelay never reserves (it learns that the relay
+// speaks the hop protocol from identify) and we never learn our address, and nothing retries
+// while the connection lives (30 s idle timeout, and AutoRelay keeps it busy). Only with QUIC:
+// the lab relay's QUIC transport (src/quic over @matrixai/quic 2.0.9) refuses streams that arrive
+// while its server-side connection is still starting, and quic-go, whose TLS handshake completes
+// first, opens identify's stream at once — so in 3–5 % of connections identify fails with "stream
+// reset (remote)" (docs/INTEROP.md, finding Q3). A workaround until that is fixed; logged.
+func reconnectOnFailedIdentify(ctx context.Context, h host.Host, relay peer.AddrInfo) error {
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationFailed))
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer sub.Close()
+		retries := 0
+		for e := range sub.Out() {
+			evt := e.(event.EvtPeerIdentificationFailed)
+			if evt.Peer != relay.ID || retries >= 5 || ctx.Err() != nil {
+				continue
+			}
+			retries++
+			log.Warn("identify with the relay failed; reconnecting (docs/INTEROP.md, finding Q3)",
+				"err", fmt.Sprint(evt.Reason), "retry", retries)
+			_ = h.Network().ClosePeer(relay.ID)
+			if err := h.Connect(ctx, relay); err != nil {
+				log.Warn("relay dial failed (AutoRelay retries)", "err", err.Error())
 			}
 		}
 	}()
-	return func() []ma.Multiaddr {
-		select {
-		case a := <-observed:
-			last = []ma.Multiaddr{a}
-			log.Info("public address learned from the relay", "addr", a.String())
-		default:
+	return nil
+}
+
+// quicListenPort is the UDP port our QUIC listener is bound to (--quic-port 0 picks one).
+func quicListenPort(h host.Host) int {
+	for _, a := range h.Network().ListenAddresses() {
+		if isQuicAddr(a) {
+			if port, err := a.ValueForProtocol(ma.P_UDP); err == nil {
+				var n int
+				fmt.Sscan(port, &n)
+				return n
+			}
 		}
-		return last
-	}, nil
+	}
+	return 0
 }
 
 // joinDHT connects to the bootstrap peers, waits until one is in the routing table, then looks
@@ -357,6 +510,11 @@ func until(ctx context.Context, what string, check func() bool) error {
 func isRelayAddr(a ma.Multiaddr) bool {
 	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
 	return err == nil
+}
+
+func isQuicAddr(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_QUIC_V1)
+	return err == nil && !isRelayAddr(a)
 }
 
 func mapStrings[T any](xs []T, f func(T) string) []string {

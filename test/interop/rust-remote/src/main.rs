@@ -6,6 +6,7 @@
 //! rust-remote --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… [--listen-port 4101] [--dial-port 4100]
 //!             [--dht-bootstrap /ip4/…/p2p/12D3…]… [--ready-timeout-ms 30000] [--key <file>]
 //!             [--listen-ip 0.0.0.0] [--no-dcutr] [--advertise-dcutr]
+//!             [--relay-quic /ip4/11.0.0.2/udp/4001/quic-v1/p2p/12D3… [--quic-port 4102]]
 //! ```
 //!
 //! Stock rust-libp2p (the `libp2p` crate, version pinned in Cargo.lock), configured the way a
@@ -20,14 +21,25 @@
 //!   socket of the same IP family. So every TCP dial leaves from --listen-port, the relay
 //!   observes it, and the punch reuses that NAT mapping. We dial the relay only after the TCP
 //!   listener reported its address, which is when libp2p-tcp registers the port for reuse.
+//! - With `--relay-quic` it also speaks QUIC v1 (libp2p-quic, quinn): it listens on UDP
+//!   `--quic-port`, and once the reservation (over TCP, as without QUIC) is held it opens a
+//!   second connection to the relay, over QUIC (`PeerCondition::Always`: rust-libp2p keeps
+//!   several connections per peer), whose identify tells it its public QUIC address — an
+//!   address candidate that DCUtR's CONNECT carries beside the TCP one. QUIC dials with
+//!   `PortUse::Reuse` (the default, DCUtR's punch dial included) leave from the listening
+//!   socket. Note that libp2p-quic 0.14 sprays random UDP ("dial as listener") only for a
+//!   role-override dial with `PortUse::New`; DCUtR's punch dial overrides the role with the
+//!   default `PortUse::Reuse`, so B's QUIC punch is a plain QUIC client dial from the listening
+//!   socket, which crosses A's dial (docs/INTEROP.md, rust finding R5).
 //! - DCUtR's CONNECT carries the *address candidates* (`FromSwarm::NewExternalAddrCandidate`,
-//!   libp2p-dcutr ≥ 0.11), not the confirmed external addresses. Identify turns every observed
-//!   address into a candidate: as observed when its port is one we listen on (port reuse
-//!   worked: behind a cone NAT, `<router WAN>:<listen port>`), else translated to our listen
-//!   port (behind a symmetric NAT, `<router WAN>:<listen port>` too, although the NAT used a
-//!   random port). So the relay's observation alone suffices and is *not* added as an external
-//!   address: a confirmed external address is advertised by identify, and the honeypot skips
-//!   peers that advertise a public address.
+//!   libp2p-dcutr ≥ 0.11), not the confirmed external addresses, minus relayed ones, with
+//!   /p2p/<us> appended; a relayed connection's handler takes the set as it is when the
+//!   connection opens. Identify turns every observed address into a candidate: as observed when
+//!   its port is one we listen on (port reuse worked: behind a cone NAT `<router WAN>:<listen
+//!   port>`), else "translated" onto each TCP listen address (behind a symmetric NAT
+//!   `<router WAN>:<listen port>`, although the NAT used a random port). So the relay's
+//!   observation alone suffices, and it is *not* added as an external address: identify
+//!   advertises external addresses, and the honeypot skips peers that advertise a public one.
 //! - Identify advertises only the external addresses (`with_hide_listen_addrs`): the relay
 //!   client confirms `<relay>/p2p-circuit` as an external address once the reservation is
 //!   accepted. Like a NATed go-libp2p node with AutoRelay, the remote looks reachable through
@@ -36,18 +48,23 @@
 //!   Its DCUtR behaviour handles `/libp2p/dcutr` only on a relayed connection it *dialled*; on
 //!   direct connections and inbound relayed ones it does not. So a stock rust-libp2p B never
 //!   tells the honeypot that it speaks DCUtR, and the honeypot (SPEC §5) does not record it.
-//!   `--advertise-dcutr` adds a behaviour that lists `/libp2p/dcutr` on direct connections (an
-//!   inbound stream there is negotiated and left pending, never answered), the way go-libp2p
-//!   and js-libp2p list it host-wide. It changes nothing on relayed connections.
+//!   `--advertise-dcutr` lists `/libp2p/dcutr` on direct connections too (a stream opened there
+//!   is accepted and dropped), the way go-libp2p and js-libp2p list it host-wide; relayed
+//!   connections and the punch are untouched. Every connection's list is logged ("our
+//!   protocols on this connection").
+//! - After the own-key lookup the remote runs a Kademlia bootstrap (what Kademlia also starts
+//!   by itself once its routing table changed): the first lookup can miss a DHT server that the
+//!   bootstrap peer has not yet put into its routing table.
 //! - The agent version names rust-libp2p and its version (`punchr-lab-rust-remote
 //!   rust-libp2p/0.57.1`): the measuring client picks its handshake role from it.
 //!
 //! It prints ONE JSON line on stdout when ready — reservation held, the relay's observation
-//! known (and an address candidate for DCUtR), and with --dht-bootstrap the DHT joined by a
-//! lookup of its own key:
+//! known (`publicAddrs`) and an address candidate for DCUtR (`holePunchAddrs`), and with
+//! --dht-bootstrap the DHT joined (`dhtPeers`: the peers found and in the routing table):
 //!
 //! ```text
-//! {"ready":true,"peerId":…,"relayAddrs":[…],"publicAddrs":[…],"dhtPeers":[…],"impl":"rust","version":"0.57.1",…}
+//! {"ready":true,"peerId":…,"relayAddrs":[…],"publicAddrs":[…],"holePunchAddrs":[…],"dhtPeers":[…],
+//!  "impl":"rust","version":"0.57.1","listenPort":4101,"dcutr":true,"advertiseDcutr":false,"agentVersion":…}
 //! ```
 //!
 //! or `{"error": …}` and exit 1. Logs are JSON lines on stderr (`RUST_LOG`-like spec in
@@ -55,23 +72,32 @@
 //! SIGTERM/SIGINT exit 0.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, VecDeque},
     convert::Infallible,
     process::ExitCode,
     str::FromStr,
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
+use either::Either;
 use libp2p::{
-    core::{transport::PortUse, ConnectedPoint, Endpoint},
+    core::{
+        transport::{ListenerId, OptionalTransport, PortUse},
+        upgrade::{DeniedUpgrade, ReadyUpgrade},
+        ConnectedPoint, Endpoint,
+    },
     dcutr,
     futures::StreamExt,
     identify, identity, kad,
     multiaddr::Protocol,
-    noise, ping, relay,
+    noise, ping, quic, relay,
     swarm::{
-        behaviour::toggle::Toggle, dummy, handler::PendingConnectionHandler, ConnectionDenied,
-        ConnectionId, FromSwarm, NetworkBehaviour, SwarmEvent, THandler, THandlerInEvent,
+        behaviour::toggle::Toggle,
+        dial_opts::{DialOpts, PeerCondition},
+        handler::{ConnectionEvent, ProtocolsChange},
+        ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
+        NetworkBehaviour, SubstreamProtocol, SwarmEvent, THandler, THandlerInEvent,
         THandlerOutEvent, ToSwarm,
     },
     tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
@@ -80,10 +106,11 @@ use serde_json::json;
 use tracing::{debug, error, info, warn};
 
 const DHT_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
-const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
+const DCUTR_PROTOCOL: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
 const USAGE: &str = "rust-remote --relay <relay multiaddr with /p2p/> [--listen-ip 0.0.0.0] \
     [--listen-port 4101] [--dial-port N (ignored)] [--dht-bootstrap <multiaddr with /p2p/>]… \
-    [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr] [--advertise-dcutr]";
+    [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr] [--advertise-dcutr] \
+    [--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]]";
 
 struct Options {
     relay: Multiaddr,
@@ -95,6 +122,9 @@ struct Options {
     key_file: Option<String>,
     dcutr: bool,
     advertise_dcutr: bool,
+    /// The relay's QUIC v1 address (None: TCP only) and the UDP port we listen on for QUIC.
+    relay_quic: Option<Multiaddr>,
+    quic_port: u16,
 }
 
 #[derive(NetworkBehaviour)]
@@ -104,7 +134,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
-    advertise_dcutr: Toggle<AdvertiseDcutr>,
+    local_protocols: LocalProtocols,
 }
 
 fn main() -> ExitCode {
@@ -137,6 +167,8 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
     let mut key_file = None;
     let mut dcutr = true;
     let mut advertise_dcutr = false;
+    let mut relay_quic = None;
+    let mut quic_port = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         // Go's flag syntax, which go-remote accepts: -name or --name, value separate or after '='.
@@ -166,12 +198,31 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
             "key" => key_file = Some(value()?),
             "no-dcutr" => dcutr = false,
             "advertise-dcutr" => advertise_dcutr = true,
+            "relay-quic" => relay_quic = Some(value()?),
+            "quic-port" => quic_port = Some(parse_num(&name, &value()?)?),
             "h" | "help" => return Err(format!("usage: {USAGE}")),
             _ => return Err(format!("unknown flag {arg}\nusage: {USAGE}")),
         }
     }
-    let relay = relay.ok_or_else(|| format!("--relay <multiaddr with /p2p/> is required\nusage: {USAGE}"))?;
+    let relay = relay
+        .ok_or_else(|| format!("--relay <multiaddr with /p2p/> is required\nusage: {USAGE}"))?;
     let (relay_peer, relay) = split_peer(&relay).map_err(|e| format!("--relay {relay}: {e}"))?;
+    let relay_quic = match relay_quic {
+        None if quic_port.is_some() => {
+            return Err(format!("--quic-port needs --relay-quic\nusage: {USAGE}"))
+        }
+        None => None,
+        Some(r) => {
+            let (peer, addr) = split_peer(&r).map_err(|e| format!("--relay-quic {r}: {e}"))?;
+            let quic = addr.iter().any(|c| c == Protocol::QuicV1);
+            if peer != relay_peer || !quic || is_relayed(&addr) {
+                return Err(format!(
+                    "--relay-quic {r}: must be a /udp/<port>/quic-v1 address of the --relay peer"
+                ));
+            }
+            Some(addr)
+        }
+    };
     let dht_bootstrap = bootstrap
         .iter()
         .map(|b| split_peer(b).map_err(|e| format!("--dht-bootstrap {b}: {e}")))
@@ -186,6 +237,8 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
         key_file,
         dcutr,
         advertise_dcutr,
+        relay_quic,
+        quic_port: quic_port.unwrap_or(0),
     })
 }
 
@@ -209,15 +262,20 @@ fn split_peer(s: &str) -> Result<(PeerId, Multiaddr), String> {
 struct Progress {
     tcp_listening: bool,
     relay_dialled: bool,
+    /// The QUIC listener's address (with --relay-quic).
+    quic_listen_addr: Option<Multiaddr>,
+    relay_quic_dialled: bool,
+    circuit_listener: Option<ListenerId>,
     reservation: bool,
     relay_addrs: Vec<Multiaddr>,
-    /// What the relay's identify observed of us, without /p2p.
+    /// What the relay's identify observed of us, without /p2p: one per transport (TCP first).
     public_addrs: Vec<Multiaddr>,
-    /// DCUtR's CONNECT addresses: every address candidate so far.
+    /// DCUtR's CONNECT addresses: the address candidates so far, as libp2p-dcutr keeps them.
     candidates: Vec<Multiaddr>,
     dht_query: Option<kad::QueryId>,
     dht_found: Vec<PeerId>,
-    /// Set when the lookup finished.
+    dht_refresh: Option<kad::QueryId>,
+    /// Set when joining finished (own-key lookup, then bootstrap).
     dht_peers: Option<Vec<PeerId>>,
     ready: bool,
 }
@@ -230,15 +288,31 @@ async fn run(o: Options) -> Result<(), String> {
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| format!("tcp: {e}"))?
+        // QUIC only with --relay-quic: without it the remote is exactly the TCP-only one.
+        .with_other_transport(|key| {
+            if o.relay_quic.is_some() {
+                OptionalTransport::some(quic::tokio::Transport::new(quic::Config::new(key)))
+            } else {
+                OptionalTransport::none()
+            }
+        })
+        .map_err(|e| format!("quic: {e}"))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| format!("relay client: {e}"))?
         .with_behaviour(|key, relay| {
             let mut kad_config = kad::Config::new(DHT_PROTOCOL);
             kad_config.set_query_timeout(o.ready_timeout);
-            let mut kad =
-                kad::Behaviour::with_config(local_peer, kad::store::MemoryStore::new(local_peer), kad_config);
+            let mut kad = kad::Behaviour::with_config(
+                local_peer,
+                kad::store::MemoryStore::new(local_peer),
+                kad_config,
+            );
             kad.set_mode(Some(kad::Mode::Client));
             Behaviour {
                 relay,
@@ -250,19 +324,34 @@ async fn run(o: Options) -> Result<(), String> {
                 ),
                 ping: ping::Behaviour::default(),
                 kad,
-                advertise_dcutr: o.advertise_dcutr.then_some(AdvertiseDcutr).into(),
+                local_protocols: LocalProtocols {
+                    advertise_dcutr: o.advertise_dcutr,
+                    events: VecDeque::new(),
+                },
             }
         })
         .map_err(|e| format!("behaviour: {e}"))?
+        // 60 s instead of the default 10 s: a node on the real DHT keeps its connections busy;
+        // in the quiet lab they would close between two lab steps.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
 
     let listen: Multiaddr = format!("/ip4/{}/tcp/{}", o.listen_ip, o.listen_port)
         .parse()
         .map_err(|e| format!("--listen-ip {}: {e}", o.listen_ip))?;
-    swarm.listen_on(listen.clone()).map_err(|e| format!("listen on {listen}: {e}"))?;
-    info!(peer_id = %local_peer, listen = %listen, agent = %agent, dcutr = o.dcutr,
-          advertise_dcutr = o.advertise_dcutr, "host started");
+    swarm
+        .listen_on(listen.clone())
+        .map_err(|e| format!("listen on {listen}: {e}"))?;
+    if o.relay_quic.is_some() {
+        let quic: Multiaddr = format!("/ip4/{}/udp/{}/quic-v1", o.listen_ip, o.quic_port)
+            .parse()
+            .map_err(|e| format!("--listen-ip {}: {e}", o.listen_ip))?;
+        swarm
+            .listen_on(quic.clone())
+            .map_err(|e| format!("listen on {quic}: {e}"))?;
+    }
+    info!(peer_id = %local_peer, listen = %listen, quic = ?o.relay_quic.as_ref().map(|_| o.quic_port),
+          agent = %agent, dcutr = o.dcutr, advertise_dcutr = o.advertise_dcutr, "host started");
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("SIGTERM handler: {e}"))?;
@@ -293,11 +382,22 @@ fn missing(o: &Options, p: &Progress) -> String {
     if !p.reservation || p.relay_addrs.is_empty() {
         m.push("the relay reservation");
     }
-    if p.public_addrs.is_empty() {
+    if !p.public_addrs.iter().any(is_tcp) {
         m.push("the relay's observation of our address");
     }
-    if p.candidates.is_empty() {
+    if !p.candidates.iter().any(is_tcp) {
         m.push("an address candidate for DCUtR");
+    }
+    if o.relay_quic.is_some() {
+        if p.quic_listen_addr.is_none() {
+            m.push("the QUIC listener");
+        }
+        if !p.public_addrs.iter().any(is_quic) {
+            m.push("the relay's observation of our QUIC address (over a QUIC connection to it)");
+        }
+        if !p.candidates.iter().any(is_quic) {
+            m.push("a QUIC address candidate for DCUtR");
+        }
     }
     if !o.dht_bootstrap.is_empty() && p.dht_peers.is_none() {
         m.push("the DHT lookup of our own key");
@@ -306,25 +406,63 @@ fn missing(o: &Options, p: &Progress) -> String {
 }
 
 /// Moves on to the next step once the previous one is done; prints the ready line at the end.
-fn advance(swarm: &mut Swarm<Behaviour>, o: &Options, p: &mut Progress, version: &str, agent: &str) -> Result<(), String> {
+fn advance(
+    swarm: &mut Swarm<Behaviour>,
+    o: &Options,
+    p: &mut Progress,
+    version: &str,
+    agent: &str,
+) -> Result<(), String> {
     if p.tcp_listening && !p.relay_dialled {
-        // Only now: the TCP listener registered its port for reuse, so this dial (and every
-        // later one) leaves from the listen port and the relay observes the NAT mapping of it.
+        // Only now: the TCP listener registered its port for reuse, so the relay client's dial
+        // (and every later one) leaves from the listen port and the relay observes the NAT
+        // mapping of it. Listening on <relay>/p2p-circuit dials the relay and reserves. No dial
+        // of our own before it: the relay client dials with "not connected and not dialling",
+        // and a dial of ours in flight makes its dial fail, which closes the circuit listener.
         p.relay_dialled = true;
-        swarm.dial(o.relay.clone()).map_err(|e| format!("dial relay {}: {e}", o.relay))?;
         let circuit = o.relay.clone().with(Protocol::P2pCircuit);
-        swarm.listen_on(circuit.clone()).map_err(|e| format!("listen on {circuit}: {e}"))?;
+        p.circuit_listener = Some(
+            swarm
+                .listen_on(circuit.clone())
+                .map_err(|e| format!("listen on {circuit}: {e}"))?,
+        );
     }
-    let relay_done = p.reservation && !p.relay_addrs.is_empty() && !p.public_addrs.is_empty() && !p.candidates.is_empty();
+    let mut relay_done = p.reservation
+        && !p.relay_addrs.is_empty()
+        && p.public_addrs.iter().any(is_tcp)
+        && p.candidates.iter().any(is_tcp);
+    if let Some(relay_quic) = &o.relay_quic {
+        if relay_done && p.quic_listen_addr.is_some() && !p.relay_quic_dialled {
+            // A second connection to the relay, over QUIC from the QUIC listener's socket
+            // (PortUse::Reuse), only for identify: the relay tells us our public QUIC address.
+            // Only now, after the reservation: a dial of ours before the relay client's makes its
+            // dial fail (see above), and the reservation stays on the TCP connection.
+            p.relay_quic_dialled = true;
+            let opts = DialOpts::peer_id(o.relay_peer)
+                .addresses(vec![relay_quic.clone()])
+                .condition(PeerCondition::Always)
+                .build();
+            swarm
+                .dial(opts)
+                .map_err(|e| format!("dial the relay over QUIC ({relay_quic}): {e}"))?;
+            info!(addr = %relay_quic, "dialling the relay over QUIC");
+        }
+        relay_done =
+            relay_done && p.public_addrs.iter().any(is_quic) && p.candidates.iter().any(is_quic);
+    }
     if relay_done && !o.dht_bootstrap.is_empty() && p.dht_query.is_none() {
         // Joining the DHT: the bootstrap peers in the routing table, then a lookup of our own key,
         // which connects us to the DHT servers closest to us — the honeypot among them.
+        let me = *swarm.local_peer_id();
         let kad = &mut swarm.behaviour_mut().kad;
         for (peer, addr) in &o.dht_bootstrap {
-            let without_p2p: Multiaddr = addr.iter().filter(|c| !matches!(c, Protocol::P2p(_))).collect();
+            let without_p2p: Multiaddr = addr
+                .iter()
+                .filter(|c| !matches!(c, Protocol::P2p(_)))
+                .collect();
             kad.add_address(peer, without_p2p);
         }
-        p.dht_query = Some(kad.get_closest_peers(*swarm.local_peer_id()));
+        p.dht_query = Some(kad.get_closest_peers(me));
         info!("DHT lookup of our own key started");
     }
     if relay_done && (o.dht_bootstrap.is_empty() || p.dht_peers.is_some()) && !p.ready {
@@ -333,13 +471,15 @@ fn advance(swarm: &mut Swarm<Behaviour>, o: &Options, p: &mut Progress, version:
         let ready = json!({
             "ready": true,
             "peerId": me.to_string(),
-            "relayAddrs": p.relay_addrs.iter().map(|a| a.clone().with(Protocol::P2p(me)).to_string()).collect::<Vec<_>>(),
+            // The relay client's listen address already ends in /p2p/<our id>.
+            "relayAddrs": p.relay_addrs.iter().map(|a| with_peer(a, me).to_string()).collect::<Vec<_>>(),
             "publicAddrs": p.public_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "holePunchAddrs": p.candidates.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "dhtPeers": p.dht_peers.clone().unwrap_or_default().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "impl": "rust",
             "version": version,
             "listenPort": o.listen_port,
+            "quicPort": p.quic_listen_addr.as_ref().and_then(udp_port),
             "dcutr": o.dcutr,
             "advertiseDcutr": o.advertise_dcutr,
             "agentVersion": agent,
@@ -361,9 +501,24 @@ fn on_event(
         SwarmEvent::NewListenAddr { address, .. } => {
             info!(addr = %address, "listening");
             if is_relayed(&address) {
+                if o.relay_quic.is_some()
+                    && address.iter().any(|c| c == Protocol::QuicV1)
+                    && !swarm.external_addresses().any(|a| a == &address)
+                {
+                    // The relay client listens through every address of the reservation, the
+                    // relay's QUIC one too, but confirms as external (what identify advertises,
+                    // so what the honeypot records and the server hands out) only the one it was
+                    // told to listen on, TCP. A QUIC client reaches us through the relay over
+                    // QUIC; so we confirm that one ourselves, as go-libp2p and js-libp2p advertise
+                    // every relay address of their reservations.
+                    info!(addr = %address, "confirming the relay's QUIC circuit address as external");
+                    swarm.add_external_address(address.clone());
+                }
                 if !p.relay_addrs.contains(&address) {
                     p.relay_addrs.push(address);
                 }
+            } else if is_quic(&address) {
+                p.quic_listen_addr = Some(address);
             } else {
                 p.tcp_listening = true;
             }
@@ -372,48 +527,107 @@ fn on_event(
             warn!(addr = %address, "listen address expired");
             p.relay_addrs.retain(|a| a != &address);
         }
-        SwarmEvent::ListenerClosed { addresses, reason, .. } => {
+        SwarmEvent::ListenerClosed {
+            listener_id,
+            addresses,
+            reason,
+        } => {
             warn!(addrs = ?addresses, reason = ?reason, "listener closed");
             p.relay_addrs.retain(|a| !addresses.contains(a));
-        }
-        SwarmEvent::NewExternalAddrCandidate { address } => {
-            info!(addr = %address, "address candidate (DCUtR sends it in CONNECT)");
-            if !p.candidates.contains(&address) {
-                p.candidates.push(address);
+            if Some(listener_id) == p.circuit_listener && !p.ready {
+                // The relay client does not retry: a reservation that failed stays failed.
+                let why = match reason {
+                    Ok(()) => {
+                        "the relay client gave up (its dial of the relay failed: see the log)"
+                            .to_string()
+                    }
+                    Err(e) => e.to_string(),
+                };
+                return Err(format!("no reservation on the relay: {why}"));
             }
         }
-        SwarmEvent::ExternalAddrConfirmed { address } => info!(addr = %address, "external address confirmed"),
-        SwarmEvent::ExternalAddrExpired { address } => info!(addr = %address, "external address expired"),
-        SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+        SwarmEvent::NewExternalAddrCandidate { address } => {
+            // As libp2p-dcutr's `Candidates` keeps them: relayed ones dropped, /p2p/<us> appended.
+            // Identify "translates" an observation whose port we do not listen on against every
+            // TCP listen address, the relay circuit one included, which gives nonsense like
+            // /ip4/<observed ip>/tcp/<relay port>/p2p/<relay>/p2p-circuit.
+            if is_relayed(&address) {
+                info!(addr = %address, "address candidate (relayed: DCUtR drops it)");
+            } else {
+                let address = with_peer(&address, *swarm.local_peer_id());
+                info!(addr = %address, "address candidate (DCUtR sends it in CONNECT)");
+                if !p.candidates.contains(&address) {
+                    p.candidates.push(address);
+                }
+            }
+        }
+        SwarmEvent::ExternalAddrConfirmed { address } => {
+            info!(addr = %address, "external address confirmed")
+        }
+        SwarmEvent::ExternalAddrExpired { address } => {
+            info!(addr = %address, "external address expired")
+        }
+        SwarmEvent::ConnectionEstablished {
+            peer_id,
+            connection_id,
+            endpoint,
+            num_established,
+            ..
+        } => {
             let relayed = endpoint.is_relayed();
             // A direct connection to a peer we also reach through the relay: a hole punch.
             let punched = !relayed
                 && peer_id != o.relay_peer
-                && conns.values().any(|(peer, ep)| *peer == peer_id && ep.is_relayed());
+                && conns
+                    .values()
+                    .any(|(peer, ep)| *peer == peer_id && ep.is_relayed());
             info!(peer = %peer_id, connection = %connection_id, remote_addr = %remote_addr(&endpoint),
                   local_addr = ?local_addr(&endpoint), direction = direction(&endpoint),
                   role = role(&endpoint), relayed, punched, num_established = num_established.get(),
                   "connection open");
             conns.insert(connection_id, (peer_id, endpoint));
         }
-        SwarmEvent::ConnectionClosed { peer_id, connection_id, endpoint, cause, .. } => {
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            connection_id,
+            endpoint,
+            cause,
+            ..
+        } => {
             conns.remove(&connection_id);
             info!(peer = %peer_id, connection = %connection_id, remote_addr = %remote_addr(&endpoint),
                   relayed = endpoint.is_relayed(), cause = ?cause, "connection closed");
         }
-        SwarmEvent::OutgoingConnectionError { peer_id, connection_id, error } => {
+        SwarmEvent::OutgoingConnectionError {
+            peer_id,
+            connection_id,
+            error,
+        } => {
             info!(peer = ?peer_id.map(|p| p.to_string()), connection = %connection_id, err = %error,
                   "outgoing connection failed");
         }
-        SwarmEvent::IncomingConnectionError { connection_id, local_addr, send_back_addr, error, .. } => {
+        SwarmEvent::IncomingConnectionError {
+            connection_id,
+            local_addr,
+            send_back_addr,
+            error,
+            ..
+        } => {
             info!(connection = %connection_id, local_addr = %local_addr, remote_addr = %send_back_addr,
                   err = %error, "incoming connection failed");
         }
-        SwarmEvent::Dialing { peer_id, connection_id } => {
+        SwarmEvent::Dialing {
+            peer_id,
+            connection_id,
+        } => {
             debug!(peer = ?peer_id.map(|p| p.to_string()), connection = %connection_id, "dialing");
         }
         SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => match e {
-            relay::client::Event::ReservationReqAccepted { relay_peer_id, renewal, limit } => {
+            relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                limit,
+            } => {
                 info!(relay = %relay_peer_id, renewal, limit = ?limit, "reservation accepted");
                 p.reservation = true;
             }
@@ -422,12 +636,21 @@ fn on_event(
             }
             other => info!(event = ?other, "relay client"),
         },
-        SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => match result {
-            Ok(connection) => info!(peer = %remote_peer_id, connection = %connection, "hole punch succeeded"),
+        SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+            remote_peer_id,
+            result,
+        })) => match result {
+            Ok(connection) => {
+                info!(peer = %remote_peer_id, connection = %connection, "hole punch succeeded")
+            }
             Err(err) => info!(peer = %remote_peer_id, err = %err, "hole punch failed"),
         },
         SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => match e {
-            identify::Event::Received { connection_id, peer_id, info } => {
+            identify::Event::Received {
+                connection_id,
+                peer_id,
+                info,
+            } => {
                 let via = conns.get(&connection_id).map(|(_, ep)| ep.clone());
                 let relayed = via.as_ref().is_some_and(ConnectedPoint::is_relayed);
                 info!(peer = %peer_id, agent = %info.agent_version, observed = %info.observed_addr,
@@ -436,28 +659,49 @@ fn on_event(
                       protocols = ?info.protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                       "identified");
                 if peer_id == o.relay_peer && !relayed && !is_relayed(&info.observed_addr) {
-                    // js-libp2p appends /p2p/<our id> to the observed address; keep ip/tcp.
-                    let addr: Multiaddr =
-                        info.observed_addr.iter().filter(|c| !matches!(c, Protocol::P2p(_))).collect();
-                    if p.public_addrs != [addr.clone()] {
+                    // js-libp2p appends /p2p/<our id> to the observed address; keep ip/tcp
+                    // (ip/udp/quic-v1 over the QUIC connection).
+                    let addr: Multiaddr = info
+                        .observed_addr
+                        .iter()
+                        .filter(|c| !matches!(c, Protocol::P2p(_)))
+                        .collect();
+                    if !p.public_addrs.contains(&addr) {
                         info!(addr = %addr, "public address learned from the relay");
-                        p.public_addrs = vec![addr];
+                        // One per transport, the latest; TCP first.
+                        p.public_addrs.retain(|a| is_quic(a) != is_quic(&addr));
+                        p.public_addrs.push(addr);
+                        p.public_addrs.sort_by_key(is_quic);
                     }
                 }
             }
-            identify::Event::Pushed { peer_id, info, .. } => {
-                debug!(peer = %peer_id,
+            identify::Event::Pushed {
+                connection_id,
+                peer_id,
+                info,
+            } => {
+                // What we advertise on that connection: rust-libp2p lists a protocol per
+                // connection, from its handlers (no /libp2p/dcutr on direct ones, stock).
+                let relayed = conns
+                    .get(&connection_id)
+                    .is_some_and(|(_, ep)| ep.is_relayed());
+                info!(peer = %peer_id, relayed,
                        listen_addrs = ?info.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                        protocols = ?info.protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                        "identify pushed");
             }
             identify::Event::Sent { .. } => {}
-            identify::Event::Error { peer_id, error, .. } => debug!(peer = %peer_id, err = %error, "identify error"),
+            identify::Event::Error { peer_id, error, .. } => {
+                debug!(peer = %peer_id, err = %error, "identify error")
+            }
         },
         SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => match e {
-            kad::Event::OutboundQueryProgressed { id, result: kad::QueryResult::GetClosestPeers(r), step, .. }
-                if Some(id) == p.dht_query =>
-            {
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetClosestPeers(r),
+                step,
+                ..
+            } if Some(id) == p.dht_query => {
                 let peers = match r {
                     Ok(ok) => ok.peers,
                     Err(kad::GetClosestPeersError::Timeout { peers, .. }) => {
@@ -473,28 +717,105 @@ fn on_event(
                     }
                 }
                 if step.last {
+                    info!(peers = ?p.dht_found.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                          "DHT lookup of our own key done");
+                    // What a rust-libp2p node runs when it joins (and Kademlia starts by itself
+                    // a moment after its routing table changed): a bootstrap, i.e. the lookup of
+                    // our key once more plus one of a random key per bucket. The first lookup
+                    // alone can miss a DHT server that the bootstrap peer has not yet put in its
+                    // routing table (js-libp2p's kad-dht pings a new peer first): seen in the lab,
+                    // where the remotes start a moment after the honeypot.
+                    let refresh = swarm
+                        .behaviour_mut()
+                        .kad
+                        .bootstrap()
+                        .map_err(|e| format!("DHT bootstrap: {e}"))?;
+                    p.dht_refresh = Some(refresh);
+                }
+            }
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::Bootstrap(r),
+                step,
+                ..
+            } if Some(id) == p.dht_refresh => {
+                debug!(result = ?r, last = step.last, "DHT bootstrap step");
+                if step.last {
+                    let kad = &mut swarm.behaviour_mut().kad;
+                    for bucket in kad.kbuckets() {
+                        for entry in bucket.iter() {
+                            let peer = *entry.node.key.preimage();
+                            if !p.dht_found.contains(&peer) {
+                                p.dht_found.push(peer);
+                            }
+                        }
+                    }
                     info!(peers = ?p.dht_found.iter().map(|p| p.to_string()).collect::<Vec<_>>(), "joined the DHT");
                     if p.dht_found.is_empty() {
-                        return Err("DHT lookup of our own key found no peers".into());
+                        return Err("joining the DHT found no peers".into());
                     }
                     p.dht_peers = Some(p.dht_found.clone());
                 }
             }
-            kad::Event::RoutingUpdated { peer, .. } => debug!(peer = %peer, "DHT routing table updated"),
+            kad::Event::RoutingUpdated { peer, .. } => {
+                debug!(peer = %peer, "DHT routing table updated")
+            }
             other => debug!(event = ?other, "kad"),
         },
-        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result })) => match result {
-            Ok(rtt) => debug!(peer = %peer, connection = %connection, rtt_ms = rtt.as_secs_f64() * 1e3, "ping"),
+        SwarmEvent::Behaviour(BehaviourEvent::LocalProtocols(ProtocolsEvent {
+            peer,
+            connection,
+            protocols,
+        })) => {
+            let relayed = conns
+                .get(&connection)
+                .is_some_and(|(_, ep)| ep.is_relayed());
+            info!(peer = %peer, connection = %connection, relayed, protocols = ?protocols,
+                  "our protocols on this connection (what identify lists)");
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+            peer,
+            connection,
+            result,
+        })) => match result {
+            Ok(rtt) => {
+                debug!(peer = %peer, connection = %connection, rtt_ms = rtt.as_secs_f64() * 1e3, "ping")
+            }
             Err(err) => debug!(peer = %peer, connection = %connection, err = %err, "ping failed"),
         },
         other => debug!(event = ?other, "swarm"),
     }
-    let _ = swarm;
     Ok(())
+}
+
+/// `addr` ending in /p2p/`peer`.
+fn with_peer(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
+    if addr.iter().last() == Some(Protocol::P2p(peer)) {
+        addr.clone()
+    } else {
+        addr.clone().with(Protocol::P2p(peer))
+    }
 }
 
 fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+/// A direct QUIC v1 address (`/ip4/…/udp/…/quic-v1`).
+fn is_quic(addr: &Multiaddr) -> bool {
+    !is_relayed(addr) && addr.iter().any(|p| p == Protocol::QuicV1)
+}
+
+/// A direct TCP address.
+fn is_tcp(addr: &Multiaddr) -> bool {
+    !is_relayed(addr) && addr.iter().any(|p| matches!(p, Protocol::Tcp(_)))
+}
+
+fn udp_port(addr: &Multiaddr) -> Option<u16> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Udp(port) => Some(port),
+        _ => None,
+    })
 }
 
 fn remote_addr(ep: &ConnectedPoint) -> String {
@@ -512,27 +833,46 @@ fn local_addr(ep: &ConnectedPoint) -> Option<String> {
 }
 
 fn direction(ep: &ConnectedPoint) -> &'static str {
-    if ep.is_dialer() { "outbound" } else { "inbound" }
+    if ep.is_dialer() {
+        "outbound"
+    } else {
+        "inbound"
+    }
 }
 
 /// The role this side played in the security and muxer handshakes: a DCUtR punch dial of the
 /// side that received the relayed connection overrides it to "listener" (the spec's server).
 fn role(ep: &ConnectedPoint) -> &'static str {
     match ep {
-        ConnectedPoint::Dialer { role_override: Endpoint::Listener, .. } => "listener (dial with role override)",
+        ConnectedPoint::Dialer {
+            role_override: Endpoint::Listener,
+            ..
+        } => "listener (dial with role override)",
         ConnectedPoint::Dialer { .. } => "dialer",
         ConnectedPoint::Listener { .. } => "listener",
     }
 }
 
-/// Lists /libp2p/dcutr in identify on direct connections (`--advertise-dcutr`), as go-libp2p
-/// and js-libp2p do host-wide; an inbound stream there is negotiated and left pending. Relayed
-/// connections get a dummy handler: stock DCUtR handles those.
-struct AdvertiseDcutr;
+/// What identify lists as our protocols, per connection (rust-libp2p computes them per
+/// connection, from the handlers of that connection), reported as events for the log. With
+/// `--advertise-dcutr` it also lists /libp2p/dcutr on direct connections, as go-libp2p and
+/// js-libp2p do host-wide; a stream opened there is accepted and dropped. On relayed connections
+/// it never listens: stock DCUtR handles those.
+struct LocalProtocols {
+    advertise_dcutr: bool,
+    events: VecDeque<ProtocolsEvent>,
+}
 
-impl NetworkBehaviour for AdvertiseDcutr {
-    type ConnectionHandler = libp2p::swarm::handler::Either<PendingConnectionHandler, dummy::ConnectionHandler>;
-    type ToSwarm = Infallible;
+#[derive(Debug)]
+struct ProtocolsEvent {
+    peer: PeerId,
+    connection: ConnectionId,
+    protocols: Vec<String>,
+}
+
+impl NetworkBehaviour for LocalProtocols {
+    type ConnectionHandler = ProtocolsHandler;
+    type ToSwarm = ProtocolsEvent;
 
     fn handle_established_inbound_connection(
         &mut self,
@@ -541,7 +881,9 @@ impl NetworkBehaviour for AdvertiseDcutr {
         local_addr: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(handler_for(is_relayed(local_addr)))
+        Ok(ProtocolsHandler::new(
+            self.advertise_dcutr && !is_relayed(local_addr),
+        ))
     }
 
     fn handle_established_outbound_connection(
@@ -552,29 +894,111 @@ impl NetworkBehaviour for AdvertiseDcutr {
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(handler_for(is_relayed(addr)))
+        Ok(ProtocolsHandler::new(
+            self.advertise_dcutr && !is_relayed(addr),
+        ))
     }
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}
 
-    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
-        match event {
-            libp2p::swarm::handler::Either::Left(never) | libp2p::swarm::handler::Either::Right(never) => {
-                match never {}
-            }
-        }
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        protocols: THandlerOutEvent<Self>,
+    ) {
+        self.events.push_back(ProtocolsEvent {
+            peer,
+            connection,
+            protocols,
+        });
     }
 
-    fn poll(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
-        std::task::Poll::Pending
+    fn poll(
+        &mut self,
+        _: &mut Context<'_>,
+    ) -> Poll<ToSwarm<ProtocolsEvent, THandlerInEvent<Self>>> {
+        match self.events.pop_front() {
+            Some(e) => Poll::Ready(ToSwarm::GenerateEvent(e)),
+            None => Poll::Pending,
+        }
     }
 }
 
-fn handler_for(relayed: bool) -> libp2p::swarm::handler::Either<PendingConnectionHandler, dummy::ConnectionHandler> {
-    if relayed {
-        libp2p::swarm::handler::Either::Right(dummy::ConnectionHandler)
-    } else {
-        libp2p::swarm::handler::Either::Left(PendingConnectionHandler::new(DCUTR_PROTOCOL.into()))
+struct ProtocolsHandler {
+    advertise_dcutr: bool,
+    protocols: BTreeSet<String>,
+    changed: bool,
+    waker: Option<Waker>,
+}
+
+impl ProtocolsHandler {
+    fn new(advertise_dcutr: bool) -> Self {
+        ProtocolsHandler {
+            advertise_dcutr,
+            protocols: BTreeSet::new(),
+            changed: false,
+            waker: None,
+        }
+    }
+}
+
+impl ConnectionHandler for ProtocolsHandler {
+    type FromBehaviour = Infallible;
+    type ToBehaviour = Vec<String>;
+    type InboundProtocol = Either<ReadyUpgrade<StreamProtocol>, DeniedUpgrade>;
+    type OutboundProtocol = DeniedUpgrade;
+    type InboundOpenInfo = ();
+    type OutboundOpenInfo = ();
+
+    fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
+        if self.advertise_dcutr {
+            SubstreamProtocol::new(Either::Left(ReadyUpgrade::new(DCUTR_PROTOCOL)), ())
+        } else {
+            SubstreamProtocol::new(Either::Right(DeniedUpgrade), ())
+        }
+    }
+
+    fn on_behaviour_event(&mut self, never: Infallible) {
+        match never {}
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ConnectionHandlerEvent<DeniedUpgrade, (), Vec<String>>> {
+        if std::mem::take(&mut self.changed) {
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(
+                self.protocols.iter().cloned().collect(),
+            ));
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn on_connection_event(
+        &mut self,
+        event: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>,
+    ) {
+        match event {
+            ConnectionEvent::LocalProtocolsChange(ProtocolsChange::Added(added)) => {
+                self.protocols.extend(added.map(|p| p.to_string()));
+            }
+            ConnectionEvent::LocalProtocolsChange(ProtocolsChange::Removed(removed)) => {
+                for p in removed {
+                    self.protocols.remove(p.as_ref());
+                }
+            }
+            ConnectionEvent::FullyNegotiatedInbound(_) => {
+                // A /libp2p/dcutr stream on a direct connection: nothing to do; dropped.
+                return;
+            }
+            _ => return,
+        }
+        self.changed = true;
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -582,7 +1006,8 @@ fn load_or_create_key(file: Option<&str>) -> Result<identity::Keypair, String> {
     if let Some(file) = file {
         match std::fs::read(file) {
             Ok(bytes) => {
-                return identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| format!("--key {file}: {e}"))
+                return identity::Keypair::from_protobuf_encoding(&bytes)
+                    .map_err(|e| format!("--key {file}: {e}"))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("--key {file}: {e}")),
@@ -591,7 +1016,9 @@ fn load_or_create_key(file: Option<&str>) -> Result<identity::Keypair, String> {
     let key = identity::Keypair::generate_ed25519();
     if let Some(file) = file {
         // The same encoding as the js and go lab peers' key files (libp2p protobuf).
-        let bytes = key.to_protobuf_encoding().map_err(|e| format!("--key {file}: {e}"))?;
+        let bytes = key
+            .to_protobuf_encoding()
+            .map_err(|e| format!("--key {file}: {e}"))?;
         write_private(file, &bytes).map_err(|e| format!("--key {file}: {e}"))?;
     }
     Ok(key)
@@ -599,7 +1026,12 @@ fn load_or_create_key(file: Option<&str>) -> Result<identity::Keypair, String> {
 
 fn write_private(file: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?.write_all(bytes)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?
+        .write_all(bytes)
 }
 
 /// The version of the `libp2p` crate this binary was built with, from the Cargo.lock it was
@@ -629,7 +1061,10 @@ fn print_line(v: &serde_json::Value) {
 /// hole-punch crate logs at debug, everything else at warn.
 fn init_logging() {
     use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
-    let own = match std::env::var("PUNCHR_LOG_LEVEL").unwrap_or_default().as_str() {
+    let own = match std::env::var("PUNCHR_LOG_LEVEL")
+        .unwrap_or_default()
+        .as_str()
+    {
         "trace" => "trace",
         "debug" => "debug",
         "warn" => "warn",
@@ -641,7 +1076,8 @@ fn init_logging() {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("warn,rust_remote={own},libp2p_dcutr=debug"));
-    let filter = Targets::from_str(&spec).unwrap_or_else(|_| Targets::from_str("warn,rust_remote=info").unwrap());
+    let filter = Targets::from_str(&spec)
+        .unwrap_or_else(|_| Targets::from_str("warn,rust_remote=info").unwrap());
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -1,0 +1,444 @@
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { openDatabase } from '../../src/db/database.js'
+import { expectedOutcome, type NatType } from '../../src/lab/nat-profiles.js'
+import { PeerProcess, programPath, startPeer } from '../../src/lab/peers/launch.js'
+import { rustRemoteBinary, startRustRemote } from '../../src/lab/peers/rust-build.js'
+import { labUnavailableReason } from '../../src/lab/preflight.js'
+import { validateScenario } from '../../src/lab/scenario.js'
+import { type LabNetwork, upLabNetwork } from '../../src/lab/topology.js'
+
+/**
+ * rust-libp2p remotes (test/interop/rust-remote: stock rust-libp2p DCUtR, a reservation on the
+ * lab relay, a Kademlia client) behind the lab's Linux NATs: they join the DHT through a
+ * bootstrap peer, which brings them to the honeypot (`punchr up` in node server), and our traced
+ * probe (src/lab/peers/probe.ts) punches them, one process per round; each outcome is checked
+ * against the ground truth.
+ *
+ *   relay-1, bootstrap-1, server ── internet ── home-a router (cone)      ── a  probe
+ *                                             ├ home-b router (cone)      ── b  rust remote
+ *                                             ├ home-c router (symmetric) ── c  rust remote
+ *                                             ├ home-d router (cone)      ── d  rust remote --advertise-dcutr
+ *                                             └ home-e router (cone)      ── e  rust remote --advertise-dcutr, TCP and QUIC
+ *
+ * b and c are stock. d differs only in listing /libp2p/dcutr in identify on direct connections,
+ * which stock rust-libp2p never does for a NATed peer — so the honeypot records d and not b, c
+ * (docs/INTEROP.md, rust finding R1). e also speaks QUIC (--relay-quic: a second connection to
+ * the relay, over QUIC, tells it its public QUIC address); the probe punches TCP, so e shows
+ * that the TCP punch is unchanged by it. QUIC punches against rust remotes are measured by
+ * test/e2e/lab-campaign.test.ts (punchr client speaks QUIC).
+ */
+
+const skip = labUnavailableReason() ?? (existsSync(programPath('probe')) ? false : 'build first: npx tsc')
+
+const scenario = validateScenario(
+  {
+    name: 'rust-remote-lab',
+    relays: 1,
+    bootstrap: 1,
+    server: true,
+    homes: [
+      { name: 'home-a', nat: 'cone', hosts: [{ name: 'a', role: 'client', transports: ['tcp'] }] },
+      {
+        name: 'home-b',
+        nat: 'cone',
+        hosts: [{ name: 'b', role: 'remote', impl: 'rust', transports: ['tcp'] }],
+      },
+      {
+        name: 'home-c',
+        nat: 'symmetric',
+        hosts: [{ name: 'c', role: 'remote', impl: 'rust', transports: ['tcp'] }],
+      },
+      {
+        name: 'home-d',
+        nat: 'cone',
+        hosts: [{ name: 'd', role: 'remote', impl: 'rust', transports: ['tcp'] }],
+      },
+      {
+        name: 'home-e',
+        nat: 'cone',
+        hosts: [{ name: 'e', role: 'remote', impl: 'rust', transports: ['tcp', 'quic'] }],
+      },
+    ],
+  },
+  'rust-remote-lab',
+)
+
+/** As the campaign runner starts remotes (the rust remote dials from its listen port). */
+const REMOTE_DIAL_PORT = 4100
+const REMOTE_LISTEN_PORT = 4101
+/** The UDP port of e's QUIC listener (the campaign runner's PORTS.remoteQuic). */
+const REMOTE_QUIC_PORT = 4102
+let nextProbePort = 4200
+const ROUNDS = 3
+const ENV = { PUNCHR_LOG_LEVEL: 'info' }
+/** The punchr CLI, compiled (this file is dist/test/interop/). */
+const PUNCHR_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+/** The first build compiles ~235 crates: ~3–5 min on a busy 2-core machine, more when it is busier. */
+const BUILD_TIMEOUT_MS = 40 * 60_000
+
+interface RustReady {
+  ready: true
+  peerId: string
+  relayAddrs: string[]
+  publicAddrs: string[]
+  holePunchAddrs: string[]
+  quicPort: number | null
+  dhtPeers: string[]
+  impl: string
+  version: string
+  agentVersion: string
+  advertiseDcutr: boolean
+}
+
+interface ProbeResult {
+  outcome: string
+  end?: string
+  relayError?: string
+  observedAddrs: string[]
+  attempts: {
+    attempt: number
+    outcome: string
+    error?: string
+    elapsedTime: number
+    multiAddresses: string[]
+  }[]
+  directConnections: { remoteAddr: string; direction: string }[]
+  directPing?: { rttMs?: number; error?: string }
+  timings: { totalMs: number }
+  events: { type: string; addrs?: string[] }[]
+}
+
+describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
+  skip,
+  timeout: BUILD_TIMEOUT_MS + 600_000,
+}, () => {
+  let lab: LabNetwork
+  /** The relay's TCP address, which the remotes and the probe dial. */
+  let relayAddr: string
+  /** Every address the relay listens on (TCP first, then QUIC): its reservations list them all. */
+  let relayListenAddrs: string[]
+  let bootstrapId: string
+  let honeypotId: string
+  let server: PeerProcess
+  let dataDir: string
+  /** Every process's stderr; kept after the run with PUNCHR_KEEP_LAB_LOGS=1 (evidence for docs/INTEROP.md). */
+  const logDir = mkdtempSync(join(tmpdir(), 'punchr-rust-remote-lab-logs-'))
+  const logFile = (node: string, program: string) => join(logDir, `${node}-${program}.log`)
+  const remotes = new Map<string, { process: PeerProcess; ready: RustReady }>()
+
+  const nat = (host: string): NatType => {
+    const node = lab.node(host)
+    assert.ok(node.kind === 'host')
+    return node.nat
+  }
+  const wan = (host: string) => lab.node(host).publicIp
+  const logOf = (host: string) => `--- ${host}'s log:\n${remotes.get(host)!.process.stderr()}`
+  /** A remote's whole log so far (PeerProcess keeps only the tail of stderr). */
+  const fullLog = (host: string) => readFileSync(logFile(host, 'rust-remote'), 'utf8')
+  const describeAttempts = (result: ProbeResult) =>
+    `${result.outcome} in ${result.timings.totalMs} ms, attempts ` +
+    result.attempts.map((a) => `${a.outcome}${a.error ? ` (${a.error})` : ''}`).join(', ')
+
+  async function round(client: string, remote: string): Promise<ProbeResult> {
+    const probe = startPeer(
+      lab,
+      client,
+      'probe',
+      [
+        '--relay',
+        relayAddr,
+        '--remote',
+        remotes.get(remote)!.ready.peerId,
+        '--dial-port',
+        String(nextProbePort++),
+      ],
+      { env: ENV, logFile: logFile(client, `probe-${remote}-${nextProbePort - 1}`) },
+    )
+    const result = (await probe.next(90_000)) as ProbeResult
+    assert.ok('outcome' in result, `${JSON.stringify(result)}\n${probe.stderr()}`)
+    assert.equal(result.relayError, undefined, JSON.stringify(result))
+    return result
+  }
+
+  before(
+    async () => {
+      // Built (or found in the cache) before anything starts in the lab.
+      await rustRemoteBinary()
+      lab = await upLabNetwork(scenario)
+      const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.node('relay-1').ip], {
+        logFile: logFile('relay-1', 'relay'),
+      })
+      const bootstrap = startPeer(lab, 'bootstrap-1', 'bootstrap', ['--ip', lab.node('bootstrap-1').ip], {
+        logFile: logFile('bootstrap-1', 'bootstrap'),
+      })
+      const [relayReady, bootstrapReady] = (await Promise.all([relay.next(), bootstrap.next()])) as {
+        peerId: string
+        addrs: string[]
+      }[]
+      relayListenAddrs = relayReady!.addrs
+      relayAddr = relayListenAddrs[0]!
+      const relayQuicAddr = relayListenAddrs.find((a) => a.includes('/quic-v1/'))!
+      bootstrapId = bootstrapReady!.peerId
+      // The honeypot (with the server: PGlite is one process's database), as the campaign runs it.
+      dataDir = mkdtempSync(join(tmpdir(), 'punchr-rust-remote-lab-'))
+      const ip = lab.node('server').ip
+      server = new PeerProcess(
+        lab,
+        'server',
+        'up',
+        PUNCHR_CLI,
+        [
+          'up',
+          '--host',
+          ip,
+          '--honeypot-port',
+          '11000',
+          '--announce',
+          `/ip4/${ip}/tcp/11000`,
+          '--bootstrap-peers',
+          bootstrapReady!.addrs[0]!,
+          '--data-dir',
+          dataDir,
+        ],
+        { logFile: logFile('server', 'up') },
+      )
+      const honeypotAddr = await server.waitFor(
+        'honeypot address',
+        (line) => /honeypot listening on (\S+\/p2p\/\S+)/.exec((line as { raw?: string }).raw ?? '')?.[1],
+        // PGlite's first start (migrations) takes seconds, more on a busy machine.
+        90_000,
+      )
+      honeypotId = honeypotAddr.split('/p2p/')[1]!
+      await Promise.all(
+        ['b', 'c', 'd', 'e'].map(async (host) => {
+          const process = await startRustRemote(
+            lab,
+            host,
+            [
+              '--relay',
+              relayAddr,
+              '--dial-port',
+              String(REMOTE_DIAL_PORT),
+              '--listen-port',
+              String(REMOTE_LISTEN_PORT),
+              '--ready-timeout-ms',
+              '30000',
+              '--dht-bootstrap',
+              bootstrapReady!.addrs[0]!,
+              ...(host === 'd' || host === 'e' ? ['--advertise-dcutr'] : []),
+              ...(host === 'e'
+                ? ['--relay-quic', relayQuicAddr, '--quic-port', String(REMOTE_QUIC_PORT)]
+                : []),
+            ],
+            { env: ENV, logFile: logFile(host, 'rust-remote') },
+          )
+          remotes.set(host, { process, ready: (await process.next(40_000)) as RustReady })
+        }),
+      )
+    },
+    { timeout: BUILD_TIMEOUT_MS + 120_000 },
+  )
+
+  after(async () => {
+    await lab?.down()
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
+    if (process.env.PUNCHR_KEEP_LAB_LOGS === '1') process.stderr.write(`rust-remote-lab: logs in ${logDir}\n`)
+    else rmSync(logDir, { recursive: true, force: true })
+  })
+
+  it('rust remotes hold a reservation, know what the relay observed, joined the DHT', (t) => {
+    for (const host of ['b', 'c', 'd', 'e']) {
+      const ready = remotes.get(host)!.ready
+      assert.equal(ready.ready, true, JSON.stringify(ready))
+      assert.equal(ready.impl, 'rust')
+      assert.match(ready.version, /^0\.\d+\.\d+$/)
+      // Contains "rust-libp2p": the measuring client picks its handshake role from it (roleFor).
+      assert.equal(ready.agentVersion, `punchr-lab-rust-remote rust-libp2p/${ready.version}`)
+      assert.equal(ready.advertiseDcutr, host === 'd' || host === 'e')
+      // The relay client listens on a circuit address through every address the reservation
+      // lists, QUIC ones too (a peer may reach the relay over QUIC; the relay reaches us over
+      // the reservation's TCP connection).
+      assert.deepEqual(
+        [...ready.relayAddrs].sort(),
+        relayListenAddrs.map((a) => `${a}/p2p-circuit/p2p/${ready.peerId}`).sort(),
+        host,
+      )
+      // The lookup of its own key reached the DHT servers: the bootstrap peer and the honeypot.
+      assert.deepEqual([...ready.dhtPeers].sort(), [bootstrapId, honeypotId].sort(), host)
+      t.diagnostic(
+        `${host}: rust-libp2p ${ready.version} (${ready.agentVersion}), relay observed ${ready.publicAddrs}, ` +
+          `DCUtR sends ${ready.holePunchAddrs}`,
+      )
+    }
+    for (const host of ['b', 'd']) {
+      // Cone: the NAT kept the port rust-libp2p dials from (its listen port: PortUse::Reuse), and
+      // that observation is DCUtR's address candidate as it is.
+      const { peerId, publicAddrs, holePunchAddrs } = remotes.get(host)!.ready
+      assert.deepEqual(publicAddrs, [`/ip4/${wan(host)}/tcp/${REMOTE_LISTEN_PORT}`], host)
+      assert.deepEqual(holePunchAddrs, [`/ip4/${wan(host)}/tcp/${REMOTE_LISTEN_PORT}/p2p/${peerId}`], host)
+    }
+    // Symmetric: the relay saw a random port; identify, seeing that it is no port we listen on,
+    // "translates" it to our listen port, and that is what DCUtR sends.
+    const c = remotes.get('c')!.ready
+    assert.equal(c.publicAddrs.length, 1)
+    assert.ok(c.publicAddrs[0]!.startsWith(`/ip4/${wan('c')}/tcp/`), c.publicAddrs[0])
+    assert.notEqual(c.publicAddrs[0], `/ip4/${wan('c')}/tcp/${REMOTE_LISTEN_PORT}`)
+    assert.deepEqual(c.holePunchAddrs, [`/ip4/${wan('c')}/tcp/${REMOTE_LISTEN_PORT}/p2p/${c.peerId}`])
+    assert.equal(c.quicPort, null)
+    // e: over its second connection to the relay, QUIC from its listening socket, the relay
+    // observed the QUIC listen port (cone), and that is a DCUtR candidate beside the TCP one.
+    const e = remotes.get('e')!.ready
+    assert.equal(e.quicPort, REMOTE_QUIC_PORT)
+    assert.deepEqual(e.publicAddrs, [
+      `/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}`,
+      `/ip4/${wan('e')}/udp/${REMOTE_QUIC_PORT}/quic-v1`,
+    ])
+    assert.deepEqual(e.holePunchAddrs, [
+      `/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}/p2p/${e.peerId}`,
+      `/ip4/${wan('e')}/udp/${REMOTE_QUIC_PORT}/quic-v1/p2p/${e.peerId}`,
+    ])
+  })
+
+  // rust-libp2p B punches with `override_role()`: it dials as the security/muxer *listener*, as
+  // the DCUtR spec says, and the tracer, by the remote's agent (roleFor), initiates.
+  it(`cone → cone rust remote: SUCCESS on the first attempt in each of ${ROUNDS} rounds`, async (t) => {
+    assert.equal(expectedOutcome(nat('a'), nat('b'), 'tcp'), 'SUCCESS')
+    for (let i = 0; i < ROUNDS; i++) {
+      const result = await round('a', 'b')
+      const why = JSON.stringify(result, null, 1)
+      t.diagnostic(`round ${i + 1}: ${describeAttempts(result)}`)
+      assert.equal(result.outcome, 'SUCCESS', `${why}\n${logOf('b')}`)
+      assert.equal(result.attempts[0]?.outcome, 'SUCCESS', `${why}\n${logOf('b')}`)
+      // CONNECT carried the relay-observed address: the NAT mapping of b's listen port.
+      assert.ok(
+        result.attempts.every((a) =>
+          a.multiAddresses.every((m) => m.startsWith(`/ip4/${wan('b')}/tcp/${REMOTE_LISTEN_PORT}`)),
+        ),
+        why,
+      )
+      assert.ok(
+        result.directConnections.some((c) =>
+          c.remoteAddr.startsWith(`/ip4/${wan('b')}/tcp/${REMOTE_LISTEN_PORT}/`),
+        ),
+        why,
+      )
+      assert.ok(result.directPing?.rttMs !== undefined, `a ping over the punched connection: ${why}`)
+    }
+    // b's side of it: the punch dial ran as listener (role override) and DCUtR reported success.
+    const log = fullLog('b')
+    assert.match(log, /"role":"listener \(dial with role override\)".*"punched":true/)
+    assert.match(log, /hole punch succeeded/)
+  })
+
+  it('cone → cone rust remote with --advertise-dcutr: SUCCESS (the punch path is the same)', async (t) => {
+    const result = await round('a', 'd')
+    t.diagnostic(describeAttempts(result))
+    assert.equal(result.outcome, 'SUCCESS', `${JSON.stringify(result, null, 1)}\n${logOf('d')}`)
+    assert.equal(result.attempts[0]?.outcome, 'SUCCESS', JSON.stringify(result, null, 1))
+  })
+
+  it('cone → cone rust remote with QUIC on: the TCP punch is unchanged; CONNECT carries both', async (t) => {
+    const result = await round('a', 'e')
+    const why = JSON.stringify(result, null, 1)
+    t.diagnostic(describeAttempts(result))
+    assert.equal(result.outcome, 'SUCCESS', `${why}\n${logOf('e')}`)
+    assert.equal(result.attempts[0]?.outcome, 'SUCCESS', why)
+    const { peerId } = remotes.get('e')!.ready
+    const connect = result.events.find((ev) => ev.type === 'connect-received')
+    assert.deepEqual(
+      [...(connect?.addrs ?? [])].sort(),
+      [
+        `/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}/p2p/${peerId}`,
+        `/ip4/${wan('e')}/udp/${REMOTE_QUIC_PORT}/quic-v1/p2p/${peerId}`,
+      ],
+      why,
+    )
+    // The probe speaks TCP only: it punched the TCP address.
+    assert.deepEqual(result.attempts[0]?.multiAddresses, [
+      `/ip4/${wan('e')}/tcp/${REMOTE_LISTEN_PORT}/p2p/${peerId}`,
+    ])
+  })
+
+  it('cone → symmetric rust remote: FAILED', async (t) => {
+    assert.equal(expectedOutcome(nat('a'), nat('c'), 'tcp'), 'FAILED')
+    const result = await round('a', 'c')
+    const why = JSON.stringify(result, null, 1)
+    t.diagnostic(describeAttempts(result))
+    assert.equal(result.outcome, 'FAILED', `${why}\n${logOf('c')}`)
+    assert.equal(result.attempts.length, 3, why)
+    assert.deepEqual(result.directConnections, [], why)
+    // CONNECT carried c's WAN address with its *listen* port (identify's translation), not the
+    // port its NAT used towards the relay.
+    assert.ok(
+      result.attempts.every((a) =>
+        a.multiAddresses.every((m) => m.startsWith(`/ip4/${wan('c')}/tcp/${REMOTE_LISTEN_PORT}/`)),
+      ),
+      why,
+    )
+  })
+
+  it('the honeypot records the rust remote that lists /libp2p/dcutr, not the stock ones', async () => {
+    // PGlite is one process's database: stop punchr up, then read what it stored.
+    await server.stop()
+    const db = await openDatabase({ dataDir })
+    try {
+      for (const host of ['b', 'c', 'd', 'e']) {
+        const { peerId, version, relayAddrs } = remotes.get(host)!.ready
+        const events = await db.query<{
+          agent_version: string
+          supports_dcutr: boolean
+          listens_on_relay: boolean
+        }>(
+          `SELECT e.agent_version, e.supports_dcutr, e.listens_on_relay FROM connection_events e
+             JOIN peers p ON p.id = e.remote_id WHERE p.multi_hash = $1`,
+          [peerId],
+        )
+        const candidates = await db.query<{ maddr: string }>(
+          `SELECT m.maddr FROM remote_candidates c JOIN peers p ON p.id = c.peer_id
+             JOIN multi_addresses m ON m.id = ANY (c.relay_multi_address_ids) WHERE p.multi_hash = $1`,
+          [peerId],
+        )
+        if (host === 'b' || host === 'c') {
+          // Stock rust-libp2p lists /libp2p/dcutr on no connection the honeypot can see: the
+          // honeypot judges it not_dcutr and stores nothing (SPEC §5).
+          assert.deepEqual(events, [], `${host} was recorded`)
+          assert.deepEqual(candidates, [], `${host} is a candidate`)
+          continue
+        }
+        assert.ok(events.length > 0, `no connection event of ${host}`)
+        assert.deepEqual(events[0], {
+          agent_version: `punchr-lab-rust-remote rust-libp2p/${version}`,
+          supports_dcutr: true,
+          listens_on_relay: true,
+        })
+        // Identify advertises the external addresses, and the relay client confirms as external
+        // only the circuit address through the relay address it was told to listen on (TCP), not
+        // every one it listens on. With QUIC on (e), the remote confirms the QUIC one itself.
+        assert.deepEqual(
+          candidates.map((c) => c.maddr).sort(),
+          host === 'e' ? [...relayAddrs].sort() : [`${relayAddr}/p2p-circuit/p2p/${peerId}`],
+          `${host} is a candidate with its relay address(es)`,
+        )
+      }
+    } finally {
+      await db.close()
+    }
+    // What each remote listed in identify on its connection to the honeypot, from its own log
+    // (rust-libp2p computes the list per connection): no /libp2p/dcutr from b and c, d lists it.
+    for (const host of ['b', 'c', 'd', 'e']) {
+      const lists = fullLog(host)
+        .split('\n')
+        .filter((l) => l.includes('"our protocols on this connection') && l.includes(honeypotId))
+      assert.ok(lists.length > 0, `${host} logged no protocols for its connection to the honeypot`)
+      for (const line of lists) {
+        assert.match(line, /\/ipfs\/id\/1\.0\.0/, line)
+        assert.equal(line.includes('/libp2p/dcutr'), host === 'd' || host === 'e', line)
+      }
+    }
+  })
+})
