@@ -26,6 +26,7 @@ import {
   type DialRole,
   dcutrTracer,
   fixedPortDialOpts,
+  withoutPeerId,
 } from './tracer/index.js'
 
 const CODE_P2P = 421
@@ -274,7 +275,7 @@ export class MeasuringHost {
     const seen = new Map<string, Multiaddr>()
     for (const addr of [...this.node.getMultiaddrs(), ...this.tracer.observedAddrs()]) {
       if (isRelayAddr(addr)) continue
-      const bare = withoutP2p(addr)
+      const bare = withoutPeerId(addr)
       seen.set(bare.toString(), bare)
     }
     return [...seen.values()]
@@ -313,10 +314,6 @@ export class MeasuringHost {
 /** Which of our transports an address belongs to, for telling observations apart. */
 function transportKey(addr: Multiaddr): PunchTransport {
   return isQuicAddress(addr) ? 'quic' : 'tcp'
-}
-
-function withoutP2p(addr: Multiaddr): Multiaddr {
-  return addr.getComponents().at(-1)?.code === CODE_P2P ? addr.decapsulateCode(CODE_P2P) : addr
 }
 
 /**

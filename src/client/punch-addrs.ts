@@ -10,8 +10,8 @@ import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isRelayAddr, matchesProtocolFilter } from '../lib/multiaddr.js'
 import { isQuicAddress } from '../quic/multiaddr.js'
+import { withoutPeerId } from './tracer/index.js'
 
-const CODE_P2P = 421
 const HOST_PROTOCOLS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
 
 /** The transports a measuring host can punch (and reach relays) with. */
@@ -117,10 +117,6 @@ export class PunchAddrFilter {
     const filtered = addrs.filter((addr) => matchesProtocolFilter(addr, round.codes))
     return filtered.length > 0 ? filtered : addrs
   }
-}
-
-function withoutPeerId(addr: Multiaddr): Multiaddr {
-  return addr.getComponents().at(-1)?.code === CODE_P2P ? addr.decapsulateCode(CODE_P2P) : addr
 }
 
 function list(addrs: readonly Multiaddr[]): string {

@@ -191,7 +191,8 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
       signal: AbortSignal.any([signal, AbortSignal.timeout(readyTimeout)]),
     })
   }
-  const wanted = explicit.length > 0 ? 1 : relayQuic === undefined ? 1 : 2
+  // One public address per transport learnt from the relay, unless given explicitly.
+  const wanted = explicit.length === 0 && relayQuic !== undefined ? 2 : 1
   await until(
     'the relay reservation and the public address',
     () => relayAddrs().length > 0 && publicAddrs().length >= wanted,
