@@ -118,7 +118,9 @@ function classify(err: unknown): unknown {
   const message = err instanceof Error ? err.message : String(err)
   if (
     (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
-    /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+    /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable/i.test(
+      message,
+    )
   ) {
     return new DatabaseUnavailableError(message, { cause: err })
   }
@@ -133,6 +135,14 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     log.warn(
       { err: err.message, code: (err as { code?: string }).code },
       'idle PostgreSQL connection failed',
+    ),
+  )
+  // A client checked out for a transaction has no pool listener: when its connection ends
+  // (server restart, pg_terminate_backend) pg emits 'error' on it besides failing the query,
+  // and an unheard 'error' kills the process. The query's own rejection carries the failure.
+  pool.on('connect', (client) =>
+    client.on('error', (err) =>
+      log.debug({ err: err.message, code: (err as { code?: string }).code }, 'PostgreSQL connection lost'),
     ),
   )
   const safeUrl = url.replace(/\/\/[^@/]*@/, '//***@')
