@@ -12,11 +12,15 @@ import {
   type BenchReport,
   type DbRun,
   EXPLAIN_WHEN,
+  GROWTH_HEADING,
+  type GrowthStage,
+  growthReport,
+  growthTable,
   markdownReport,
   resultsTable,
   writeDocs,
 } from './report.js'
-import { FULL_SIZE, QUICK_SIZE, type SeedSize, sampleRemotes, seed } from './seed.js'
+import { FULL_SIZE, growResults, QUICK_SIZE, type SeedSize, sampleRemotes, seed } from './seed.js'
 import { benchServer } from './server-bench.js'
 
 const USAGE = `npm run bench [-- options]
@@ -25,11 +29,15 @@ Seeds PGlite (on disk) and a throw-away PostgreSQL with a production-sized data 
 the real server and measures TrackHolePunch and GetAddrInfo over gRPC.
 
   --quick                10 k candidates / 100 k results, 3 s per measurement (smoke run)
+  --results <n[,n…]>     stored results (default 1000000; quick 100000); several values grow
+                         the same database step by step and measure at each, written as the
+                         growth section of docs/benchmarks.md (e.g. 1000000,3000000,10000000
+                         --detail-fraction 0.1 --workers 8)
   --db pglite|postgres   only this database (default: both)
   --workers 8,32         concurrent client loops per measurement (default 8,32)
   --duration <s>         measured seconds per RPC and worker count (default 20; quick 3)
   --warmup <s>           unmeasured seconds before each measurement (default 3; quick 1)
-  --detail-fraction <f>  share of results (newest first) that get attempts, addr links and
+  --detail-fraction <f>  share of results (every n-th) that get attempts, addr links and
                          latencies (default 1)
   --no-vacuum            skip VACUUM ANALYZE after seeding (PGlite never vacuums by itself)
   --write / --no-write   write docs/benchmarks.md (default: only for a full run of both databases)
@@ -40,6 +48,7 @@ type DbKind = 'pglite' | 'postgres'
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    results: { type: 'string' },
     db: { type: 'string', multiple: true },
     workers: { type: 'string' },
     duration: { type: 'string' },
@@ -77,15 +86,28 @@ const number = (text: string | undefined, fallback: number, name: string): numbe
   return n
 }
 const quick = values.quick
+const baseSize = quick ? QUICK_SIZE : FULL_SIZE
+const resultSteps = (values.results ?? String(baseSize.results))
+  .split(',')
+  .map((n) => Math.round(number(n, baseSize.results, '--results')))
+if (resultSteps.some((n, i) => i > 0 && n <= resultSteps[i - 1]!)) {
+  console.error(`--results must grow step by step, not ${values.results}`)
+  process.exit(2)
+}
+const growth = resultSteps.length > 1
 const size: SeedSize = {
-  ...(quick ? QUICK_SIZE : FULL_SIZE),
+  ...baseSize,
+  results: resultSteps.at(-1)!,
   detailFraction: Math.min(1, number(values['detail-fraction'], 1, '--detail-fraction')),
   vacuum: values['no-vacuum'] !== true,
 }
 const concurrencies = (values.workers ?? '8,32').split(',').map((w) => number(w, 8, '--workers'))
 const durationMs = number(values.duration, quick ? 3 : 20, '--duration') * 1000
 const warmupMs = number(values.warmup, quick ? 1 : 3, '--warmup') * 1000
-const write = values['no-write'] === true ? false : (values.write ?? (!quick && dbs.length === 2))
+const write =
+  values['no-write'] === true
+    ? false
+    : (values.write ?? (!quick && dbs.length === 2 && (growth || size.results === FULL_SIZE.results)))
 
 const started = performance.now()
 const log = (line: string) => console.log(line)
@@ -153,48 +175,59 @@ async function runDb(kind: DbKind): Promise<DbRun> {
   const version = (await db.query<{ version: string }>('SELECT version()'))[0]!.version
   log(`${stamp()} ${version}`)
 
-  let t0 = performance.now()
+  const t0 = performance.now()
   await migrate(db)
   const migrateSeconds = (performance.now() - t0) / 1000
   log(`${stamp()} migrated in ${migrateSeconds.toFixed(1)} s; seeding …`)
-  t0 = performance.now()
-  const seeded = await seed(db, size, (line) => log(`${stamp()}${line}`))
-  const dbSize = (
-    await db.query<{ size: string }>('SELECT pg_size_pretty(pg_database_size(current_database())) AS size')
-  )[0]!.size
-  log(`${stamp()} seeded in ${seeded.totalSeconds.toFixed(1)} s; database size ${dbSize}`)
-  const counts = await tableCounts(db)
-  log(
-    `${stamp()} rows: ${Object.entries(counts)
-      .map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`)
-      .join(', ')}`,
-  )
-
+  const seeded = await seed(db, size, (line) => log(`${stamp()}${line}`), resultSteps[0])
   const remotes = await sampleRemotes(db, seeded.layout, quick ? 500 : 2_000)
-  log(`${stamp()} starting the server and measuring …`)
-  const bench = await benchServer(db, seeded.hosts, remotes, {
-    concurrencies,
-    warmupMs,
-    durationMs,
-    vacuum: size.vacuum,
-    log: (line) => log(line.startsWith('  ') && !line.startsWith('    ') ? `${stamp()}${line}` : line),
-    postmaster: cluster === undefined ? undefined : postmasterPid(join(cluster.dir, 'data')),
-    onServer: (server) => cleanups.push(() => server.destroy()),
-    onWorker: (w) => {
-      activeWorker = w
-    },
-  })
-  log(
-    `${stamp()} fairness: ${bench.fairness.distinct.toLocaleString('en-US')} distinct remotes in ${bench.fairness.calls.toLocaleString('en-US')} GetAddrInfo answers, at most ${bench.fairness.maxPerRemote} per remote, ${bench.fairness.emptyAddrs} answers without relay addrs`,
-  )
-  for (const { when, plan } of bench.explains) {
+  const postmaster = cluster === undefined ? undefined : postmasterPid(join(cluster.dir, 'data'))
+  const stages: GrowthStage[] = []
+  let counts: Record<string, number> = {}
+  let dbSize = ''
+  for (const [i, results] of resultSteps.entries()) {
+    let seedSeconds = seeded.totalSeconds
+    if (i > 0) {
+      log(`\n${stamp()} ---- growing hole_punch_results to ${results.toLocaleString('en-US')} ----`)
+      const steps = await growResults(db, seeded, results, (line) => log(`${stamp()}${line}`))
+      seedSeconds = steps.reduce((sum, step) => sum + step.seconds, 0)
+    }
+    dbSize = (
+      await db.query<{ size: string }>('SELECT pg_size_pretty(pg_database_size(current_database())) AS size')
+    )[0]!.size
+    log(`${stamp()} seeded in ${seedSeconds.toFixed(1)} s; database size ${dbSize}`)
+    counts = await tableCounts(db)
     log(
-      `\n${stamp()} EXPLAIN (ANALYZE, BUFFERS) of the allocation statement on ${kind}, ${EXPLAIN_WHEN[when]}:\n${plan ?? '(not captured)'}\n`,
+      `${stamp()} rows: ${Object.entries(counts)
+        .map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`)
+        .join(', ')}`,
     )
+    log(`${stamp()} starting the server and measuring …`)
+    const bench = await benchServer(db, seeded.hosts, remotes, {
+      concurrencies,
+      warmupMs,
+      durationMs,
+      vacuum: size.vacuum,
+      log: (line) => log(line.startsWith('  ') && !line.startsWith('    ') ? `${stamp()}${line}` : line),
+      postmaster,
+      onServer: (server) => cleanups.push(() => server.destroy()),
+      onWorker: (w) => {
+        activeWorker = w
+      },
+    })
+    log(
+      `${stamp()} fairness: ${bench.fairness.distinct.toLocaleString('en-US')} distinct remotes in ${bench.fairness.calls.toLocaleString('en-US')} GetAddrInfo answers, at most ${bench.fairness.maxPerRemote} per remote, ${bench.fairness.emptyAddrs} answers without relay addrs`,
+    )
+    for (const { when, plan } of bench.explains) {
+      log(
+        `\n${stamp()} EXPLAIN (ANALYZE, BUFFERS) of the allocation statement on ${kind}, ${EXPLAIN_WHEN[when]}:\n${plan ?? '(not captured)'}\n`,
+      )
+    }
+    stages.push({ results: counts.hole_punch_results ?? results, seedSeconds, dbSize, bench })
   }
   // Close this database now (in reverse order of opening) so the next one has the machine.
   while (cleanups.length > 0) await cleanups.pop()!()
-  return { kind, version, migrateSeconds, seed: seeded, dbSize, counts, bench }
+  return { kind, version, migrateSeconds, seed: seeded, dbSize, counts, bench: stages.at(-1)!.bench, stages }
 }
 
 async function tableCounts(db: Database): Promise<Record<string, number>> {
@@ -245,7 +278,7 @@ function pgliteVersion(): string {
 try {
   const git = gitState()
   log(
-    `punchr server benchmark${quick ? ' (--quick)' : ''}: ${size.candidates.toLocaleString('en-US')} candidates, ${size.results.toLocaleString('en-US')} results, workers ${concurrencies.join(', ')}, ${durationMs / 1000} s per measurement`,
+    `punchr server benchmark${quick ? ' (--quick)' : ''}: ${size.candidates.toLocaleString('en-US')} candidates, ${resultSteps.map((n) => n.toLocaleString('en-US')).join(' → ')} results, workers ${concurrencies.join(', ')}, ${durationMs / 1000} s per measurement`,
   )
   const runs: DbRun[] = []
   for (const kind of dbs) runs.push(await runDb(kind))
@@ -268,8 +301,9 @@ try {
     git,
   }
   log(`\n${resultsTable(report)}\n`)
+  if (growth) log(`\n${growthTable(report)}\n`)
   if (write) {
-    const file = writeDocs(markdownReport(report))
+    const file = growth ? writeDocs(growthReport(report), GROWTH_HEADING) : writeDocs(markdownReport(report))
     log(`wrote ${file}`)
   } else {
     log('docs/benchmarks.md not written (only a full run of both databases writes it; --write forces it)')

@@ -11,6 +11,19 @@ export interface DbRun {
   seed: SeedResult
   dbSize: string
   counts: Record<string, number>
+  /** The last stage's figures (the only one unless --results grew the table). */
+  bench: ServerBenchResult
+  /** One per --results step, in order. */
+  stages: GrowthStage[]
+}
+
+/** The measurement at one size of a growing hole_punch_results table. */
+export interface GrowthStage {
+  /** Rows in hole_punch_results when measured. */
+  results: number
+  /** Seconds it took to seed (first stage) or grow to this size. */
+  seedSeconds: number
+  dbSize: string
   bench: ServerBenchResult
 }
 
@@ -210,7 +223,7 @@ export function markdownReport(report: BenchReport): string {
     '',
     `Seeded with set-based SQL (generate_series), not through the API: ${int(s.candidates)} current allocation candidates (peers, relay addrs, connection events in the last 10 minutes, remote_candidates with varied last_allocated_at, 10 % never served) and ${int(s.historicRemotes)} older remotes; ${int(s.clientHosts)} client hosts on ${s.authorizations} API keys; ` +
       `${int(s.results)} hole_punch_results over the last ${s.days} days (60 % SUCCESS, 22 % FAILED, ≈ 1.3 attempts per result), with INITIAL/FINAL addr links, listen addrs, attempt addrs and latency rows` +
-      `${s.detailFraction < 1 ? ` for the newest ${Math.round(s.detailFraction * 100)} % of the results` : ''}, then VACUUM ANALYZE. ` +
+      `${s.detailFraction < 1 ? ` for every ${Math.round(1 / s.detailFraction)}th result` : ''}, then VACUUM ANALYZE. ` +
       "(PostgreSQL's autovacuum would have done the same by then; PGlite has no autovacuum.) Before the GetAddrInfo runs every candidate is marked seen in the last 2 minutes (as a running honeypot keeps doing) so none ages out mid-run.",
     '',
     seedTable(report),
@@ -274,7 +287,70 @@ export function markdownReport(report: BenchReport): string {
   return lines.join('\n')
 }
 
-/** Replaces (or appends) this benchmark's section of docs/benchmarks.md; other sections stay. */
+export const GROWTH_HEADING = '## Server: growth from 1 M to 10 M stored results'
+
+/** "value (ratio×)" against the first stage's value, the baseline of the same run. */
+function withRatio(value: number, baseline: number | undefined, text: string): string {
+  if (baseline === undefined || baseline === 0 || !Number.isFinite(value)) return text
+  return `${text} (${(value / baseline).toFixed(2)}×)`
+}
+
+/** One row per database, worker count and stage of the growing table. */
+export function growthTable(report: BenchReport): string {
+  const lines = [
+    '| database | workers | stored results | database size | TrackHolePunch calls/s | TrackHolePunch p50 / p99 ms | report transaction p50 ms | GetAddrInfo calls/s | GetAddrInfo p50 / p99 ms | allocation statement p50 / p99 ms | errors |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ]
+  for (const run of report.runs) {
+    for (const concurrency of report.concurrencies) {
+      const at = (stage: GrowthStage, rpc: string) =>
+        stage.bench.phases.find((p) => p.rpc === rpc && p.concurrency === concurrency)
+      const first = run.stages[0]!
+      const track0 = at(first, 'TrackHolePunch')
+      const alloc0 = at(first, 'GetAddrInfo')
+      for (const stage of run.stages) {
+        const track = at(stage, 'TrackHolePunch')
+        const alloc = at(stage, 'GetAddrInfo')
+        if (track === undefined || alloc === undefined) continue
+        const errors = [track, alloc].map(errorsOf).filter((e) => e !== '0')
+        lines.push(
+          `| ${dbName(run)} | ${concurrency} | ${int(stage.results)} | ${stage.dbSize} | ` +
+            `${withRatio(track.perSecond, track0?.perSecond, track.perSecond.toFixed(0))} | ` +
+            `${withRatio(track.latency.p50, track0?.latency.p50, ms(track.latency.p50))} / ${ms(track.latency.p99)} | ` +
+            `${withRatio(track.serverTx.p50, track0?.serverTx.p50, ms(track.serverTx.p50))} | ` +
+            `${withRatio(alloc.perSecond, alloc0?.perSecond, alloc.perSecond.toFixed(0))} | ` +
+            `${withRatio(alloc.latency.p50, alloc0?.latency.p50, ms(alloc.latency.p50))} / ${ms(alloc.latency.p99)} | ` +
+            `${alloc.pick === undefined ? '' : `${withRatio(alloc.pick.p50, alloc0?.pick?.p50, ms(alloc.pick.p50))} / ${ms(alloc.pick.p99)}`} | ` +
+            `${errors.length === 0 ? '0' : errors.join(', ')} |`,
+        )
+      }
+    }
+  }
+  return lines.join('\n')
+}
+
+/** The docs section of a growth run (npm run bench -- --results a,b,c). */
+export function growthReport(report: BenchReport): string {
+  const m = report.machine
+  const s = report.size
+  const every = Math.max(1, Math.round(1 / s.detailFraction))
+  return [
+    GROWTH_HEADING,
+    '',
+    `Command: \`npm run bench -- ${report.args.join(' ')}\`. Source: \`bench/\` (main.ts, seed.ts growResults).`,
+    '',
+    `Measured ${report.date.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${m.cores} cores (${m.cpu}), ${m.memoryGiB.toFixed(0)} GiB RAM, Node ${m.node}, PGlite ${m.pglite}; commit ${report.git.commit}${report.git.dirty.length > 0 ? ' plus uncommitted changes' : ''}. ` +
+      `One database per engine is seeded as in the section above (${int(s.candidates)} allocation candidates, ${int(s.clientHosts)} client hosts) with the oldest ${int(report.runs[0]?.stages[0]?.results ?? 0)} results of a ${s.days}-day history, measured, then grown (the next ids, further results of the same history, VACUUM ANALYZE) and measured again at each size. ` +
+      (every > 1
+        ? `Every ${every}th result carries its attempts, address links and latency rows (\`--detail-fraction ${s.detailFraction}\`; at full detail 10 M results would take ≈ 28 GB per engine and hours to seed here); the result table itself is complete at every size. `
+        : 'Every result carries its attempts, address links and latency rows. ') +
+      `Each figure: ${report.warmupMs / 1000} s warm-up, ${report.durationMs / 1000} s measured, the same calls as in the section above; in brackets the ratio to the first size, measured in the same run.`,
+    '',
+    growthTable(report),
+    '',
+  ].join('\n')
+}
+
 /** Puts `section` into docs/benchmarks.md in place of the one under `heading` (or at the end). */
 export function writeDocs(section: string, heading = HEADING): string {
   const existing = existsSync(DOCS_FILE)

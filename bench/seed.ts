@@ -149,40 +149,65 @@ const REMOTE_PROTOCOLS = `ARRAY['/ipfs/bitswap/1.2.0', '/ipfs/id/1.0.0', '/ipfs/
 const COUNTRIES = `ARRAY['US', 'DE', 'CN', 'FR', 'GB', 'NL', 'CA', 'JP', 'KR', 'SG', 'RU', 'BR', 'IN', 'FI', 'AU']`
 const ASNS = 'ARRAY[16509, 24940, 4134, 16276, 14061, 3320, 7922, 4837, 3215, 13335, 8075, 7018]'
 
-/** Seeds a migrated, empty database. */
-export async function seed(db: Database, size: SeedSize, log: Log): Promise<SeedResult> {
-  const L = new Layout(size)
-  const steps: SeedResult['steps'] = []
-  const started = performance.now()
-  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s`
+/** Runs seeding steps, timing and logging each; `chunked` splits one over id ranges. */
+class StepRunner {
+  readonly steps: SeedResult['steps'] = []
+  private readonly started = performance.now()
 
-  const step = async (name: string, rows: number, run: () => Promise<unknown>) => {
+  constructor(
+    private readonly db: Database,
+    private readonly chunk: number,
+    readonly log: Log,
+  ) {}
+
+  async step(name: string, rows: number, run: () => Promise<unknown>): Promise<void> {
     const t0 = performance.now()
     await run()
     const seconds = (performance.now() - t0) / 1000
     // PGlite answers without real I/O, so a chain of awaits never reaches the event loop's
     // macrotask phase; yield once per step so that Ctrl-C is handled promptly.
     await new Promise((resolve) => setImmediate(resolve))
-    steps.push({ name, rows, seconds })
-    log(
-      `  [${elapsed()}] ${name}: ${rows.toLocaleString('en-US')} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 0.001)).toLocaleString('en-US')} rows/s)`,
+    this.steps.push({ name, rows, seconds })
+    const elapsed = ((performance.now() - this.started) / 1000).toFixed(1).padStart(6)
+    this.log(
+      `  [${elapsed} s] ${name}: ${rows.toLocaleString('en-US')} rows in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 0.001)).toLocaleString('en-US')} rows/s)`,
     )
   }
-  /** Runs `sql(lo, hi)` for consecutive id ranges lo…hi of at most `chunk` ids. */
-  const chunked = async (
+
+  /** Runs `sql(lo, hi)` as bulk inserts for consecutive id ranges lo…hi of at most `chunk` ids. */
+  async chunked(
     name: string,
     total: number,
     rowsPerId: number,
     sql: (lo: number, hi: number) => string,
     first = 1,
-  ) => {
-    const chunk = size.chunk
-    for (let lo = first; lo < first + total; lo += chunk) {
-      const hi = Math.min(lo + chunk - 1, first + total - 1)
-      const label = total > chunk ? `${name} ${lo - first + 1}–${hi - first + 1}` : name
-      await step(label, Math.round((hi - lo + 1) * rowsPerId), () => bulk(db, sql(lo, hi)))
+  ): Promise<void> {
+    for (let lo = first; lo < first + total; lo += this.chunk) {
+      const hi = Math.min(lo + this.chunk - 1, first + total - 1)
+      const label = total > this.chunk ? `${name} ${lo - first + 1}–${hi - first + 1}` : name
+      await this.step(label, Math.round((hi - lo + 1) * rowsPerId), () => bulk(this.db, sql(lo, hi)))
     }
   }
+
+  get totalSeconds(): number {
+    return (performance.now() - this.started) / 1000
+  }
+}
+
+/**
+ * Seeds a migrated, empty database. `resultsNow` (default: all of `size.results`) stores only
+ * the oldest results, for a benchmark that grows the table later with growResults().
+ */
+export async function seed(
+  db: Database,
+  size: SeedSize,
+  log: Log,
+  resultsNow = size.results,
+): Promise<SeedResult> {
+  const L = new Layout(size)
+  const runner = new StepRunner(db, size.chunk, log)
+  const step = runner.step.bind(runner)
+  const chunked = runner.chunked.bind(runner)
 
   // ---- peers with valid IDs (built in JS, inserted from arrays) -------------------------------
   const valid = randomPeers(size.candidates + size.relays + size.clientHosts + size.honeypots)
@@ -362,12 +387,40 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
       ),
   )
 
-  // ---- hole punch results ----------------------------------------------------------------------
+  await insertResults(L, runner, 1, resultsNow)
+  await finishSeeding(db, size, runner)
+
+  const hosts: SeededHost[] = hostPeers.map((peer, h) => {
+    const a = Math.floor((h * size.authorizations) / size.clientHosts)
+    const group = hostPeers.filter((_, j) => Math.floor((j * size.authorizations) / size.clientHosts) === a)
+    const ip = ipv4Plus('80.0.0.0', h * 101 + 3)
+    return {
+      peer,
+      clientId: h + 1,
+      apiKey: keys[a]!,
+      group,
+      listenAddrs: [
+        `/ip4/${ip}/tcp/4001`,
+        `/ip4/${ip}/udp/4001/quic-v1`,
+        `/ip4/192.168.${h % 4}.${(h % 250) + 2}/tcp/4001`,
+        `/ip4/192.168.${h % 4}.${(h % 250) + 2}/udp/4001/quic-v1`,
+      ],
+    }
+  })
+  return { layout: L, hosts, steps: runner.steps, totalSeconds: runner.totalSeconds }
+}
+
+/**
+ * Inserts hole_punch_results with ids first…last, each with attempts, address links and latency
+ * rows if it is one of the detailed ones (SeedSize.detailFraction).
+ */
+async function insertResults(L: Layout, runner: StepRunner, first: number, last: number): Promise<void> {
+  const size = L.size
   // Outcomes as in the 2022 campaign: ~60 % SUCCESS (97.6 % of them on the first attempt),
   // 22 % FAILED after 3 attempts, the rest without a punch. ~1.3 attempts per result.
-  await chunked(
+  await runner.chunked(
     'hole_punch_results',
-    size.results,
+    last - first + 1,
     1,
     (
       lo,
@@ -399,54 +452,52 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
                 ELSE 'UNKNOWN' END)::hole_punch_outcome AS outcome,
           (CASE WHEN y < 0.40 THEN '{}' WHEN y < 0.55 THEN '{4,6}' WHEN y < 0.70 THEN '{4,461}'
                 WHEN y < 0.85 THEN '{41,6}' ELSE '{41,461}' END)::int[] AS protocols,
-          now() - interval '${size.days} days' * ((${size.results} - g)::float8 / ${size.results}) AS at
+          now() - interval '${size.days} days' * (greatest(0, ${size.results} - g)::float8 / ${size.results}) AS at
         FROM (SELECT g, random() u, random() v, random() w, random() x, random() y
               FROM generate_series(${lo}::bigint, ${hi}::bigint) g OFFSET 0) r) s`,
+    first,
   )
 
-  // Details for the newest detailFraction of the results.
-  const detailed = Math.round(size.results * size.detailFraction)
-  const firstDetailed = size.results - detailed + 1
-  if (detailed < size.results) {
-    log(
-      `  (attempts, address links and latencies only for the newest ${detailed.toLocaleString('en-US')} of ${size.results.toLocaleString('en-US')} results: --detail-fraction ${size.detailFraction})`,
-    )
-  }
+  // Details for every n-th result (n = 1 / detailFraction), so that every stage of a growing
+  // table has the same share.
+  const every = Math.max(1, Math.round(1 / size.detailFraction))
+  const detailed = `r.id % ${every} = 0`
+  const ids = last - first + 1
   const hasConnection = `r.outcome NOT IN ('NO_CONNECTION', 'UNKNOWN')`
-  await chunked(
+  await runner.chunked(
     'hole_punch_results_x_multi_addresses (INITIAL, FINAL)',
-    detailed,
-    3.5,
+    ids,
+    3.5 / every,
     (
       lo,
       hi,
     ) => `INSERT INTO hole_punch_results_x_multi_addresses (hole_punch_result_id, multi_address_id, relationship)
       SELECT r.id, ${L.relayAddr(L.relay1('r.remote_id'), 't')}, 'INITIAL'::multi_address_relationship
-        FROM hole_punch_results r, generate_series(0, 1) t WHERE r.id BETWEEN ${lo} AND ${hi}
+        FROM hole_punch_results r, generate_series(0, 1) t WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed}
       UNION ALL
       SELECT r.id, ${L.relayAddr(L.relay1('r.remote_id'), 0)}, 'FINAL'::multi_address_relationship
-        FROM hole_punch_results r WHERE r.id BETWEEN ${lo} AND ${hi} AND ${hasConnection}
+        FROM hole_punch_results r WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed} AND ${hasConnection}
       UNION ALL
       SELECT r.id, ${L.publicAddr('r.remote_id', `CASE WHEN r.final_transport = 'tcp' THEN 0 ELSE 1 END`)}, 'FINAL'
-        FROM hole_punch_results r WHERE r.id BETWEEN ${lo} AND ${hi} AND r.has_direct_conns`,
-    firstDetailed,
+        FROM hole_punch_results r WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed} AND r.has_direct_conns`,
+    first,
   )
-  await chunked(
+  await runner.chunked(
     'hole_punch_results_x_listen_multi_addresses',
-    detailed,
-    2,
+    ids,
+    2 / every,
     (
       lo,
       hi,
     ) => `INSERT INTO hole_punch_results_x_listen_multi_addresses (hole_punch_result_id, multi_address_id)
       SELECT r.id, ${L.hostAddr('r.client_id - 1', 't')} FROM hole_punch_results r, generate_series(0, 1) t
-      WHERE r.id BETWEEN ${lo} AND ${hi}`,
-    firstDetailed,
+      WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed}`,
+    first,
   )
-  await chunked(
+  await runner.chunked(
     'hole_punch_attempts',
-    detailed,
-    1.3,
+    ids,
+    1.3 / every,
     (
       lo,
       hi,
@@ -466,25 +517,25 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
             WHEN (r.id + n) % 4 = 0 THEN 'TIMEOUT'
             ELSE 'FAILED' END)::hole_punch_attempt_outcome AS outcome
         FROM hole_punch_results r, generate_series(1, r.attempt_count) n
-        WHERE r.id BETWEEN ${lo} AND ${hi} OFFSET 0) a`,
-    firstDetailed,
+        WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed} OFFSET 0) a`,
+    first,
   )
-  await chunked(
+  await runner.chunked(
     'hole_punch_attempts_x_multi_addresses',
-    detailed,
-    2.6,
+    ids,
+    2.6 / every,
     (lo, hi) => `INSERT INTO hole_punch_attempts_x_multi_addresses (hole_punch_attempt_id, multi_address_id)
       SELECT a.id, ${L.publicAddr('r.remote_id', 't')}
       FROM hole_punch_attempts a JOIN hole_punch_results r ON r.id = a.hole_punch_result_id, generate_series(0, 1) t
       WHERE a.hole_punch_result_id BETWEEN ${lo} AND ${hi}`,
-    firstDetailed,
+    first,
   )
   // Latency: to the relay and to the remote through it for every result with a connection, to
   // the remote directly after a successful punch. Five pings each.
-  await chunked(
+  await runner.chunked(
     'latency_measurements',
-    detailed,
-    2.5,
+    ids,
+    2.5 / every,
     (
       lo,
       hi,
@@ -506,14 +557,17 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
           (CASE WHEN m.mtype = 'TO_REMOTE_THROUGH_RELAY' THEN 0.1 ELSE 0.02 END) + 0.2 * random() AS b
         FROM hole_punch_results r,
           unnest(ARRAY['TO_RELAY', 'TO_REMOTE_THROUGH_RELAY', 'TO_REMOTE_AFTER_HOLE_PUNCH']::latency_measurement_type[]) AS m(mtype)
-        WHERE r.id BETWEEN ${lo} AND ${hi} AND ${hasConnection}
+        WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed} AND ${hasConnection}
           AND (m.mtype <> 'TO_REMOTE_AFTER_HOLE_PUNCH' OR r.has_direct_conns)
         OFFSET 0) s`,
-    firstDetailed,
+    first,
   )
+}
 
+/** Sequences past the seeded ids; VACUUM ANALYZE unless switched off. */
+async function finishSeeding(db: Database, size: SeedSize, runner: StepRunner): Promise<void> {
   // ---- sequences, statistics --------------------------------------------------------------
-  await step('sequences', 0, () =>
+  await runner.step('sequences', 0, () =>
     db.query(`SELECT
       setval(pg_get_serial_sequence('peers', 'id'), (SELECT max(id) FROM peers)),
       setval(pg_get_serial_sequence('multi_addresses', 'id'), (SELECT max(id) FROM multi_addresses)),
@@ -523,27 +577,33 @@ export async function seed(db: Database, size: SeedSize, log: Log): Promise<Seed
   )
   // What autovacuum would have done by now on a live PostgreSQL (PGlite has no autovacuum):
   // statistics for the planner and visibility maps for index-only scans.
-  if (size.vacuum) await step('VACUUM ANALYZE', 0, () => db.query('VACUUM ANALYZE'))
-  else log('  (no VACUUM ANALYZE: --no-vacuum)')
+  if (size.vacuum) await runner.step('VACUUM ANALYZE', 0, () => db.query('VACUUM ANALYZE'))
+  else runner.log('  (no VACUUM ANALYZE: --no-vacuum)')
+}
 
-  const hosts: SeededHost[] = hostPeers.map((peer, h) => {
-    const a = Math.floor((h * size.authorizations) / size.clientHosts)
-    const group = hostPeers.filter((_, j) => Math.floor((j * size.authorizations) / size.clientHosts) === a)
-    const ip = ipv4Plus('80.0.0.0', h * 101 + 3)
-    return {
-      peer,
-      clientId: h + 1,
-      apiKey: keys[a]!,
-      group,
-      listenAddrs: [
-        `/ip4/${ip}/tcp/4001`,
-        `/ip4/${ip}/udp/4001/quic-v1`,
-        `/ip4/192.168.${h % 4}.${(h % 250) + 2}/tcp/4001`,
-        `/ip4/192.168.${h % 4}.${(h % 250) + 2}/udp/4001/quic-v1`,
-      ],
-    }
-  })
-  return { layout: L, hosts, steps, totalSeconds: (performance.now() - started) / 1000 }
+/**
+ * Grows hole_punch_results of a seeded database to `upTo` rows (the ids after the current
+ * highest, so rows the server stored meanwhile stay), with the same detail share, then sets the
+ * sequences and vacuums as seed() does. Returns the steps run.
+ */
+export async function growResults(
+  db: Database,
+  seeded: SeedResult,
+  upTo: number,
+  log: Log,
+): Promise<SeedResult['steps']> {
+  const size = seeded.layout.size
+  const runner = new StepRunner(db, size.chunk, log)
+  const [row] = await db.query<{ n: string | number; top: string | number | null }>(
+    'SELECT count(*) AS n, max(id) AS top FROM hole_punch_results',
+  )
+  const stored = Number(row!.n)
+  if (upTo > stored) {
+    const first = Number(row!.top ?? 0) + 1
+    await insertResults(seeded.layout, runner, first, first + (upTo - stored) - 1)
+  }
+  await finishSeeding(db, size, runner)
+  return runner.steps
 }
 
 /**
