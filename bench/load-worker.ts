@@ -67,7 +67,7 @@ export interface LoadResult {
 const NS_PER_MS = 1_000_000n
 const NS = 1_000_000_000n
 
-interface PreparedHost {
+export interface PreparedHost {
   bytes: Uint8Array
   apiKey: string
   group: Uint8Array[]
@@ -75,7 +75,7 @@ interface PreparedHost {
   ip6: boolean
 }
 
-interface PreparedRemote {
+export interface PreparedRemote {
   bytes: Uint8Array
   relay: Uint8Array[]
   publicTcp: Uint8Array
@@ -95,7 +95,7 @@ function peerBytes(id: string): Uint8Array {
   return bytes
 }
 
-function prepareHost(host: WorkerHost): PreparedHost {
+export function prepareHost(host: WorkerHost): PreparedHost {
   return {
     bytes: peerBytes(host.peerId),
     apiKey: host.apiKey,
@@ -105,7 +105,7 @@ function prepareHost(host: WorkerHost): PreparedHost {
   }
 }
 
-function prepareRemote(remote: RemoteSample): PreparedRemote {
+export function prepareRemote(remote: RemoteSample): PreparedRemote {
   return {
     bytes: peerBytes(remote.id),
     relay: remote.relayAddrs.map((a) => multiaddr(a).bytes),

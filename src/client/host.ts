@@ -166,20 +166,29 @@ export class MeasuringHost {
           ...(options.signal === undefined ? [] : [options.signal]),
         ]),
       })
+    const dialable = peers.filter((addr) => this.canDial(addr))
+    if (dialable.length === 0 && peers.length > 0) {
+      throw new Error(
+        `host ${this.peerId.toString()} has no bootstrap address it can dial with its transports (${[...this.transports].join(', ')}): ` +
+          `${peers.map((a) => a.toString()).join(', ')}; give bootstrap addresses of these transports or enable another transport`,
+      )
+    }
     const reached = new Map<string, PeerId>()
     await Promise.all(
-      peers
-        .filter((addr) => this.canDial(addr))
-        .map(async (addr) => {
-          try {
-            const connection = await dial(addr, false)
-            result.connected.push(addr)
-            reached.set(connection.remotePeer.toString(), connection.remotePeer)
-          } catch (err) {
-            result.failed.push({ addr, error: err instanceof Error ? err.message : String(err) })
-          }
-        }),
+      dialable.map(async (addr) => {
+        try {
+          const connection = await dial(addr, false)
+          result.connected.push(addr)
+          reached.set(connection.remotePeer.toString(), connection.remotePeer)
+        } catch (err) {
+          result.failed.push({ addr, error: err instanceof Error ? err.message : String(err) })
+        }
+      }),
     )
+    if (result.connected.length === 0 && peers.length > 0) {
+      const why = result.failed.map((f) => `${f.addr.toString()}: ${f.error}`).join('; ')
+      throw new Error(`host ${this.peerId.toString()} reached none of the bootstrap peers (${why})`)
+    }
     // One connection per transport: identify on each tells us our address on that transport.
     // The dial queue joins dials of one peer into one connection, hence a second, forced dial
     // for a transport that has none yet, to the addresses given or learnt from identify.
@@ -205,10 +214,6 @@ export class MeasuringHost {
     const connectedTransports = new Set(
       [...reached.values()].flatMap((peer) => [...this.openTransports(peer)]),
     )
-    if (result.connected.length === 0 && peers.length > 0) {
-      const why = result.failed.map((f) => `${f.addr.toString()}: ${f.error}`).join('; ')
-      throw new Error(`host ${this.peerId.toString()} reached none of the bootstrap peers (${why})`)
-    }
     result.observed = await this.waitForObservedAddr(
       options.observeTimeout ?? OBSERVED_ADDR_TIMEOUT,
       options.signal,
