@@ -39,6 +39,7 @@ import { createHoneypotNode } from '../src/honeypot/node.js'
 import { createGeoLookup } from '../src/lib/geo.js'
 import { relayAddr, visitor } from '../test/support/dht.js'
 import { startPostgres } from '../test/support/postgres.js'
+import { databaseKinds } from './args.js'
 import { type CpuShares, cpuShares, cpuSnapshot, postmasterPid } from './cpu.js'
 import { writeDocs } from './report.js'
 
@@ -511,12 +512,7 @@ async function orchestrate(): Promise<void> {
   }
   const quick = values.quick
   const connections = positive(values.connections, quick ? 2_000 : 10_000, '--connections')
-  const dbs = (values.db ?? ['pglite', 'postgres']).flatMap((d) => d.split(','))
-  for (const d of dbs)
-    if (d !== 'pglite' && d !== 'postgres') {
-      console.error(`--db must be pglite or postgres, not ${d}`)
-      process.exit(2)
-    }
+  const dbs = databaseKinds(values.db, ['pglite', 'postgres'], USAGE)
   const base = {
     connections,
     perIdentity: positive(values['per-identity'], 5, '--per-identity'),

@@ -16,6 +16,7 @@ import { migrate } from '../src/db/migrate.js'
 import { GetAddrInfoRequestSchema, TrackHolePunchRequestSchema } from '../src/gen/punchr_pb.js'
 import { ResourceSampler, type ResourceUsage } from '../src/lab/campaign/resources.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
+import { type DbKind, databaseKinds, positiveNumber } from './args.js'
 import {
   buildReport,
   type PreparedHost,
@@ -45,8 +46,6 @@ client is what \`punchr client\` runs, without libp2p: its hosts register, ask G
   --write / --no-write   write docs/benchmarks.md (default: only a full run of both databases)
 `
 
-type DbKind = 'pglite' | 'postgres'
-
 const { values } = parseArgs({
   options: {
     load: { type: 'boolean' },
@@ -66,30 +65,15 @@ if (values.help) {
   console.log(USAGE)
   process.exit(0)
 }
-const positive = (text: string | undefined, fallback: number, name: string): number => {
-  if (text === undefined) return fallback
-  const n = Number(text)
-  if (!Number.isFinite(n) || n <= 0) {
-    console.error(`${name} must be a positive number, not ${text}\n\n${USAGE}`)
-    process.exit(2)
-  }
-  return n
-}
+const positive = (text: string | undefined, fallback: number, name: string) =>
+  positiveNumber(text, fallback, name, USAGE)
 const quick = values.quick
 const hostCount = Math.round(positive(values.clients, quick ? 200 : 1_000, '--clients'))
 const keyCount = Math.round(positive(values.keys, quick ? 20 : 100, '--keys'))
 const loadMs = positive(values.minutes, quick ? 1 : 5, '--minutes') * 60_000
 const roundMs = positive(values['round-seconds'], 15, '--round-seconds') * 1_000
 const faults = values['no-faults'] !== true
-const dbs: DbKind[] = (values.db ?? ['postgres', 'pglite'])
-  .flatMap((d) => d.split(','))
-  .map((d) => {
-    if (d !== 'pglite' && d !== 'postgres') {
-      console.error(`--db must be pglite or postgres, not ${d}`)
-      process.exit(2)
-    }
-    return d
-  })
+const dbs = databaseKinds(values.db, ['postgres', 'pglite'], USAGE)
 const write = values['no-write'] === true ? false : (values.write ?? (!quick && dbs.length === 2))
 if (keyCount > hostCount) {
   console.error('--keys must not exceed --clients')

@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
+import { type DbKind, databaseKinds, positiveNumber } from './args.js'
 import { postmasterPid } from './cpu.js'
 import {
   type BenchReport,
@@ -43,8 +44,6 @@ the real server and measures TrackHolePunch and GetAddrInfo over gRPC.
   --write / --no-write   write docs/benchmarks.md (default: only for a full run of both databases)
 `
 
-type DbKind = 'pglite' | 'postgres'
-
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -67,24 +66,9 @@ if (values.help) {
   process.exit(0)
 }
 
-const dbs: DbKind[] = (values.db ?? ['pglite', 'postgres'])
-  .flatMap((d) => d.split(','))
-  .map((d) => {
-    if (d !== 'pglite' && d !== 'postgres') {
-      console.error(`--db must be pglite or postgres, not ${d}\n\n${USAGE}`)
-      process.exit(2)
-    }
-    return d
-  })
-const number = (text: string | undefined, fallback: number, name: string): number => {
-  if (text === undefined) return fallback
-  const n = Number(text)
-  if (!Number.isFinite(n) || n <= 0) {
-    console.error(`${name} must be a positive number, not ${text}`)
-    process.exit(2)
-  }
-  return n
-}
+const dbs = databaseKinds(values.db, ['pglite', 'postgres'], USAGE)
+const number = (text: string | undefined, fallback: number, name: string) =>
+  positiveNumber(text, fallback, name, USAGE)
 const quick = values.quick
 const baseSize = quick ? QUICK_SIZE : FULL_SIZE
 const resultSteps = (values.results ?? String(baseSize.results))

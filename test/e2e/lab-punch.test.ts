@@ -9,6 +9,7 @@ import { type PeerProcess, programPath, startPeer } from '../../src/lab/peers/la
 import { labUnavailableReason } from '../../src/lab/preflight.js'
 import { validateScenario } from '../../src/lab/scenario.js'
 import { type LabNetwork, upLabNetwork } from '../../src/lab/topology.js'
+import { FIRST_PROBE_PORT, PEER_ENV, type ProbeResult, REMOTE_DIAL_PORT } from '../support/interop-lab.js'
 
 /**
  * DCUtR hole punches between real js-libp2p hosts behind the lab's Linux NATs: a circuit relay
@@ -39,34 +40,8 @@ const scenario = validateScenario(
   'lab-punch-e2e',
 )
 
-/** Every remote's TCP dials leave from this port (P_B); it listens elsewhere. */
-const REMOTE_DIAL_PORT = 4100
-/** The probes' dial ports (P_A): a new one per round, see probe.ts. */
-let nextProbePort = 4200
+let nextProbePort = FIRST_PROBE_PORT
 const ROUNDS = 5
-/** `npm test` sets warn; the remotes' info lines (their side of each punch) are evidence here. */
-const ENV = { PUNCHR_LOG_LEVEL: 'info' }
-
-/** What probe.js prints (the fields these tests read). */
-interface ProbeResult {
-  outcome: string
-  end?: string
-  relayError?: string
-  peerId: string
-  dialPort: number
-  observedAddrs: string[]
-  attempts: {
-    attempt: number
-    outcome: string
-    error?: string
-    elapsedTime: number
-    multiAddresses: string[]
-  }[]
-  directConnections: { remoteAddr: string; direction: string }[]
-  directPing?: { rttMs?: number; error?: string }
-  timings: { totalMs: number; endMs?: number }
-  events: { type: string; attempt?: number; atMs: number }[]
-}
 
 interface Ready {
   ready: true
@@ -99,7 +74,7 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
       client,
       'probe',
       ['--relay', relayAddr, '--remote', remotes.get(remote)!.ready.peerId, '--dial-port', String(port)],
-      { env: ENV },
+      { env: PEER_ENV },
     )
     const result = (await probe.next(60_000)) as ProbeResult
     const ms = performance.now() - started
@@ -129,7 +104,7 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
           host,
           'remote',
           ['--relay', relayAddr, '--dial-port', String(REMOTE_DIAL_PORT)],
-          { env: ENV },
+          { env: PEER_ENV },
         )
         remotes.set(host, { process, ready: (await process.next()) as Ready })
       }),

@@ -36,7 +36,10 @@ describe('measuring host bootstrap errors', () => {
   it('lists every failed dial when none of the peers answers', async () => {
     const nobody = multiaddr(`/ip4/127.0.0.1/udp/9/quic-v1/p2p/${await someone()}`)
     await assert.rejects(host.bootstrap([nobody], { dialTimeout: 2_000 }), (err: Error) => {
-      assert.match(err.message, /reached none of the bootstrap peers \(\/ip4\/127\.0\.0\.1\/udp\/9\/quic-v1\/p2p\/\w+: /)
+      assert.match(
+        err.message,
+        /reached none of the bootstrap peers \(\/ip4\/127\.0\.0\.1\/udp\/9\/quic-v1\/p2p\/\w+: /,
+      )
       return true
     })
   })

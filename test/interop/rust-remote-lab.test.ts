@@ -3,14 +3,25 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
-import { openDatabase } from '../../src/db/database.js'
 import { expectedOutcome, type NatType } from '../../src/lab/nat-profiles.js'
-import { PeerProcess, programPath, startPeer } from '../../src/lab/peers/launch.js'
+import { type PeerProcess, programPath } from '../../src/lab/peers/launch.js'
 import { rustRemoteBinary, startRustRemote } from '../../src/lab/peers/rust-build.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
-import { validateScenario } from '../../src/lab/scenario.js'
 import { type LabNetwork, upLabNetwork } from '../../src/lab/topology.js'
+import {
+  describeAttempts,
+  FIRST_PROBE_PORT,
+  honeypotRecords,
+  type LabServices,
+  PEER_ENV,
+  type ProbeResult,
+  REMOTE_DIAL_PORT,
+  REMOTE_LISTEN_PORT,
+  REMOTE_QUIC_PORT,
+  remoteLabScenario,
+  runProbe,
+  startLabServices,
+} from '../support/interop-lab.js'
 
 /**
  * rust-libp2p remotes (test/interop/rust-remote: stock rust-libp2p DCUtR, a reservation on the
@@ -35,49 +46,14 @@ import { type LabNetwork, upLabNetwork } from '../../src/lab/topology.js'
 
 const skip = labUnavailableReason() ?? (existsSync(programPath('probe')) ? false : 'build first: npx tsc')
 
-const scenario = validateScenario(
-  {
-    name: 'rust-remote-lab',
-    relays: 1,
-    bootstrap: 1,
-    server: true,
-    homes: [
-      { name: 'home-a', nat: 'cone', hosts: [{ name: 'a', role: 'client', transports: ['tcp'] }] },
-      {
-        name: 'home-b',
-        nat: 'cone',
-        hosts: [{ name: 'b', role: 'remote', impl: 'rust', transports: ['tcp'] }],
-      },
-      {
-        name: 'home-c',
-        nat: 'symmetric',
-        hosts: [{ name: 'c', role: 'remote', impl: 'rust', transports: ['tcp'] }],
-      },
-      {
-        name: 'home-d',
-        nat: 'cone',
-        hosts: [{ name: 'd', role: 'remote', impl: 'rust', transports: ['tcp'] }],
-      },
-      {
-        name: 'home-e',
-        nat: 'cone',
-        hosts: [{ name: 'e', role: 'remote', impl: 'rust', transports: ['tcp', 'quic'] }],
-      },
-    ],
-  },
-  'rust-remote-lab',
-)
-
-/** As the campaign runner starts remotes (the rust remote dials from its listen port). */
-const REMOTE_DIAL_PORT = 4100
-const REMOTE_LISTEN_PORT = 4101
-/** The UDP port of e's QUIC listener (the campaign runner's PORTS.remoteQuic). */
-const REMOTE_QUIC_PORT = 4102
-let nextProbePort = 4200
+const scenario = remoteLabScenario('rust-remote-lab', 'rust', [
+  { host: 'b', nat: 'cone', transports: ['tcp'] },
+  { host: 'c', nat: 'symmetric', transports: ['tcp'] },
+  { host: 'd', nat: 'cone', transports: ['tcp'] },
+  { host: 'e', nat: 'cone', transports: ['tcp', 'quic'] },
+])
+let nextProbePort = FIRST_PROBE_PORT
 const ROUNDS = 3
-const ENV = { PUNCHR_LOG_LEVEL: 'info' }
-/** The punchr CLI, compiled (this file is dist/test/interop/). */
-const PUNCHR_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 /** The first build compiles ~235 crates: ~3–5 min on a busy 2-core machine, more when it is busier. */
 const BUILD_TIMEOUT_MS = 40 * 60_000
 
@@ -95,37 +71,12 @@ interface RustReady {
   advertiseDcutr: boolean
 }
 
-interface ProbeResult {
-  outcome: string
-  end?: string
-  relayError?: string
-  observedAddrs: string[]
-  attempts: {
-    attempt: number
-    outcome: string
-    error?: string
-    elapsedTime: number
-    multiAddresses: string[]
-  }[]
-  directConnections: { remoteAddr: string; direction: string }[]
-  directPing?: { rttMs?: number; error?: string }
-  timings: { totalMs: number }
-  events: { type: string; addrs?: string[] }[]
-}
-
 describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   skip,
   timeout: BUILD_TIMEOUT_MS + 600_000,
 }, () => {
   let lab: LabNetwork
-  /** The relay's TCP address, which the remotes and the probe dial. */
-  let relayAddr: string
-  /** Every address the relay listens on (TCP first, then QUIC): its reservations list them all. */
-  let relayListenAddrs: string[]
-  let bootstrapId: string
-  let honeypotId: string
-  let server: PeerProcess
-  let dataDir: string
+  let services: LabServices
   /** Every process's stderr; kept after the run with PUNCHR_KEEP_LAB_LOGS=1 (evidence for docs/INTEROP.md). */
   const logDir = mkdtempSync(join(tmpdir(), 'punchr-rust-remote-lab-logs-'))
   const logFile = (node: string, program: string) => join(logDir, `${node}-${program}.log`)
@@ -140,29 +91,15 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   const logOf = (host: string) => `--- ${host}'s log:\n${remotes.get(host)!.process.stderr()}`
   /** A remote's whole log so far (PeerProcess keeps only the tail of stderr). */
   const fullLog = (host: string) => readFileSync(logFile(host, 'rust-remote'), 'utf8')
-  const describeAttempts = (result: ProbeResult) =>
-    `${result.outcome} in ${result.timings.totalMs} ms, attempts ` +
-    result.attempts.map((a) => `${a.outcome}${a.error ? ` (${a.error})` : ''}`).join(', ')
 
-  async function round(client: string, remote: string): Promise<ProbeResult> {
-    const probe = startPeer(
-      lab,
-      client,
-      'probe',
-      [
-        '--relay',
-        relayAddr,
-        '--remote',
-        remotes.get(remote)!.ready.peerId,
-        '--dial-port',
-        String(nextProbePort++),
-      ],
-      { env: ENV, logFile: logFile(client, `probe-${remote}-${nextProbePort - 1}`) },
-    )
-    const result = (await probe.next(90_000)) as ProbeResult
-    assert.ok('outcome' in result, `${JSON.stringify(result)}\n${probe.stderr()}`)
-    assert.equal(result.relayError, undefined, JSON.stringify(result))
-    return result
+  const round = (client: string, remote: string): Promise<ProbeResult> => {
+    const dialPort = nextProbePort++
+    return runProbe(lab, client, {
+      relayAddr: services.relayAddr,
+      remotePeerId: remotes.get(remote)!.ready.peerId,
+      dialPort,
+      logFile: logFile(client, `probe-${remote}-${dialPort}`),
+    })
   }
 
   before(
@@ -170,50 +107,7 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
       // Built (or found in the cache) before anything starts in the lab.
       await rustRemoteBinary()
       lab = await upLabNetwork(scenario)
-      const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.node('relay-1').ip], {
-        logFile: logFile('relay-1', 'relay'),
-      })
-      const bootstrap = startPeer(lab, 'bootstrap-1', 'bootstrap', ['--ip', lab.node('bootstrap-1').ip], {
-        logFile: logFile('bootstrap-1', 'bootstrap'),
-      })
-      const [relayReady, bootstrapReady] = (await Promise.all([relay.next(), bootstrap.next()])) as {
-        peerId: string
-        addrs: string[]
-      }[]
-      relayListenAddrs = relayReady!.addrs
-      relayAddr = relayListenAddrs[0]!
-      const relayQuicAddr = relayListenAddrs.find((a) => a.includes('/quic-v1/'))!
-      bootstrapId = bootstrapReady!.peerId
-      // The honeypot (with the server: PGlite is one process's database), as the campaign runs it.
-      dataDir = mkdtempSync(join(tmpdir(), 'punchr-rust-remote-lab-'))
-      const ip = lab.node('server').ip
-      server = new PeerProcess(
-        lab,
-        'server',
-        'up',
-        PUNCHR_CLI,
-        [
-          'up',
-          '--host',
-          ip,
-          '--honeypot-port',
-          '11000',
-          '--announce',
-          `/ip4/${ip}/tcp/11000`,
-          '--bootstrap-peers',
-          bootstrapReady!.addrs[0]!,
-          '--data-dir',
-          dataDir,
-        ],
-        { logFile: logFile('server', 'up') },
-      )
-      const honeypotAddr = await server.waitFor(
-        'honeypot address',
-        (line) => /honeypot listening on (\S+\/p2p\/\S+)/.exec((line as { raw?: string }).raw ?? '')?.[1],
-        // PGlite's first start (migrations) takes seconds, more on a busy machine.
-        90_000,
-      )
-      honeypotId = honeypotAddr.split('/p2p/')[1]!
+      services = await startLabServices(lab, { name: 'rust-remote-lab', logFile })
       await Promise.all(
         ['b', 'c', 'd', 'e'].map(async (host) => {
           const process = await startRustRemote(
@@ -221,7 +115,7 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
             host,
             [
               '--relay',
-              relayAddr,
+              services.relayAddr,
               '--dial-port',
               String(REMOTE_DIAL_PORT),
               '--listen-port',
@@ -229,13 +123,13 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
               '--ready-timeout-ms',
               '30000',
               '--dht-bootstrap',
-              bootstrapReady!.addrs[0]!,
+              services.bootstrapAddr,
               ...(host === 'd' || host === 'e' ? ['--advertise-dcutr'] : []),
               ...(host === 'e'
-                ? ['--relay-quic', relayQuicAddr, '--quic-port', String(REMOTE_QUIC_PORT)]
+                ? ['--relay-quic', services.relayQuicAddr, '--quic-port', String(REMOTE_QUIC_PORT)]
                 : []),
             ],
-            { env: ENV, logFile: logFile(host, 'rust-remote') },
+            { env: PEER_ENV, logFile: logFile(host, 'rust-remote') },
           )
           remotes.set(host, { process, ready: (await process.next(40_000)) as RustReady })
         }),
@@ -246,7 +140,7 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
 
   after(async () => {
     await lab?.down()
-    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
+    if (services !== undefined) rmSync(services.dataDir, { recursive: true, force: true })
     if (process.env.PUNCHR_KEEP_LAB_LOGS === '1') process.stderr.write(`rust-remote-lab: logs in ${logDir}\n`)
     else rmSync(logDir, { recursive: true, force: true })
   })
@@ -265,11 +159,11 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
       // the reservation's TCP connection).
       assert.deepEqual(
         [...ready.relayAddrs].sort(),
-        relayListenAddrs.map((a) => `${a}/p2p-circuit/p2p/${ready.peerId}`).sort(),
+        services.relayListenAddrs.map((a) => `${a}/p2p-circuit/p2p/${ready.peerId}`).sort(),
         host,
       )
       // The lookup of its own key reached the DHT servers: the bootstrap peer and the honeypot.
-      assert.deepEqual([...ready.dhtPeers].sort(), [bootstrapId, honeypotId].sort(), host)
+      assert.deepEqual([...ready.dhtPeers].sort(), [services.bootstrapId, services.honeypotId].sort(), host)
       t.diagnostic(
         `${host}: rust-libp2p ${ready.version} (${ready.agentVersion}), relay observed ${ready.publicAddrs}, ` +
           `DCUtR sends ${ready.holePunchAddrs}`,
@@ -383,57 +277,42 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   })
 
   it('the honeypot records the rust remote that lists /libp2p/dcutr, not the stock ones', async () => {
-    // PGlite is one process's database: stop punchr up, then read what it stored.
-    await server.stop()
-    const db = await openDatabase({ dataDir })
-    try {
-      for (const host of ['b', 'c', 'd', 'e']) {
-        const { peerId, version, relayAddrs } = remotes.get(host)!.ready
-        const events = await db.query<{
-          agent_version: string
-          supports_dcutr: boolean
-          listens_on_relay: boolean
-        }>(
-          `SELECT e.agent_version, e.supports_dcutr, e.listens_on_relay FROM connection_events e
-             JOIN peers p ON p.id = e.remote_id WHERE p.multi_hash = $1`,
-          [peerId],
-        )
-        const candidates = await db.query<{ maddr: string }>(
-          `SELECT m.maddr FROM remote_candidates c JOIN peers p ON p.id = c.peer_id
-             JOIN multi_addresses m ON m.id = ANY (c.relay_multi_address_ids) WHERE p.multi_hash = $1`,
-          [peerId],
-        )
-        if (host === 'b' || host === 'c') {
-          // Stock rust-libp2p lists /libp2p/dcutr on no connection the honeypot can see: the
-          // honeypot judges it not_dcutr and stores nothing (SPEC §5).
-          assert.deepEqual(events, [], `${host} was recorded`)
-          assert.deepEqual(candidates, [], `${host} is a candidate`)
-          continue
-        }
-        assert.ok(events.length > 0, `no connection event of ${host}`)
-        assert.deepEqual(events[0], {
-          agent_version: `punchr-lab-rust-remote rust-libp2p/${version}`,
-          supports_dcutr: true,
-          listens_on_relay: true,
-        })
-        // Identify advertises the external addresses, and the relay client confirms as external
-        // only the circuit address through the relay address it was told to listen on (TCP), not
-        // every one it listens on. With QUIC on (e), the remote confirms the QUIC one itself.
-        assert.deepEqual(
-          candidates.map((c) => c.maddr).sort(),
-          host === 'e' ? [...relayAddrs].sort() : [`${relayAddr}/p2p-circuit/p2p/${peerId}`],
-          `${host} is a candidate with its relay address(es)`,
-        )
+    const hosts = ['b', 'c', 'd', 'e']
+    const records = await honeypotRecords(
+      services,
+      hosts.map((h) => remotes.get(h)!.ready.peerId),
+    )
+    for (const host of hosts) {
+      const { peerId, version, relayAddrs } = remotes.get(host)!.ready
+      const { events, candidateAddrs } = records.get(peerId)!
+      if (host === 'b' || host === 'c') {
+        // Stock rust-libp2p lists /libp2p/dcutr on no connection the honeypot can see: the
+        // honeypot judges it not_dcutr and stores nothing (SPEC §5).
+        assert.deepEqual(events, [], `${host} was recorded`)
+        assert.deepEqual(candidateAddrs, [], `${host} is a candidate`)
+        continue
       }
-    } finally {
-      await db.close()
+      assert.ok(events.length > 0, `no connection event of ${host}`)
+      assert.deepEqual(events[0], {
+        agent_version: `punchr-lab-rust-remote rust-libp2p/${version}`,
+        supports_dcutr: true,
+        listens_on_relay: true,
+      })
+      // Identify advertises the external addresses, and the relay client confirms as external
+      // only the circuit address through the relay address it was told to listen on (TCP), not
+      // every one it listens on. With QUIC on (e), the remote confirms the QUIC one itself.
+      assert.deepEqual(
+        [...candidateAddrs].sort(),
+        host === 'e' ? [...relayAddrs].sort() : [`${services.relayAddr}/p2p-circuit/p2p/${peerId}`],
+        `${host} is a candidate with its relay address(es)`,
+      )
     }
     // What each remote listed in identify on its connection to the honeypot, from its own log
     // (rust-libp2p computes the list per connection): no /libp2p/dcutr from b and c, d lists it.
     for (const host of ['b', 'c', 'd', 'e']) {
       const lists = fullLog(host)
         .split('\n')
-        .filter((l) => l.includes('"our protocols on this connection') && l.includes(honeypotId))
+        .filter((l) => l.includes('"our protocols on this connection') && l.includes(services.honeypotId))
       assert.ok(lists.length > 0, `${host} logged no protocols for its connection to the honeypot`)
       for (const line of lists) {
         assert.match(line, /\/ipfs\/id\/1\.0\.0/, line)
