@@ -27,7 +27,9 @@ import { benchServer } from './server-bench.js'
 const USAGE = `npm run bench [-- options]
 
 Seeds PGlite (on disk) and a throw-away PostgreSQL with a production-sized data set, starts
-the real server and measures TrackHolePunch and GetAddrInfo over gRPC.
+the real server and measures TrackHolePunch and GetAddrInfo over gRPC. The other benchmarks,
+each with its own --help: --load (1 000 clients for minutes, with faults), --client (NAT lab,
+root), --honeypot, --dashboard.
 
   --quick                10 k candidates / 100 k results, 3 s per measurement (smoke run)
   --results <n[,n…]>     stored results (default 1000000; quick 100000); several values grow
@@ -208,6 +210,10 @@ async function runDb(kind: DbKind): Promise<DbRun> {
       )
     }
     stages.push({ results: counts.hole_punch_results ?? results, seedSeconds, dbSize, bench })
+    if (growth)
+      log(
+        `\n${growthTable({ ...reportBase(), runs: [{ kind, version, migrateSeconds, seed: seeded, dbSize, counts, bench, stages }] })}\n`,
+      )
   }
   // Close this database now (in reverse order of opening) so the next one has the machine.
   while (cleanups.length > 0) await cleanups.pop()!()
@@ -252,21 +258,9 @@ function gitState(): { commit: string; dirty: string[] } {
   }
 }
 
-function pgliteVersion(): string {
-  const pkg = JSON.parse(
-    readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
-  ) as { version: string }
-  return pkg.version
-}
-
-try {
-  const git = gitState()
-  log(
-    `punchr server benchmark${quick ? ' (--quick)' : ''}: ${size.candidates.toLocaleString('en-US')} candidates, ${resultSteps.map((n) => n.toLocaleString('en-US')).join(' → ')} results, workers ${concurrencies.join(', ')}, ${durationMs / 1000} s per measurement`,
-  )
-  const runs: DbRun[] = []
-  for (const kind of dbs) runs.push(await runDb(kind))
-  const report: BenchReport = {
+/** Everything of the report but the runs (also for the per-stage tables printed meanwhile). */
+function reportBase(): Omit<BenchReport, 'runs'> {
+  return {
     date: new Date(),
     quick,
     args: process.argv.slice(2),
@@ -281,9 +275,25 @@ try {
       node: process.version,
       pglite: pgliteVersion(),
     },
-    runs,
-    git,
+    git: { commit: '', dirty: [] },
   }
+}
+
+function pgliteVersion(): string {
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
+  ) as { version: string }
+  return pkg.version
+}
+
+try {
+  const git = gitState()
+  log(
+    `punchr server benchmark${quick ? ' (--quick)' : ''}: ${size.candidates.toLocaleString('en-US')} candidates, ${resultSteps.map((n) => n.toLocaleString('en-US')).join(' → ')} results, workers ${concurrencies.join(', ')}, ${durationMs / 1000} s per measurement`,
+  )
+  const runs: DbRun[] = []
+  for (const kind of dbs) runs.push(await runDb(kind))
+  const report: BenchReport = { ...reportBase(), runs, git }
   log(`\n${resultsTable(report)}\n`)
   if (growth) log(`\n${growthTable(report)}\n`)
   if (write) {

@@ -76,6 +76,9 @@ export async function benchServer(
   options: ServerBenchOptions,
 ): Promise<ServerBenchResult> {
   const { log } = options
+  // Candidates not seen for 10 minutes are not handed out; seeding (or growing) a large table
+  // takes longer than that.
+  await refreshCandidates(db, options.vacuum)
   const instrumented = new Instrumented(db)
   const server = await createServer(loopbackServerConfig(), { db: instrumented.db })
   options.onServer?.(server)
