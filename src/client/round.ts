@@ -222,8 +222,16 @@ async function latency(
   return { kind, peerId: peer.toMultihash().bytes, agentVersion, protocols, addr, rtts, errors }
 }
 
-function openDirect(connections: Connection[]): Connection | undefined {
-  return connections.find((c) => c.status === 'open' && !isRelayAddr(c.remoteAddr))
+/**
+ * The direct connection that stays: the first one opened. When both sides' punch dials get
+ * through (QUIC, or a remote that dials as well), the later one is ours, aborted because the
+ * remote's arrived first, and it closes moments later; pinging it would store a failed ping
+ * instead of a measurement (docs/INTEROP.md, "Ping the connection that stays").
+ */
+export function openDirect(connections: readonly Connection[]): Connection | undefined {
+  return connections
+    .filter((c) => c.status === 'open' && !isRelayAddr(c.remoteAddr))
+    .sort((a, b) => a.timeline.open - b.timeline.open)[0]
 }
 
 /** The part of a relay address before /p2p-circuit: how to reach the relay. */

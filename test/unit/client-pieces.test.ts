@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { Code, ConnectError } from '@connectrpc/connect'
+import type { Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { serverUrl } from '../../src/client/api-client.js'
@@ -16,6 +17,7 @@ import { roleFor } from '../../src/client/host.js'
 import { loadHostKeys, readApiKeyFile } from '../../src/client/key-file.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from '../../src/client/paths.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter } from '../../src/client/punch-addrs.js'
+import { openDirect } from '../../src/client/round.js'
 import { ConfigError } from '../../src/lib/errors.js'
 import { parseFlags } from '../../src/lib/flags.js'
 import { clientTransports } from '../../src/server/protocol-filter.js'
@@ -238,5 +240,28 @@ describe('client configuration', () => {
         ['initiator', 'initiator', 'responder', 'initiator', 'initiator', 'responder'],
       )
     }
+  })
+})
+
+describe('the direct connection a round pings', () => {
+  const conn = (addr: string, open: number, status = 'open') =>
+    ({ remoteAddr: multiaddr(addr), timeline: { open }, status }) as unknown as Connection
+
+  it('is the first direct one opened, not a later (losing) dial', () => {
+    const theirs = conn('/ip4/11.0.0.5/udp/4102/quic-v1', 1_000)
+    const ours = conn('/ip4/11.0.0.5/udp/4102/quic-v1', 1_008)
+    assert.equal(openDirect([ours, theirs]), theirs)
+    assert.equal(openDirect([theirs, ours]), theirs)
+  })
+
+  it('skips relayed and closing connections; none left: undefined', () => {
+    const relayed = conn(
+      '/ip4/11.0.0.2/tcp/4001/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo/p2p-circuit',
+      1,
+    )
+    const closing = conn('/ip4/11.0.0.5/tcp/4101', 2, 'closing')
+    const direct = conn('/ip4/11.0.0.5/tcp/4101', 3)
+    assert.equal(openDirect([relayed, closing, direct]), direct)
+    assert.equal(openDirect([relayed, closing]), undefined)
   })
 })
