@@ -27,6 +27,13 @@ const labFlags = {
     0,
     86_400,
   ),
+  hostCount: intFlag(
+    'host-count',
+    'lab run: hosts per punchr client; with one host, back-to-back rounds against one remote can collide with its pending dial (docs/LAB.md)',
+    3,
+    1,
+    64,
+  ),
   out: stringFlag('out', 'lab run: folder that gets the run folder', './lab-runs'),
   killServerAfter: intFlag(
     'kill-server-after',
@@ -79,6 +86,7 @@ async function run(scenarioArg: string, flags: FlagValues<typeof labFlags>): Pro
   const result = await runCampaign(scenario, {
     outDir: flags.out,
     retryPairAfterSeconds: flags.retryPairAfter,
+    clientHostCount: flags.hostCount,
     ...(flags.rounds > 0 ? { rounds: flags.rounds } : {}),
     ...(flags.duration > 0 ? { durationSeconds: flags.duration } : {}),
     ...(flags.killServerAfter > 0 ? { killServerAfterRounds: flags.killServerAfter } : {}),
