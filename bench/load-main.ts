@@ -528,6 +528,12 @@ function errorsText(errors: Record<string, number>): string {
   return entries.length === 0 ? 'none' : entries.map(([code, n]) => `${int(n)} ${code}`).join(', ')
 }
 
+function sumErrors(all: Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {}
+  for (const errors of all) for (const [code, n] of Object.entries(errors)) sum[code] = (sum[code] ?? 0) + n
+  return sum
+}
+
 function latencyText(s: Summary): string {
   return `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)}`
 }
@@ -597,7 +603,8 @@ function docsSection(runs: LoadRun[], args: string[]): string {
     '',
     runTable(runs),
     '',
-    'The only errors a client saw are the documented transient ones while a fault lasted (UNAVAILABLE from a server without its database, connection errors while no server listened; see docs/ARCHITECTURE.md): the client retries them and the queues resend, and no report is lost or stored twice (TrackHolePunch is idempotent per report hash, ADR 0003).',
+    `Errors clients saw: ${errorsText(sumErrors(runs.flatMap((r) => [r.getAddrInfo.errors, r.trackHolePunch.errors])))} (calls, both RPCs, both databases) — ` +
+      'all of them the transient back-pressure of docs/ARCHITECTURE.md (UNAVAILABLE from a server without its database or from no server at all, ABORTED/CANCELED for calls in flight when the server died), which the client retries and the queues resend; no report is lost or stored twice (TrackHolePunch is idempotent per report hash, ADR 0003).',
     '',
   ].join('\n')
 }
