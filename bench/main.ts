@@ -212,7 +212,7 @@ async function runDb(kind: DbKind): Promise<DbRun> {
     stages.push({ results: counts.hole_punch_results ?? results, seedSeconds, dbSize, bench })
     if (growth)
       log(
-        `\n${growthTable({ ...reportBase(), runs: [{ kind, version, migrateSeconds, seed: seeded, dbSize, counts, bench, stages }] })}\n`,
+        `\n${growthTable([{ kind, version, migrateSeconds, seed: seeded, dbSize, counts, bench, stages }], concurrencies)}\n`,
       )
   }
   // Close this database now (in reverse order of opening) so the next one has the machine.
@@ -258,27 +258,6 @@ function gitState(): { commit: string; dirty: string[] } {
   }
 }
 
-/** Everything of the report but the runs (also for the per-stage tables printed meanwhile). */
-function reportBase(): Omit<BenchReport, 'runs'> {
-  return {
-    date: new Date(),
-    quick,
-    args: process.argv.slice(2),
-    size,
-    concurrencies,
-    durationMs,
-    warmupMs,
-    machine: {
-      cpu: cpus()[0]?.model ?? 'unknown CPU',
-      cores: cpus().length,
-      memoryGiB: totalmem() / 2 ** 30,
-      node: process.version,
-      pglite: pgliteVersion(),
-    },
-    git: { commit: '', dirty: [] },
-  }
-}
-
 function pgliteVersion(): string {
   const pkg = JSON.parse(
     readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
@@ -293,9 +272,26 @@ try {
   )
   const runs: DbRun[] = []
   for (const kind of dbs) runs.push(await runDb(kind))
-  const report: BenchReport = { ...reportBase(), runs, git }
+  const report: BenchReport = {
+    date: new Date(),
+    quick,
+    args: process.argv.slice(2),
+    size,
+    concurrencies,
+    durationMs,
+    warmupMs,
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown CPU',
+      cores: cpus().length,
+      memoryGiB: totalmem() / 2 ** 30,
+      node: process.version,
+      pglite: pgliteVersion(),
+    },
+    runs,
+    git,
+  }
   log(`\n${resultsTable(report)}\n`)
-  if (growth) log(`\n${growthTable(report)}\n`)
+  if (growth) log(`\n${growthTable(report.runs, report.concurrencies)}\n`)
   if (write) {
     const file = growth ? writeDocs(growthReport(report), GROWTH_HEADING) : writeDocs(markdownReport(report))
     log(`wrote ${file}`)

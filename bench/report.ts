@@ -296,13 +296,13 @@ function withRatio(value: number, baseline: number | undefined, text: string): s
 }
 
 /** One row per database, worker count and stage of the growing table. */
-export function growthTable(report: BenchReport): string {
+export function growthTable(runs: DbRun[], concurrencies: number[]): string {
   const lines = [
     '| database | workers | stored results | database size | TrackHolePunch calls/s | TrackHolePunch p50 / p99 ms | report transaction p50 ms | GetAddrInfo calls/s | GetAddrInfo p50 / p99 ms | allocation statement p50 / p99 ms | errors |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ]
-  for (const run of report.runs) {
-    for (const concurrency of report.concurrencies) {
+  for (const run of runs) {
+    for (const concurrency of concurrencies) {
       const at = (stage: GrowthStage, rpc: string) =>
         stage.bench.phases.find((p) => p.rpc === rpc && p.concurrency === concurrency)
       const first = run.stages[0]!
@@ -346,7 +346,7 @@ export function growthReport(report: BenchReport): string {
         : 'Every result carries its attempts, address links and latency rows. ') +
       `Each figure: ${report.warmupMs / 1000} s warm-up, ${report.durationMs / 1000} s measured, the same calls as in the section above; in brackets the ratio to the first size, measured in the same run.`,
     '',
-    growthTable(report),
+    growthTable(report.runs, report.concurrencies),
     '',
   ].join('\n')
 }
