@@ -9,9 +9,18 @@ import { type ResultScope, scoped } from './queries/scope.js'
 /**
  * Column types. In SQL, int64 and timestamp columns are selected as text (an int64 id or a
  * microsecond timestamp may exceed 2^53; a JS Date would drop the microseconds); `json` is a
- * JSON array (jsonb).
+ * JSON array (jsonb); `string-list` a text[] (a list of strings in Parquet, the strings joined
+ * by ';' in CSV: for short codes that never contain one, simpler to read than JSON).
  */
-export type ColumnType = 'int64' | 'int32' | 'float64' | 'bool' | 'string' | 'timestamp' | 'json'
+export type ColumnType =
+  | 'int64'
+  | 'int32'
+  | 'float64'
+  | 'bool'
+  | 'string'
+  | 'timestamp'
+  | 'json'
+  | 'string-list'
 
 export interface ExportColumn {
   name: string
@@ -101,6 +110,18 @@ export const EXPORT_TABLES: readonly ExportTable[] = [
         'country of the first address the remote offered for punching',
       ),
       col('remote_asn', 'int64', 'r.remote_asn::text', 'its ASN'),
+      col(
+        'client_implementation',
+        'string',
+        'r.client_implementation',
+        "the punchr client that reported it, from its host's agent version: punchr-ts (this project's), punchr-go, punchr-rust (the original Go and Rust clients), other",
+      ),
+      col(
+        'quirks',
+        'string-list',
+        'r.quirks',
+        'codes of known quirks of that client which the server normalised before storing the result (docs/INTEROP.md, "Known quirks"; src/server/quirks.ts); empty = stored as sent. Parquet: a list of strings; CSV: the codes joined by \';\' ("" when there are none)',
+      ),
     ],
   },
   {

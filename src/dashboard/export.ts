@@ -59,7 +59,10 @@ function counted(rows: AsyncGenerator<ExportRow>): AsyncIterable<ExportRow> & { 
   }
 }
 
-/** CSV: timestamps as ISO 8601 with microseconds (UTC), json columns as JSON text. */
+/**
+ * CSV: timestamps as ISO 8601 with microseconds (UTC), json columns as JSON text, string lists
+ * joined by ';' (an empty list is an empty text, `""`).
+ */
 async function writeCsv(file: string, table: ExportTable, rows: AsyncIterable<ExportRow>): Promise<void> {
   const out = createWriteStream(file)
   const failed = once(out, 'error').then(([err]) => {
@@ -76,6 +79,7 @@ async function writeCsv(file: string, table: ExportTable, rows: AsyncIterable<Ex
           const v = row[c.name]
           if (v === null) return null
           if (c.type === 'timestamp') return microsToIso(v as bigint)
+          if (c.type === 'string-list') return (v as string[]).join(';')
           return c.type === 'json' ? JSON.stringify(v) : v
         }),
       ),
@@ -85,7 +89,7 @@ async function writeCsv(file: string, table: ExportTable, rows: AsyncIterable<Ex
   await Promise.race([once(out, 'finish'), failed])
 }
 
-const PARQUET_TYPES: Record<ColumnType, Omit<SchemaElement, 'name'>> = {
+const PARQUET_TYPES: Record<Exclude<ColumnType, 'string-list'>, Omit<SchemaElement, 'name'>> = {
   int64: { type: 'INT64' },
   int32: { type: 'INT32' },
   float64: { type: 'DOUBLE' },
@@ -99,15 +103,28 @@ const PARQUET_TYPES: Record<ColumnType, Omit<SchemaElement, 'name'>> = {
   },
 }
 
-/** Parquet (Snappy): one row group per batch; timestamps are UTC microseconds, json columns JSON. */
+/**
+ * The schema elements of a column. A string list is the standard three-level LIST (an
+ * optional group, its repeated `list`, a required UTF-8 `element`), which pandas, pyarrow
+ * and DuckDB read as a list of strings.
+ */
+function parquetColumn(name: string, type: ColumnType): SchemaElement[] {
+  if (type !== 'string-list') return [{ name, repetition_type: 'OPTIONAL', ...PARQUET_TYPES[type] }]
+  return [
+    { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+    { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+    { name: 'element', repetition_type: 'REQUIRED', type: 'BYTE_ARRAY', converted_type: 'UTF8' },
+  ]
+}
+
+/**
+ * Parquet (Snappy): one row group per batch; timestamps are UTC microseconds, json columns
+ * JSON, string lists lists.
+ */
 async function writeParquet(file: string, table: ExportTable, rows: AsyncIterable<ExportRow>): Promise<void> {
   const schema: SchemaElement[] = [
     { name: 'root', num_children: table.columns.length },
-    ...table.columns.map((c) => ({
-      name: c.name,
-      repetition_type: 'OPTIONAL' as const,
-      ...PARQUET_TYPES[c.type],
-    })),
+    ...table.columns.flatMap((c) => parquetColumn(c.name, c.type)),
   ]
   await parquetWriteRows({
     writer: fileWriter(file),

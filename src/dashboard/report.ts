@@ -2,7 +2,12 @@
 // as Markdown for people or as one CSV for programs.
 import type { Queryable } from '../db/database.js'
 import { csvRow } from './csv.js'
-import { type BreakdownDimension, breakdown, breakdownTitle } from './queries/breakdowns.js'
+import {
+  type BreakdownDimension,
+  breakdown,
+  breakdownTitle,
+  NORMALISED_SUFFIX,
+} from './queries/breakdowns.js'
 import { OUTCOMES, outcomeTotals } from './queries/outcomes.js'
 import { successAttempts } from './queries/successes.js'
 import type { Proportion } from './statistics.js'
@@ -26,6 +31,8 @@ export interface ReportTable {
   title: string
   /** What `share` is in this table, for the Markdown heading. */
   share: string | null
+  /** A sentence under the Markdown heading on how to read the groups, where they need one. */
+  note?: string
   rows: ReportRow[]
 }
 
@@ -37,8 +44,18 @@ const BREAKDOWN_TABLES: BreakdownDimension[] = [
   'agent',
   'client-country',
   'remote-country',
+  'client-implementation',
 ]
 const SUCCESS_RATE = 'success rate SUCCESS / (SUCCESS + FAILED)'
+
+/** How to read a breakdown's groups, for the tables whose keys are not self-explanatory. */
+const BREAKDOWN_NOTES: Partial<Record<BreakdownDimension, string>> = {
+  'client-implementation':
+    "punchr-ts: this project's client; punchr-go, punchr-rust: the original Go and Rust clients. " +
+    `A group ending in "${NORMALISED_SUFFIX.trim()}" holds results of such an old client whose known quirks ` +
+    'the server corrected before storing them (their codes: the `quirks` column of `punchr export`; ' +
+    'docs/INTEROP.md, "Known quirks"); leave those rows out for an analysis of reports stored as sent.',
+}
 
 /** Gathers the tables of a range. */
 export async function campaignReport(db: Queryable, range: TimeRange): Promise<ReportTable[]> {
@@ -90,6 +107,7 @@ export async function campaignReport(db: Queryable, range: TimeRange): Promise<R
       name: b.by,
       title: `By ${breakdownTitle(b.by)}`,
       share: SUCCESS_RATE,
+      note: BREAKDOWN_NOTES[b.by],
       rows: [
         ...b.groups,
         ...(b.other === null ? [] : [{ ...b.other, key: `other (${b.other.groups} groups)` }]),
@@ -129,7 +147,9 @@ export function reportMarkdown(range: TimeRange, tables: readonly ReportTable[])
         )
       return cells
     })
-    lines.push('', `## ${table.title}`, '', ...markdownTable(header, rows))
+    lines.push('', `## ${table.title}`, '')
+    if (table.note !== undefined) lines.push(table.note, '')
+    lines.push(...markdownTable(header, rows))
   }
   return `${lines.join('\n')}\n`
 }

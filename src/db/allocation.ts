@@ -35,6 +35,12 @@ export interface AllocationRequest {
    * @default false
    */
   privateRelayHops?: boolean
+  /**
+   * Multiaddr protocol names (as stored addresses spell them) the client cannot decode: relay
+   * addresses with any of them are not handed out, and a remote left without one is not picked
+   * (an old Go client drops a whole answer with one such address). Empty or absent: no limit.
+   */
+  undecodableProtocols?: readonly string[]
 }
 
 export interface Allocation {
@@ -56,6 +62,19 @@ export interface Allocation {
 const HANDABLE_HOP = `($1::boolean OR (ma.is_public AND left(ma.maddr, 5) IN ('/ip4/', '/ip6/')))`
 /** The hop budget's key: the IPv4 address, or the IPv6 /64 (one host or LAN picks freely within it). */
 const HOP_KEY = `CASE family(ma.addr) WHEN 4 THEN host(ma.addr) ELSE host(network(set_masklen(ma.addr, 64))) || '/64' END`
+
+/**
+ * A POSIX regular expression matching a stored address that contains one of the protocols
+ * `names` as a component (`/quic-v1/…` or a trailing `/quic-v1`, not `/quic/…`); undefined
+ * when there is none to exclude.
+ */
+export function undecodablePattern(names: readonly string[] | undefined): string | undefined {
+  if (names === undefined || names.length === 0) return undefined
+  for (const name of names)
+    if (!/^[a-z0-9-]+$/.test(name))
+      throw new Error(`unexpected multiaddr protocol name ${JSON.stringify(name)}`)
+  return `/(${names.join('|')})(/|$)`
+}
 
 /**
  * Vacuums and analyses the allocation working set. Every hand-out rewrites a
@@ -96,6 +115,11 @@ export async function maintainAllocationTables(db: Database): Promise<void> {
  * one per hop endpoint and at most MAX_RELAY_ADDRS_PER_RESPONSE (relay-hops.ts). A picked
  * remote left with no address is passed over (it moves to the back all the same) and the next
  * is picked, at most MAX_PICKS_PER_ALLOCATION times.
+ *
+ * Old clients (`undecodableProtocols`): the pick itself skips a remote without a relay address
+ * the client can decode, so it is neither handed out nor moved back for the clients that could
+ * use it, and the answer carries only addresses the client decodes. The skipped candidates
+ * cost the walk a row each, only for such clients.
  */
 export async function allocateRemote(
   db: Database,
@@ -105,6 +129,7 @@ export async function allocateRemote(
   hops?: RelayHopBudget,
 ): Promise<Allocation | undefined> {
   const exhausted = hops?.exhausted() ?? []
+  const undecodable = undecodablePattern(request.undecodableProtocols)
   const handed = await db.transaction(async (tx) => {
     await tx.query(`DELETE FROM remote_candidates WHERE last_seen_at < now() - interval '${ELIGIBLE_WINDOW}'`)
     for (let pick = 0; pick < MAX_PICKS_PER_ALLOCATION; pick++) {
@@ -132,6 +157,7 @@ export async function allocateRemote(
                     LIMIT $2) recent) < $2
              AND EXISTS (
                     SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)
+                    ${undecodable === undefined ? '' : 'JOIN multi_addresses dm ON dm.id = relay.id AND dm.maddr !~ $4'}
                     WHERE NOT EXISTS (
                       SELECT 1 FROM allocations a
                       WHERE a.remote_id = rc.peer_id AND a.multi_address_id = relay.id
@@ -144,7 +170,12 @@ export async function allocateRemote(
          UPDATE remote_candidates rc SET last_allocated_at = clock_timestamp()
          FROM candidate WHERE rc.peer_id = candidate.peer_id
          RETURNING rc.peer_id, rc.relay_multi_address_ids`,
-        [request.hostClientIds, policy.maxResultsPerRemotePerMinute, policy.retryPairAfterSeconds],
+        [
+          request.hostClientIds,
+          policy.maxResultsPerRemotePerMinute,
+          policy.retryPairAfterSeconds,
+          ...(undecodable === undefined ? [] : [undecodable]),
+        ],
       )
       const row = picked[0]
       if (row === undefined) return undefined
@@ -158,6 +189,7 @@ export async function allocateRemote(
          JOIN multi_addresses ma ON ma.id = relay.id
          WHERE ${HANDABLE_HOP}
            AND (ma.addr IS NULL OR NOT (${HOP_KEY} = ANY($6::text[])))
+           AND ($7::text IS NULL OR ma.maddr !~ $7)
            AND NOT EXISTS (
              SELECT 1 FROM allocations a
              WHERE a.remote_id = $2 AND a.multi_address_id = relay.id
@@ -171,6 +203,7 @@ export async function allocateRemote(
           request.hostClientIds,
           policy.retryPairAfterSeconds,
           exhausted,
+          undecodable ?? null,
         ],
       )
       const addrs = capRelayAddrs(eligible)

@@ -6,6 +6,8 @@ export interface ClientHost {
   multiHash: string
   authorizationId: number
   agentVersion: string | null
+  /** IP versions of its latest report's usable listen addresses; null before its first report. */
+  listenIpVersions: number[] | null
 }
 
 /** Thrown when a host is registered already under another API key. */
@@ -46,8 +48,9 @@ export async function findClientHosts(
     multi_hash: string
     authorization_id: number
     agent_version: string | null
+    listen_ip_versions: number[] | null
   }>(
-    `SELECT c.id, c.peer_id, p.multi_hash, c.authorization_id, p.agent_version
+    `SELECT c.id, c.peer_id, p.multi_hash, c.authorization_id, p.agent_version, c.listen_ip_versions
      FROM peers p JOIN clients c ON c.peer_id = p.id
      WHERE p.multi_hash = ANY($1::text[])`,
     [[...new Set(multiHashes)]],
@@ -61,7 +64,24 @@ export async function findClientHosts(
         multiHash: r.multi_hash,
         authorizationId: Number(r.authorization_id),
         agentVersion: r.agent_version,
+        listenIpVersions: r.listen_ip_versions?.map(Number) ?? null,
       },
     ]),
+  )
+}
+
+/**
+ * Records the IP versions a host's latest report listened on (client-capabilities.ts). Writes
+ * only when they changed, which for a host that stays on one network is its first report.
+ */
+export async function recordListenIpVersions(
+  db: Queryable,
+  clientId: number,
+  versions: readonly number[],
+): Promise<void> {
+  await db.query(
+    `UPDATE clients SET listen_ip_versions = $2::smallint[]
+     WHERE id = $1 AND listen_ip_versions IS DISTINCT FROM $2::smallint[]`,
+    [clientId, versions],
   )
 }

@@ -80,6 +80,10 @@ export interface HolePunchReport {
   latencies: LatencyRecord[]
   networkInformation: NetworkInformationRecord | null
   natMappings: PortMappingRecord[]
+  /** The punchr client that reported it ('punchr-ts', 'punchr-go', 'punchr-rust', 'other'). */
+  clientImplementation: string
+  /** Codes of the known client quirks normalised in this report (src/server/quirks.ts). */
+  quirks: string[]
   /** SHA-256 of the report's canonical bytes: a retried report is stored once. */
   reportSha256: Uint8Array
 }
@@ -114,8 +118,9 @@ const utcHour = (column: string) => `(date_trunc('hour', ${column} AT TIME ZONE 
  * The groups a result is counted in (hole_punch_result_counts): per dimension, the key as
  * the dashboard shows it, in SQL over a `hole_punch_results r` row; NULL where the dimension
  * does not apply. Transport and IP version are those of the protocol filter the server
- * applied (SPEC §4); success-attempt and final-connection count SUCCESS results only.
- * sql/migrations/0002 backfilled the same for the results stored before.
+ * applied (SPEC §4); success-attempt and final-connection count SUCCESS results only;
+ * client-implementation marks results whose client quirks were normalised. sql/migrations/0002
+ * (0003 for client-implementation) backfilled the same for the results stored before.
  */
 export const RESULT_GROUPS = {
   outcome: `''`,
@@ -127,6 +132,7 @@ export const RESULT_GROUPS = {
   'remote-asn': `coalesce('AS' || r.remote_asn::text, 'unknown')`,
   'success-attempt': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.success_attempt::text, 'none') END`,
   'final-connection': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.final_transport, 'none') || '/' || coalesce(r.final_ip_version::text, '') END`,
+  'client-implementation': `r.client_implementation || CASE WHEN cardinality(r.quirks) > 0 THEN ' (normalised)' ELSE '' END`,
 } as const
 
 export type ResultGroupDimension = keyof typeof RESULT_GROUPS
@@ -203,10 +209,11 @@ export async function insertHolePunchReport(
       `WITH client AS (${firstWithGeo('$16')}), remote AS (${firstWithGeo('$17')})
        INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns, error,
          outcome, ended_at, protocols, attempt_count, final_transport, final_ip_version, report_sha256, created_at,
-         success_attempt, client_country, client_asn, remote_country, remote_asn)
+         success_attempt, client_country, client_asn, remote_country, remote_asn, client_implementation, quirks)
        SELECT $1::bigint, $2::bigint, $3::timestamptz, $4::timestamptz, $5::boolean, $6::text, $7::hole_punch_outcome,
          $8::timestamptz, $9::integer[], $10::smallint, $11::text, $12::smallint, $13::bytea, coalesce($14::timestamptz, now()),
-         $15::smallint, (SELECT country FROM client), (SELECT asn FROM client), (SELECT country FROM remote), (SELECT asn FROM remote)
+         $15::smallint, (SELECT country FROM client), (SELECT asn FROM client), (SELECT country FROM remote), (SELECT asn FROM remote),
+         $18::text, $19::text[]
        ON CONFLICT (report_sha256) DO NOTHING
        RETURNING id, created_at::text AS created_at`,
       [
@@ -227,6 +234,8 @@ export async function insertHolePunchReport(
         successAttempt(report),
         listenIds,
         attemptIds.flat(),
+        report.clientImplementation,
+        report.quirks,
       ],
     )
     if (inserted[0] === undefined) return undefined

@@ -21,7 +21,8 @@ export function formatAddressTable(lab: Pick<LabNetwork, 'id' | 'scenario' | 'no
 }
 
 function details(n: LabNode): string {
-  if (n.kind === 'router') return `LAN ${n.lanIp} on ${n.lanSubnet}`
+  if (n.kind === 'router')
+    return `LAN ${n.lanIp} on ${n.lanSubnet}${n.delayMs > 0 ? `, delays ${n.delayMs} ms each way` : ''}`
   if (n.kind === 'host')
     return [n.role, n.impl, n.transports.join('+'), n.gateway === undefined ? '' : `via ${n.gateway}`]
       .filter((s) => s !== '')

@@ -100,10 +100,14 @@ export const NAT_PROFILES: Readonly<Record<NatType, NatProfile>> = {
  * be answered with a RST, which aborts the peer's simultaneous open; home routers drop it.
  * Undefined for `none`, which has no router.
  */
-export function routerRules(nat: NatType, wan: string, lan: string): string | undefined {
+export function routerRules(nat: NatType, wan: string, lan: string, delayMs = 0): string | undefined {
   const flags = NAT_PROFILES[nat].masqueradeFlags
   if (flags === undefined) return undefined
   return [
+    // A delayed router hands every packet it forwards to queue DELAY_QUEUE, where net-delay
+    // (test/interop/net-delay) holds it for delayMs: the lab's latency (docs/LAB.md). Mangle's
+    // FORWARD chain runs before filter's; the packet goes on to it (and to source NAT) once let go.
+    ...(delayMs > 0 ? ['*mangle', `-A FORWARD -j NFQUEUE --queue-num ${DELAY_QUEUE}`, 'COMMIT'] : []),
     '*filter',
     ':INPUT ACCEPT [0:0]',
     ':FORWARD DROP [0:0]',
@@ -127,6 +131,9 @@ export function routerRules(nat: NatType, wan: string, lan: string): string | un
     '',
   ].join('\n')
 }
+
+/** The netfilter queue a delayed router's packets wait in (see routerRules and topology.ts). */
+export const DELAY_QUEUE = 0
 
 /**
  * The ground truth: can a client behind `clientNat` and a remote behind `remoteNat` get a

@@ -37,6 +37,8 @@ export interface RouterNode extends NodeBase {
   lanIp: string
   /** The home network's LAN, e.g. `10.1.0.0/24`. */
   lanSubnet: string
+  /** One-way delay it adds to every packet it forwards (the home's `delayMs`); 0 = none. */
+  delayMs: number
 }
 
 export interface HostNode extends NodeBase {
@@ -153,7 +155,7 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     attachToInternet(netns, wan, wanIp)
     create.push(`link add name ${lan} netns ${netns} type bridge`)
     lines(netns).push(`addr add ${lanIp}/${LAN_PREFIX} dev ${lan}`, ...linkUp(lan))
-    firewall.set(netns, routerRules(home.nat, wan, lan)!)
+    firewall.set(netns, routerRules(home.nat, wan, lan, home.delayMs)!)
     nodes.push({
       kind: 'router',
       name,
@@ -167,6 +169,7 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
       lanIface: lan,
       lanIp,
       lanSubnet: `${formatIPv4(lanBase)}/${LAN_PREFIX}`,
+      delayMs: home.delayMs,
     })
     home.hosts.forEach((host, hostIndex) => {
       const hostNetns = addNamespace(host.name)

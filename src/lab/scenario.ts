@@ -31,6 +31,12 @@ export interface Scenario {
   honeypot: boolean
   /** DHT bootstrap node names; a count n becomes bootstrap-1 … bootstrap-n. @default none */
   bootstrap: string[]
+  /**
+   * What the bootstrap peers run: `js` (js-libp2p, src/lab/peers/bootstrap.ts) or `go`
+   * (go-libp2p, test/interop/go-remote/cmd/go-bootstrap), which the original Go punchr client needs to learn
+   * its public address (docs/INTEROP.md, "Old punchr clients in the lab"). @default 'js'
+   */
+  bootstrapImpl: BootstrapImpl
   homes: HomeNetwork[]
   /** Rounds each client runs; undefined when the scenario runs for `durationSeconds`. */
   rounds: number | undefined
@@ -43,18 +49,33 @@ export interface HomeNetwork {
   name: string
   nat: NatType
   hosts: HostSpec[]
+  /**
+   * One-way delay the home's router adds to every packet it forwards, in both directions (a
+   * round trip through it takes twice as long more): the lab's latency (docs/LAB.md,
+   * "Latency"). Not for `nat: none`, which has no router. @default 0
+   */
+  delayMs: number
 }
+
+/** The largest router delay a scenario may ask for. */
+export const MAX_DELAY_MS = 1_000
 
 export type HostRole = 'remote' | 'client'
 export const HOST_ROLES: readonly HostRole[] = ['remote', 'client']
 export type HostImpl = 'js' | 'go' | 'rust'
 export const HOST_IMPLS: readonly HostImpl[] = ['js', 'go', 'rust']
 
+export type BootstrapImpl = 'js' | 'go'
+export const BOOTSTRAP_IMPLS: readonly BootstrapImpl[] = ['js', 'go']
+
 export interface HostSpec {
   name: string
   /** `client` = a punchr client (measures); `remote` = a DCUtR peer it punches to. */
   role: HostRole
-  /** @default 'js' */
+  /**
+   * A remote's libp2p implementation; a client's: `js` = `punchr client`, `go` = the original
+   * Go punchr client's stack (test/interop/legacy-go-client, go-libp2p 0.23). @default 'js'
+   */
   impl: HostImpl
   /** @default ['tcp', 'quic'] */
   transports: Transport[]
@@ -200,6 +221,7 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     'server',
     'honeypot',
     'bootstrap',
+    'bootstrapImpl',
     'homes',
     'rounds',
     'durationSeconds',
@@ -215,6 +237,10 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
   if (honeypot && server === false)
     check.fail('honeypot', 'runs inside the server (punchr up): needs server: true')
   const bootstrap = check.namesOrCount(top.bootstrap, 'bootstrap', 'bootstrap', 0)
+  const bootstrapImpl =
+    top.bootstrapImpl === undefined
+      ? 'js'
+      : (check.oneOf(top.bootstrapImpl, 'bootstrapImpl', BOOTSTRAP_IMPLS) ?? 'js')
   const homes = checkHomes(check, top.homes)
   const rounds = check.positive(top.rounds, 'rounds', true)
   const durationSeconds = check.positive(top.durationSeconds, 'durationSeconds', false)
@@ -244,6 +270,7 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     server,
     honeypot,
     bootstrap,
+    bootstrapImpl,
     homes,
     rounds: rounds === undefined && durationSeconds === undefined ? 1 : rounds,
     durationSeconds,
@@ -288,7 +315,7 @@ function checkHomes(check: Checker, value: unknown): HomeNetwork[] {
 }
 
 function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | undefined {
-  const home = check.object(value, path, ['name', 'nat', 'hosts'])
+  const home = check.object(value, path, ['name', 'nat', 'hosts', 'delayMs'])
   if (home === undefined) return undefined
   const name =
     home.name === undefined
@@ -306,8 +333,26 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
       `at most ${MAX_HOSTS_PER_HOME} hosts per home network, not ${hostList.length}`,
     )
   const hosts = (hostList ?? []).flatMap((h, i) => checkHost(check, h, `${path}.hosts[${i}]`) ?? [])
+  const delayMs = checkDelay(check, home.delayMs, `${path}.delayMs`, nat)
   if (name === undefined || nat === undefined) return undefined
-  return { name, nat, hosts }
+  return { name, nat, hosts, delayMs }
+}
+
+function checkDelay(check: Checker, value: unknown, path: string, nat: NatType | undefined): number {
+  if (value === undefined) return 0
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_DELAY_MS) {
+    check.fail(
+      path,
+      `must be a whole number of milliseconds from 0 to ${MAX_DELAY_MS}, not ${describe(value)}`,
+    )
+    return 0
+  }
+  if (value > 0 && nat === 'none')
+    check.fail(
+      path,
+      'a home without NAT has no router to delay its packets; give its hosts a home with a router',
+    )
+  return value
 }
 
 function checkNat(check: Checker, value: unknown, path: string): NatType | undefined {
@@ -338,10 +383,33 @@ function checkHost(check: Checker, value: unknown, path: string): HostSpec | und
       ? check.fail(`${path}.role`, `is required: one of ${HOST_ROLES.join(', ')}`)
       : check.oneOf(host.role, `${path}.role`, HOST_ROLES)
   const impl = host.impl === undefined ? 'js' : check.oneOf(host.impl, `${path}.impl`, HOST_IMPLS)
-  const transports = checkTransports(check, host.transports, `${path}.transports`)
+  const transports =
+    role === 'client' && impl === 'go'
+      ? checkLegacyClientTransports(check, host.transports, `${path}.transports`)
+      : checkTransports(check, host.transports, `${path}.transports`)
+  if (role === 'client' && impl === 'rust')
+    check.fail(
+      `${path}.impl`,
+      "the lab has no Rust punchr client: a client is 'js' (punchr client) or 'go' (the original Go client's stack)",
+    )
   if (name === undefined || role === undefined || impl === undefined || transports === undefined)
     return undefined
   return { name, role, impl, transports }
+}
+
+/**
+ * The original Go client's go-libp2p 0.23 speaks QUIC draft-29 only, which no remote of the
+ * lab (nor of today's network) listens on: it measures TCP.
+ */
+function checkLegacyClientTransports(check: Checker, value: unknown, path: string): Transport[] | undefined {
+  if (value === undefined) return ['tcp']
+  const transports = checkTransports(check, value, path)
+  if (transports?.includes('quic'))
+    return check.fail(
+      path,
+      "a 'go' client (go-libp2p 0.23) speaks QUIC draft-29 only, which no remote listens on: it measures tcp",
+    )
+  return transports
 }
 
 function checkTransports(check: Checker, value: unknown, path: string): Transport[] | undefined {

@@ -1,8 +1,10 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { type Logger, logger } from '../lib/logger.js'
 import { type CommandOptions, type CommandResult, runCommand } from './command.js'
 import { registerTeardown, type SyncTeardown, unregisterTeardown } from './exit-hooks.js'
 import { labIdOf, newLabId } from './names.js'
+import { DELAY_QUEUE } from './nat-profiles.js'
 import {
   ipBatch,
   ipBatchSync,
@@ -12,7 +14,8 @@ import {
   namespaceInode,
 } from './netns.js'
 import { forgetOwner, recordOwner } from './owners.js'
-import { type LabNode, type LabPlan, planLab } from './plan.js'
+import { netDelayBinary } from './peers/go-build.js'
+import { type LabNode, type LabPlan, planLab, type RouterNode } from './plan.js'
 import { assertLabAvailable } from './preflight.js'
 import type { Scenario } from './scenario.js'
 
@@ -79,6 +82,8 @@ export async function upLabNetwork(scenario: Scenario, options: UpOptions = {}):
   const clash = plan.namespaces.find((ns) => namespaceInode(ns) !== undefined)
   if (clash !== undefined) throw new Error(`namespace ${clash} exists already: lab id ${id} is in use`)
 
+  // Built (or found in the cache) before anything exists: a first build takes a minute.
+  const delayBinary = scenario.homes.some((h) => h.delayMs > 0) ? await netDelayBinary() : undefined
   const lab = new Lab(plan, scenario, options)
   if (options.teardownOnExit !== false) registerTeardown(lab)
   recordOwner({ id, pid: process.pid, scenario: scenario.name, startedAt: new Date().toISOString() })
@@ -90,6 +95,7 @@ export async function upLabNetwork(scenario: Scenario, options: UpOptions = {}):
         runCommand('ip', ['netns', 'exec', netns, 'sh', '-c', ROUTER_SETUP], { input: rules }),
       ),
     ])
+    if (delayBinary !== undefined) await startRouterDelays(lab, delayBinary)
   } catch (err) {
     await lab.down()
     throw new Error(`bringing up lab ${id} (scenario ${scenario.name}) failed: ${(err as Error).message}`, {
@@ -99,6 +105,54 @@ export async function upLabNetwork(scenario: Scenario, options: UpOptions = {}):
   lab.upMs = performance.now() - started
   lab.log.debug({ id, scenario: scenario.name, ms: Math.round(lab.upMs) }, 'lab up')
   return lab
+}
+
+/** How long net-delay gets to bind its queue. */
+const DELAY_READY_MS = 10_000
+
+/**
+ * net-delay in every router with a delay, ready before this returns: until it is bound to
+ * the queue the router's rules send every forwarded packet to, the router forwards nothing.
+ */
+async function startRouterDelays(lab: Lab, binary: string): Promise<void> {
+  const routers = lab.nodes.filter((n): n is RouterNode => n.kind === 'router' && n.delayMs > 0)
+  await Promise.all(
+    routers.map(async (router) => {
+      const child = lab.spawn(
+        router.name,
+        binary,
+        ['--delay', `${router.delayMs}ms`, '--queue', String(DELAY_QUEUE)],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      child.stderr?.on('data', (chunk: Buffer) =>
+        lab.log.warn({ router: router.name, output: chunk.toString().trim() }, 'net-delay'),
+      )
+      const ready = await readyLine(child, DELAY_READY_MS)
+      if (ready.ready !== true)
+        throw new Error(`net-delay in ${router.name} did not start: ${ready.error ?? 'no ready line'}`)
+    }),
+  )
+}
+
+/** The first JSON line a lab program prints on stdout, or why there is none. */
+function readyLine(child: ChildProcess, timeoutMs: number): Promise<{ ready?: boolean; error?: string }> {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: child.stdout! })
+    const done = (value: { ready?: boolean; error?: string }) => {
+      clearTimeout(timer)
+      lines.close()
+      resolve(value)
+    }
+    const timer = setTimeout(() => done({ error: `no ready line within ${timeoutMs} ms` }), timeoutMs)
+    lines.once('line', (line) => {
+      try {
+        done(JSON.parse(line) as { ready?: boolean; error?: string })
+      } catch {
+        done({ error: `not a JSON line: ${line}` })
+      }
+    })
+    child.once('exit', (code) => done({ error: `exited with ${code}` }))
+  })
 }
 
 class Lab implements LabNetwork, SyncTeardown {

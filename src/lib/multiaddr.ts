@@ -249,6 +249,21 @@ export function isPublicIp(ip: string): boolean {
   return v6 !== null && isPublicV6(v6)
 }
 
+/**
+ * True when a host's own address can carry traffic to another network, public or behind a
+ * NAT: not loopback, link-local, unspecified or multicast (private ranges count: a NATed
+ * host's address is private). False for anything unparsable.
+ */
+export function isUsableInterfaceIp(ip: string): boolean {
+  const v4 = parseIPv4(ip)
+  if (v4 !== null) return !NOT_INTERFACE_V4.some((range) => inCidr4(v4, range))
+  const v6 = parseIPv6(ip)
+  return v6 !== null && !NOT_INTERFACE_V6.some((range) => inCidr6(v6, range))
+}
+
+const NOT_INTERFACE_V4 = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4'].map(cidr4)
+const NOT_INTERFACE_V6 = ['::/128', '::1/128', 'fe80::/10', 'ff00::/8', '::ffff:0:0/96'].map(cidr6)
+
 function isPublicV4(ip: number): boolean {
   return !PRIVATE_V4.some((range) => inCidr4(ip, range))
 }

@@ -39,6 +39,13 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly normalisedQuirks = new Counter({
+    name: 'punchr_server_normalised_quirks_total',
+    help: 'Known quirks of old punchr clients normalised in stored reports, by quirk code',
+    labelNames: ['quirk'] as const,
+    registers: [this.registry],
+  })
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'punchr_server_' })
   }

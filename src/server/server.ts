@@ -29,7 +29,7 @@ import { trackHolePunch } from './routes/track-hole-punch.js'
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000
 
 /** Connect's own read limit: a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
-const HARD_READ_LIMIT_BYTES = 8 * LIMITS.maxMessageBytes
+const HARD_READ_LIMIT_BYTES = 2 * LIMITS.maxMessageBytes
 
 export interface ServerDeps {
   /** An open database; the server then neither opens nor closes it (tests share one). */

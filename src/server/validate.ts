@@ -173,7 +173,7 @@ const NS_PER_SECOND = 1e9
 export function toHolePunchReport(
   req: TrackHolePunchRequest,
   nowNs: bigint,
-): Omit<HolePunchReport, 'clientId' | 'reportSha256'> {
+): Omit<HolePunchReport, 'clientId' | 'reportSha256' | 'clientImplementation' | 'quirks'> {
   const connectStartedAt = timestampField(req.connectStartedAt, 'connect_started_at', nowNs)
   const connectEndedAt = timestampField(req.connectEndedAt, 'connect_ended_at', nowNs)
   const endedAt = timestampField(req.endedAt, 'ended_at', nowNs)

@@ -395,3 +395,75 @@ describe('lab network (packet level)', { skip, timeout: 60_000 }, () => {
     assert.throws(() => lab.spawn('alice', 'true'), /is down/)
   })
 })
+
+/** Accepts TCP connections on argv[1] and closes them (a client's reset is no error here). */
+const ACCEPTOR = `
+const net = require('node:net')
+net.createServer((c) => { c.on('error', () => {}); c.end() })
+  .listen(Number(process.argv[1]), () => process.stdout.write(JSON.stringify({ ready: true }) + '\\n'))
+`
+
+/** Connects to argv[1]:argv[2] over TCP argv[3] times; prints the handshake times in ms. */
+const CONNECT_TIMES = `
+const net = require('node:net')
+const [host, port, count] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])]
+const times = []
+const once = () => {
+  const started = process.hrtime.bigint()
+  const c = net.connect({ host, port }, () => {
+    times.push(Number(process.hrtime.bigint() - started) / 1e6)
+    c.destroy()
+    if (times.length === count) process.stdout.write(JSON.stringify({ times }) + '\\n')
+    else once()
+  })
+  c.on('error', (err) => { process.stdout.write(JSON.stringify({ error: err.code }) + '\\n'); process.exit(0) })
+}
+once()
+`
+
+describe('lab latency: a home router that delays what it forwards', { skip, timeout: 120_000 }, () => {
+  const DELAY_MS = 25
+  let lab: LabNetwork
+
+  before(async () => {
+    lab = await upLabNetwork(
+      validateScenario(
+        {
+          name: 'lab-latency-e2e',
+          relays: 1,
+          homes: [
+            { name: 'slow', nat: 'cone', delayMs: DELAY_MS, hosts: [{ name: 'dave', role: 'client' }] },
+            { name: 'fast', nat: 'cone', hosts: [{ name: 'erin', role: 'client' }] },
+          ],
+        },
+        'lab-latency-e2e',
+      ),
+    )
+  })
+  after(() => lab?.down())
+
+  it('adds its delay each way to a round trip through it, and nothing to the others', async () => {
+    const acceptor = new Program(lab, 'relay-1', ACCEPTOR, [7200])
+    assert.deepEqual(await acceptor.next(), { ready: true })
+    const relay = lab.node('relay-1').ip
+    const [slow, fast] = await Promise.all([
+      new Program(lab, 'dave', CONNECT_TIMES, [relay, 7200, 5]).next(10_000),
+      new Program(lab, 'erin', CONNECT_TIMES, [relay, 7200, 5]).next(10_000),
+    ])
+    assert.ok(Array.isArray(slow.times) && Array.isArray(fast.times), JSON.stringify({ slow, fast }))
+    for (const ms of slow.times as number[]) {
+      assert.ok(ms >= 2 * DELAY_MS, `${ms} ms through the delayed router, expected ≥ ${2 * DELAY_MS}`)
+      assert.ok(ms < 2 * DELAY_MS + 40, `${ms} ms: far more than the delay`)
+    }
+    for (const ms of fast.times as number[]) assert.ok(ms < DELAY_MS, `${ms} ms through the undelayed router`)
+  })
+
+  it('runs one net-delay per delayed router, which the teardown stops with the rest', async () => {
+    const inodes = new Set([namespaceInode(lab.node('slow-router').netns)!])
+    assert.equal(pidsInNamespaces(inodes).length, 1, 'net-delay in the delayed router')
+    assert.equal(pidsInNamespaces(new Set([namespaceInode(lab.node('fast-router').netns)!])).length, 0)
+    const pids = pidsInNamespaces(inodes)
+    await lab.down()
+    for (const pid of pids) assert.equal(isAlive(pid), false)
+  })
+})

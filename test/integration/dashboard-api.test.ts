@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { revokeApiKey } from '../../src/db/authorizations.js'
-import { type DashboardSeed, seedDashboard } from '../support/dashboard-seed.js'
+import { CLIENT, type DashboardSeed, type SeededResult, seedDashboard } from '../support/dashboard-seed.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 
@@ -24,6 +24,23 @@ function assertGroups(groups: Json[], expected: [string, number, number, number]
     assert.equal(g.successRate.successes, g.success)
     assert.equal(g.successRate.trials, g.success + g.failed)
   }
+}
+
+/**
+ * The client-implementation groups of seeded results, as the seed's table gives them: the
+ * host's implementation, with " (normalised)" where quirks were; [key, results, success, failed].
+ */
+function implementationGroups(results: readonly SeededResult[]): [string, number, number, number][] {
+  const groups = new Map<string, [string, number, number, number]>()
+  for (const r of results) {
+    const key = `${CLIENT[r.host].implementation}${(r.quirks ?? []).length > 0 ? ' (normalised)' : ''}`
+    const g = groups.get(key) ?? [key, 0, 0, 0]
+    g[1]++
+    if (r.outcome === 'SUCCESS') g[2]++
+    if (r.outcome === 'FAILED') g[3]++
+    groups.set(key, g)
+  }
+  return [...groups.values()].sort()
 }
 
 describeEachDatabase('dashboard JSON endpoints', (getDb) => {
@@ -133,6 +150,38 @@ describeEachDatabase('dashboard JSON endpoints', (getDb) => {
       ])
     })
 
+    it('breakdown by client implementation, results with normalised quirks apart', async () => {
+      const impl = await ok('/api/breakdown?by=client-implementation')
+      // Largest SUCCESS + FAILED first, then results, then the key.
+      assertGroups(impl.groups, [
+        ['punchr-ts', 4, 3, 1],
+        ['punchr-rust (normalised)', 2, 1, 1],
+        ['punchr-go', 2, 0, 1],
+        ['punchr-go (normalised)', 1, 1, 0],
+        ['punchr-rust', 1, 0, 0],
+      ])
+      assert.equal(impl.other, null)
+      near(impl.groups[1].successRate.rate, 0.5, 'rust normalised 1/2')
+      const week = seed.results.filter((r) => r.minutesAgo < 7 * 24 * 60)
+      assert.deepEqual(
+        impl.groups.map((g: Json) => [g.key, g.results, g.success, g.failed]).sort(),
+        implementationGroups(week),
+      )
+      // 30 days: the two results of 10 days ago are our client's and the Rust client's, as sent.
+      const month = await ok('/api/breakdown?by=client-implementation&since=30d')
+      assertGroups(month.groups, [
+        ['punchr-ts', 5, 4, 1],
+        ['punchr-rust (normalised)', 2, 1, 1],
+        ['punchr-go', 2, 0, 1],
+        ['punchr-rust', 2, 0, 1],
+        ['punchr-go (normalised)', 1, 1, 0],
+      ])
+      assert.deepEqual(
+        month.groups.map((g: Json) => [g.key, g.results, g.success, g.failed]).sort(),
+        implementationGroups(seed.results),
+      )
+    })
+
     it('final connections of successes and the attempt they succeeded on', async () => {
       const finals = await ok('/api/final-connections')
       assert.equal(finals.successes, 5)
@@ -210,8 +259,15 @@ describeEachDatabase('dashboard JSON endpoints', (getDb) => {
         remoteAgent: 'kubo/0.25.0',
         clientCountry: 'DE',
         remoteCountry: 'FR',
+        clientImplementation: 'punchr-ts',
+        quirks: [],
       })
       assert.equal(results[9].successAttempt, 3)
+      assert.deepEqual(
+        results.map((r: Json) => [r.clientImplementation, r.quirks]),
+        seed.results.slice(0, 10).map((r) => [CLIENT[r.host].implementation, r.quirks ?? []]),
+      )
+      assert.deepEqual(results[3].quirks, ['go-attempt-opened-late'])
       const text = JSON.stringify(results)
       assert.doesNotMatch(text, /192\.168|11\.\d+\.0\.1|i\/o timeout/, 'no addresses, no error texts')
       assert.equal((await ok('/api/latest?limit=3')).results.length, 3)
@@ -298,6 +354,12 @@ describeEachDatabase('dashboard JSON endpoints', (getDb) => {
       assertGroups((await ok('/api/breakdown?by=client-country', key)).groups, [
         ['DE', 4, 3, 1],
         ['US', 3, 1, 1],
+      ])
+      // Her hosts run our client (A1) and the Go client (A2): no Rust results.
+      assertGroups((await ok('/api/breakdown?by=client-implementation', key)).groups, [
+        ['punchr-ts', 4, 3, 1],
+        ['punchr-go', 2, 0, 1],
+        ['punchr-go (normalised)', 1, 1, 0],
       ])
       assert.equal((await ok('/api/latest', key)).results.length, 7)
       const h = await ok('/api/health', key)

@@ -44,17 +44,20 @@ function numbers(page: Page, chart: string): Promise<string[][]> {
   )
 }
 
-/** What Chart.js holds for a chart: labels and the values of each dataset. */
+/** What Chart.js holds for a chart: labels, the values of each dataset and their colours. */
 function chartData(
   page: Page,
   chart: string,
-): Promise<{ labels: string[]; datasets: Record<string, unknown[]> }> {
+): Promise<{ labels: string[]; datasets: Record<string, unknown[]>; colours: Record<string, unknown> }> {
   return page.$eval(`[data-chart="${chart}"] canvas`, (canvas) => {
     const instance = (
       globalThis as unknown as {
         Chart: {
           getChart(c: unknown): {
-            data: { labels?: string[]; datasets: { label: string; data: unknown[] }[] }
+            data: {
+              labels?: string[]
+              datasets: { label: string; data: unknown[]; backgroundColor?: unknown }[]
+            }
           }
         }
       }
@@ -62,8 +65,16 @@ function chartData(
     return {
       labels: instance.data.labels ?? [],
       datasets: Object.fromEntries(instance.data.datasets.map((d) => [d.label, d.data])),
+      colours: Object.fromEntries(instance.data.datasets.map((d) => [d.label, d.backgroundColor])),
     }
   })
+}
+
+/** The first cells of a chart's "Numbers" table that are marked as normalised, with their tooltips. */
+function normalisedCells(page: Page, chart: string): Promise<[string, string][]> {
+  return page.$$eval(`[data-chart="${chart}"] details tbody td .normalised`, (spans) =>
+    spans.map((s) => [s.textContent ?? '', s.getAttribute('title') ?? ''] as [string, string]),
+  )
 }
 
 const field = (page: Page, name: string) => page.textContent(`[data-field="${name}"]`)
@@ -123,7 +134,7 @@ describe('dashboard in headless Chromium', () => {
     const charts = await page.$$eval('[data-chart]', (cards) =>
       cards.map((c) => [c.getAttribute('data-chart'), Number(c.getAttribute('data-points'))]),
     )
-    assert.equal(charts.length, 13)
+    assert.equal(charts.length, 14)
     for (const [name, points] of charts) assert.ok((points as number) > 0, `${name} drew nothing`)
 
     const rate = (rows: string[][]) => rows.map((r) => r.slice(0, 5))
@@ -162,6 +173,46 @@ describe('dashboard in headless Chromium', () => {
       (await numbers(page, 'remote-asn')).map((r) => r[0]),
       ['AS12322', 'AS3320', 'AS7922', 'unknown'],
     )
+
+    // By client implementation, with readable names; the results whose old-client quirks were
+    // normalised have rows of their own, marked in the table and drawn in another colour.
+    assert.deepEqual(rate(await numbers(page, 'client-implementation')), [
+      ['punchr (TypeScript)', '4', '3', '1', '75.0 %'],
+      ['Rust client — quirks normalised', '2', '1', '1', '50.0 %'],
+      ['Go client', '2', '0', '1', '0.0 %'],
+      ['Go client — quirks normalised', '1', '1', '0', '100.0 %'],
+      ['Rust client', '1', '0', '0', '–'],
+    ])
+    const marked = await normalisedCells(page, 'client-implementation')
+    assert.deepEqual(
+      marked.map(([text]) => text),
+      ['Rust client — quirks normalised', 'Go client — quirks normalised'],
+    )
+    for (const [, why] of marked)
+      assert.match(why, /old punchr client.*quirks.*corrected before storing.*excluded/)
+    const impl = await chartData(page, 'client-implementation')
+    assert.deepEqual(impl.labels, [
+      'punchr (TypeScript)',
+      'Rust client — quirks normalised',
+      'Go client',
+      'Go client — quirks normalised',
+      'Rust client',
+    ])
+    assert.deepEqual(impl.datasets['success rate'], [0.75, 0.5, 0, 1, null])
+    const colours = impl.colours['success rate'] as string[]
+    assert.deepEqual(
+      colours.map((c) => c === colours[0]),
+      [true, false, true, false, true],
+      'normalised bars in their own colour',
+    )
+    assert.ok(await page.isVisible('[data-chart="client-implementation"] .note'), 'the note is shown')
+    assert.match(
+      (await page.textContent('[data-chart="client-implementation"] .note')) ?? '',
+      /— quirks normalised.*old punchr client.*corrected before storing/s,
+    )
+    // Other breakdowns mark nothing.
+    assert.deepEqual(await normalisedCells(page, 'agent'), [])
+
     assert.deepEqual(
       (await numbers(page, 'final-connections')).map((r) => r.slice(0, 3)),
       [
@@ -215,7 +266,28 @@ describe('dashboard in headless Chromium', () => {
       seed.results.slice(0, 10).map((r) => r.outcome),
     )
     assert.deepEqual(rows[0]!.slice(1, 6), ['SUCCESS', '1', '1', 'tcp/ip4', '9.00 s'])
-    assert.deepEqual(rows[0]!.slice(7), ['kubo/0.25.0', 'DE', 'FR'])
+    assert.deepEqual(rows[0]!.slice(7), ['kubo/0.25.0', 'DE', 'FR', 'punchr (TypeScript)'])
+    // The reporting client, results with normalised quirks marked (#4 Go, #7 and #9 Rust).
+    assert.deepEqual(
+      rows.map((r) => r[10]),
+      [
+        'punchr (TypeScript)',
+        'punchr (TypeScript)',
+        'punchr (TypeScript)',
+        'Go client — quirks normalised',
+        'Go client',
+        'Go client',
+        'Rust client — quirks normalised',
+        'Rust client',
+        'Rust client — quirks normalised',
+        'punchr (TypeScript)',
+      ],
+    )
+    const marked = await page.$$eval('#latest tbody td .normalised', (spans) =>
+      spans.map((s) => s.getAttribute('title') ?? ''),
+    )
+    assert.equal(marked.length, 3)
+    assert.match(marked[0]!, /corrected before storing.*Normalised: go-attempt-opened-late\.$/)
   })
 
   it('switching the time range reloads every view', async () => {
@@ -254,6 +326,10 @@ describe('dashboard in headless Chromium', () => {
     assert.deepEqual(
       (await numbers(page, 'client-country')).map((r) => r[0]),
       ['DE', 'US'],
+    )
+    assert.deepEqual(
+      (await numbers(page, 'client-implementation')).map((r) => r[0]),
+      ['punchr (TypeScript)', 'Go client', 'Go client — quirks normalised'],
     )
     await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-my-results.png') })
 

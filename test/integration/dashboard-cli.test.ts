@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet'
-import { microsToIso } from '../../src/dashboard/export-tables.js'
+import { EXPORT_TABLES, microsToIso } from '../../src/dashboard/export-tables.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { PUNCHR_BIN, punchr } from '../support/cli.js'
@@ -99,6 +99,31 @@ for (const kind of databaseKinds) {
         /## By client country\n\n\| group +\| results \| SUCCESS \| FAILED .*\n.*\n\| DE +\| 4 +\| 3 +\| 1 /,
       )
       assert.match(md, /## By remote country\n\n.*\n.*\n\| FR +\| 4 +\| 4 +\| 0 /)
+      // By client implementation: a note on the normalised rows, then one row per
+      // implementation and one per implementation's normalised results (seed: hosts A1 ts, A2
+      // Go, B1 Rust; #4, #7, #9 normalised).
+      const impl = /## By client implementation\n\n(.*)\n\n((?:\|.*\n)+)/.exec(md)
+      assert.ok(impl !== null, `no client implementation table in\n${md}`)
+      assert.match(impl[1]!, /"\(normalised\)".*quirks.*corrected before storing/)
+      assert.deepEqual(
+        impl[2]!
+          .trim()
+          .split('\n')
+          .slice(2)
+          .map((line) =>
+            line
+              .split('|')
+              .slice(1, 6)
+              .map((c) => c.trim()),
+          ),
+        [
+          ['punchr-ts', '4', '3', '1', '75.0 % (3/4)'],
+          ['punchr-rust (normalised)', '2', '1', '1', '50.0 % (1/2)'],
+          ['punchr-go', '2', '0', '1', '0.0 % (0/1)'],
+          ['punchr-go (normalised)', '1', '1', '0', '100.0 % (1/1)'],
+          ['punchr-rust', '1', '0', '0', '–'],
+        ],
+      )
     })
 
     it('report --format csv: one long table', () => {
@@ -138,6 +163,20 @@ for (const kind of databaseKinds) {
         '0',
         '',
       ])
+      assert.deepEqual(
+        rows.filter((r) => r[0] === 'client-implementation').map((r) => r.slice(1, 6)),
+        [
+          ['punchr-ts', '5', '4', '1', '0.8'],
+          ['punchr-rust (normalised)', '2', '1', '1', '0.5'],
+          ['punchr-go', '2', '0', '1', '0'],
+          ['punchr-rust', '2', '0', '1', '0'],
+          ['punchr-go (normalised)', '1', '1', '0', '1'],
+        ],
+      )
+      const rust = find('client-implementation', 'punchr-rust (normalised)')!
+      // Wilson 95 % of 1/2.
+      assert.ok(Math.abs(Number(rust[6]) - 0.0945312) < 1e-6, `ci_low ${rust[6]}`)
+      assert.ok(Math.abs(Number(rust[7]) - 0.9054688) < 1e-6, `ci_high ${rust[7]}`)
     })
 
     it('report rejects a bad range with exit code 2', () => {
@@ -165,15 +204,21 @@ for (const kind of databaseKinds) {
         })) as Record<string, unknown>[]
       const csv = (table: string) => csvObjects(join(dir, 'export-csv', `${table}.csv`))
 
-      // Every value of every row: the CSV text equals the Parquet value written as text.
+      // Every value of every row: the CSV text equals the Parquet value written as text (a
+      // list of strings joined by ';').
+      const lists = new Set(
+        EXPORT_TABLES.flatMap((t) => t.columns.filter((c) => c.type === 'string-list').map((c) => c.name)),
+      )
       const asText = (name: string, v: unknown) =>
         v === null || v === undefined
           ? ''
           : typeof v === 'bigint' && /_at$/.test(name)
             ? microsToIso(v)
-            : typeof v === 'object'
-              ? JSON.stringify(v)
-              : String(v)
+            : lists.has(name) && Array.isArray(v)
+              ? v.join(';')
+              : typeof v === 'object'
+                ? JSON.stringify(v)
+                : String(v)
       const counts: Record<string, number> = {}
       for (const table of ['results', 'attempts', 'latencies', 'peers']) {
         const [fromCsv, fromParquet] = [csv(table), await parquet(table)]
@@ -212,6 +257,45 @@ for (const kind of databaseKinds) {
       )
       assert.deepEqual(results[1]!.protocol_filter, [4, 461])
       assert.equal(results[0]!.client_asn, 3320n)
+      // The reporting client and its normalised quirks: a list of strings in Parquet (empty
+      // when stored as sent), joined by ';' in CSV.
+      assert.deepEqual(
+        results.map((r) => [r.client_implementation, r.quirks]),
+        [
+          ['punchr-ts', []],
+          ['punchr-ts', []],
+          ['punchr-ts', []],
+          ['punchr-go', ['go-attempt-opened-late']],
+          ['punchr-go', []],
+          ['punchr-go', []],
+          ['punchr-rust', ['rust-elapsed-microseconds']],
+          ['punchr-rust', []],
+          ['punchr-rust', ['rust-elapsed-microseconds']],
+          ['punchr-ts', []],
+          ['punchr-ts', []],
+          ['punchr-rust', []],
+        ],
+      )
+      const csvResults = csv('results')
+      assert.deepEqual(
+        csvResults.map((r) => r.quirks),
+        [
+          '',
+          '',
+          '',
+          'go-attempt-opened-late',
+          '',
+          '',
+          'rust-elapsed-microseconds',
+          '',
+          'rust-elapsed-microseconds',
+          '',
+          '',
+          '',
+        ],
+      )
+      assert.deepEqual(Object.keys(csvResults[0]!).slice(-2), ['client_implementation', 'quirks'])
+      assert.match(readFileSync(join(dir, 'export-csv', 'results.csv'), 'utf8'), /,punchr-ts,""\n/)
       const latencies = await parquet('latencies')
       assert.deepEqual(latencies[4]!.rtts, [0.15, 0.5])
       assert.deepEqual(latencies[4]!.rtt_errs, ['', 'timeout'])

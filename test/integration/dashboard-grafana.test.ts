@@ -98,6 +98,24 @@ describeEachDatabase('grafana SQL panels', (getDb) => {
     assert.ok(Math.abs((tcp['95 % high'] as number) - expected.high!) < 1e-12)
   })
 
+  it('the client implementation table keeps the normalised results apart, as the dashboard does', () => {
+    assert.deepEqual(
+      one('Success rate by client implementation').map((r) => [
+        r['client implementation'],
+        Number(r.results),
+        r.SUCCESS,
+        r.FAILED,
+      ]),
+      [
+        ['punchr-ts', 4, 3, 1],
+        ['punchr-rust (normalised)', 2, 1, 1],
+        ['punchr-go', 2, 0, 1],
+        ['punchr-go (normalised)', 1, 1, 0],
+        ['punchr-rust', 1, 0, 0],
+      ],
+    )
+  })
+
   it('the geo tables use the listen and punched addresses, not the relay', () => {
     assert.deepEqual(
       one('Success rate by remote country').map((r) => r['remote country']),

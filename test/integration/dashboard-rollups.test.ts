@@ -46,6 +46,8 @@ interface RawResult {
   clientAsn: string | null
   remoteCountry: string | null
   remoteAsn: string | null
+  clientImplementation: string
+  quirks: string[]
   startRtts: { outcome: string; value: number }[]
   latencies: { mtype: string; value: number }[]
 }
@@ -67,6 +69,8 @@ async function rawResults(db: Queryable): Promise<RawResult[]> {
     success_attempt: number | null
     client_geo: { country: string | null; asn: string | null } | null
     remote_geo: { country: string | null; asn: string | null } | null
+    client_implementation: string
+    quirks: string[]
     start_rtts: { outcome: string; value: number }[]
     latencies: { mtype: string; value: number }[]
   }>(
@@ -77,6 +81,7 @@ async function rawResults(db: Queryable): Promise<RawResult[]> {
         WHERE a.hole_punch_result_id = r.id AND a.outcome IN ('SUCCESS', 'DIRECT_DIAL')) AS success_attempt,
        ${geo('hole_punch_results_x_listen_multi_addresses x', 'x.hole_punch_result_id')} AS client_geo,
        ${geo('hole_punch_attempts a JOIN hole_punch_attempts_x_multi_addresses x ON x.hole_punch_attempt_id = a.id', 'a.hole_punch_result_id')} AS remote_geo,
+       r.client_implementation, r.quirks,
        coalesce((SELECT json_agg(json_build_object('outcome', a.outcome, 'value', a.start_rtt)) FROM hole_punch_attempts a
         WHERE a.hole_punch_result_id = r.id AND a.start_rtt IS NOT NULL AND a.outcome IN ('SUCCESS', 'FAILED')), '[]') AS start_rtts,
        coalesce((SELECT json_agg(json_build_object('mtype', l.mtype, 'value', l.rtt_avg)) FROM latency_measurements l
@@ -97,6 +102,8 @@ async function rawResults(db: Queryable): Promise<RawResult[]> {
     clientAsn: r.client_geo?.asn ?? null,
     remoteCountry: r.remote_geo?.country ?? null,
     remoteAsn: r.remote_geo?.asn ?? null,
+    clientImplementation: r.client_implementation,
+    quirks: r.quirks,
     startRtts: r.start_rtts,
     latencies: r.latencies,
   }))
@@ -119,6 +126,7 @@ const GROUPS: Record<string, (r: RawResult) => string | undefined> = {
   'success-attempt': (r) => (r.outcome === 'SUCCESS' ? String(r.successAttempt ?? 'none') : undefined),
   'final-connection': (r) =>
     r.outcome === 'SUCCESS' ? `${r.finalTransport ?? 'none'}/${r.finalIpVersion ?? ''}` : undefined,
+  'client-implementation': (r) => `${r.clientImplementation}${r.quirks.length > 0 ? ' (normalised)' : ''}`,
 }
 
 function tally<T>(items: readonly T[], key: (item: T) => string | undefined): Map<string, number> {
@@ -234,6 +242,7 @@ async function assertViewsMatchRawRows(db: Queryable, scope: ResultScope, all: R
     'client-asn',
     'remote-country',
     'remote-asn',
+    'client-implementation',
   ] as const) {
     const b = await breakdown(db, scope, by, 100)
     const expected = sorted(tally(rows, GROUPS[by]!)).map(([key, results]) => {
@@ -398,7 +407,8 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
     const db = getDb()
     const derived = async () => ({
       results: await db.query(
-        `SELECT id, success_attempt, client_country, client_asn::text, remote_country, remote_asn::text
+        `SELECT id, success_attempt, client_country, client_asn::text, remote_country, remote_asn::text,
+           client_implementation
          FROM hole_punch_results ORDER BY id`,
       ),
       attempts: await db.query(
@@ -414,12 +424,17 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
       last: await db.query('SELECT role, id::text, created_at::text FROM last_results ORDER BY 1, 2'),
     })
     const stored = await derived()
-    const backfill = splitStatements(readMigrations()[1]!.sql).filter((s) => /^(UPDATE|INSERT)\b/.test(s))
-    assert.ok(backfill.length >= 6, 'the migration backfills')
+    // 0002 the facts, hourly tables and last results; 0003 the client implementation (from the
+    // host's agent version) and its hourly counts. Quirks cannot be backfilled (results
+    // stored before were stored as sent), so they stay as stored.
+    const backfills = (version: number) =>
+      splitStatements(readMigrations()[version - 1]!.sql).filter((s) => /^(UPDATE|INSERT)\b/.test(s))
+    const backfill = [...backfills(2), ...backfills(3)]
+    assert.ok(backfills(2).length >= 6 && backfills(3).length >= 2, 'the migrations backfill')
     await db.transaction(async (tx) => {
       await tx.query(
         `UPDATE hole_punch_results SET success_attempt = NULL, client_country = NULL, client_asn = NULL,
-           remote_country = NULL, remote_asn = NULL`,
+           remote_country = NULL, remote_asn = NULL, client_implementation = 'other'`,
       )
       await tx.query('UPDATE hole_punch_attempts SET result_created_at = NULL')
       await tx.query('UPDATE latency_measurements SET result_created_at = NULL')
@@ -474,6 +489,8 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
         latencies: [],
         networkInformation: null,
         natMappings: [],
+        clientImplementation: 'punchr-ts',
+        quirks: [],
         reportSha256: createHash('sha256')
           .update(`concurrent ${at} ${i % 20}`)
           .digest(),

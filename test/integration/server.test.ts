@@ -12,6 +12,7 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../../src/gen/punchr_pb.js'
+import { LIMITS } from '../../src/server/limits.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { fullReport, maBytes, newPeer, type TestPeer } from '../support/fixtures.js'
 import { seenByHoneypot } from '../support/honeypot-seed.js'
@@ -51,7 +52,7 @@ describeEachDatabase('punchr server', (getDb) => {
     ;[client, remote, relay] = await Promise.all([newPeer(), newPeer(), newPeer()])
     await t.client.register({
       clientId: client.bytes,
-      agentVersion: 'punchr/go-client/0.7.0',
+      agentVersion: 'punchr/ts-client/0.7.0 transports=tcp,quic',
       protocols: ['/ipfs/ping/1.0.0'],
       apiKey: key,
     })
@@ -61,12 +62,12 @@ describeEachDatabase('punchr server', (getDb) => {
   it('Register returns the host peer id and is idempotent for the same key', async () => {
     const first = await t.client.register({
       clientId: client.bytes,
-      agentVersion: 'punchr/go-client/0.7.0',
+      agentVersion: 'punchr/ts-client/0.7.0 transports=tcp,quic',
       apiKey: key,
     })
     const again = await t.client.register({
       clientId: client.bytes,
-      agentVersion: 'punchr/go-client/0.7.1',
+      agentVersion: 'punchr/ts-client/0.7.1 transports=tcp,quic',
       apiKey: key,
     })
     assert.equal(first.dbPeerId, again.dbPeerId)
@@ -74,7 +75,7 @@ describeEachDatabase('punchr server', (getDb) => {
       'SELECT agent_version FROM peers WHERE id = $1',
       [Number(first.dbPeerId)],
     )
-    assert.equal(rows[0]!.agent_version, 'punchr/go-client/0.7.1')
+    assert.equal(rows[0]!.agent_version, 'punchr/ts-client/0.7.1 transports=tcp,quic')
   })
 
   it('Register refuses unknown keys (UNAUTHENTICATED) and a host bound to another key (PERMISSION_DENIED)', async () => {
@@ -309,7 +310,7 @@ describeEachDatabase('punchr server', (getDb) => {
     }
 
     it('TrackHolePunch rejects an oversized message with INVALID_ARGUMENT', async () => {
-      report.error = 'x'.repeat(1024 * 1024 + 1)
+      report.error = 'x'.repeat(LIMITS.maxMessageBytes + 1)
       await expectCode(t.client.trackHolePunch(report), Code.InvalidArgument, 'limit')
     })
 

@@ -3,7 +3,11 @@
 // each result dated by insertHolePunchReport's `createdAt` relative to the seeding time (so
 // that its hourly counts and histogram bins are those of that time).
 //
-// Keys: alice (hosts A1, A2), bob (host B1). Remotes and their agents (from honeypot events):
+// Keys: alice (hosts A1, A2), bob (host B1). The hosts run this project's client (A1,
+// punchr-ts), the original Go client (A2, punchr-go) and the original Rust client (B1,
+// punchr-rust), as their agent versions say; the quirks column below lists the known quirks
+// of that client the server normalised in a result (none: stored as sent).
+// Remotes and their agents (from honeypot events):
 // R1 kubo/0.25.0, R2 kubo/0.24.0, R3 go-libp2p/0.33.0, R4 never seen by a honeypot (unknown).
 // Geo (fake resolver): client A1 listens on 11.1.0.1 (DE, AS3320), A2 on 11.2.0.1 (US,
 // AS7922), B1 only on a private address (unknown). Remotes punch from R1 11.10.0.1 (FR,
@@ -11,19 +15,19 @@
 // (US, AS7922). The relay sits at 11.99.0.1 (NL, AS1136): a query that took geo from the
 // INITIAL (relay) addresses would find NL.
 //
-//  #  host remote  min ago  outcome        attempts (outcome start_rtt)          filter      final
+//  #  host remote  min ago  outcome        attempts (outcome start_rtt)          filter      final      quirks
 //  1  A1   R1      2        SUCCESS        SUCCESS .050                          ip4 tcp     tcp/4
 //  2  A1   R2      3        SUCCESS        FAILED .080, SUCCESS .060             ip4 quic    quic-v1/4
 //  3  A1   R3      5        FAILED         FAILED .100, FAILED .120, FAILED .110 ip4 tcp     –
-//  4  A2   R1      8        SUCCESS        SUCCESS .040                          none        tcp/4
+//  4  A2   R1      8        SUCCESS        SUCCESS .040                          none        tcp/4      go-attempt-opened-late
 //  5  A2   R2      12       FAILED         TIMEOUT –                             ip6 tcp     –
 //  6  A2   R4      15       NO_STREAM      –                                     none        –
-//  7  B1   R1      20       SUCCESS        DIRECT_DIAL –                         ip6 quic    quic-v1/6
+//  7  B1   R1      20       SUCCESS        DIRECT_DIAL –                         ip6 quic    quic-v1/6  rust-elapsed-microseconds
 //  8  B1   R3      25       NO_CONNECTION  –                                     none        –
-//  9  B1   R2      40       FAILED         FAILED .200                           ip4 tcp     –
+//  9  B1   R2      40       FAILED         FAILED .200                           ip4 tcp     –          rust-elapsed-microseconds
 // 10  A1   R1      50       SUCCESS        FAILED .070, FAILED .090, SUCCESS .030 none       tcp/4
-// 11  A1   R1      14400    SUCCESS        SUCCESS .050                          ip4 tcp     tcp/4   (10 days ago)
-// 12  B1   R2      14410    FAILED         FAILED .150                           ip4 tcp     –       (10 days ago)
+// 11  A1   R1      14400    SUCCESS        SUCCESS .050                          ip4 tcp     tcp/4      (10 days ago)
+// 12  B1   R2      14410    FAILED         FAILED .150                           ip4 tcp     –          (10 days ago)
 //
 // Latency (seconds; '!' = failed ping): #1 TO_RELAY .020 .030, THROUGH_RELAY .100 .120,
 // AFTER_HOLE_PUNCH .040; #2 TO_RELAY .010, THROUGH_RELAY .150 .5!, AFTER_HOLE_PUNCH .060 .070;
@@ -59,6 +63,8 @@ interface Row {
   attempts: [AttemptOutcomeName, number | null][]
   filter: number[]
   final?: Final
+  /** Quirks of the host's client normalised in this result (none: stored as sent). */
+  quirks?: string[]
   latency?: { mtype: LatencyRecord['mtype']; rtts: number[]; errs: string[] }[]
 }
 
@@ -124,6 +130,7 @@ export const ROWS: readonly Row[] = [
     attempts: [['SUCCESS', 0.04]],
     filter: [],
     final: 'tcp/4',
+    quirks: ['go-attempt-opened-late'],
   },
   {
     host: 'A2',
@@ -142,9 +149,18 @@ export const ROWS: readonly Row[] = [
     attempts: [['DIRECT_DIAL', null]],
     filter: QUIC6,
     final: 'quic-v1/6',
+    quirks: ['rust-elapsed-microseconds'],
   },
   { host: 'B1', remote: 'R3', minutesAgo: 25, outcome: 'NO_CONNECTION', attempts: [], filter: [] },
-  { host: 'B1', remote: 'R2', minutesAgo: 40, outcome: 'FAILED', attempts: [['FAILED', 0.2]], filter: TCP4 },
+  {
+    host: 'B1',
+    remote: 'R2',
+    minutesAgo: 40,
+    outcome: 'FAILED',
+    attempts: [['FAILED', 0.2]],
+    filter: TCP4,
+    quirks: ['rust-elapsed-microseconds'],
+  },
   {
     host: 'A1',
     remote: 'R1',
@@ -186,6 +202,13 @@ const GEO: Record<string, { country: string; asn: number }> = {
   '11.99.0.1': { country: 'NL', asn: 1136 },
 }
 const geo: GeoResolver = (ip) => GEO[ip] ?? { country: null, asn: null }
+
+/** The punchr client each host runs, and the agent version that says so. */
+export const CLIENT: Record<Host, { implementation: string; agentVersion: string }> = {
+  A1: { implementation: 'punchr-ts', agentVersion: 'punchr/ts-client/0.1.0 transports=tcp,quic' },
+  A2: { implementation: 'punchr-go', agentVersion: 'punchr/go-client/v0.9.0' },
+  B1: { implementation: 'punchr-rust', agentVersion: 'punchr/rust-client/0.1.0' },
+}
 
 const LISTEN: Record<Host, string[]> = {
   A1: ['/ip4/192.168.1.10/tcp/4001', '/ip4/11.1.0.1/tcp/4001'],
@@ -231,7 +254,7 @@ export async function seedDashboard(db: Database, now = new Date()): Promise<Das
   const clientIds = {} as Record<Host, number>
   for (const host of ['A1', 'A2', 'B1'] as const) {
     const peer = await newPeer()
-    const peerId = await upsertPeer(db, { multiHash: peer.id, agentVersion: 'punchr/0.1.0' })
+    const peerId = await upsertPeer(db, { multiHash: peer.id, agentVersion: CLIENT[host].agentVersion })
     clientIds[host] = await registerClient(db, peerId, owner[host])
   }
   const relay = await newPeer()
@@ -312,6 +335,8 @@ export async function seedDashboard(db: Database, now = new Date()): Promise<Das
       })),
       networkInformation: null,
       natMappings: [],
+      clientImplementation: CLIENT[row.host].implementation,
+      quirks: row.quirks ?? [],
       reportSha256: createHash('sha256').update(`dashboard seed ${now.toISOString()} ${i}`).digest(),
     }
     const id = await insertHolePunchReport(db, report, geo, { createdAt: createdAt.toISOString() })

@@ -20,7 +20,7 @@ import { isDialableWith, isTcpDialable, PunchAddrFilter } from '../../src/client
 import { openDirect } from '../../src/client/round.js'
 import { ConfigError } from '../../src/lib/errors.js'
 import { parseFlags } from '../../src/lib/flags.js'
-import { clientTransports } from '../../src/server/protocol-filter.js'
+import { announcedTransports, clientImplementation } from '../../src/server/client-capabilities.js'
 
 describe('API error classification', () => {
   const cases: [string, unknown, string][] = [
@@ -224,8 +224,9 @@ describe('client configuration', () => {
   it('announces its transports, which the server understands', () => {
     const agent = clientAgentVersion('0.1.0', ['tcp', 'quic'])
     assert.equal(agent, 'punchr/ts-client/0.1.0 transports=tcp,quic')
-    assert.deepEqual([...clientTransports(agent)], ['tcp', 'quic'])
-    assert.deepEqual([...clientTransports(clientAgentVersion('0.1.0', ['quic']))], ['quic'])
+    assert.equal(clientImplementation(agent), 'punchr-ts')
+    assert.deepEqual(announcedTransports(agent), ['tcp', 'quic'])
+    assert.deepEqual(announcedTransports(clientAgentVersion('0.1.0', ['quic'])), ['quic'])
   })
 
   it('takes the handshake initiator role only against rust-libp2p remotes', () => {

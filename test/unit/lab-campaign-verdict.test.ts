@@ -29,6 +29,8 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
     outcome,
     error: outcome === 'SUCCESS' ? null : 'boom',
     finalTransport: outcome === 'SUCCESS' ? 'tcp' : null,
+    clientImplementation: 'punchr-ts',
+    quirks: [],
     connectStartedUs: 1,
     connectEndedUs: 2,
     endedUs: 3,
@@ -105,6 +107,44 @@ describe('campaign verdict', () => {
     )
     assert.match(table, /cone +cone +js +tcp +3 +SUCCESS 2, FAILED 1 +2\/2 +SUCCESS +DIFFERS \(1\)/)
     assert.match(table, /2 of 3 judged rounds agree with the ground truth/)
+  })
+
+  it('expects FAILED where the implementations cannot punch, whatever the NATs allow', () => {
+    const legacy = validateScenario({
+      name: 'legacy',
+      bootstrap: 4,
+      bootstrapImpl: 'go',
+      homes: [
+        { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client', impl: 'go' }] },
+        { name: 'home-b', nat: 'cone', hosts: [{ name: 'remote-b', role: 'remote', impl: 'go' }] },
+        { name: 'home-d', nat: 'cone', hosts: [{ name: 'remote-d', role: 'remote', impl: 'js' }] },
+        { name: 'home-e', nat: 'symmetric', hosts: [{ name: 'remote-e', role: 'remote', impl: 'js' }] },
+      ],
+    })
+    const verdict = judge(legacy, [
+      round('remote-b', 'SUCCESS'),
+      round('remote-d', 'FAILED'),
+      round('remote-e', 'FAILED'),
+    ])
+    assert.deepEqual(
+      verdict.rounds.map((r) => [r.round.remote, r.expected?.outcome, r.expected?.source, r.agrees]),
+      [
+        ['remote-b', 'SUCCESS', 'ground-truth', true],
+        ['remote-d', 'FAILED', 'implementations', true],
+        ['remote-e', 'FAILED', 'ground-truth', true],
+      ],
+    )
+    assert.match(verdict.rounds[1]!.expected!.reason, /cannot dial js-libp2p 3's CONNECT addresses/)
+    // Our client punches the same js remote: the NATs decide.
+    const ours = validateScenario({
+      ...legacy,
+      bootstrapImpl: 'js',
+      homes: [
+        { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client' }] },
+        { name: 'home-d', nat: 'cone', hosts: [{ name: 'remote-d', role: 'remote', impl: 'js' }] },
+      ],
+    })
+    assert.equal(judge(ours, [round('remote-d', 'SUCCESS')]).rounds[0]!.expected!.outcome, 'SUCCESS')
   })
 })
 

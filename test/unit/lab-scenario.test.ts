@@ -76,6 +76,19 @@ describe('validateScenario', () => {
     })
   })
 
+  it('takes a router delay, a Go client (TCP by default) and go bootstrap peers', () => {
+    const s = validateScenario({
+      ...withHost({ impl: 'go' }),
+      bootstrap: 4,
+      bootstrapImpl: 'go',
+    })
+    assert.equal(s.bootstrapImpl, 'go')
+    assert.deepEqual(s.homes[0]!.hosts[0]!.transports, ['tcp'])
+    assert.equal(validateScenario(withHome({ delayMs: 20 })).homes[0]!.delayMs, 20)
+    assert.equal(validateScenario(base()).homes[1]!.delayMs, 0)
+    assert.equal(validateScenario(base()).bootstrapImpl, 'js')
+  })
+
   it('turns counts into names and keeps named lists', () => {
     const s = validateScenario({ ...base(), relays: 3, bootstrap: ['boot-x', 'boot-y'] })
     assert.deepEqual(s.relays, ['relay-1', 'relay-2', 'relay-3'])
@@ -214,6 +227,18 @@ describe('validateScenario', () => {
       'expect[0].transport',
       /tcp, quic/,
     ],
+    ['a negative delay', withHome({ delayMs: -1 }), 'homes[0].delayMs', /from 0 to 1000/],
+    ['a fractional delay', withHome({ delayMs: 2.5 }), 'homes[0].delayMs', /whole number/],
+    ['a delay past a second', withHome({ delayMs: 1001 }), 'homes[0].delayMs', /from 0 to 1000/],
+    ['a delay without a router', withHome({ nat: 'none', delayMs: 5 }), 'homes[0].delayMs', /no router/],
+    ['a Rust client', withHost({ impl: 'rust' }), 'homes[0].hosts[0].impl', /no Rust punchr client/],
+    [
+      'a Go client over QUIC',
+      withHost({ impl: 'go', transports: ['tcp', 'quic'] }),
+      'homes[0].hosts[0].transports',
+      /QUIC draft-29 only/,
+    ],
+    ['an unknown bootstrap implementation', { ...base(), bootstrapImpl: 'rust' }, 'bootstrapImpl', /js, go/],
   ]
   for (const [title, input, path, reason] of cases) {
     it(`rejects ${title} at '${path}'`, () => assertIssue(input, path, reason))
@@ -358,6 +383,14 @@ describe('NAT profiles and the ground truth', () => {
       /^-A POSTROUTING -o w0 -j MASQUERADE --random-fully$/m,
     )
     assert.equal(routerRules('none', 'w0', 'l0'), undefined)
+  })
+
+  it('router rules of a delayed router queue every forwarded packet for net-delay; others queue nothing', () => {
+    assert.match(
+      routerRules('cone', 'w0', 'l0', 10)!,
+      /^\*mangle\n-A FORWARD -j NFQUEUE --queue-num 0\nCOMMIT$/m,
+    )
+    assert.doesNotMatch(routerRules('cone', 'w0', 'l0')!, /NFQUEUE/)
   })
 })
 

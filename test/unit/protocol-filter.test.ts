@@ -3,8 +3,9 @@ import { describe, it } from 'node:test'
 import { PROTOCOL_CODES } from '../../src/lib/multiaddr.js'
 import {
   chooseProtocolFilter,
-  clientTransports,
   FILTER_SHARES,
+  type FilterCapability,
+  type IpVersion,
   type Transport,
 } from '../../src/server/protocol-filter.js'
 
@@ -15,10 +16,19 @@ const IP6_TCP = [IP6, TCP]
 const IP6_QUIC = [IP6, QUIC_V1]
 const NONE: number[] = []
 
-const BOTH = new Set<Transport>(['tcp', 'quic'])
-const TCP_ONLY = new Set<Transport>(['tcp'])
-const QUIC_ONLY = new Set<Transport>(['quic'])
-const NEITHER = new Set<Transport>()
+/** A client running filters of `transports` (in our codes: quic = quic-v1) on `ipVersions`. */
+function can(transports: Transport[], ipVersions: IpVersion[] = [4, 6]): FilterCapability {
+  const code = { tcp: TCP, quic: QUIC_V1 }
+  return {
+    transports: new Map(transports.map((t) => [t, code[t]])),
+    ipVersions: new Set(ipVersions),
+  }
+}
+
+const BOTH = can(['tcp', 'quic'])
+const TCP_ONLY = can(['tcp'])
+const QUIC_ONLY = can(['quic'])
+const NEITHER = can([])
 
 /** SPEC §4: 15 % each of ip4+tcp, ip4+quic, ip6+tcp, ip6+quic, 40 % none. */
 const SPEC_SHARES: [number[], number][] = [
@@ -46,21 +56,29 @@ function mulberry32(seed: number): () => number {
 describe('FILTER_SHARES', () => {
   it('are the SPEC shares and sum to 1', () => {
     assert.deepEqual(
-      FILTER_SHARES.map((f) => [[...f.codes], f.share]),
+      FILTER_SHARES.map((f) => [
+        f.ipVersion === undefined
+          ? []
+          : [f.ipVersion === 4 ? IP4 : IP6, f.transport === 'tcp' ? TCP : QUIC_V1],
+        f.share,
+      ]),
       SPEC_SHARES,
     )
     assert.ok(Math.abs(FILTER_SHARES.reduce((s, f) => s + f.share, 0) - 1) < 1e-12)
   })
 
-  it('serve quic-v1 (461), never draft-29 (460)', () => {
-    const all = FILTER_SHARES.flatMap((f) => f.codes)
-    assert.ok(all.includes(QUIC_V1))
-    assert.ok(!all.includes(PROTOCOL_CODES.QUIC))
+  it('serve a transport in the code the client knows it by: quic-v1 (461) to ours, draft-29 (460) to a client that knows only that', () => {
+    assert.deepEqual(chooseProtocolFilter(BOTH, 0.15), IP4_QUIC)
+    const draft29 = {
+      transports: new Map([['quic', PROTOCOL_CODES.QUIC]] as const),
+      ipVersions: new Set([4] as const),
+    }
+    assert.deepEqual(chooseProtocolFilter(draft29, 0), [IP4, PROTOCOL_CODES.QUIC])
   })
 })
 
 describe('chooseProtocolFilter with pinned random values', () => {
-  const cases: [string, ReadonlySet<Transport>, number, number[]][] = [
+  const cases: [string, FilterCapability, number, number[]][] = [
     // Both transports: [0, .15) [.15, .3) [.3, .45) [.45, .6) [.6, 1).
     ['both', BOTH, 0, IP4_TCP],
     ['both', BOTH, 0.1499, IP4_TCP],
@@ -91,6 +109,17 @@ describe('chooseProtocolFilter with pinned random values', () => {
     ['neither', NEITHER, 0, NONE],
     ['neither', NEITHER, 0.5, NONE],
     ['neither', NEITHER, 0.9999, NONE],
+    // IPv4 only (no usable IPv6 listen address): ip4+tcp .15/.7, ip4+quic .15/.7, none .4/.7.
+    ['ip4 only', can(['tcp', 'quic'], [4]), 0, IP4_TCP],
+    ['ip4 only', can(['tcp', 'quic'], [4]), 0.2143, IP4_QUIC],
+    ['ip4 only', can(['tcp', 'quic'], [4]), 0.4286, NONE],
+    // IPv6 only, the mirror image.
+    ['ip6 only', can(['tcp', 'quic'], [6]), 0, IP6_TCP],
+    ['ip6 only', can(['tcp', 'quic'], [6]), 0.2143, IP6_QUIC],
+    ['ip6 only', can(['tcp', 'quic'], [6]), 0.4286, NONE],
+    // No IP version known yet (no report): unfiltered only.
+    ['no ip version', can(['tcp', 'quic'], []), 0, NONE],
+    ['no ip version', can(['tcp', 'quic'], []), 0.9999, NONE],
   ]
   for (const [name, transports, random, expected] of cases) {
     it(`${name} transports, random ${random} → ${key(expected)}`, () => {
@@ -119,16 +148,20 @@ describe('chooseProtocolFilter with pinned random values', () => {
     const a = chooseProtocolFilter(BOTH, 0)
     a.push(99)
     assert.deepEqual(chooseProtocolFilter(BOTH, 0), IP4_TCP)
-    assert.deepEqual(
-      FILTER_SHARES[0]!.codes.map((c) => c),
-      IP4_TCP,
-    )
+  })
+
+  it('never serves an IP version the client has no address of', () => {
+    const random = mulberry32(11)
+    for (let i = 0; i < 10_000; i++) {
+      assert.ok(!chooseProtocolFilter(can(['tcp', 'quic'], [4]), random()).includes(IP6))
+      assert.ok(!chooseProtocolFilter(can(['tcp', 'quic'], [6]), random()).includes(IP4))
+    }
   })
 })
 
 describe('chooseProtocolFilter: statistics over 100 000 draws', () => {
   const DRAWS = 100_000
-  const cases: [string, ReadonlySet<Transport>, [number[], number][]][] = [
+  const cases: [string, FilterCapability, [number[], number][]][] = [
     ['both transports', BOTH, SPEC_SHARES],
     [
       'tcp only',
@@ -173,27 +206,4 @@ describe('chooseProtocolFilter: statistics over 100 000 draws', () => {
     for (let i = 0; i < 1000; i++) seen.add(key(chooseProtocolFilter(BOTH)))
     assert.equal(seen.size, 5)
   })
-})
-
-describe('clientTransports', () => {
-  const cases: [string | null | undefined, Transport[]][] = [
-    ['punchr/ts-client/0.1.0 transports=tcp', ['tcp']],
-    ['punchr/ts-client/0.1.0 transports=quic', ['quic']],
-    ['punchr/ts-client/0.1.0 transports=tcp,quic', ['quic', 'tcp']],
-    ['transports=tcp,quic', ['quic', 'tcp']],
-    ['transports=quic,tcp', ['quic', 'tcp']],
-    ['punchr/ts-client/0.1.0 transports=tcp,webrtc', ['tcp']],
-    ['punchr/ts-client/0.1.0 transports=webrtc', []],
-    ['punchr/go-client/0.7.0', ['quic', 'tcp']],
-    ['punchr/rust-client/0.1.0', ['quic', 'tcp']],
-    ['go-libp2p/0.33.0', ['quic', 'tcp']],
-    ['', ['quic', 'tcp']],
-    [null, ['quic', 'tcp']],
-    [undefined, ['quic', 'tcp']],
-  ]
-  for (const [agent, expected] of cases) {
-    it(`${JSON.stringify(agent)} → {${expected.join(', ')}}`, () => {
-      assert.deepEqual([...clientTransports(agent)].sort(), expected)
-    })
-  }
 })

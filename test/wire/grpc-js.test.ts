@@ -7,6 +7,7 @@ import { revokeApiKey } from '../../src/db/authorizations.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { HolePunchOutcome, TrackHolePunchRequestSchema } from '../../src/gen/punchr_pb.js'
+import { LIMITS } from '../../src/server/limits.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { maBytes, newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
 import {
@@ -719,14 +720,14 @@ describeEachDatabase('grpc-js client against the punchr server', (getDb) => {
       )
     })
 
-    it('oversized message (1.1 MiB error string) → INVALID_ARGUMENT (3)', async () => {
+    it('oversized message (an error string over the 4 MiB limit) → INVALID_ARGUMENT (3)', async () => {
       const { message } = await report()
       const err = await expectRejected(
-        () => grpc.call('TrackHolePunch', { ...message, error: 'x'.repeat(Math.round(1.1 * 1024 * 1024)) }),
+        () => grpc.call('TrackHolePunch', { ...message, error: 'x'.repeat(LIMITS.maxMessageBytes + 1000) }),
         status.INVALID_ARGUMENT,
         /limit/,
       )
-      assert.match(statusMessage(err), /1048576/)
+      assert.match(statusMessage(err), new RegExp(String(LIMITS.maxMessageBytes)))
     })
   })
 })

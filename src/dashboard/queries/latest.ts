@@ -23,6 +23,10 @@ export interface LatestResult {
   remoteAgent: string | null
   clientCountry: string | null
   remoteCountry: string | null
+  /** The punchr client that reported it: punchr-ts, punchr-go, punchr-rust or other. */
+  clientImplementation: string
+  /** Codes of that client's known quirks the server normalised before storing it; [] = as sent. */
+  quirks: string[]
 }
 
 /** The newest `limit` results of a scope, newest first (index on created_at, stops after `limit`). */
@@ -45,11 +49,14 @@ export async function latestResults(
     remote_agent: string | null
     client_country: string | null
     remote_country: string | null
+    client_implementation: string
+    quirks: string[]
   }>(
     `SELECT r.id::int AS id, r.created_at, r.outcome::text AS outcome, r.attempt_count::int AS attempts,
        r.success_attempt::int AS success_attempt, extract(epoch FROM r.ended_at - r.connect_started_at)::float8 AS duration,
        r.final_transport, r.final_ip_version::int AS final_ip_version, rp.multi_hash AS remote_peer_id,
-       rp.agent_version AS remote_agent, r.client_country::text AS client_country, r.remote_country::text AS remote_country
+       rp.agent_version AS remote_agent, r.client_country::text AS client_country, r.remote_country::text AS remote_country,
+       r.client_implementation, r.quirks
      FROM hole_punch_results r ${REMOTE_PEER_JOIN}
      WHERE ${q.where} ORDER BY r.created_at DESC, r.id DESC LIMIT ${q.param(limit)}`,
     q.params,
@@ -67,5 +74,7 @@ export async function latestResults(
     remoteAgent: r.remote_agent,
     clientCountry: r.client_country,
     remoteCountry: r.remote_country,
+    clientImplementation: r.client_implementation,
+    quirks: r.quirks,
   }))
 }

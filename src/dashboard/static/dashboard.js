@@ -22,8 +22,55 @@ const BREAKDOWNS = [
   'client-asn',
   'remote-country',
   'remote-asn',
+  'client-implementation',
 ]
+const BAR_COLOUR = '#2f6fde'
+/** Bars of results whose old-client quirks were normalised: set apart from the rest. */
+const NORMALISED_COLOUR = '#e67e22'
 const charts = new Map()
+
+// --- client implementations (the `client-implementation` breakdown and the latest results)
+
+const IMPLEMENTATIONS = {
+  'punchr-ts': 'punchr (TypeScript)',
+  'punchr-go': 'Go client',
+  'punchr-rust': 'Rust client',
+  other: 'other',
+}
+/** The key suffix of results whose quirks were normalised (RESULT_GROUPS in src/db/hole-punches.ts). */
+const NORMALISED_SUFFIX = ' (normalised)'
+const NORMALISED_MARK = ' — quirks normalised'
+const NORMALISED_HELP =
+  'These results came from an old punchr client whose known quirks the server corrected before storing them; ' +
+  'they can be excluded in an analysis.'
+
+/** The same, in lines short enough for a chart tooltip. */
+const NORMALISED_TOOLTIP = [
+  'From an old punchr client whose known quirks',
+  'the server corrected before storing them;',
+  'can be excluded in an analysis.',
+]
+
+const implementationName = (implementation) => IMPLEMENTATIONS[implementation] ?? implementation
+
+/** A client-implementation key as the page shows it, and whether its results were normalised. */
+function implementationGroup(key) {
+  const normalised = key.endsWith(NORMALISED_SUFFIX)
+  const name = implementationName(normalised ? key.slice(0, -NORMALISED_SUFFIX.length) : key)
+  return { label: normalised ? `${name}${NORMALISED_MARK}` : name, normalised }
+}
+
+/** How each breakdown shows a group key; by default as it is. */
+const GROUP_LABELS = { 'client-implementation': implementationGroup }
+
+/** A table cell marked as normalised, with the explanation as its tooltip. */
+function normalisedCell(text, why = NORMALISED_HELP) {
+  const span = document.createElement('span')
+  span.className = 'normalised'
+  span.title = why
+  span.textContent = text
+  return span
+}
 
 // --- state in the URL: ?range=24h or ?since=…&until=… ; the key only in the fragment #key=…
 
@@ -255,25 +302,39 @@ function drawTimeseries(data) {
 function drawBreakdown(name, data) {
   const groups = data.other === null ? data.groups : [...data.groups, data.other]
   const horizontal = !['transport', 'ip-version'].includes(name)
+  // The merged rest is told apart by identity: a group of its own may be called "other" too.
+  const shown = groups.map((g) =>
+    g === data.other
+      ? { label: `other (${data.other.groups})`, normalised: false }
+      : (GROUP_LABELS[name]?.(g.key) ?? { label: g.key, normalised: false }),
+  )
   draw(
     name,
     {
       type: 'bar',
       data: {
-        labels: groups.map((g) => (g.key === 'other' && data.other ? `other (${data.other.groups})` : g.key)),
+        labels: shown.map((s) => s.label),
         datasets: [
           {
             label: 'success rate',
             data: groups.map((g) => g.successRate.rate),
             intervals: groups.map((g) => [g.successRate.low, g.successRate.high]),
-            backgroundColor: '#2f6fde',
+            backgroundColor: shown.map((s) => (s.normalised ? NORMALISED_COLOUR : BAR_COLOUR)),
           },
         ],
       },
       options: {
         indexAxis: horizontal ? 'y' : 'x',
         scales: { [horizontal ? 'x' : 'y']: percentAxis },
-        plugins: { legend: { display: false }, tooltip: rateTooltip },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              ...rateTooltip.callbacks,
+              afterLabel: (c) => (shown[c.dataIndex].normalised ? NORMALISED_TOOLTIP : ''),
+            },
+          },
+        },
       },
       plugins: [whiskers],
     },
@@ -282,8 +343,8 @@ function drawBreakdown(name, data) {
   numbers(
     card(name),
     [data.by, 'results', 'SUCCESS', 'FAILED', 'success rate', '95 % interval'],
-    groups.map((g) => [
-      g.key,
+    groups.map((g, i) => [
+      shown[i].normalised ? normalisedCell(shown[i].label) : shown[i].label,
       g.results,
       g.success,
       g.failed,
@@ -362,6 +423,7 @@ function renderLatest(rows) {
       'remote agent',
       'client country',
       'remote country',
+      'client',
     ],
     rows.map((r) => [
       r.createdAt.replace('T', ' ').slice(0, 19),
@@ -374,6 +436,12 @@ function renderLatest(rows) {
       r.remoteAgent,
       r.clientCountry,
       r.remoteCountry,
+      r.quirks.length === 0
+        ? implementationName(r.clientImplementation)
+        : normalisedCell(
+            `${implementationName(r.clientImplementation)}${NORMALISED_MARK}`,
+            `${NORMALISED_HELP} Normalised: ${r.quirks.join(', ')}.`,
+          ),
     ]),
   )
   document.querySelector('#latest').dataset.rows = String(rows.length)

@@ -5,7 +5,13 @@ import { openDatabase } from '../../db/database.js'
 import { ConfigError } from '../../lib/errors.js'
 import { type Logger, logger } from '../../lib/logger.js'
 import { runCommand } from '../command.js'
-import { goRemoteBinary, startGoRemote } from '../peers/go-build.js'
+import {
+  goBootstrapBinary,
+  goRemoteBinary,
+  legacyGoClientBinary,
+  startGoBootstrap,
+  startGoRemote,
+} from '../peers/go-build.js'
 import { PeerProcess, startPeer } from '../peers/launch.js'
 import { rustRemoteBinary, startRustRemote } from '../peers/rust-build.js'
 import type { HostNode } from '../plan.js'
@@ -26,7 +32,8 @@ import { judge, type Verdict } from './verdict.js'
  *      embedded database in the run folder) in node `server`,
  *   3. the remotes (js-libp2p, go-libp2p or rust-libp2p): each holds a reservation on a relay
  *      and joins the DHT, which brings it to the honeypot, which records it as a candidate,
- *   4. `punchr client` in every client host, for the rounds (or the duration) asked for,
+ *   4. `punchr client` in every client host (or, for `impl: go`, the original Go punchr client's
+ *      stack: test/interop/legacy-go-client), for the rounds (or the duration) asked for,
  *   5. the server stopped, the stored rounds read back from its database and judged against
  *      the ground truth; results.jsonl, table.txt, summary.json and every log in the run folder.
  *
@@ -61,6 +68,16 @@ const READY_TIMEOUT_MS = 30_000
 const SERVER_READY_TIMEOUT_MS = 90_000
 /** Budget per client round before the campaign gives up waiting (a FAILED round takes ~21 s). */
 const ROUND_BUDGET_MS = 60_000
+/**
+ * The same for the original Go client: it waits 15 s for each of up to 3 dcutr streams and
+ * 15 s for each attempt's events, and pings for 10 s after a success.
+ */
+const LEGACY_ROUND_BUDGET_MS = 120_000
+/**
+ * go-libp2p 0.23 advertises an observed address only once this many peers at different IPs
+ * saw the same one (identify's ActivationThresh): the original Go client waits for that.
+ */
+const LEGACY_CLIENT_OBSERVERS = 4
 /** A client stopped at the end of a timed campaign reports its running round; it gets this long. */
 const CLIENT_STOP_MS = 30_000
 /** A client waits this long after "no remote right now" (the server's default advice is 30 s). */
@@ -111,7 +128,7 @@ export async function runCampaign(
 ): Promise<CampaignResult> {
   const hosts = checkRunnable(scenario)
   const progress = options.onProgress ?? (() => undefined)
-  await buildRemotePrograms(scenario, progress)
+  await buildGoAndRustPrograms(scenario, progress)
   const lab = await upLabNetwork(scenario, options.log === undefined ? {} : { log: options.log })
   try {
     const folder = createRunFolder(options.outDir ?? './lab-runs', scenario.name, lab.id)
@@ -124,17 +141,26 @@ export async function runCampaign(
 }
 
 /**
- * Builds the go-libp2p and rust-libp2p remotes the scenario has (or takes them from the cache),
+ * Builds the go-libp2p and rust-libp2p programs the scenario has (or takes them from the cache),
  * one after the other (a build keeps every core busy), before the network exists: a first build
  * takes minutes, which no lab process should spend waiting.
  */
-async function buildRemotePrograms(scenario: Scenario, progress: (line: string) => void): Promise<void> {
-  const impls = new Set(
-    scenario.homes.flatMap((home) => home.hosts.filter((h) => h.role === 'remote').map((h) => h.impl)),
-  )
+async function buildGoAndRustPrograms(scenario: Scenario, progress: (line: string) => void): Promise<void> {
+  const hosts = scenario.homes.flatMap((home) => home.hosts)
+  const impls = new Set(hosts.filter((h) => h.role === 'remote').map((h) => h.impl))
   if (impls.has('go')) {
     progress('go-libp2p remote: building or taking it from the cache (a first build: ~2 min) …')
     await goRemoteBinary()
+  }
+  if (scenario.bootstrapImpl === 'go' && scenario.bootstrap.length > 0) {
+    progress('go-libp2p bootstrap peer: building or taking it from the cache (a first build: ~2 min) …')
+    await goBootstrapBinary()
+  }
+  if (hosts.some((h) => h.role === 'client' && h.impl === 'go')) {
+    progress(
+      'original Go punchr client (Go 1.19): building or taking it from the cache (a first build: ~3 min) …',
+    )
+    await legacyGoClientBinary()
   }
   if (impls.has('rust')) {
     progress('rust-libp2p remote: building or taking it from the cache (a first build: ~3 min) …')
@@ -162,6 +188,16 @@ function checkRunnable(scenario: Scenario): { clients: string[]; remotes: string
   const clients = hosts.filter((h) => h.role === 'client').map((h) => h.name)
   const remotes = hosts.filter((h) => h.role === 'remote').map((h) => h.name)
   if (clients.length === 0) problems.push('homes: no host has role client')
+  const legacyClients = hosts.filter((h) => h.role === 'client' && h.impl === 'go')
+  if (
+    legacyClients.length > 0 &&
+    (scenario.bootstrapImpl !== 'go' || scenario.bootstrap.length < LEGACY_CLIENT_OBSERVERS)
+  )
+    problems.push(
+      `bootstrap: the Go client (${legacyClients.map((h) => h.name).join(', ')}) learns its public address only ` +
+        `when ${LEGACY_CLIENT_OBSERVERS} peers at different IPs saw the same one, and it cannot read the observed ` +
+        `addresses js-libp2p sends: give bootstrap: ${LEGACY_CLIENT_OBSERVERS} (or more) and bootstrapImpl: go`,
+    )
   // Clients without remotes only idle: a campaign for their resource usage, run for a duration.
   if (remotes.length === 0 && scenario.durationSeconds === undefined)
     problems.push('homes: no host has role remote (without remotes, give durationSeconds: the clients idle)')
@@ -177,6 +213,15 @@ class Campaign {
   private readonly env: Record<string, string>
   private server: PeerProcess | undefined
   private serverArgs: string[] = []
+  private bootstrapAddrs: string[] = []
+  /** The original Go client's binary, when a client host runs it (built before the network came up). */
+  private legacyClientBinary: string | undefined
+  /**
+   * What each original Go client said it could not do: answers it dropped (an address it
+   * could not decode) and rounds it could not report (the server refused, or the report did
+   * not marshal). Our client keeps and retries reports itself; the Go client loses them.
+   */
+  private readonly legacyTroubles = new Map<string, { droppedAnswers: string[]; unreported: string[] }>()
   private readonly resources: Record<string, ResourceUsage> = {}
   private readonly samplers: { process: PeerProcess; sampler: ResourceSampler; recorded: boolean }[] = []
 
@@ -194,6 +239,8 @@ class Campaign {
 
   async run(): Promise<CampaignResult> {
     const started = performance.now()
+    if (this.hosts.clients.some((name) => (this.lab.node(name) as HostNode).impl === 'go'))
+      this.legacyClientBinary = await legacyGoClientBinary()
     const apiKeys = await this.issueApiKeys()
     const relayAddrs = await this.startRelays()
     const bootstrapAddrs = await this.startBootstrapPeers()
@@ -214,6 +261,7 @@ class Campaign {
           `client ${client} exited with ${code ?? 'a signal'}: see logs/${client}-client.log`,
         )
     }
+    verdict.problems.push(...this.legacyClientProblems())
     const table = formatVerdictTable(verdict)
     // Relays and remotes run until the network comes down: their figures so far.
     for (const entry of this.samplers) this.record(entry)
@@ -259,15 +307,25 @@ class Campaign {
   }
 
   private async startBootstrapPeers(): Promise<string[]> {
-    return Promise.all(
+    this.bootstrapAddrs = await Promise.all(
       this.scenario.bootstrap.map(async (name) => {
         const ip = this.lab.node(name).ip
-        const peer = this.peer(name, 'bootstrap', ['--ip', ip, '--port', String(PORTS.bootstrap)])
+        const args = ['--ip', ip, '--port', String(PORTS.bootstrap)]
+        const peer =
+          this.scenario.bootstrapImpl === 'go'
+            ? this.sampled(
+                await startGoBootstrap(this.lab, name, args, {
+                  env: this.env,
+                  logFile: join(this.folder.logs, `${name}-bootstrap.log`),
+                }),
+              )
+            : this.peer(name, 'bootstrap', args)
         const ready = await peer.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
-        this.progress(`DHT bootstrap peer ${name} ready`)
+        this.progress(`DHT bootstrap peer ${name} (${this.scenario.bootstrapImpl}) ready`)
         return `/ip4/${ip}/tcp/${PORTS.bootstrap}/p2p/${ready}`
       }),
     )
+    return this.bootstrapAddrs
   }
 
   /** `punchr up` in node `server`; returns the honeypot's address (with /p2p/). */
@@ -387,43 +445,14 @@ class Campaign {
     const duration = this.options.durationSeconds ?? this.scenario.durationSeconds
     const server = `${this.lab.node('server').ip}:${PORTS.serverGrpc}`
     const fault = new ServerFault(this.options.killServerAfterRounds)
-    const clients = this.hosts.clients.map((name) => {
-      const transports = (this.lab.node(name) as HostNode).transports
-      // The relays on each of the client's transports: identify over each tells it its address there.
-      const bootstrap = relayAddrs.flatMap((relay) => transports.map((t) => relay[t]))
-      return this.process(
-        name,
-        'client',
-        PUNCHR_CLI,
-        [
-          'client',
-          '--server',
-          server,
-          '--host-count',
-          String(this.options.clientHostCount ?? 1),
-          '--rounds',
-          String(rounds ?? 0),
-          '--transports',
-          transports.join(','),
-          '--bootstrap-peers',
-          bootstrap.join(','),
-          '--key-file',
-          join(this.folder.clients, `${name}.keys`),
-          '--queue-dir',
-          join(this.folder.clients, `${name}-queue`),
-          '--metrics-port',
-          '0',
-          '--no-remote-wait',
-          String(NO_REMOTE_WAIT_S),
-        ],
-        { PUNCHR_CLIENT_API_KEY: apiKeys.get(name)! },
-        (line) => {
-          if (line.trim() !== '') this.progress(`${name}: ${line}`)
-          // The client prints `round <n> …` once a round's report is queued.
-          if (/^round \d+ /.test(line)) fault.roundFinished()
-        },
-      )
-    })
+    const clients = this.hosts.clients.map((name) =>
+      this.startClient(name, server, rounds, apiKeys.get(name)!, relayAddrs, (line) => {
+        if (line.trim() !== '') this.progress(`${name}: ${line}`)
+        // `punchr client` prints `round <n> …` once a round's report is queued, the Go client a
+        // JSON line `{"round":<n>,…}` once it sent it.
+        if (/^round \d+ /.test(line) || /^\{"round":\d+/.test(line)) fault.roundFinished()
+      }),
+    )
     this.progress(
       `${clients.length} client(s) measuring: ${rounds === undefined ? `for ${duration} s` : `${rounds} round(s) each`}`,
     )
@@ -432,10 +461,11 @@ class Campaign {
       faultError = err
       for (const c of clients) c.child.kill('SIGINT')
     })
+    const legacy = this.hosts.clients.some((name) => (this.lab.node(name) as HostNode).impl === 'go')
     const budgetMs =
       rounds === undefined
         ? (duration ?? 0) * 1000 + CLIENT_STOP_MS
-        : rounds * ROUND_BUDGET_MS + READY_TIMEOUT_MS
+        : rounds * (legacy ? LEGACY_ROUND_BUDGET_MS : ROUND_BUDGET_MS) + READY_TIMEOUT_MS
     const timers: NodeJS.Timeout[] = []
     if (rounds === undefined)
       timers.push(
@@ -461,6 +491,107 @@ class Campaign {
     } finally {
       for (const t of timers) clearTimeout(t)
     }
+  }
+
+  /**
+   * One client host's measuring program: `punchr client`, bootstrapping from the relays on each
+   * of its transports (identify over each tells it its address there); or, for `impl: go`, the
+   * original Go client, bootstrapping from the go-libp2p bootstrap peers as it would from the
+   * IPFS bootstrappers (checkRunnable made sure there are enough of them).
+   */
+  private startClient(
+    name: string,
+    server: string,
+    rounds: number | undefined,
+    apiKey: string,
+    relayAddrs: RelayAddrs[],
+    onLine: (line: string) => void,
+  ): PeerProcess {
+    const node = this.lab.node(name) as HostNode
+    const hostCount = String(this.options.clientHostCount ?? 1)
+    const keyFile = join(this.folder.clients, `${name}.keys`)
+    if (node.impl === 'go') {
+      const troubles = { droppedAnswers: [] as string[], unreported: [] as string[] }
+      this.legacyTroubles.set(name, troubles)
+      const watch = (line: string) => {
+        onLine(line)
+        const said = parseJsonLine(line)
+        if (said?.answerDropped === true) troubles.droppedAnswers.push(String(said.error))
+        if (typeof said?.round === 'number' && said.tracked === false)
+          troubles.unreported.push(`round ${said.round}: ${String(said.error)}`)
+      }
+      const args = [
+        '--server',
+        server,
+        '--api-key',
+        apiKey,
+        '--host-count',
+        hostCount,
+        '--rounds',
+        String(rounds ?? 0),
+        '--bootstrap-peers',
+        this.bootstrapAddrs.join(','),
+        '--key-file',
+        keyFile,
+        '--no-remote-wait',
+        `${NO_REMOTE_WAIT_S}s`,
+      ]
+      return this.sampled(
+        new PeerProcess(this.lab, name, 'client', args[0]!, args.slice(1), {
+          env: this.env,
+          node: this.legacyClientBinary!,
+          logFile: join(this.folder.logs, `${name}-client.log`),
+          stdoutFile: join(this.folder.logs, `${name}-client.out`),
+          onLine: watch,
+        }),
+      )
+    }
+    const bootstrap = relayAddrs.flatMap((relay) => node.transports.map((t) => relay[t]))
+    return this.process(
+      name,
+      'client',
+      PUNCHR_CLI,
+      [
+        'client',
+        '--server',
+        server,
+        '--host-count',
+        hostCount,
+        '--rounds',
+        String(rounds ?? 0),
+        '--transports',
+        node.transports.join(','),
+        '--bootstrap-peers',
+        bootstrap.join(','),
+        '--key-file',
+        keyFile,
+        '--queue-dir',
+        join(this.folder.clients, `${name}-queue`),
+        '--metrics-port',
+        '0',
+        '--no-remote-wait',
+        String(NO_REMOTE_WAIT_S),
+      ],
+      { PUNCHR_CLIENT_API_KEY: apiKey },
+      onLine,
+    )
+  }
+
+  private legacyClientProblems(): string[] {
+    return [...this.legacyTroubles].flatMap(([client, t]) => [
+      ...(t.droppedAnswers.length === 0
+        ? []
+        : [
+            `client ${client} (the Go client) dropped ${t.droppedAnswers.length} GetAddrInfo answer(s) it could not ` +
+              `decode, first: ${t.droppedAnswers[0]}`,
+          ]),
+      ...(t.unreported.length === 0
+        ? []
+        : [
+            `client ${client} (the Go client) could not report ${t.unreported.length} round(s), which are lost; ` +
+              `first: ${t.unreported[0]}`,
+          ]),
+    ])
   }
 
   /** `killServerAfterRounds`: SIGKILL `punchr up` mid-run, then start it again on the same database. */
@@ -579,6 +710,16 @@ class ServerFault {
 function readyPeerId(line: unknown): string | undefined {
   const ready = line as { ready?: boolean; peerId?: string }
   return ready.ready === true && typeof ready.peerId === 'string' ? ready.peerId : undefined
+}
+
+/** A stdout line of a program that prints JSON lines, or undefined for any other line. */
+function parseJsonLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined
+  try {
+    return JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
 }
 
 /** PeerProcess parses stdout as JSON; the CLI prints text, which arrives as `{ raw }`. */

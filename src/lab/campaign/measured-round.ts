@@ -14,6 +14,10 @@ export interface MeasuredRound {
   outcome: string
   error: string | null
   finalTransport: string | null
+  /** The punchr client that reported it (hole_punch_results.client_implementation). */
+  clientImplementation: string
+  /** Known quirks of that client the server normalised in the report (src/server/quirks.ts). */
+  quirks: string[]
   /** Unix microseconds. */
   connectStartedUs: number
   connectEndedUs: number

@@ -14,7 +14,7 @@ export async function readStoredRounds(
 ): Promise<MeasuredRound[]> {
   const rows = await db.query<StoredRow>(
     `SELECT r.id, a.username, cp.multi_hash AS client_peer, rp.multi_hash AS remote_peer, r.outcome::text AS outcome,
-            r.error, r.protocols, r.final_transport,
+            r.error, r.protocols, r.final_transport, r.client_implementation, r.quirks,
             ${micros('r.connect_started_at')} AS connect_started_us, ${micros('r.connect_ended_at')} AS connect_ended_us,
             ${micros('r.ended_at')} AS ended_us,
             coalesce((SELECT json_agg(json_build_object(
@@ -44,6 +44,8 @@ export async function readStoredRounds(
     outcome: row.outcome,
     error: row.error,
     finalTransport: row.final_transport,
+    clientImplementation: row.client_implementation,
+    quirks: row.quirks,
     connectStartedUs: row.connect_started_us,
     connectEndedUs: row.connect_ended_us,
     endedUs: row.ended_us,
@@ -60,6 +62,8 @@ interface StoredRow {
   error: string | null
   protocols: (string | number)[]
   final_transport: string | null
+  client_implementation: string
+  quirks: string[]
   connect_started_us: number
   connect_ended_us: number
   ended_us: number

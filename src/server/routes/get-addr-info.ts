@@ -10,13 +10,17 @@ import {
   GetAddrInfoResponseSchema,
 } from '../../gen/punchr_pb.js'
 import { peerIdToBytes } from '../../lib/peer-id.js'
+import { clientCapabilities, undecodableProtocolNames } from '../client-capabilities.js'
 import type { ServerContext } from '../context.js'
 import { LIMITS } from '../limits.js'
-import { chooseProtocolFilter, clientTransports } from '../protocol-filter.js'
+import { chooseProtocolFilter } from '../protocol-filter.js'
 import { assertMaxCount, assertRequiredFields, peerIdField } from '../validate.js'
 import { requireOwnHost } from './client-host.js'
 
-/** GetAddrInfo: hands out one remote to hole punch (SPEC §4). */
+/**
+ * GetAddrInfo: hands out one remote to hole punch (SPEC §4), with only the relay addresses
+ * and a protocol filter the asking host can use (client-capabilities.ts).
+ */
 export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): Promise<GetAddrInfoResponse> {
   const authorization = await ctx.auth.authenticate(req.apiKey)
   assertRequiredFields(GetAddrInfoRequestSchema, req)
@@ -31,14 +35,21 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
   )
   const hostClientIds = [...new Set([host.clientId, ...siblings.map((h) => h.clientId)])]
 
-  const protocols = chooseProtocolFilter(clientTransports(host.agentVersion), ctx.random())
+  const capabilities = clientCapabilities(host.agentVersion, host.listenIpVersions)
+  const protocols = chooseProtocolFilter(capabilities.filters, ctx.random())
   const stopTimer = ctx.metrics.allocationDuration.startTimer()
   const allocation = await allocateRemote(
     ctx.db,
-    // A private or loopback relay hop is an address in the dialling client's own network: only
-    // a server told so (--private-relay-hops: a testbed on one machine or a private network)
-    // hands one out.
-    { clientId: host.clientId, hostClientIds, protocols, privateRelayHops: ctx.privateRelayHops },
+    {
+      clientId: host.clientId,
+      hostClientIds,
+      protocols,
+      // A private or loopback relay hop is an address in the dialling client's own network:
+      // only a server told so (--private-relay-hops: a testbed on one machine or a private
+      // network) hands one out.
+      privateRelayHops: ctx.privateRelayHops,
+      undecodableProtocols: undecodableProtocolNames(capabilities.decodes),
+    },
     ctx.allocation,
     ctx.relayHops,
   ).finally(stopTimer)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { create, toBinary } from '@bufbuild/protobuf'
+import { recordListenIpVersions } from '../../db/clients.js'
 import { insertHolePunchReport } from '../../db/hole-punches.js'
 import {
   type TrackHolePunchRequest,
@@ -7,14 +8,18 @@ import {
   type TrackHolePunchResponse,
   TrackHolePunchResponseSchema,
 } from '../../gen/punchr_pb.js'
+import { clientImplementation, listenIpVersions } from '../client-capabilities.js'
 import type { ServerContext } from '../context.js'
+import { normaliseQuirks } from '../quirks.js'
 import { assertRequiredFields, peerIdField, toHolePunchReport } from '../validate.js'
 import { requireOwnHost } from './client-host.js'
 
 /**
  * TrackHolePunch: validates and stores one report (SPEC §2, §3, §8). A rejected report
  * writes nothing (INVALID_ARGUMENT names the field); an accepted one is stored whole in one
- * transaction; the same report sent again (a retry after a lost answer) is stored once.
+ * transaction; the same report sent again (a retry after a lost answer) is stored once. A
+ * report of the original Go or Rust client has its known quirks normalised first and named
+ * in the result (quirks.ts).
  */
 export async function trackHolePunch(
   ctx: ServerContext,
@@ -23,11 +28,20 @@ export async function trackHolePunch(
   const authorization = await ctx.auth.authenticate(req.apiKey)
   assertRequiredFields(TrackHolePunchRequestSchema, req)
   const clientMultiHash = peerIdField(req.clientId, 'client_id')
-  const report = toHolePunchReport(req, ctx.nowNs())
+  // The host first: its agent version says which client's quirks the report may show.
   const host = await requireOwnHost(ctx.db, clientMultiHash, authorization, 'client_id')
+  const implementation = clientImplementation(host.agentVersion)
+  const { request, quirks } = normaliseQuirks(req, implementation)
+  const report = toHolePunchReport(request, ctx.nowNs())
   const resultId = await insertHolePunchReport(
     ctx.db,
-    { ...report, clientId: host.clientId, reportSha256: reportDigest(req) },
+    {
+      ...report,
+      clientId: host.clientId,
+      clientImplementation: implementation,
+      quirks,
+      reportSha256: reportDigest(req),
+    },
     ctx.geo,
   )
   if (resultId === undefined) {
@@ -36,13 +50,22 @@ export async function trackHolePunch(
       { client: clientMultiHash, remote: report.remoteId },
       'report was stored before; not stored again',
     )
-  } else {
-    ctx.metrics.results.inc({ outcome: report.outcome })
+    return create(TrackHolePunchResponseSchema)
   }
+  ctx.metrics.results.inc({ outcome: report.outcome })
+  for (const quirk of quirks) ctx.metrics.normalisedQuirks.inc({ quirk })
+  if (quirks.length > 0)
+    ctx.log.info(
+      { client: clientMultiHash, result: resultId, quirks },
+      'stored a report with known client quirks normalised',
+    )
+  // What IP version filters this host can run from now on (client-capabilities.ts).
+  if (report.listenMultiAddresses.length > 0)
+    await recordListenIpVersions(ctx.db, host.clientId, listenIpVersions(report.listenMultiAddresses))
   return create(TrackHolePunchResponseSchema)
 }
 
-/** Identity of a report: its canonical bytes without the API key (a retry may use a rotated key). */
+/** Identity of a report: its canonical bytes as sent, without the API key (a retry may use a rotated key). */
 function reportDigest(req: TrackHolePunchRequest): Uint8Array {
   return createHash('sha256')
     .update(toBinary(TrackHolePunchRequestSchema, { ...req, apiKey: '' }))

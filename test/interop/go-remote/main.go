@@ -31,7 +31,7 @@
 //   - With QUIC, a failed identify with the relay makes it reconnect (reconnectOnFailedIdentify):
 //     a workaround for the lab relay's QUIC transport refusing early streams (finding Q3).
 //   - The resource manager is go-libp2p's default without the per-IP rate limit on new
-//     connections (labResourceManager): every relayed connection counts against the relay's IP,
+//     connections (labpeer.ResourceManager): every relayed connection counts against the relay's IP,
 //     and back-to-back lab rounds exhaust it after 16 (docs/INTEROP.md, finding 4).
 //   - Identify advertises only the relay addresses (AddrsFactory), as a NATed node with
 //     AutoRelay does, so the punchr honeypot records it (it skips peers with public addresses).
@@ -58,35 +58,30 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
-	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"punchr/interop/go-remote/labpeer"
 )
 
 var log *slog.Logger
@@ -110,26 +105,15 @@ type options struct {
 }
 
 func main() {
-	log = slog.New(newLevelHandler(os.Getenv("GOLOG_LOG_LEVEL")))
+	log = slog.New(labpeer.NewLevelHandler(os.Getenv("GOLOG_LOG_LEVEL"), "warn,p2p-holepunch=debug", "lab-remote"))
 	// go-libp2p's own loggers write through the same handler (JSON on stderr, per-subsystem levels).
 	gologshim.SetDefaultHandler(log.Handler())
 
 	opts, err := parseOptions(os.Args[1:])
 	if err != nil {
-		fail(err)
+		labpeer.Fail(log, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, opts); err != nil && ctx.Err() == nil {
-		fail(err)
-	}
-	log.Info("stopped")
-}
-
-func fail(err error) {
-	log.Error("failed", "err", err.Error())
-	printLine(map[string]any{"error": err.Error()})
-	os.Exit(1)
+	labpeer.RunUntilSignal(log, func(ctx context.Context) error { return run(ctx, opts) })
 }
 
 func parseOptions(args []string) (options, error) {
@@ -190,7 +174,7 @@ func parseOptions(args []string) (options, error) {
 }
 
 func run(ctx context.Context, o options) error {
-	key, err := loadOrCreateKey(o.keyFile)
+	key, err := labpeer.LoadOrCreateKey(o.keyFile)
 	if err != nil {
 		return err
 	}
@@ -204,7 +188,7 @@ func run(ctx context.Context, o options) error {
 		transports = append(transports, libp2p.Transport(libp2pquic.NewTransport))
 		relay = peer.AddrInfo{ID: o.relay.ID, Addrs: []ma.Multiaddr{o.relayQuic}}
 	}
-	resources, err := labResourceManager()
+	resources, err := labpeer.ResourceManager()
 	if err != nil {
 		return err
 	}
@@ -214,7 +198,7 @@ func run(ctx context.Context, o options) error {
 		libp2p.ListenAddrStrings(listen...),
 		// go-libp2p's default agent names the main module only ("punchr/interop/go-remote@"); name
 		// the library version too, as Kubo's "kubo/0.x" does, so peers and the honeypot can tell.
-		libp2p.UserAgent(userAgent()),
+		libp2p.UserAgent(labpeer.UserAgent("go-remote")),
 		// What a NATed node learns from AutoNAT; forced, so AutoRelay starts at once.
 		libp2p.ForceReachabilityPrivate(),
 		// One static relay: reserve at once (the default boot delay waits minutes for 4 candidates).
@@ -299,38 +283,23 @@ func run(ctx context.Context, o options) error {
 	ready := map[string]any{
 		"ready":        true,
 		"peerId":       h.ID().String(),
-		"relayAddrs":   mapStrings(relayAddrs(), func(a ma.Multiaddr) string { return a.String() + self }),
-		"publicAddrs":  mapStrings(public, ma.Multiaddr.String),
+		"relayAddrs":   labpeer.MapStrings(relayAddrs(), func(a ma.Multiaddr) string { return a.String() + self }),
+		"publicAddrs":  labpeer.MapStrings(public, ma.Multiaddr.String),
 		"relayVia":     relayTransport,
 		"dhtPeers":     dhtPeers,
 		"impl":         "go",
-		"version":      libp2pVersion(),
+		"version":      labpeer.Libp2pVersion(),
 		"listenPort":   o.listenPort,
 		"dcutr":        o.dcutr,
-		"agentVersion": userAgent(),
+		"agentVersion": labpeer.UserAgent("go-remote"),
 	}
 	if o.relayQuic != nil {
 		ready["quicPort"] = quicListenPort(h)
 	}
-	printLine(ready)
+	labpeer.PrintLine(ready)
 	log.Info("remote ready", "ready", ready)
 	<-ctx.Done()
 	return nil
-}
-
-// labResourceManager is go-libp2p's default resource manager (libp2p.DefaultResourceManager:
-// the default limits, auto-scaled) without its per-IP rate limit on new connections (since
-// v0.42: per IPv4 address a burst of 16, then one every 5 s). Every relayed connection counts
-// against the relay's IP, and a lab campaign relays a client to the remote every few hundred
-// milliseconds, far faster than on the real network (where the punchr server hands a remote out
-// at most 10 times a minute): with the limit, the 17th back-to-back round and most after it end
-// NO_CONNECTION — the remote accepts the relayed connection, answers the relay's STOP with OK,
-// then the resource manager refuses the connection and the stream is reset (docs/INTEROP.md,
-// finding 4). The same reason as js-libp2p's inbound limits in src/lab/peers/util.ts.
-func labResourceManager() (network.ResourceManager, error) {
-	limits := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&limits)
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rcmgr.WithConnRateLimiters(&rate.Limiter{}))
 }
 
 // watchObservations returns, per transport ("tcp", "quic"), the address identify last told us
@@ -440,7 +409,7 @@ func joinDHT(ctx context.Context, h host.Host, kad *dht.IpfsDHT, bootstrap []pee
 	if err != nil {
 		return nil, fmt.Errorf("DHT lookup of our own key: %w", err)
 	}
-	ids := mapStrings(found, peer.ID.String)
+	ids := labpeer.MapStrings(found, peer.ID.String)
 	log.Info("joined the DHT", "peers", ids)
 	return ids, nil
 }
@@ -474,26 +443,6 @@ func (traceLogger) Trace(e *holepunch.Event) {
 	log.Info("holepunch "+e.Type, "remote", e.Remote.String(), "evt", e.Evt)
 }
 
-func loadOrCreateKey(file string) (crypto.PrivKey, error) {
-	if file != "" {
-		if b, err := os.ReadFile(file); err == nil {
-			return crypto.UnmarshalPrivateKey(b)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-	}
-	key, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil || file == "" {
-		return key, err
-	}
-	// The same encoding as the js lab peers' key files (libp2p protobuf).
-	b, err := crypto.MarshalPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return key, os.WriteFile(file, b, 0o600)
-}
-
 func until(ctx context.Context, what string, check func() bool) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -515,102 +464,4 @@ func isRelayAddr(a ma.Multiaddr) bool {
 func isQuicAddr(a ma.Multiaddr) bool {
 	_, err := a.ValueForProtocol(ma.P_QUIC_V1)
 	return err == nil && !isRelayAddr(a)
-}
-
-func mapStrings[T any](xs []T, f func(T) string) []string {
-	out := make([]string, 0, len(xs))
-	for _, x := range xs {
-		out = append(out, f(x))
-	}
-	return out
-}
-
-// libp2pVersion is the go-libp2p module version this binary was built with.
-func libp2pVersion() string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range info.Deps {
-			if dep.Path == "github.com/libp2p/go-libp2p" {
-				return dep.Version
-			}
-		}
-	}
-	return "unknown"
-}
-
-func userAgent() string {
-	return "punchr-lab-go-remote go-libp2p/" + libp2pVersion()
-}
-
-func printLine(v any) {
-	b, _ := json.Marshal(v)
-	os.Stdout.Write(append(b, '\n'))
-}
-
-// levelHandler is a JSON slog handler on stderr whose level depends on the go-libp2p subsystem
-// (the "logger" attribute gologshim adds), configured like go-log: "warn,p2p-holepunch=debug".
-type levelHandler struct {
-	slog.Handler
-	fallback slog.Level
-	levels   map[string]slog.Level
-	level    slog.Level
-}
-
-func newLevelHandler(spec string) *levelHandler {
-	if spec == "" {
-		spec = "warn,p2p-holepunch=debug"
-	}
-	// Our own lines follow the lab's PUNCHR_LOG_LEVEL, like the js peers (default info).
-	own := os.Getenv("PUNCHR_LOG_LEVEL")
-	if own == "" {
-		own = "info"
-	}
-	spec += ",lab-remote=" + own
-	h := &levelHandler{
-		Handler:  slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}),
-		fallback: slog.LevelWarn,
-		levels:   map[string]slog.Level{},
-	}
-	for _, part := range strings.Split(spec, ",") {
-		name, lvl, found := strings.Cut(part, "=")
-		var l slog.Level
-		if !found {
-			lvl = name
-		}
-		if l.UnmarshalText([]byte(lvl)) != nil {
-			continue
-		}
-		if found {
-			h.levels[name] = l
-		} else {
-			h.fallback = l
-		}
-	}
-	h.level = h.levelFor("lab-remote")
-	return h
-}
-
-func (h *levelHandler) levelFor(system string) slog.Level {
-	if l, ok := h.levels[system]; ok {
-		return l
-	}
-	return h.fallback
-}
-
-func (h *levelHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	c := *h
-	for _, a := range attrs {
-		if a.Key == "logger" {
-			c.level = h.levelFor(a.Value.String())
-		}
-	}
-	c.Handler = h.Handler.WithAttrs(attrs)
-	return &c
-}
-
-func (h *levelHandler) WithGroup(name string) slog.Handler {
-	c := *h
-	c.Handler = h.Handler.WithGroup(name)
-	return &c
 }
