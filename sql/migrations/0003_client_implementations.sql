@@ -13,8 +13,10 @@ ALTER TABLE hole_punch_results
   -- The punchr client that reported the result, from its host's agent version at the time:
   -- 'punchr-ts' (this project's), 'punchr-go', 'punchr-rust' (the original's), 'other'.
   ADD COLUMN client_implementation TEXT NOT NULL DEFAULT 'other',
-  -- Known quirks of that client the report showed, each normalised before it was stored
-  -- (codes in docs/INTEROP.md, "Known quirks"); empty for a report stored as sent.
+  -- What the server normalised in the report before storing it: known quirks of that client
+  -- (codes in docs/INTEROP.md, "Known quirks"), and `remote-nul-in-text`, NUL characters a
+  -- remote put into the report's texts, dropped (docs/OUTCOMES.md, "Text"). Empty for a report
+  -- stored as sent.
   ADD COLUMN quirks TEXT[] NOT NULL DEFAULT '{}';
 
 -- Results stored before: their client's current agent version tells the implementation. Their

@@ -6,8 +6,13 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../lib/logger.js'
 import { ApiClient, type ApiClientOptions } from './api-client.js'
 import { type ClassifiedError, classifyApiError } from './api-errors.js'
-import type { BackoffOptions } from './backoff.js'
-import { clientAgentVersion, DEFAULT_METRICS_HOST, SHUTDOWN_FLUSH_TIMEOUT } from './constants.js'
+import { type BackoffOptions, sleep } from './backoff.js'
+import {
+  BOOTSTRAP_STAGGER,
+  clientAgentVersion,
+  DEFAULT_METRICS_HOST,
+  SHUTDOWN_FLUSH_TIMEOUT,
+} from './constants.js'
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
 import { ClientMetrics, type MetricsServer, serveMetrics } from './metrics.js'
 import { freePorts } from './ports.js'
@@ -45,6 +50,8 @@ export interface PunchrClientOptions {
   queue?: Pick<ReportQueueOptions, 'backoff' | 'maxReports' | 'maxBytes' | 'maxUnknownAttempts'>
   /** How long the bootstrap peers get to tell each host its observed address. */
   observeTimeout?: number
+  /** Pause between two hosts' bootstraps (ms). @default BOOTSTRAP_STAGGER */
+  bootstrapStagger?: number
   /** On stop, how long the queue may keep sending. @default 5 s */
   flushTimeout?: number
   onLoopEvent?: (event: LoopEvent) => void
@@ -176,9 +183,12 @@ export class PunchrClient {
   /** The hosts that learnt their observed address; throws when none did. */
   private async bootstrap(signal: AbortSignal): Promise<MeasuringHost[]> {
     const log = this.options.log
+    const stagger = this.options.bootstrapStagger ?? BOOTSTRAP_STAGGER
     const results = await Promise.all(
-      this.hosts.map(async (host) => {
+      this.hosts.map(async (host, i) => {
         try {
+          // One host after the other: they share one address, which js-libp2p peers rate-limit.
+          await sleep(i * stagger, signal)
           const result = await host.bootstrap(this.config.bootstrapPeers, {
             signal,
             ...(this.options.observeTimeout === undefined
@@ -191,6 +201,7 @@ export class PunchrClient {
               dialPort: host.dialPort,
               connected: result.connected.length,
               failed: result.failed.length,
+              resets: result.resets,
               observed: result.observed.map(String),
             },
             'host bootstrapped',

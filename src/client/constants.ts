@@ -40,6 +40,18 @@ export const OBSERVED_ADDR_TIMEOUT = 30 * second
 export const BOOTSTRAP_DIAL_TIMEOUT = 15 * second
 
 /**
+ * Pause between two hosts' bootstraps. A client's hosts share one public address, and js-libp2p
+ * peers (relays, bootstrap peers) reset a sixth inbound connection from one address within a
+ * second (`inboundConnectionThreshold`, 5): a host opens up to two connections per bootstrap
+ * peer (one per transport), so two hosts a second stay within it.
+ */
+export const BOOTSTRAP_STAGGER = 500
+
+/** Tries of a bootstrap dial the peer reset (its inbound rate limit, most likely), a pause apart. */
+export const BOOTSTRAP_DIAL_TRIES = 3
+export const BOOTSTRAP_RETRY_PAUSE = 1 * second
+
+/**
  * After `waitForEnd`, how long attempts still in flight get to write their end (an attempt's
  * `attempt-ended` follows its `direct-connection` by the dial's own return, milliseconds).
  */

@@ -19,6 +19,7 @@ import { classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
 import { isQuicAddress } from '../quic/multiaddr.js'
 import { quicTransport } from '../quic/transport.js'
 import { BOOTSTRAP_DIAL_TIMEOUT, OBSERVED_ADDR_TIMEOUT } from './constants.js'
+import { retryResets } from './dial-retry.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter, type PunchTransport } from './punch-addrs.js'
 import {
   type DcutrTracer,
@@ -59,6 +60,8 @@ export interface MeasuringHostInit {
 export interface BootstrapResult {
   connected: Multiaddr[]
   failed: { addr: Multiaddr; error: string }[]
+  /** Dials a bootstrap peer reset and that were tried again. */
+  resets: number
   /** Our address as the bootstrap peers saw it (empty when identify told nothing in time). */
   observed: Multiaddr[]
 }
@@ -157,7 +160,7 @@ export class MeasuringHost {
     peers: readonly Multiaddr[],
     options: { dialTimeout?: number; observeTimeout?: number; signal?: AbortSignal } = {},
   ): Promise<BootstrapResult> {
-    const result: BootstrapResult = { connected: [], failed: [], observed: [] }
+    const result: BootstrapResult = { connected: [], failed: [], resets: 0, observed: [] }
     const dial = (target: Multiaddr | Multiaddr[], force: boolean) =>
       this.node.dial(target, {
         force,
@@ -177,7 +180,11 @@ export class MeasuringHost {
     await Promise.all(
       dialable.map(async (addr) => {
         try {
-          const connection = await dial(addr, false)
+          const connection = await retryResets(
+            () => dial(addr, false),
+            () => result.resets++,
+            options.signal,
+          )
           result.connected.push(addr)
           reached.set(connection.remotePeer.toString(), connection.remotePeer)
         } catch (err) {

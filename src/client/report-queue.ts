@@ -3,6 +3,10 @@
 // in rejected/ with the reason). So neither a server outage, nor a crash, nor a power cut
 // loses a result; the next start sends what is left.
 //
+// A report the server answers with an error of unknown kind (say INTERNAL for something in
+// that report) waits on its own backoff while the reports behind it go out; a transient error
+// (the server is down) holds the whole queue, since every report would meet it.
+//
 // One file per report, holding the binary TrackHolePunchRequest exactly as built: resends
 // carry identical bytes, and the server's content hash stores a report once however often it
 // arrives (ADR 0003). Names sort in arrival order, so reports go out oldest first.
@@ -79,6 +83,8 @@ interface Entry {
   bytes: number
   attempts: number
   unknownAttempts: number
+  /** Not before this time (ms since the epoch, the queue's clock): its own backoff after an unknown error. */
+  retryAt: number
 }
 
 /** What rejected/<name>.reason.json holds. */
@@ -172,7 +178,7 @@ export class ReportQueue {
       }
       throw err
     }
-    this.entries.push({ name, bytes: report.byteLength, attempts: 0, unknownAttempts: 0 })
+    this.entries.push({ name, bytes: report.byteLength, attempts: 0, unknownAttempts: 0, retryAt: 0 })
     this.totalBytes += report.byteLength
     this.emit({ type: 'queued', id: name, bytes: report.byteLength, depth: this.depth })
     const nowFull = this.fullReason()
@@ -233,11 +239,21 @@ export class ReportQueue {
     }
   }
 
-  /** One send (or wait for work). */
+  /** One send (or wait for work): the oldest report that is not waiting out its own backoff. */
   private async step(signal: AbortSignal): Promise<void> {
-    const head = this.entries[0]
-    if (head === undefined) {
+    if (this.entries.length === 0) {
       await this.change(signal)
+      return
+    }
+    const now = this.now().getTime()
+    const head = this.entries.find((e) => e.retryAt <= now)
+    if (head === undefined) {
+      // Every report waits after an unknown error: until the first is due, or a new one comes.
+      const due = Math.min(...this.entries.map((e) => e.retryAt))
+      const waited = new AbortController()
+      const either = AbortSignal.any([signal, waited.signal])
+      await Promise.race([this.sleep(due - now, either), this.change(either)])
+      waited.abort()
       return
     }
     let report: Uint8Array
@@ -261,6 +277,17 @@ export class ReportQueue {
         (error.kind === 'unknown' && head.unknownAttempts >= this.maxUnknownAttempts)
       ) {
         await this.reject(head, error)
+        return
+      }
+      if (error.kind === 'unknown') {
+        // Something about this report, perhaps: it waits alone, the others go on.
+        const delayMs = backoffDelay(head.unknownAttempts, this.backoff, this.random)
+        head.retryAt = this.now().getTime() + delayMs
+        this.options.log?.warn(
+          { report: head.name, attempts: head.attempts, delayMs, code: error.code, err: error.message },
+          'report not accepted (unknown error); retrying it later, the others meanwhile',
+        )
+        this.emit({ type: 'retry', id: head.name, attempts: head.attempts, delayMs, error })
         return
       }
       this.failures++
@@ -333,7 +360,7 @@ export class ReportQueue {
       }
       if (!name.endsWith(REPORT_SUFFIX)) continue
       const { size } = await stat(join(this.dir, name))
-      this.entries.push({ name, bytes: size, attempts: 0, unknownAttempts: 0 })
+      this.entries.push({ name, bytes: size, attempts: 0, unknownAttempts: 0, retryAt: 0 })
       this.totalBytes += size
     }
     if (removedTempFiles > 0) await syncDir(this.dir)

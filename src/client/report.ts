@@ -1,7 +1,9 @@
-// A round's facts → the TrackHolePunchRequest the server stores (SPEC §2). Pure: no clock, no
-// I/O. Every `required` field is set (protobuf-es refuses to encode the message otherwise,
-// and Go peers reject it), and what the server validates holds by construction: Unix-ns
-// timestamps in order, no UNKNOWN outcome, rtt_errs parallel to rtts, no -1 RTTs.
+// A round's facts → the TrackHolePunchRequest the server stores (docs/ARCHITECTURE.md, "The
+// API"). Pure: no clock, no I/O. Every `required` field is set (protobuf-es refuses to encode
+// the message otherwise, and Go peers reject it), and what the server validates holds by
+// construction: Unix-ns timestamps in order, no UNKNOWN outcome, rtt_errs parallel to rtts, no
+// -1 RTTs, every list within the server's limits (src/lib/report-limits.ts, the same module the
+// server checks with), and no text a remote chose longer than maxRemoteTextChars or with NUL.
 import { create } from '@bufbuild/protobuf'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
@@ -15,12 +17,12 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
+import { LIMITS } from '../lib/report-limits.js'
+import { boundedText } from '../lib/text.js'
 import type { AttemptOutcome, OverallOutcomeKind } from './tracer/index.js'
 
-/** The server takes at most this many addresses per list (src/server/limits.ts). */
-const MAX_ADDRESSES = 100
-/** …and this many protocols per latency measurement. */
-const MAX_PROTOCOLS = 512
+/** A text a remote may have chosen (or that quotes one), as the report carries it. */
+const remoteText = (text: string) => boundedText(text, LIMITS.maxRemoteTextChars)
 
 export type LatencyKind = keyof typeof LatencyMeasurementType
 
@@ -69,7 +71,7 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
     remoteMultiAddresses: addrBytes(round.relayAddrs),
     connectStartedAt: round.connectStartedAt,
     connectEndedAt: round.connectEndedAt,
-    holePunchAttempts: round.attempts.map(toAttempt),
+    holePunchAttempts: round.attempts.slice(0, LIMITS.maxAttempts).map(toAttempt),
     openMultiAddresses: addrBytes(round.openAddrs),
     hasDirectConns: round.hasDirectConns,
     outcome: HolePunchOutcome[round.outcome],
@@ -77,9 +79,9 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
     listenMultiAddresses: addrBytes(round.listenAddrs),
     apiKey: round.apiKey,
     protocols: round.protocols,
-    latencyMeasurements: round.latencies.map(toLatency),
+    latencyMeasurements: round.latencies.slice(0, LIMITS.maxLatencyMeasurements).map(toLatency),
   })
-  if (round.error !== undefined && round.error !== '') report.error = round.error
+  if (round.error !== undefined && round.error !== '') report.error = remoteText(round.error)
   return report
 }
 
@@ -94,23 +96,36 @@ export function toAttempt(attempt: AttemptOutcome): HolePunchAttempt {
   })
   if (attempt.startedAt !== undefined) message.startedAt = attempt.startedAt
   if (attempt.startRtt !== undefined) message.startRtt = attempt.startRtt
-  if (attempt.error !== undefined) message.error = attempt.error
-  if (attempt.directDialError !== undefined) message.directDialError = attempt.directDialError
+  if (attempt.error !== undefined) message.error = remoteText(attempt.error)
+  if (attempt.directDialError !== undefined) message.directDialError = remoteText(attempt.directDialError)
   return message
 }
 
 function toLatency(latency: LatencyRecord): LatencyMeasurement {
+  const pings = latency.rtts.slice(0, LIMITS.maxRttsPerMeasurement)
   return create(LatencyMeasurementSchema, {
     remoteId: latency.peerId,
-    agentVersion: latency.agentVersion,
-    protocols: latency.protocols.slice(0, MAX_PROTOCOLS),
+    agentVersion: remoteText(latency.agentVersion),
+    protocols: protocolsWithinBudget(latency.protocols),
     multiAddress: latency.addr.bytes,
-    rtts: latency.rtts.map((rtt, i) => (latency.errors[i] === '' ? rtt : 0)),
-    rttErrs: latency.errors,
+    rtts: pings.map((rtt, i) => (latency.errors[i] === '' ? rtt : 0)),
+    rttErrs: latency.errors.slice(0, pings.length).map(remoteText),
     mtype: LatencyMeasurementType[latency.kind],
   })
 }
 
+/** The first protocol IDs, each bounded, as long as their characters stay within the budget. */
+function protocolsWithinBudget(protocols: readonly string[]): string[] {
+  const kept: string[] = []
+  let chars = 0
+  for (const protocol of protocols.slice(0, LIMITS.maxProtocols).map(remoteText)) {
+    chars += protocol.length
+    if (chars > LIMITS.maxRemoteProtocolChars) break
+    kept.push(protocol)
+  }
+  return kept
+}
+
 function addrBytes(addrs: readonly Multiaddr[]): Uint8Array[] {
-  return addrs.slice(0, MAX_ADDRESSES).map((a) => a.bytes)
+  return addrs.slice(0, LIMITS.maxAddressesPerList).map((a) => a.bytes)
 }

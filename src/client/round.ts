@@ -18,9 +18,11 @@ import {
   type AttemptOutcome,
   type Clock,
   type DcutrTracer,
+  MAX_ATTEMPTS_PER_ROUND,
   nowNs,
   type OverallOutcomeKind,
   outcome,
+  ROUND_DEADLINE,
   STREAM_OPEN_TIMEOUT,
   type WaitForEndResult,
 } from './tracer/index.js'
@@ -42,6 +44,8 @@ export interface RoundOptions {
   clock?: Clock
   /** How long the remote has to open its dcutr stream. @default 30 s */
   streamOpenTimeout?: number
+  /** The longest the wait for the punch may take. @default ROUND_DEADLINE (150 s) */
+  deadline?: number
   /** @default 60 s */
   connectTimeout?: number
   /** @default 2 s */
@@ -108,7 +112,11 @@ export async function runRound(
   const latencies: Promise<LatencyRecord | undefined>[] = []
   if (relayed !== undefined) {
     const throughRelay = pingConnection(relayed, pings)
-    end = await tracer.waitForEnd(remote, { signal, streamOpenTimeout })
+    end = await tracer.waitForEnd(remote, {
+      signal,
+      streamOpenTimeout,
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+    })
     await settle(tracer, remote, options.settleTimeout ?? ATTEMPT_SETTLE_TIMEOUT)
     // Identify has run by now; the peer store keeps what it learnt until the prune.
     const remoteInfo = host.peerInfo(remote)
@@ -155,6 +163,7 @@ export async function runRound(
   const error = joinErrors([
     roundError(result.outcome, result.attempts, connectError, streamOpenTimeout),
     filter.note,
+    ...misbehaviour(tracer, remote, end, options.deadline ?? ROUND_DEADLINE),
   ])
   const report = buildReport({
     clientId: host.peerId.toMultihash().bytes,
@@ -253,6 +262,27 @@ export function relayPeer(addr: Multiaddr): PeerId | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * What the remote did that bounded the round, for its `error`: the round's deadline passed, it
+ * opened more dcutr streams than a round takes, or its trace overflowed.
+ */
+function misbehaviour(
+  tracer: DcutrTracer,
+  remote: PeerId,
+  end: RoundResult['end'],
+  deadline: number,
+): (string | undefined)[] {
+  const refused = tracer.refusedStreams(remote)
+  const dropped = tracer.dropped(remote)
+  return [
+    end === 'deadline' ? `the round reached its deadline of ${deadline / 1000} s` : undefined,
+    refused === 0
+      ? undefined
+      : `the remote opened ${refused} more /libp2p/dcutr stream(s) than the ${MAX_ATTEMPTS_PER_ROUND} attempts a round takes; reset unanswered`,
+    dropped === 0 ? undefined : `the trace overflowed: ${dropped} of the remote's events were not kept`,
+  ]
 }
 
 /** The round's `error`: why it ended as it did, for the outcomes that are not self-explanatory. */

@@ -137,7 +137,12 @@ export const EXPORT_TABLES: readonly ExportTable[] = [
       col('started_at', 'timestamp', micros('a.started_at'), 'SYNC received: the punch began'),
       col('ended_at', 'timestamp', micros('a.ended_at'), 'attempt ended'),
       col('start_rtt', 'float64', 'a.start_rtt', 'CONNECT/SYNC RTT, seconds'),
-      col('elapsed_time', 'float64', 'a.elapsed_time', 'seconds from opened to ended'),
+      col(
+        'elapsed_time',
+        'float64',
+        'a.elapsed_time',
+        'seconds from started_at (opened_at when the attempt never started) to ended_at',
+      ),
       col(
         'outcome',
         'string',

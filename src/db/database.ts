@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { DatabaseUnavailableError } from '../lib/errors.js'
+import { DatabaseUnavailableError, TransactionConflictError } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
 import { lockDataDir } from './data-dir-lock.js'
 
@@ -158,27 +158,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     kind: 'postgres',
     query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(pool, sql, params),
-    transaction: async <T>(fn: (tx: Queryable) => Promise<T>) => {
-      let client: pg.PoolClient
-      try {
-        client = await pool.connect()
-      } catch (err) {
-        throw classify(err)
-      }
-      try {
-        await run(client, 'BEGIN', [])
-        const result = await fn({
-          query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(client, sql, params),
-        })
-        await run(client, 'COMMIT', [])
-        return result
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined)
-        throw err
-      } finally {
-        client.release()
-      }
-    },
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => retryConflicts(() => transactionOnce(fn)),
     exec: async (sql: string) => {
       await run(pool, sql, [])
     },
@@ -187,5 +167,62 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       closed = true
       await pool.end()
     },
+  }
+
+  async function transactionOnce<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient
+    try {
+      client = await pool.connect()
+    } catch (err) {
+      throw classify(err)
+    }
+    try {
+      await run(client, 'BEGIN', [])
+      const result = await fn({
+        query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(client, sql, params),
+      })
+      await run(client, 'COMMIT', [])
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+}
+
+/** SQLSTATEs of a transaction that lost to a concurrent one: retrying it whole is safe. */
+const CONFLICT_CODES = new Set(['40P01', '40001'])
+/** Tries of a transaction that keeps conflicting; jittered pauses of up to ~10, 20, 40 ms between. */
+const CONFLICT_TRIES = 4
+const CONFLICT_PAUSE_MS = 10
+
+/**
+ * Runs a transaction again when PostgreSQL aborted it as a deadlock victim or a
+ * serialization failure: every statement of ours is safe to repeat from the start (the report
+ * insert is idempotent, an allocation picks again), and the client should not see INTERNAL for
+ * what a retry fixes. After CONFLICT_TRIES the caller gets TransactionConflictError, which the
+ * server answers with a code clients retry.
+ */
+export async function retryConflicts<T>(
+  attempt: () => Promise<T>,
+  tries = CONFLICT_TRIES,
+  pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt()
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code
+      if (typeof code !== 'string' || !CONFLICT_CODES.has(code)) throw err
+      if (i >= tries)
+        throw new TransactionConflictError(
+          `transaction failed ${tries} times on conflicts with concurrent ones (${code}): ${(err as Error).message}`,
+          { cause: err },
+        )
+      log.debug({ code, try: i }, 'transaction conflicted with a concurrent one; running it again')
+      await pause(CONFLICT_PAUSE_MS * 2 ** (i - 1) * (0.5 + Math.random() / 2))
+    }
   }
 }

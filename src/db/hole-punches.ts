@@ -338,7 +338,10 @@ export async function insertHolePunchReport(
     // Counted last, hottest rows last: every report of the hour updates the same count rows,
     // whose locks are held until commit. The rows come in one order (table, then primary key)
     // in every transaction, so concurrent reports wait for each other briefly but cannot
-    // deadlock.
+    // deadlock on them. The other rows a report writes are its own, except its remote's peer
+    // row and its addresses, which honeypot batches write too; those are taken peer first,
+    // addresses in address order (multi-addresses.ts), and a deadlock left anyway is retried
+    // (retryConflicts in database.ts).
     await tx.query(
       `INSERT INTO last_results (role, id, created_at) VALUES ('client', $1, $3::timestamptz), ('remote', $2, $3::timestamptz)
        ON CONFLICT (role, id) DO UPDATE SET created_at = greatest(last_results.created_at, EXCLUDED.created_at)`,

@@ -35,10 +35,13 @@ export async function upsertMultiAddresses(
   if (fresh.length > 0) {
     const located = fresh.map((a) => (a.ip !== null && a.isPublic ? geo(a.ip) : { country: null, asn: null }))
     // ON CONFLICT … DO UPDATE (a no-op write) makes RETURNING yield the id even when a
-    // concurrent transaction inserted the same address first.
+    // concurrent transaction inserted the same address first. That write locks the row, so
+    // rows are taken in one order (by address text) in every transaction: report transactions
+    // and honeypot batches sharing addresses wait for each other instead of deadlocking.
     const rows = await db.query<{ id: string | number; maddr: string }>(
       `INSERT INTO multi_addresses (maddr, is_relay, is_public, addr, ip_version, transport, country, asn)
        SELECT * FROM unnest($1::text[], $2::boolean[], $3::boolean[], $4::inet[], $5::smallint[], $6::text[], $7::char(2)[], $8::bigint[])
+       ORDER BY 1
        ON CONFLICT (maddr) DO UPDATE SET maddr = EXCLUDED.maddr
        RETURNING id, maddr`,
       [

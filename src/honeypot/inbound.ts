@@ -7,6 +7,7 @@ import type { Connection, IdentifyResult, Libp2pEvents, TypedEventTarget } from 
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionEvent } from '../db/connection-events.js'
 import { classifyMultiaddr, isRelayAddr, type MultiaddrClass } from '../lib/multiaddr.js'
+import { withoutNul } from '../lib/text.js'
 import { type Verdict, verdict } from './qualify.js'
 
 /** What became of an inbound connection, or of an identify-push update on it. */
@@ -130,9 +131,11 @@ function merge(before: Seen | undefined, result: IdentifyResult, peer: string): 
       ? [...new Map(advertised.flatMap(classifyAddr).map((a) => [a.maddr, a])).values()]
       : (before?.listenAddrs ?? [])
   const protocols =
-    result.protocols.length > 0 ? [...new Set(result.protocols.map(clean))].sort() : (before?.protocols ?? [])
+    result.protocols.length > 0
+      ? [...new Set(result.protocols.map(withoutNul))].sort()
+      : (before?.protocols ?? [])
   const agentVersion =
-    result.agentVersion === undefined ? (before?.agentVersion ?? null) : clean(result.agentVersion)
+    result.agentVersion === undefined ? (before?.agentVersion ?? null) : withoutNul(result.agentVersion)
   const key = JSON.stringify([agentVersion, protocols, listenAddrs.map((a) => a.maddr)])
   return { agentVersion, protocols, listenAddrs, key }
 }
@@ -145,9 +148,4 @@ function classifyAddr(addr: Multiaddr): MultiaddrClass[] {
 
 function withoutPeerId(addr: Multiaddr): Multiaddr {
   return addr.getComponents().at(-1)?.code === CODE_P2P ? addr.decapsulateCode(CODE_P2P) : addr
-}
-
-/** Text from a peer, made storable: PostgreSQL text cannot hold NUL characters. */
-function clean(text: string): string {
-  return text.replaceAll('\0', '')
 }

@@ -1,8 +1,8 @@
 import { type DescMessage, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect'
-import { DatabaseUnavailableError } from '../lib/errors.js'
+import { DatabaseUnavailableError, TransactionConflictError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
-import { LIMITS } from './limits.js'
+import { LIMITS } from '../lib/report-limits.js'
 import type { ServerMetrics } from './metrics.js'
 
 /**
@@ -38,8 +38,9 @@ function encodedSize(schema: DescMessage, message: Parameters<typeof toBinary>[1
 
 /**
  * Maps failures to gRPC codes and records every RPC: ConnectErrors pass through, an
- * unreachable database becomes UNAVAILABLE (clients retry), anything else is logged and
- * answered INTERNAL without internals.
+ * unreachable database becomes UNAVAILABLE and a transaction that kept conflicting with
+ * concurrent ones ABORTED (clients retry both), anything else is logged and answered INTERNAL
+ * without internals.
  */
 export function errorsAndMetrics(metrics: ServerMetrics, log: Logger): Interceptor {
   return (next) => async (req) => {
@@ -66,6 +67,10 @@ function mapError(err: unknown, log: Logger, method: string): ConnectError {
   if (err instanceof DatabaseUnavailableError) {
     log.warn({ method, err: err.message }, 'database unavailable')
     return new ConnectError('database unavailable; retry later', Code.Unavailable)
+  }
+  if (err instanceof TransactionConflictError) {
+    log.warn({ method, err: err.message }, 'database transaction conflicts')
+    return new ConnectError('concurrent requests conflicted in the database; retry', Code.Aborted)
   }
   log.error({ method, err }, 'unexpected error')
   return new ConnectError('internal error', Code.Internal)

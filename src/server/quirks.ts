@@ -7,8 +7,8 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
+import { LIMITS } from '../lib/report-limits.js'
 import type { ClientImplementation } from './client-capabilities.js'
-import { LIMITS } from './limits.js'
 
 /**
  * Known quirks of the original Go and Rust punchr clients. A report from such a client that

@@ -14,8 +14,8 @@ import {
 } from '../gen/punchr_pb.js'
 import { classifyMultiaddr, PROTOCOL_CODES, parseMultiaddrBytes } from '../lib/multiaddr.js'
 import { parsePeerIdBytes } from '../lib/peer-id.js'
+import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../lib/report-limits.js'
 import { nsToIsoMicros } from '../lib/time.js'
-import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from './limits.js'
 import { ValidationError } from './validation-error.js'
 
 // Field descriptors for presence checks of optional fields.

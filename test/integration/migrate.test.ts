@@ -61,6 +61,14 @@ for (const kind of databaseKinds) {
       assert.deepEqual(await publicTables(db), expectedTables)
     })
 
+    it('says in the schema what elapsed_time measures (from the start, not the opening)', async () => {
+      const [row] = await db.query<{ comment: string }>(
+        `SELECT col_description('hole_punch_attempts'::regclass, attnum) AS comment
+         FROM pg_attribute WHERE attrelid = 'hole_punch_attempts'::regclass AND attname = 'elapsed_time'`,
+      )
+      assert.match(row!.comment, /^seconds from started_at \(opened_at when the attempt never started\)/)
+    })
+
     it('refuses a migration that was changed after it was applied', async () => {
       const edited: Migration[] = migrations.map((m, i) =>
         i === 0 ? { ...m, sql: `${m.sql}\n-- edited afterwards\n` } : m,

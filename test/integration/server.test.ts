@@ -12,7 +12,7 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../../src/gen/punchr_pb.js'
-import { LIMITS } from '../../src/server/limits.js'
+import { LIMITS } from '../../src/lib/report-limits.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { fullReport, maBytes, newPeer, type TestPeer } from '../support/fixtures.js'
 import { seenByHoneypot } from '../support/honeypot-seed.js'
@@ -116,6 +116,25 @@ describeEachDatabase('punchr server', (getDb) => {
     assert.match(res.message ?? '', /^agent_version: required field is missing/)
   })
 
+  it('Register refuses NUL in its own agent version and protocols, naming the field', async () => {
+    const host = await newPeer()
+    await expectCode(
+      t.client.register({ clientId: host.bytes, agentVersion: 'punchr/ts-client/0.1.0\0', apiKey: key }),
+      Code.InvalidArgument,
+      '^agent_version: contains NUL',
+    )
+    await expectCode(
+      t.client.register({
+        clientId: host.bytes,
+        agentVersion: 'x',
+        protocols: ['/ok', '/b\0d'],
+        apiKey: key,
+      }),
+      Code.InvalidArgument,
+      '^protocols\\[1\\]: contains NUL',
+    )
+  })
+
   it('a revoked key gets PERMISSION_DENIED', async () => {
     const carol = await t.addKey('carol')
     const host = await newPeer()
@@ -175,6 +194,33 @@ describeEachDatabase('punchr server', (getDb) => {
     let report: TrackHolePunchRequest
     beforeEach(() => {
       report = fullReport({ client, remote, relay, apiKey: key })
+    })
+
+    it('TrackHolePunch stores a report whose texts a remote filled with NUL: without the NUL, and says so', async () => {
+      const evil = `evil\0agent/1.0`
+      report.latencyMeasurements[1]!.agentVersion = evil
+      report.latencyMeasurements[1]!.protocols = ['/ipfs/ping/1.0.0', '/x\0y']
+      report.holePunchAttempts[0]!.error = `dial to ${evil} failed`
+      report.error = 'remote\0said no'
+      await t.client.trackHolePunch(report)
+      const [result] = await t.db.query<{ id: string | number; error: string; quirks: string[] }>(
+        'SELECT id, error, quirks FROM hole_punch_results ORDER BY id DESC LIMIT 1',
+      )
+      assert.equal(result!.error, 'remotesaid no')
+      assert.deepEqual(result!.quirks, ['remote-nul-in-text'])
+      const latencies = await t.db.query<{ agent_version: string; protocols: string[] }>(
+        `SELECT agent_version, protocols FROM latency_measurements WHERE hole_punch_result_id = $1 AND mtype = 'TO_REMOTE_AFTER_HOLE_PUNCH'`,
+        [result!.id],
+      )
+      assert.deepEqual(latencies[0], {
+        agent_version: 'evilagent/1.0',
+        protocols: ['/ipfs/ping/1.0.0', '/xy'],
+      })
+      const [attempt] = await t.db.query<{ error: string }>(
+        'SELECT error FROM hole_punch_attempts WHERE hole_punch_result_id = $1 ORDER BY attempt_number LIMIT 1',
+        [result!.id],
+      )
+      assert.equal(attempt!.error, 'dial to evilagent/1.0 failed')
     })
 
     it('TrackHolePunch stores a full report whole', async () => {

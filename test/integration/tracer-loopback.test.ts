@@ -32,6 +32,7 @@ import {
   outcome,
   type TraceEvent,
 } from '../../src/client/tracer/index.js'
+import { LAB_CONNECTION_LIMITS } from '../../src/lab/peers/util.js'
 import { isRelayAddr } from '../../src/lib/multiaddr.js'
 
 const LOCALHOST = '127.0.0.1'
@@ -90,6 +91,9 @@ async function startRelay(): Promise<
     addresses: { listen: [`/ip4/${LOCALHOST}/tcp/0`] },
     transports: [tcp()],
     services: { identify: identify(), relay: circuitRelayServer() },
+    // Every peer of this file connects from 127.0.0.1, faster than js-libp2p's default of 5
+    // inbound connections per address and second allows: the sixth within a second was reset.
+    connectionManager: LAB_CONNECTION_LIMITS,
   })
 }
 

@@ -197,7 +197,7 @@ describe('report queue', () => {
   it('gives errors of unknown kind a few tries before setting the report aside', async () => {
     const internal = new ConnectError('internal error', Code.Internal)
     const sender = scriptedSender([internal])
-    const queue = await open({ send: sender.send, maxUnknownAttempts: 3 })
+    const queue = await open({ send: sender.send, maxUnknownAttempts: 3, backoff: { initial: 1, max: 4 } })
     const name = await queue.enqueue(bytes('x'))
     queue.start()
     assert.equal(await queue.drain(5_000), true)
@@ -207,6 +207,38 @@ describe('report queue', () => {
     ) as RejectionReason
     assert.equal(reason.kind, 'unknown')
     assert.equal(reason.attempts, 3)
+  })
+
+  it('an unknown error waits on its own report: the reports behind it go out meanwhile', async () => {
+    const internal = new ConnectError('internal error', Code.Internal)
+    const sent: string[] = []
+    const send = async (report: Uint8Array) => {
+      const text = new TextDecoder().decode(report)
+      sent.push(text)
+      if (text === 'poisoned') throw internal
+    }
+    const events: QueueEvent[] = []
+    const queue = await open({
+      send,
+      maxUnknownAttempts: 3,
+      backoff: { initial: 200, max: 400 },
+      onEvent: (e) => events.push(e),
+    })
+    const poisoned = await queue.enqueue(bytes('poisoned'))
+    await queue.enqueue(bytes('fine-1'))
+    await queue.enqueue(bytes('fine-2'))
+    queue.start()
+    await eventually('the fine reports', () => sent.includes('fine-2'))
+    // The second and third sends are the reports behind the one that failed, without waiting.
+    assert.deepEqual(sent.slice(0, 3), ['poisoned', 'fine-1', 'fine-2'])
+    assert.equal(await queue.drain(5_000), true)
+    assert.deepEqual(
+      sent.filter((s) => s === 'poisoned').length,
+      3,
+      'the failing report was tried again after its backoff, then set aside',
+    )
+    assert.ok(events.some((e) => e.type === 'rejected' && e.id === poisoned))
+    assert.deepEqual(await readdir(join(dir, 'rejected')), [poisoned, `${poisoned}.reason.json`].sort())
   })
 
   it('is bounded by count and by bytes, says so, and makes room as reports go out', async () => {

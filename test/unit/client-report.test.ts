@@ -9,6 +9,7 @@ import { buildReport, type RoundRecord, toAttempt } from '../../src/client/repor
 import { relayHop, relayPeer } from '../../src/client/round.js'
 import { type AttemptOutcome, outcome, type TraceEvent } from '../../src/client/tracer/index.js'
 import { TrackHolePunchRequestSchema } from '../../src/gen/punchr_pb.js'
+import { LIMITS } from '../../src/lib/report-limits.js'
 import { assertRequiredFields, toHolePunchReport } from '../../src/server/validate.js'
 
 const remote = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
@@ -133,6 +134,40 @@ describe('client reports', () => {
     assert.ok(Math.abs(message.elapsedTime - 0.02) < 1e-6)
     const stored = serverAccepts(round({ attempts: [early] }))
     assert.equal(stored.attempts[0]!.startedAt, null)
+  })
+
+  it('a remote with NUL and 10 kB texts, 600 protocols and many pings still gives a report the server takes', () => {
+    const huge = `evil\0agent ${'x'.repeat(10_000)}`
+    const record = round({
+      error: `remote said ${huge}`,
+      latencies: Array.from({ length: LIMITS.maxLatencyMeasurements + 5 }, () => ({
+        kind: 'TO_REMOTE_THROUGH_RELAY' as const,
+        peerId: remote.toMultihash().bytes,
+        agentVersion: huge,
+        protocols: Array.from({ length: 600 }, (_, i) => `/evil/${i}/${'p'.repeat(10_000)}\0`),
+        addr: RELAYED,
+        rtts: Array.from({ length: 300 }, () => 0.01),
+        errors: Array.from({ length: 300 }, () => ''),
+      })),
+    })
+    const report = buildReport(record)
+    assert.ok(toBinary(TrackHolePunchRequestSchema, report).length <= LIMITS.maxMessageBytes)
+    const stored = serverAccepts(record)
+    assert.equal(stored.latencies.length, LIMITS.maxLatencyMeasurements)
+    const first = stored.latencies[0]!
+    assert.equal(first.rtts.length, LIMITS.maxRttsPerMeasurement)
+    assert.equal(first.rttErrs.length, LIMITS.maxRttsPerMeasurement)
+    assert.ok(first.protocols.length > 0)
+    assert.ok(first.protocols.join('').length <= LIMITS.maxRemoteProtocolChars)
+    assert.ok(first.agentVersion.length <= LIMITS.maxRemoteTextChars)
+    for (const text of [first.agentVersion, ...first.protocols, stored.error ?? ''])
+      assert.ok(!text.includes('\0'), 'no NUL')
+  })
+
+  it('a round with more attempts than the server takes reports the first ones', () => {
+    const [attempt] = round().attempts
+    const report = buildReport(round({ attempts: Array.from({ length: 70 }, () => attempt!) }))
+    assert.equal(report.holePunchAttempts.length, LIMITS.maxAttempts)
   })
 
   it('a failed ping never becomes a negative RTT', () => {

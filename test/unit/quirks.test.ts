@@ -7,8 +7,8 @@ import {
   LatencyMeasurementType,
   TrackHolePunchRequestSchema,
 } from '../../src/gen/punchr_pb.js'
+import { LIMITS } from '../../src/lib/report-limits.js'
 import type { ClientImplementation } from '../../src/server/client-capabilities.js'
-import { LIMITS } from '../../src/server/limits.js'
 import { KNOWN_QUIRKS, normaliseQuirks } from '../../src/server/quirks.js'
 import { toHolePunchReport } from '../../src/server/validate.js'
 import { ValidationError } from '../../src/server/validation-error.js'

@@ -67,7 +67,8 @@ const connect = (addrs: Multiaddr[] = [REMOTE_ADDR]): HolePunch => ({
 })
 const SYNC: HolePunch = { type: HolePunchType.SYNC, obsAddrs: [] }
 
-type DialBehaviour = 'refuse' | 'hang' | 'connect'
+/** 'late': ignores its signal and connects after all, once the dial was given up. */
+type DialBehaviour = 'refuse' | 'hang' | 'connect' | 'late'
 
 /** Stub components; `dial` decides what the next hole-punch dials do. */
 function harness(init: DcutrTracerInit = {}) {
@@ -77,6 +78,7 @@ function harness(init: DcutrTracerInit = {}) {
     handle: 0,
     unhandle: 0,
     dials: 0,
+    closed: 0,
     upgrades: [] as Array<{ initiator?: boolean; direction: string }>,
   }
   const h = {
@@ -104,7 +106,9 @@ function harness(init: DcutrTracerInit = {}) {
     direction,
     timeline,
     abort() {},
-    close: async () => {},
+    close: async () => {
+      calls.closed++
+    },
   })
   const transport = {
     async dial(
@@ -117,6 +121,10 @@ function harness(init: DcutrTracerInit = {}) {
       calls.dials++
       if (h.dial === 'refuse') throw new Error(`connect ECONNREFUSED ${ma.toString()}`)
       if (h.dial === 'hang') return await new Promise<never>(() => {}) // ignores its signal
+      if (h.dial === 'late') {
+        await new Promise((resolve) => options.signal.addEventListener('abort', resolve, { once: true }))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
       const maConn = { direction: 'outbound', timeline: { open: Date.now() }, remoteAddr: ma }
       return await options.upgrader.upgradeOutbound(maConn, { ...options })
     },
@@ -316,6 +324,40 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     await h.tracer.stop()
   })
 
+  it('a full trace still keeps what decides the outcome, and counts what it left out', async () => {
+    const h = harness({ maxEventsPerTrace: 4 })
+    await h.tracer.start()
+    h.dial = 'connect'
+    const stream = h.open()
+    stream.deliver(connect())
+    stream.deliver(SYNC)
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    const events = h.tracer.trace(REMOTE)
+    assert.ok(events.some((e) => e.type === 'direct-connection'))
+    assert.equal(attemptOutcomes(events)[0]?.outcome, 'SUCCESS')
+    assert.equal(h.tracer.dropped(REMOTE), 1, 'the dial-started event')
+    await h.tracer.stop()
+  })
+
+  it('our dial that connects after the attempt gave it up is no SUCCESS: FAILED, and the connection closed', async () => {
+    const h = harness({ dialTimeout: 100 })
+    await h.tracer.start()
+    h.dial = 'late'
+    h.tracer.watch(REMOTE)
+    const stream = h.open()
+    stream.deliver(connect())
+    stream.deliver(SYNC)
+    await until('the abandoned connection', () =>
+      h.tracer.trace(REMOTE).some((e) => e.type === 'abandoned-connection'),
+    )
+    const events = h.tracer.trace(REMOTE)
+    assert.deepEqual(types(events).slice(-3), ['1:dial-failed', '1:attempt-ended', '1:abandoned-connection'])
+    assert.ok(!events.some((e) => e.type === 'direct-connection'))
+    assert.equal(attemptOutcomes(events)[0]?.outcome, 'FAILED')
+    assert.equal(h.calls.closed, 1)
+    await h.tracer.stop()
+  })
+
   it('the remote connecting to us while we dial is SUCCESS; our dial is abandoned', async () => {
     const h = harness({ dialTimeout: 10_000 })
     await h.tracer.start()
@@ -365,6 +407,41 @@ describe('DcutrTracer (stubbed libp2p)', () => {
       attemptOutcomes(h.tracer.trace(REMOTE)).map((a) => a.outcome),
       ['FAILED'],
     )
+    await h.tracer.stop()
+  })
+
+  it('a remote that opens stream after stream gets the attempts a round takes; the rest are reset', async () => {
+    const h = harness({ maxAttemptsPerRound: 3, attemptTimeout: 100 })
+    await h.tracer.start()
+    const streams = Array.from({ length: 5 }, () => {
+      const stream = h.open()
+      stream.deliver(connect())
+      return stream
+    })
+    assert.deepEqual(
+      streams.map(
+        (s) => s.status === 'aborted' && /3 dcutr attempts this round/.test(s.abortedWith?.message ?? ''),
+      ),
+      [false, false, false, true, true],
+    )
+    assert.equal(h.tracer.refusedStreams(REMOTE), 2)
+    assert.equal(await h.tracer.waitForEnd(REMOTE, { maxAttempts: 3 }), 'attempts-exhausted')
+    assert.equal(attemptOutcomes(h.tracer.trace(REMOTE)).length, 3)
+    await h.tracer.stop()
+  })
+
+  it('waitForEnd ends at the round’s deadline, whatever runs: the running attempt ends TIMEOUT', async () => {
+    const h = harness({ attemptTimeout: 60_000 })
+    await h.tracer.start()
+    const stream = h.open()
+    stream.deliver(connect()) // and never SYNC
+    const started = Date.now()
+    assert.equal(await h.tracer.waitForEnd(REMOTE, { deadline: 200 }), 'deadline')
+    assert.ok(Date.now() - started < 2_000)
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    const [attempt] = attemptOutcomes(h.tracer.trace(REMOTE))
+    assert.equal(attempt?.outcome, 'TIMEOUT')
+    assert.match(attempt?.error ?? '', /deadline of 0.2 s/)
     await h.tracer.stop()
   })
 

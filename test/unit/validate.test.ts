@@ -15,7 +15,7 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../../src/gen/punchr_pb.js'
-import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../../src/server/limits.js'
+import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../../src/lib/report-limits.js'
 import { assertRequiredFields, timestampField, toHolePunchReport } from '../../src/server/validate.js'
 import { ValidationError } from '../../src/server/validation-error.js'
 import { fullReport, maBytes, newPeer, relayAddr } from '../support/fixtures.js'

@@ -7,7 +7,7 @@ import { revokeApiKey } from '../../src/db/authorizations.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { HolePunchOutcome, TrackHolePunchRequestSchema } from '../../src/gen/punchr_pb.js'
-import { LIMITS } from '../../src/server/limits.js'
+import { LIMITS } from '../../src/lib/report-limits.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { maBytes, newPeer, relayAddr, type TestPeer } from '../support/fixtures.js'
 import {

@@ -51,6 +51,20 @@ export const REMOTE_MAX_ATTEMPTS = 3
  */
 export const MAX_INBOUND_STREAMS = 4
 
+/**
+ * Attempts one remote may start in one round (one trace, see `clear`): far more than the 3 an
+ * honest remote makes. Its further dcutr streams are reset unanswered, so a remote that opens
+ * streams again and again cannot keep a round going.
+ */
+export const MAX_ATTEMPTS_PER_ROUND = 10
+
+/**
+ * The longest a round's wait for the punch may take, whatever the remote does: the remote's
+ * silence before its first stream, its 3 attempts at their longest, and as much again for
+ * slack. At the deadline running attempts end TIMEOUT.
+ */
+export const ROUND_DEADLINE = STREAM_OPEN_TIMEOUT + REMOTE_MAX_ATTEMPTS * ATTEMPT_TIMEOUT + 30 * second
+
 /** Remotes whose traces are kept (the oldest goes first); bounds memory on a busy host. */
 export const MAX_TRACES = 256
 

@@ -120,6 +120,18 @@ export interface DirectConnectionEvent extends Base {
   connectionId: string
 }
 
+/**
+ * One of our hole-punch dials came up after we had given it up: its attempt had ended or was
+ * being stopped (timeout, superseded, cancelled) when libp2p opened the connection, which its
+ * upgrader does before the dial returns. It is no success of any attempt, and the tracer
+ * closes it (docs/OUTCOMES.md).
+ */
+export interface AbandonedConnectionEvent extends AttemptBase {
+  type: 'abandoned-connection'
+  remoteAddr: Multiaddr
+  connectionId: string
+}
+
 /** The DCUtR exchange broke: bad message, message out of turn, stream ended mid-round. */
 export interface ProtocolErrorEvent extends AttemptBase {
   type: 'protocol-error'
@@ -144,6 +156,7 @@ export type TraceEvent =
   | DialSucceededEvent
   | DialFailedEvent
   | DirectConnectionEvent
+  | AbandonedConnectionEvent
   | ProtocolErrorEvent
   | AttemptEndedEvent
 

@@ -146,6 +146,11 @@ export interface DcutrTracerInit {
    */
   maxEventsPerTrace?: number
   /**
+   * Attempts one remote may start in one round; its further dcutr streams are reset.
+   * @default MAX_ATTEMPTS_PER_ROUND (10)
+   */
+  maxAttemptsPerRound?: number
+  /**
    * Event timestamps (Unix ns).
    *
    * @default wall-clock anchored `process.hrtime`

@@ -25,12 +25,14 @@ import {
   ATTEMPT_TIMEOUT,
   DIAL_TIMEOUT,
   LATE_CONNECTION_WINDOW,
+  MAX_ATTEMPTS_PER_ROUND,
   MAX_EVENTS_PER_TRACE,
   MAX_INBOUND_STREAMS,
   MAX_MESSAGE_SIZE,
   MAX_TRACES,
   PROTOCOL,
   REMOTE_MAX_ATTEMPTS,
+  ROUND_DEADLINE,
   STREAM_OPEN_TIMEOUT,
 } from './constants.js'
 import { type DialSocketOptions, dialFirst, dialRole } from './dialer.js'
@@ -52,6 +54,14 @@ import type { DcutrTracerComponents, DcutrTracerInit } from './index.js'
 import { ObservedAddrs, withoutPeerId } from './observed-addrs.js'
 import { type HolePunch, HolePunchType } from './pb.js'
 import { TypedEventTarget } from './typed-event-target.js'
+
+/** Events kept past the per-trace cap: those an attempt's outcome or the round's end turns on. */
+const DECISIVE_EVENTS = new Set<TraceEvent['type']>([
+  'direct-connection',
+  'abandoned-connection',
+  'dial-succeeded',
+  'attempt-ended',
+])
 
 /** Our CONNECT carries at most this many addresses, which keeps it far below 4 KiB. */
 const MAX_OWN_ADDRS = 16
@@ -84,6 +94,8 @@ interface PeerTrace {
   streams: Set<AbortController>
   lastEnded?: { attempt: number; atMs: number }
   holePunchAttemptsEnded: number
+  /** dcutr streams reset unanswered because the remote had used its MAX_ATTEMPTS_PER_ROUND. */
+  refusedStreams: number
   waiters: Set<() => void>
 }
 
@@ -97,6 +109,8 @@ export type WaitForEndResult =
   | 'silence'
   /** The signal aborted; the remote's running attempts were cancelled. */
   | 'cancelled'
+  /** The round's deadline passed; the remote's running attempts ended TIMEOUT. */
+  | 'deadline'
 
 export interface WaitForEndOptions {
   signal?: AbortSignal
@@ -104,6 +118,8 @@ export interface WaitForEndOptions {
   streamOpenTimeout?: number
   /** @default 3, the remote's attempts (REMOTE_MAX_ATTEMPTS) */
   maxAttempts?: number
+  /** Ends the wait this long after the call, whatever runs then. @default ROUND_DEADLINE */
+  deadline?: number
 }
 
 export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements Startable {
@@ -122,6 +138,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
   private readonly maxMessageSize: number
   private readonly maxTraces: number
   private readonly maxEventsPerTrace: number
+  private readonly maxAttemptsPerRound: number
   private readonly dialOptions: DialSocketOptions
   private readonly observed = new ObservedAddrs()
   private readonly traces = new Map<string, PeerTrace>()
@@ -148,6 +165,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     this.maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE
     this.maxTraces = init.maxTraces ?? MAX_TRACES
     this.maxEventsPerTrace = init.maxEventsPerTrace ?? MAX_EVENTS_PER_TRACE
+    this.maxAttemptsPerRound = init.maxAttemptsPerRound ?? MAX_ATTEMPTS_PER_ROUND
     this.dialOptions = init.dialOptions ?? {}
   }
 
@@ -182,6 +200,11 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
   /** The events of one remote so far (a copy), oldest first. */
   trace(peer: PeerId): TraceEvent[] {
     return [...(this.traces.get(peer.toString())?.events ?? [])]
+  }
+
+  /** How many events of `peer`'s trace were not kept (the per-trace cap, MAX_EVENTS_PER_TRACE). */
+  dropped(peer: PeerId): number {
+    return this.traces.get(peer.toString())?.dropped ?? 0
   }
 
   /**
@@ -238,11 +261,18 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     const streamOpenTimeout = options.streamOpenTimeout ?? this.streamOpenTimeout
     const maxAttempts = options.maxAttempts ?? REMOTE_MAX_ATTEMPTS
     const since = performance.now()
+    const deadline = since + (options.deadline ?? ROUND_DEADLINE)
     let seen = 0
     for (;;) {
       if (options.signal?.aborted === true) {
         this.abortPeer(state)
         return 'cancelled'
+      }
+      if (performance.now() >= deadline) {
+        const passed = (options.deadline ?? ROUND_DEADLINE) / 1000
+        for (const run of state.running.values())
+          run.controller.abort(new AttemptTimeoutError(`the round's deadline of ${passed} s passed`))
+        return 'deadline'
       }
       for (; seen < state.events.length; seen++) {
         if (state.events[seen]!.type === 'direct-connection') return 'direct-connection'
@@ -259,8 +289,13 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
           if (wait <= 0) return 'silence'
         }
       }
-      await this.nextChange(state, wait, options.signal)
+      await this.nextChange(state, Math.min(wait, deadline - now), options.signal)
     }
+  }
+
+  /** dcutr streams of `peer` reset this round because it had started MAX_ATTEMPTS_PER_ROUND attempts. */
+  refusedStreams(peer: PeerId): number {
+    return this.traces.get(peer.toString())?.refusedStreams ?? 0
   }
 
   /**
@@ -300,6 +335,12 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
 
   private async serveStream(stream: Stream, connection: Connection): Promise<void> {
     const state = this.traceFor(connection.remotePeer)
+    if (state.nextAttempt > this.maxAttemptsPerRound) {
+      // A remote that keeps opening streams: its round has had all the attempts it gets.
+      state.refusedStreams++
+      stream.abort(new Error(`${this.maxAttemptsPerRound} dcutr attempts this round; no more`))
+      return
+    }
     const framed = new FramedStream(stream, this.maxMessageSize)
     const relayed = isRelayAddr(connection.remoteAddr)
     let run = this.openAttempt(state, false)
@@ -503,6 +544,16 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     const state = this.traces.get(connection.remotePeer.toString())
     if (state === undefined) return
     const ownAttempt = this.ownDials.get(connection.timeline)
+    if (ownAttempt !== undefined && this.gaveUp(state, ownAttempt)) {
+      this.emit(state, {
+        type: 'abandoned-connection',
+        attempt: ownAttempt,
+        remoteAddr: connection.remoteAddr,
+        connectionId: connection.id,
+      })
+      void connection.close().catch(() => connection.abort(new Error('abandoned hole-punch dial')))
+      return
+    }
     const attempt = ownAttempt ?? this.attemptForConnection(state)
     this.emit(state, {
       type: 'direct-connection',
@@ -515,6 +566,20 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     // Our own dial's success reaches its attempt through the dial itself; waking the attempt
     // here could abort that very dial before it returns the connection.
     if (ownAttempt === undefined && attempt !== undefined) state.running.get(attempt)?.onDirectConnection?.()
+  }
+
+  /**
+   * Whether the dials of `attempt` were given up: it ended, or is being stopped for another
+   * reason than the remote's own connection (with which the attempt succeeded anyway).
+   */
+  private gaveUp(state: PeerTrace, attempt: number): boolean {
+    const run = state.running.get(attempt)
+    if (run === undefined) return true
+    const reason: unknown = run.controller.signal.reason
+    return (
+      run.controller.signal.aborted &&
+      !(reason instanceof AttemptAbortedError && reason.reason === 'direct-connection')
+    )
   }
 
   /** The running attempt (the newest), or the last one if it ended within the late window. */
@@ -592,6 +657,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
       running: new Map(),
       streams: new Set(),
       holePunchAttemptsEnded: 0,
+      refusedStreams: 0,
       waiters: new Set(),
     }
     this.traces.set(key, state)
@@ -614,7 +680,10 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
 
   private emit(state: PeerTrace, partial: NewEvent): void {
     const event = { ...partial, timestamp: this.clock(), peer: state.peer } as TraceEvent
-    if (state.events.length < this.maxEventsPerTrace) state.events.push(event)
+    // Past the cap only the events that decide an outcome are kept: a remote flooding us with
+    // streams cannot turn a success into a timeout. They stay bounded with the attempts.
+    if (state.events.length < this.maxEventsPerTrace || DECISIVE_EVENTS.has(event.type))
+      state.events.push(event)
     else state.dropped++
     this.log.trace('%p %s %o', state.peer, event.type, event.attempt)
     this.dispatchDetail(event.type, event as never)

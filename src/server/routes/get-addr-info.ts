@@ -10,9 +10,9 @@ import {
   GetAddrInfoResponseSchema,
 } from '../../gen/punchr_pb.js'
 import { peerIdToBytes } from '../../lib/peer-id.js'
+import { LIMITS } from '../../lib/report-limits.js'
 import { clientCapabilities, undecodableProtocolNames } from '../client-capabilities.js'
 import type { ServerContext } from '../context.js'
-import { LIMITS } from '../limits.js'
 import { chooseProtocolFilter } from '../protocol-filter.js'
 import { assertMaxCount, assertRequiredFields, peerIdField } from '../validate.js'
 import { requireOwnHost } from './client-host.js'

@@ -8,8 +8,9 @@ import {
   type RegisterResponse,
   RegisterResponseSchema,
 } from '../../gen/punchr_pb.js'
+import { LIMITS } from '../../lib/report-limits.js'
 import type { ServerContext } from '../context.js'
-import { LIMITS } from '../limits.js'
+import { assertNoNul } from '../text-fields.js'
 import { assertMaxCount, assertNonEmpty, assertRequiredFields, peerIdField } from '../validate.js'
 
 /** Register: binds a client host to the API key it presents (SPEC §2, §8). */
@@ -18,7 +19,9 @@ export async function register(ctx: ServerContext, req: RegisterRequest): Promis
   assertRequiredFields(RegisterRequestSchema, req)
   const clientId = peerIdField(req.clientId, 'client_id')
   assertNonEmpty(req.agentVersion, 'agent_version')
+  assertNoNul(req.agentVersion, 'agent_version')
   assertMaxCount(req.protocols, LIMITS.maxProtocols, 'protocols')
+  for (const [i, protocol] of req.protocols.entries()) assertNoNul(protocol, `protocols[${i}]`)
   const peerId = await ctx.db.transaction(async (tx) => {
     const id = await upsertPeer(tx, {
       multiHash: clientId,

@@ -11,6 +11,7 @@ import {
 import { clientImplementation, listenIpVersions } from '../client-capabilities.js'
 import type { ServerContext } from '../context.js'
 import { normaliseQuirks } from '../quirks.js'
+import { NUL_QUIRK, withoutNulInReport } from '../text-fields.js'
 import { assertRequiredFields, peerIdField, toHolePunchReport } from '../validate.js'
 import { requireOwnHost } from './client-host.js'
 
@@ -19,7 +20,7 @@ import { requireOwnHost } from './client-host.js'
  * writes nothing (INVALID_ARGUMENT names the field); an accepted one is stored whole in one
  * transaction; the same report sent again (a retry after a lost answer) is stored once. A
  * report of the original Go or Rust client has its known quirks normalised first and named
- * in the result (quirks.ts).
+ * in the result (quirks.ts), as has NUL in any report's text (text-fields.ts).
  */
 export async function trackHolePunch(
   ctx: ServerContext,
@@ -31,8 +32,10 @@ export async function trackHolePunch(
   // The host first: its agent version says which client's quirks the report may show.
   const host = await requireOwnHost(ctx.db, clientMultiHash, authorization, 'client_id')
   const implementation = clientImplementation(host.agentVersion)
-  const { request, quirks } = normaliseQuirks(req, implementation)
-  const report = toHolePunchReport(request, ctx.nowNs())
+  const clean = withoutNulInReport(req)
+  const normalised = normaliseQuirks(clean.request, implementation)
+  const quirks: string[] = [...normalised.quirks, ...(clean.stripped ? [NUL_QUIRK] : [])]
+  const report = toHolePunchReport(normalised.request, ctx.nowNs())
   const resultId = await insertHolePunchReport(
     ctx.db,
     {

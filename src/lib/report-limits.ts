@@ -1,3 +1,7 @@
+// What one request to the punchr API may carry. The server refuses (INVALID_ARGUMENT) what
+// goes beyond, and our client builds its reports within them (src/client/report.ts): one
+// module for both sides, so they cannot drift apart.
+
 /**
  * Bounds on what one request may carry. They are generous for honest clients (≤ 3 attempts,
  * ≤ 10 addresses per list, a few latency measurements) and keep a single report from costing
@@ -23,6 +27,18 @@ export const LIMITS = {
   maxRttSeconds: 120,
   /** Seconds; one attempt or round cannot plausibly take longer. */
   maxDurationSeconds: 24 * 3600,
+  /**
+   * Characters our client keeps of a text a remote chose (agent version, one protocol ID, an
+   * error quoting it): the server takes any length within the message, but 512 protocols of
+   * 10 kB each would not fit in one.
+   */
+  maxRemoteTextChars: 1024,
+  /**
+   * Characters of protocol IDs our client keeps per latency measurement, the first ones in
+   * order: an honest peer lists a few dozen short IDs (~1 kB), and 32 measurements of this
+   * much stay far within maxMessageBytes.
+   */
+  maxRemoteProtocolChars: 16 * 1024,
 }
 
 /**
