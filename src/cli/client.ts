@@ -43,6 +43,7 @@ export const runClient: Command = async (argv, env) => {
       queueDir: paths.queueDir,
       listenHost: values.listenHost,
       transports: values.transports,
+      punchPrivateAddrs: values.punchPrivateAddrs,
       metrics: { port: values.metricsPort },
     },
     {

@@ -1,4 +1,4 @@
-// `punchr honeypot`: the DHT-server node that records NATed DCUtR-capable peers (SPEC §5).
+// `punchr honeypot`: the DHT-server node that records NATed DCUtR-capable peers (docs/HONEYPOT.md).
 // Once listening it prints, on stdout, lines the NAT lab parses (keep the format):
 //   honeypot peer ID: <peer ID>
 //   honeypot listening on <multiaddr>/p2p/<peer ID>        (one per address)

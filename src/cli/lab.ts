@@ -22,7 +22,7 @@ const labFlags = {
   ),
   retryPairAfter: intFlag(
     'retry-pair-after',
-    'lab run: seconds before a client gets a remote it measured again (SPEC §4 says 600)',
+    'lab run: seconds before a client gets a remote it measured again (the server defaults to 600)',
     0,
     0,
     86_400,

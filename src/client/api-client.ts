@@ -1,4 +1,4 @@
-// The typed PunchrService client (SPEC §2): gRPC over HTTP/2 through Connect, with a deadline
+// The typed PunchrService client (docs/PROTOCOL.md, "Wire API"): gRPC over HTTP/2 through Connect, with a deadline
 // on every call. The HTTP/2 session is ours (not the transport's default one) so that close()
 // can end it: an idle session would otherwise keep the process alive for 15 minutes.
 
@@ -16,7 +16,7 @@ import {
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
 import { ConfigError } from '../lib/errors.js'
-import { API_TIMEOUTS } from './constants.js'
+import { API_TIMEOUTS_MS } from './constants.js'
 
 export interface ApiClientOptions {
   /** `host:port` (`[v6]:port` for IPv6), or a full `http(s)://` URL. */
@@ -26,7 +26,7 @@ export interface ApiClientOptions {
   /** Accept any server certificate (self-signed test servers). Implies nothing without `tls`. */
   tlsSkipVerify: boolean
   /** Per-call deadlines in milliseconds. */
-  timeouts?: Partial<Record<keyof typeof API_TIMEOUTS, number>>
+  timeouts?: Partial<Record<keyof typeof API_TIMEOUTS_MS, number>>
 }
 
 type SessionManager = NonNullable<GrpcTransportOptions['sessionManager']>
@@ -35,7 +35,7 @@ export class ApiClient {
   readonly baseUrl: string
   private readonly sessions: Http2SessionManager
   private readonly client: Client<typeof PunchrService>
-  private readonly timeouts: Record<keyof typeof API_TIMEOUTS, number>
+  private readonly timeouts: Record<keyof typeof API_TIMEOUTS_MS, number>
 
   constructor(options: ApiClientOptions) {
     this.baseUrl = serverUrl(options.server, options.tls)
@@ -52,7 +52,7 @@ export class ApiClient {
       PunchrService,
       createGrpcTransport({ baseUrl: this.baseUrl, sessionManager: guardSessions(this.sessions) }),
     )
-    this.timeouts = { ...API_TIMEOUTS, ...options.timeouts }
+    this.timeouts = { ...API_TIMEOUTS_MS, ...options.timeouts }
   }
 
   register(

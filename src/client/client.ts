@@ -1,6 +1,8 @@
 // The measurement client as one object: N hosts, the API client, the report queue, the round
 // loop and the metrics server, started and stopped in the right order. `punchr client`
 // (src/cli/client.ts) builds its config from flags; tests build it from literals.
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../lib/logger.js'
@@ -8,15 +10,16 @@ import { ApiClient, type ApiClientOptions } from './api-client.js'
 import { type ClassifiedError, classifyApiError } from './api-errors.js'
 import { type BackoffOptions, sleep } from './backoff.js'
 import {
-  BOOTSTRAP_STAGGER,
+  BOOTSTRAP_STAGGER_MS,
   clientAgentVersion,
   DEFAULT_METRICS_HOST,
-  SHUTDOWN_FLUSH_TIMEOUT,
+  SHUTDOWN_FLUSH_TIMEOUT_MS,
 } from './constants.js'
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
 import { ClientMetrics, type MetricsServer, serveMetrics } from './metrics.js'
 import { freePorts } from './ports.js'
 import type { PunchTransport } from './punch-addrs.js'
+import { endpointOf } from './punch-targets.js'
 import { type QueueEvent, ReportQueue, type ReportQueueOptions } from './report-queue.js'
 import { type LoopEvent, RoundLoop, type RoundLoopOptions } from './round-loop.js'
 
@@ -37,6 +40,8 @@ export interface PunchrClientConfig {
   listenHost: string
   /** What the hosts measure with. @default tcp and quic */
   transports?: readonly PunchTransport[]
+  /** Punch remotes' private and loopback addresses too (testbeds only). @default false */
+  punchPrivateAddrs?: boolean
   /** Where /metrics is served; undefined = not at all. */
   metrics?: { host?: string; port: number }
 }
@@ -50,7 +55,7 @@ export interface PunchrClientOptions {
   queue?: Pick<ReportQueueOptions, 'backoff' | 'maxReports' | 'maxBytes' | 'maxUnknownAttempts'>
   /** How long the bootstrap peers get to tell each host its observed address. */
   observeTimeout?: number
-  /** Pause between two hosts' bootstraps (ms). @default BOOTSTRAP_STAGGER */
+  /** Pause between two hosts' bootstraps (ms). @default BOOTSTRAP_STAGGER_MS */
   bootstrapStagger?: number
   /** On stop, how long the queue may keep sending. @default 5 s */
   flushTimeout?: number
@@ -154,6 +159,7 @@ export class PunchrClient {
   private async startHosts(): Promise<void> {
     const count = this.config.hostKeys.length
     const ports = await freePorts(this.config.listenHost, 2 * count)
+    const infrastructure = await this.infrastructure()
     for (const [i, privateKey] of this.config.hostKeys.entries()) {
       const host = await MeasuringHost.create({
         privateKey,
@@ -162,10 +168,32 @@ export class PunchrClient {
         listenPort: ports[2 * i]!,
         dialPort: ports[2 * i + 1]!,
         transports: this.config.transports ?? DEFAULT_TRANSPORTS,
+        punchPrivateAddrs: this.config.punchPrivateAddrs ?? false,
+        infrastructure,
         ...(this.options.tracer === undefined ? {} : { tracer: this.options.tracer }),
       })
       this.hosts.push(host)
     }
+  }
+
+  /**
+   * The endpoints of the server and the bootstrap peers: a remote's CONNECT may not make our
+   * hosts punch them (punch-targets.ts). A server name that does not resolve now is left out.
+   */
+  private async infrastructure(): Promise<{ ip: string; port?: number }[]> {
+    const endpoints = this.config.bootstrapPeers.flatMap((addr) => endpointOf(addr) ?? [])
+    const url = new URL(this.api.baseUrl)
+    const server = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+    if (isIP(server) !== 0) endpoints.push({ ip: server, port })
+    else {
+      try {
+        for (const { address } of await lookup(server, { all: true })) endpoints.push({ ip: address, port })
+      } catch (err) {
+        this.options.log?.warn({ server, err }, 'cannot resolve the server name; its IPs stay punchable')
+      }
+    }
+    return endpoints
   }
 
   /** Metrics are a side matter: a port in use (a second client) must not stop the measuring. */
@@ -183,7 +211,7 @@ export class PunchrClient {
   /** The hosts that learnt their observed address; throws when none did. */
   private async bootstrap(signal: AbortSignal): Promise<MeasuringHost[]> {
     const log = this.options.log
-    const stagger = this.options.bootstrapStagger ?? BOOTSTRAP_STAGGER
+    const stagger = this.options.bootstrapStagger ?? BOOTSTRAP_STAGGER_MS
     const results = await Promise.all(
       this.hosts.map(async (host, i) => {
         try {
@@ -238,7 +266,7 @@ export class PunchrClient {
     this.closing ??= (async () => {
       // Without a started sender (registration never succeeded) there is nothing to wait for.
       const flushed =
-        this.sending && (await this.queue.drain(this.options.flushTimeout ?? SHUTDOWN_FLUSH_TIMEOUT))
+        this.sending && (await this.queue.drain(this.options.flushTimeout ?? SHUTDOWN_FLUSH_TIMEOUT_MS))
       if (!flushed && this.queue.depth.reports > 0)
         this.options.log?.warn(
           { ...this.queue.depth, dir: this.queue.dir },

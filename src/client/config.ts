@@ -8,7 +8,7 @@ import {
   stringFlag,
 } from '../lib/flags.js'
 import { DEFAULT_BOOTSTRAP_PEERS, peerAddrsFlag } from '../lib/peer-addrs-flag.js'
-import { DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT, NOT_FOUND_WAIT } from './constants.js'
+import { DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT, NOT_FOUND_WAIT_MS } from './constants.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
 import type { PunchTransport } from './punch-addrs.js'
 
@@ -54,8 +54,8 @@ export const clientFlags = {
   }),
   noRemoteWait: intFlag(
     'no-remote-wait',
-    'Seconds to wait when the server has no remote to hand out (SPEC §3: 30)',
-    NOT_FOUND_WAIT / 1000,
+    'Seconds to wait when the server has no remote to hand out',
+    NOT_FOUND_WAIT_MS / 1000,
     1,
     3600,
     { group: 'Measurement' },
@@ -65,6 +65,12 @@ export const clientFlags = {
     'bootstrap-peers',
     'Peers each host connects to first, to learn its observed address (comma-separated multiaddrs with /p2p/)',
     DEFAULT_BOOTSTRAP_PEERS,
+  ),
+  punchPrivateAddrs: boolFlag(
+    'punch-private-addrs',
+    "Also punch remotes' private and loopback addresses: for a testbed on one machine or a private network, never the public one (a remote could aim dials into your network)",
+    false,
+    { group: 'Network' },
   ),
   listenHost: stringFlag(
     'listen-host',

@@ -1,10 +1,10 @@
 // Dials that a peer reset because of its inbound rate limit, tried again (client.ts staggers
 // its hosts' bootstraps for the same reason).
-import { BOOTSTRAP_DIAL_TRIES, BOOTSTRAP_RETRY_PAUSE } from './constants.js'
+import { BOOTSTRAP_DIAL_TRIES, BOOTSTRAP_RETRY_PAUSE_MS } from './constants.js'
 
 /**
  * Runs `dial` again when the peer reset the connection, up to BOOTSTRAP_DIAL_TRIES times
- * BOOTSTRAP_RETRY_PAUSE apart: a busy js-libp2p peer resets connections from an address over
+ * BOOTSTRAP_RETRY_PAUSE_MS apart: a busy js-libp2p peer resets connections from an address over
  * its per-second threshold, which a moment later it takes.
  */
 export async function retryResets<T>(
@@ -19,7 +19,7 @@ export async function retryResets<T>(
     } catch (err) {
       if (tries >= BOOTSTRAP_DIAL_TRIES || !isReset(err) || signal?.aborted === true) throw err
       onReset()
-      await pause(BOOTSTRAP_RETRY_PAUSE)
+      await pause(BOOTSTRAP_RETRY_PAUSE_MS)
     }
   }
 }

@@ -1,7 +1,7 @@
 // One measuring host: a libp2p node with its own identity and ports whose every TCP dial (the
 // relay's included) leaves from one fixed port, whose every QUIC dial leaves from its QUIC
 // listening socket (src/quic), and whose `/libp2p/dcutr` is our traced responder
-// (FINDINGS-js-libp2p.md, "What works"). Deliberately missing: @libp2p/dcutr (the
+// (docs/PROTOCOL.md, "js-libp2p behaviours the code works around"). Deliberately missing: @libp2p/dcutr (the
 // protocol has one handler, the tracer's), AutoNAT (it cut a NATed peer's only relay link in
 // the lab), and public addresses in identify (a remote seeing one dials it first, and that
 // failed SYN's NAT entry spoiled the punch after it). Also off: libp2p's connection monitor,
@@ -16,9 +16,15 @@ import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
+import { IDENTIFY_MAX_MESSAGE_BYTES } from '../lib/peer-limits.js'
 import { isQuicAddress } from '../quic/multiaddr.js'
 import { quicTransport } from '../quic/transport.js'
-import { BOOTSTRAP_DIAL_TIMEOUT, OBSERVED_ADDR_TIMEOUT } from './constants.js'
+import {
+  ADDRESS_DIAL_TIMEOUT_MS,
+  BOOTSTRAP_DIAL_TIMEOUT_MS,
+  OBSERVED_ADDR_TIMEOUT_MS,
+  RELAYED_CONNECT_TIMEOUT_MS,
+} from './constants.js'
 import { retryResets } from './dial-retry.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter, type PunchTransport } from './punch-addrs.js'
 import {
@@ -55,6 +61,10 @@ export interface MeasuringHostInit {
    * `dialAddrs` and `role` are ours and cannot be replaced.
    */
   tracer?: Omit<DcutrTracerInit, 'dialAddrs' | 'role'>
+  /** Punch the remote's private and loopback addresses too (testbeds). @default false */
+  punchPrivateAddrs?: boolean
+  /** The server's and bootstrap peers' endpoints, never punch targets (punch-targets.ts). */
+  infrastructure?: Iterable<{ ip: string; port?: number }>
 }
 
 export interface BootstrapResult {
@@ -98,7 +108,11 @@ export class MeasuringHost {
     }
     const transports = new Set<PunchTransport>(init.transports ?? ['tcp', 'quic'])
     if (transports.size === 0) throw new RangeError('a measuring host needs at least one transport')
-    const punchAddrs = new PunchAddrFilter(transports)
+    const punchAddrs = new PunchAddrFilter({
+      transports,
+      allowPrivate: init.punchPrivateAddrs ?? false,
+      infrastructure: init.infrastructure ?? [],
+    })
     // Agent versions from identify, read synchronously when a punch picks its role.
     const agents = new Map<string, string>()
     const localAddress = WILDCARDS.has(init.listenHost) ? undefined : init.listenHost
@@ -124,8 +138,12 @@ export class MeasuringHost {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionMonitor: { enabled: false },
+      connectionManager: {
+        addressDialTimeout: ADDRESS_DIAL_TIMEOUT_MS,
+        dialTimeout: RELAYED_CONNECT_TIMEOUT_MS,
+      },
       services: {
-        identify: identify(),
+        identify: identify({ maxMessageSize: IDENTIFY_MAX_MESSAGE_BYTES }),
         ping: ping(),
         tracer: dcutrTracer({
           ...init.tracer,
@@ -165,7 +183,7 @@ export class MeasuringHost {
       this.node.dial(target, {
         force,
         signal: AbortSignal.any([
-          AbortSignal.timeout(options.dialTimeout ?? BOOTSTRAP_DIAL_TIMEOUT),
+          AbortSignal.timeout(options.dialTimeout ?? BOOTSTRAP_DIAL_TIMEOUT_MS),
           ...(options.signal === undefined ? [] : [options.signal]),
         ]),
       })
@@ -222,7 +240,7 @@ export class MeasuringHost {
       [...reached.values()].flatMap((peer) => [...this.openTransports(peer)]),
     )
     result.observed = await this.waitForObservedAddr(
-      options.observeTimeout ?? OBSERVED_ADDR_TIMEOUT,
+      options.observeTimeout ?? OBSERVED_ADDR_TIMEOUT_MS,
       options.signal,
       connectedTransports,
     )

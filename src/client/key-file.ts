@@ -10,7 +10,7 @@ import { ConfigError } from '../lib/errors.js'
 import type { Logger } from '../lib/logger.js'
 import { writeFileAtomic } from './atomic-file.js'
 
-/** Private files: owner read/write only (SPEC §1). */
+/** Private files: owner read/write only. */
 const FILE_MODE = 0o600
 const DIR_MODE = 0o700
 

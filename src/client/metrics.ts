@@ -1,4 +1,4 @@
-// The client's Prometheus metrics and the loopback HTTP server that serves them (SPEC §1:
+// The client's Prometheus metrics and the loopback HTTP server that serves them (docs/PROTOCOL.md, "Processes, ports and files":
 // 127.0.0.1:12001): rounds by outcome, attempts by outcome, round duration, and the report
 // queue (depth, sent, rejected, retries).
 import http from 'node:http'
@@ -63,6 +63,13 @@ export class ClientMetrics {
     registers: [this.registry],
   })
 
+  readonly refusedPunchTargets = new Counter({
+    name: 'punchr_client_refused_punch_targets_total',
+    help: "Remotes' CONNECT addresses not dialled, by reason (private, infrastructure, too-many, …)",
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'punchr_client_' })
   }
@@ -72,6 +79,8 @@ export class ClientMetrics {
       this.rounds.inc({ outcome: event.result.outcome })
       for (const attempt of event.result.attempts) this.attempts.inc({ outcome: attempt.outcome })
       this.roundDuration.observe(event.result.durationMs / 1000)
+      for (const [reason, count] of Object.entries(event.result.refusedPunchTargets))
+        this.refusedPunchTargets.inc({ reason }, count)
     } else if (event.type === 'api-error') {
       this.apiErrors.inc({ call: event.call, code: event.error.code })
     } else if (event.type === 'no-remote') {

@@ -16,7 +16,7 @@ export function stateDir(env: Env): string {
   return join(nonEmpty(env.XDG_STATE_HOME) ?? join(home(env), '.local', 'state'), 'punchr')
 }
 
-/** The host identities (SPEC §1: `$XDG_CONFIG_HOME/punchr/client.keys`). */
+/** The host identities (`$XDG_CONFIG_HOME/punchr/client.keys`, docs/PROTOCOL.md, "Processes, ports and files"). */
 export function defaultKeyFile(env: Env): string {
   return join(configDir(env), 'client.keys')
 }

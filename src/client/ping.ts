@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ChangeSignal } from '../lib/change-signal.js'
-import { PING_MEASUREMENT_TIMEOUT, PING_TIMEOUT, PINGS_PER_MEASUREMENT } from './constants.js'
+import { PING_MEASUREMENT_TIMEOUT_MS, PING_TIMEOUT_MS, PINGS_PER_MEASUREMENT } from './constants.js'
 
 export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const PING_LENGTH = 32
@@ -30,13 +30,13 @@ export interface PingSeries {
 /**
  * Up to `count` pings over `connection`, one after the other on one stream (a new stream after
  * a failed ping). Stops early when the connection closes; a failed ping is an error entry,
- * never a sentinel RTT (SPEC §8).
+ * never a sentinel RTT (docs/PROTOCOL.md, "Departures from the original punchr").
  */
 export async function pingConnection(connection: Connection, options: PingOptions = {}): Promise<PingSeries> {
   const count = options.count ?? PINGS_PER_MEASUREMENT
-  const pingTimeout = options.pingTimeout ?? PING_TIMEOUT
+  const pingTimeout = options.pingTimeout ?? PING_TIMEOUT_MS
   const total = AbortSignal.any([
-    AbortSignal.timeout(options.totalTimeout ?? PING_MEASUREMENT_TIMEOUT),
+    AbortSignal.timeout(options.totalTimeout ?? PING_MEASUREMENT_TIMEOUT_MS),
     ...(options.signal === undefined ? [] : [options.signal]),
   ])
   const series: PingSeries = { rtts: [], errors: [] }

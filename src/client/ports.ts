@@ -1,5 +1,5 @@
 // Port picking for the hosts. Each host listens on one port and dials from another (Node
-// cannot connect from a port it listens on, FINDINGS-js-libp2p.md); all are taken from the
+// cannot connect from a port it listens on, docs/PROTOCOL.md, "js-libp2p behaviours the code works around"); all are taken from the
 // OS at once, each held until all are known, so that no two of them coincide.
 import net from 'node:net'
 

@@ -25,8 +25,8 @@ import {
   QUEUE_MAX_BYTES,
   QUEUE_MAX_REPORTS,
   QUEUE_MAX_UNKNOWN_ATTEMPTS,
-  QUEUE_RETRY_INITIAL,
-  QUEUE_RETRY_MAX,
+  QUEUE_RETRY_INITIAL_MS,
+  QUEUE_RETRY_MAX_MS,
 } from './constants.js'
 
 const REPORT_SUFFIX = '.report'
@@ -116,7 +116,7 @@ export class ReportQueue {
   private constructor(private readonly options: ReportQueueOptions) {
     this.maxReports = options.maxReports ?? QUEUE_MAX_REPORTS
     this.maxBytes = options.maxBytes ?? QUEUE_MAX_BYTES
-    this.backoff = { initial: QUEUE_RETRY_INITIAL, max: QUEUE_RETRY_MAX, ...options.backoff }
+    this.backoff = { initial: QUEUE_RETRY_INITIAL_MS, max: QUEUE_RETRY_MAX_MS, ...options.backoff }
     this.maxUnknownAttempts = options.maxUnknownAttempts ?? QUEUE_MAX_UNKNOWN_ATTEMPTS
     this.classify = options.classify ?? classifyApiError
     this.sleep = options.sleep ?? realSleep

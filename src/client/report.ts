@@ -18,11 +18,8 @@ import {
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
 import { LIMITS } from '../lib/report-limits.js'
-import { boundedText } from '../lib/text.js'
+import { remoteProtocols, remoteText } from '../lib/text.js'
 import type { AttemptOutcome, OverallOutcomeKind } from './tracer/index.js'
-
-/** A text a remote may have chosen (or that quotes one), as the report carries it. */
-const remoteText = (text: string) => boundedText(text, LIMITS.maxRemoteTextChars)
 
 export type LatencyKind = keyof typeof LatencyMeasurementType
 
@@ -106,24 +103,12 @@ function toLatency(latency: LatencyRecord): LatencyMeasurement {
   return create(LatencyMeasurementSchema, {
     remoteId: latency.peerId,
     agentVersion: remoteText(latency.agentVersion),
-    protocols: protocolsWithinBudget(latency.protocols),
+    protocols: remoteProtocols(latency.protocols),
     multiAddress: latency.addr.bytes,
     rtts: pings.map((rtt, i) => (latency.errors[i] === '' ? rtt : 0)),
     rttErrs: latency.errors.slice(0, pings.length).map(remoteText),
     mtype: LatencyMeasurementType[latency.kind],
   })
-}
-
-/** The first protocol IDs, each bounded, as long as their characters stay within the budget. */
-function protocolsWithinBudget(protocols: readonly string[]): string[] {
-  const kept: string[] = []
-  let chars = 0
-  for (const protocol of protocols.slice(0, LIMITS.maxProtocols).map(remoteText)) {
-    chars += protocol.length
-    if (chars > LIMITS.maxRemoteProtocolChars) break
-    kept.push(protocol)
-  }
-  return kept
 }
 
 function addrBytes(addrs: readonly Multiaddr[]): Uint8Array[] {

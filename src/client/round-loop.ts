@@ -1,7 +1,7 @@
 // The measurement loop: registers every host, then round after round asks the server for a
 // remote (GetAddrInfo), lets the next host in rotation measure it (round.ts), and queues the
 // report on disk (report-queue.ts), which sends it in the background. Rotating hosts keeps
-// the NAT mapping of one punch from helping the next punch of the same remote (SPEC §3).
+// the NAT mapping of one punch from helping the next punch of the same remote (docs/PROTOCOL.md, "The round").
 import { toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import type { PeerId } from '@libp2p/interface'
@@ -15,7 +15,7 @@ import { parsePeerIdBytes } from '../lib/peer-id.js'
 import type { ApiClient } from './api-client.js'
 import { type ClassifiedError, classifyApiError } from './api-errors.js'
 import { type BackoffOptions, backoffDelay, sleep as realSleep, type Sleep } from './backoff.js'
-import { API_RETRY_INITIAL, API_RETRY_MAX, NOT_FOUND_WAIT } from './constants.js'
+import { API_RETRY_INITIAL_MS, API_RETRY_MAX_MS, NOT_FOUND_WAIT_MS } from './constants.js'
 import type { MeasuringHost } from './host.js'
 import type { ReportQueue } from './report-queue.js'
 import { type RoundOptions, type RoundResult, type RoundTarget, runRound } from './round.js'
@@ -71,7 +71,7 @@ export class RoundLoop {
   constructor(private readonly options: RoundLoopOptions) {
     if (options.hosts.length === 0) throw new RangeError('the round loop needs at least one host')
     this.sleep = options.sleep ?? realSleep
-    this.retry = options.retry ?? { initial: API_RETRY_INITIAL, max: API_RETRY_MAX }
+    this.retry = options.retry ?? { initial: API_RETRY_INITIAL_MS, max: API_RETRY_MAX_MS }
   }
 
   /** Rounds finished so far. */
@@ -181,7 +181,7 @@ export class RoundLoop {
     } catch (err) {
       if (signal.aborted) return undefined
       if (err instanceof ConnectError && err.code === Code.NotFound) {
-        const waitMs = this.options.notFoundWait ?? NOT_FOUND_WAIT
+        const waitMs = this.options.notFoundWait ?? NOT_FOUND_WAIT_MS
         this.emit({ type: 'no-remote', waitMs })
         this.options.log?.info({ waitMs }, 'no remote to measure right now; waiting')
         await this.sleep(waitMs, signal)

@@ -1,4 +1,4 @@
-// One measurement round (SPEC §3): the host dials the remote through the relay, the remote
+// One measurement round (docs/PROTOCOL.md, "The round"): the host dials the remote through the relay, the remote
 // (DCUtR initiator) punches and our tracer records it, we ping what there is to ping, and the
 // round's facts become a TrackHolePunchRequest. The round loop (round-loop.ts) prunes the
 // remote before and after, and queues the report.
@@ -9,10 +9,10 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { TrackHolePunchRequest } from '../gen/punchr_pb.js'
 import type { Logger } from '../lib/logger.js'
 import { isRelayAddr } from '../lib/multiaddr.js'
-import { ATTEMPT_SETTLE_TIMEOUT, RELAYED_CONNECT_TIMEOUT } from './constants.js'
+import { ATTEMPT_SETTLE_TIMEOUT_MS, RELAYED_CONNECT_TIMEOUT_MS } from './constants.js'
 import type { MeasuringHost } from './host.js'
 import { type PingOptions, type PingSeries, pingConnection } from './ping.js'
-import { isDialableWith } from './punch-addrs.js'
+import { type FilterResult, isDialableWith } from './punch-addrs.js'
 import { buildReport, type LatencyKind, type LatencyRecord } from './report.js'
 import {
   type AttemptOutcome,
@@ -22,8 +22,8 @@ import {
   nowNs,
   type OverallOutcomeKind,
   outcome,
-  ROUND_DEADLINE,
-  STREAM_OPEN_TIMEOUT,
+  ROUND_DEADLINE_MS,
+  STREAM_OPEN_TIMEOUT_MS,
   type WaitForEndResult,
 } from './tracer/index.js'
 
@@ -44,7 +44,7 @@ export interface RoundOptions {
   clock?: Clock
   /** How long the remote has to open its dcutr stream. @default 30 s */
   streamOpenTimeout?: number
-  /** The longest the wait for the punch may take. @default ROUND_DEADLINE (150 s) */
+  /** The longest the wait for the punch may take. @default ROUND_DEADLINE_MS (150 s) */
   deadline?: number
   /** @default 60 s */
   connectTimeout?: number
@@ -63,6 +63,8 @@ export interface RoundResult {
   durationMs: number
   /** Why waiting for the punch ended ('no-connection' when there was no relayed connection). */
   end: WaitForEndResult | 'no-connection'
+  /** The remote's CONNECT addresses not dialled, by reason (punch-targets.ts). */
+  refusedPunchTargets: FilterResult['refused']
 }
 
 export async function runRound(
@@ -73,87 +75,25 @@ export async function runRound(
   const clock = options.clock ?? nowNs
   const { tracer, node } = host
   const remote = target.remote
-  const signal = options.signal
-  const streamOpenTimeout = options.streamOpenTimeout ?? STREAM_OPEN_TIMEOUT
-  const pings = { ...options.ping, signal }
+  const streamOpenTimeout = options.streamOpenTimeout ?? STREAM_OPEN_TIMEOUT_MS
 
   tracer.clear(remote)
   // Before the dial, so that a connection the remote makes without any dcutr stream is seen too.
   tracer.watch(remote)
-  host.punchAddrs.begin(remote, target.protocols)
+  host.punchAddrs.begin(remote, target.protocols, target.relayAddrs)
 
-  // 1. The relayed connection. Only relays our transports reach are dialled.
-  const dialable = target.relayAddrs.filter(
-    (addr) => isRelayAddr(addr) && isDialableWith(relayHop(addr), host.transports),
-  )
-  let relayed: Connection | undefined
-  let connectError: string | undefined
-  const connectStartedAt = clock()
-  if (dialable.length === 0) {
-    connectError = `no relay address this client can dial (${[...host.transports].join(', ')}): ${target.relayAddrs.map(String).join(', ')}`
-  } else {
-    try {
-      relayed = await node.dial(dialable, {
-        signal: AbortSignal.any([
-          signal,
-          AbortSignal.timeout(options.connectTimeout ?? RELAYED_CONNECT_TIMEOUT),
-        ]),
-      })
-    } catch (err) {
-      connectError = errorText(err)
-    }
-  }
-  const connectEndedAt = clock()
+  const connect = await connectThroughRelay(host, target, options, clock)
+  const punch =
+    connect.relayed === undefined
+      ? { end: 'no-connection' as const, latencies: [] }
+      : await punchAndPing(host, remote, connect.relayed, options)
 
-  // 2. The punch: the remote drives it; we wait for its end. Meanwhile we ping the remote
-  //    through the relay, as the Go client did: the remote closes the relayed connection as
-  //    soon as it has a direct one, so later there may be nothing left to ping through.
-  let end: RoundResult['end'] = 'no-connection'
-  const latencies: Promise<LatencyRecord | undefined>[] = []
-  if (relayed !== undefined) {
-    const throughRelay = pingConnection(relayed, pings)
-    end = await tracer.waitForEnd(remote, {
-      signal,
-      streamOpenTimeout,
-      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
-    })
-    await settle(tracer, remote, options.settleTimeout ?? ATTEMPT_SETTLE_TIMEOUT)
-    // Identify has run by now; the peer store keeps what it learnt until the prune.
-    const remoteInfo = host.peerInfo(remote)
-    latencies.push(
-      latency(host, 'TO_REMOTE_THROUGH_RELAY', remote, relayed.remoteAddr, throughRelay, remoteInfo),
-    )
-
-    // 3. The relay, and the remote directly if the punch made a direct connection.
-    const relay = relayPeer(relayed.remoteAddr)
-    const relayConnection = relay === undefined ? undefined : openDirect(node.getConnections(relay))
-    if (relay !== undefined && relayConnection !== undefined) {
-      latencies.push(
-        latency(host, 'TO_RELAY', relay, relayConnection.remoteAddr, pingConnection(relayConnection, pings)),
-      )
-    }
-    const direct = openDirect(node.getConnections(remote))
-    if (direct !== undefined) {
-      latencies.push(
-        latency(
-          host,
-          'TO_REMOTE_AFTER_HOLE_PUNCH',
-          remote,
-          direct.remoteAddr,
-          pingConnection(direct, pings),
-          remoteInfo,
-        ),
-      )
-    }
-  }
-  const measured = (await Promise.all(latencies)).filter((l): l is LatencyRecord => l !== undefined)
-
-  // 4. The outcome (SPEC §3's rules, outcome.ts) from the trace and what we see now.
-  const cancelled = signal.aborted
+  // 4. The outcome (docs/OUTCOMES.md's rules, outcome.ts) from the trace and what we see now.
+  const cancelled = options.signal.aborted
   const connections = node.getConnections(remote).filter((c) => c.status === 'open')
   const hasDirectConns = connections.some((c) => !isRelayAddr(c.remoteAddr))
   const result = outcome(tracer.trace(remote), {
-    relayedConnectFailed: relayed === undefined && !cancelled,
+    relayedConnectFailed: connect.relayed === undefined && !cancelled,
     cancelled,
     directConnAtEnd: hasDirectConns,
     allServedAddrsRelay: target.relayAddrs.every(isRelayAddr),
@@ -161,16 +101,16 @@ export async function runRound(
   const filter = host.punchAddrs.end()
   const endedAt = clock()
   const error = joinErrors([
-    roundError(result.outcome, result.attempts, connectError, streamOpenTimeout),
+    roundError(result.outcome, result.attempts, connect.error, streamOpenTimeout),
     filter.note,
-    ...misbehaviour(tracer, remote, end, options.deadline ?? ROUND_DEADLINE),
+    ...misbehaviour(tracer, remote, punch.end, options.deadline ?? ROUND_DEADLINE_MS),
   ])
   const report = buildReport({
     clientId: host.peerId.toMultihash().bytes,
     remoteId: remote.toMultihash().bytes,
-    relayAddrs: dialable.length > 0 ? dialable : target.relayAddrs,
-    connectStartedAt,
-    connectEndedAt,
+    relayAddrs: connect.dialled.length > 0 ? connect.dialled : target.relayAddrs,
+    connectStartedAt: connect.startedAt,
+    connectEndedAt: connect.endedAt,
     attempts: result.attempts,
     openAddrs: connections.map((c) => c.remoteAddr),
     hasDirectConns,
@@ -180,15 +120,92 @@ export async function runRound(
     listenAddrs: host.listenAddrs(),
     apiKey: options.apiKey,
     protocols: filter.protocols,
-    latencies: measured,
+    latencies: punch.latencies,
   })
   return {
     report,
     outcome: result.outcome,
     attempts: result.attempts,
-    durationMs: Number(endedAt - connectStartedAt) / 1e6,
-    end,
+    durationMs: Number(endedAt - connect.startedAt) / 1e6,
+    end: punch.end,
+    refusedPunchTargets: filter.refused,
   }
+}
+
+interface RelayedConnect {
+  relayed?: Connection
+  /** Why there is no relayed connection. */
+  error?: string
+  /** The served relay addresses our transports reach, the ones dialled. */
+  dialled: Multiaddr[]
+  startedAt: bigint
+  endedAt: bigint
+}
+
+/** 1. The relayed connection. Only relays our transports reach are dialled. */
+async function connectThroughRelay(
+  host: MeasuringHost,
+  target: RoundTarget,
+  options: RoundOptions,
+  clock: Clock,
+): Promise<RelayedConnect> {
+  const dialled = target.relayAddrs.filter(
+    (addr) => isRelayAddr(addr) && isDialableWith(relayHop(addr), host.transports),
+  )
+  const startedAt = clock()
+  if (dialled.length === 0) {
+    const served = target.relayAddrs.map(String).join(', ')
+    const error = `no relay address this client can dial (${[...host.transports].join(', ')}): ${served}`
+    return { error, dialled, startedAt, endedAt: clock() }
+  }
+  try {
+    const timeout = AbortSignal.timeout(options.connectTimeout ?? RELAYED_CONNECT_TIMEOUT_MS)
+    const relayed = await host.node.dial(dialled, { signal: AbortSignal.any([options.signal, timeout]) })
+    return { relayed, dialled, startedAt, endedAt: clock() }
+  } catch (err) {
+    return { error: errorText(err), dialled, startedAt, endedAt: clock() }
+  }
+}
+
+/**
+ * 2. The punch: the remote drives it; we wait for its end. Meanwhile we ping the remote through
+ *    the relay, as the Go client did: the remote closes the relayed connection as soon as it has
+ *    a direct one, so later there may be nothing left to ping through.
+ * 3. The relay, and the remote directly if the punch made a direct connection, are pinged.
+ */
+async function punchAndPing(
+  host: MeasuringHost,
+  remote: PeerId,
+  relayed: Connection,
+  options: RoundOptions,
+): Promise<{ end: WaitForEndResult; latencies: LatencyRecord[] }> {
+  const { tracer, node } = host
+  const pings = { ...options.ping, signal: options.signal }
+  const throughRelay = pingConnection(relayed, pings)
+  const end = await tracer.waitForEnd(remote, {
+    signal: options.signal,
+    streamOpenTimeout: options.streamOpenTimeout ?? STREAM_OPEN_TIMEOUT_MS,
+    ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+  })
+  await settle(tracer, remote, options.settleTimeout ?? ATTEMPT_SETTLE_TIMEOUT_MS)
+  // Identify has run by now; the peer store keeps what it learnt until the prune.
+  const remoteInfo = host.peerInfo(remote)
+  const latencies = [
+    latency(host, 'TO_REMOTE_THROUGH_RELAY', remote, relayed.remoteAddr, throughRelay, remoteInfo),
+  ]
+  const relay = relayPeer(relayed.remoteAddr)
+  const relayConnection = relay === undefined ? undefined : openDirect(node.getConnections(relay))
+  if (relay !== undefined && relayConnection !== undefined) {
+    const series = pingConnection(relayConnection, pings)
+    latencies.push(latency(host, 'TO_RELAY', relay, relayConnection.remoteAddr, series))
+  }
+  const direct = openDirect(node.getConnections(remote))
+  if (direct !== undefined) {
+    const series = pingConnection(direct, pings)
+    latencies.push(latency(host, 'TO_REMOTE_AFTER_HOLE_PUNCH', remote, direct.remoteAddr, series, remoteInfo))
+  }
+  const measured = await Promise.all(latencies)
+  return { end, latencies: measured.filter((l): l is LatencyRecord => l !== undefined) }
 }
 
 /** Waits (bounded) until every attempt of the trace has ended, so that none is cut short. */

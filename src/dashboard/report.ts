@@ -1,4 +1,4 @@
-// `punchr report`: the campaign's key tables (SPEC §9) from the same queries as the dashboard,
+// `punchr report`: the campaign's key tables from the same queries as the dashboard,
 // as Markdown for people or as one CSV for programs.
 import type { Queryable } from '../db/database.js'
 import { csvRow } from './csv.js'

@@ -1,13 +1,14 @@
 import type { Database } from './database.js'
 import { capRelayAddrs, MAX_PICKS_PER_ALLOCATION, type RelayHopBudget } from './relay-hops.js'
 
-/** SPEC §4 windows. */
+/** The allocation's windows (docs/PROTOCOL.md, "Allocation"). */
 export const ELIGIBLE_WINDOW = '10 minutes' // remote seen by a honeypot within this window
 export const RATE_WINDOW = '1 minute' // results per remote counted over this window…
 
 /**
- * The two SPEC §4 exclusions an operator may loosen: a campaign with a handful of remotes
- * (the NAT lab, a private testbed) would otherwise run dry after one round per remote.
+ * The two exclusions of docs/PROTOCOL.md, "Allocation", that an operator may loosen: a campaign
+ * with a handful of remotes (the NAT lab, a private testbed) would otherwise run dry after one
+ * round per remote.
  */
 export interface AllocationPolicy {
   /** A remote with this many results in the last minute (by anyone) is skipped. */
@@ -86,7 +87,8 @@ export async function maintainAllocationTables(db: Database): Promise<void> {
 }
 
 /**
- * Picks one remote for a client (SPEC §4) and records the hand-out, in one transaction.
+ * Picks one remote for a client (docs/PROTOCOL.md, "Allocation") and records the hand-out, in one
+ * transaction.
  *
  * Fairness: candidates are served in order of `last_allocated_at` (never-served first), and
  * serving one moves it to the back, so every eligible remote gets its turn before any gets a

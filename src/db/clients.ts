@@ -18,7 +18,7 @@ export class ClientBoundToOtherKeyError extends Error {
 /**
  * Binds a client host (already stored as a peer) to an authorization. Registering again with
  * the same key refreshes updated_at; with another key it fails: a host's reports must keep
- * using the key it registered with (SPEC §8).
+ * using the key it registered with (docs/PROTOCOL.md, "API keys").
  */
 export async function registerClient(
   db: Queryable,

@@ -1,6 +1,7 @@
+import type { ClassifiedMultiaddr } from '../lib/multiaddr.js'
 import { ELIGIBLE_WINDOW } from './allocation.js'
 import type { Queryable } from './database.js'
-import type { ClassifiedMultiaddr, GeoResolver } from './multi-addresses.js'
+import type { GeoResolver } from './multi-addresses.js'
 import { upsertMultiAddresses } from './multi-addresses.js'
 import { jsonbArray, upsertPeerIds, upsertPeers } from './peers.js'
 

@@ -1,5 +1,6 @@
+import type { ClassifiedMultiaddr } from '../lib/multiaddr.js'
 import type { Database } from './database.js'
-import type { ClassifiedMultiaddr, GeoResolver } from './multi-addresses.js'
+import type { GeoResolver } from './multi-addresses.js'
 import { upsertMultiAddresses } from './multi-addresses.js'
 import { upsertPeer, upsertPeerIds } from './peers.js'
 
@@ -118,9 +119,10 @@ const utcHour = (column: string) => `(date_trunc('hour', ${column} AT TIME ZONE 
  * The groups a result is counted in (hole_punch_result_counts): per dimension, the key as
  * the dashboard shows it, in SQL over a `hole_punch_results r` row; NULL where the dimension
  * does not apply. Transport and IP version are those of the protocol filter the server
- * applied (SPEC §4); success-attempt and final-connection count SUCCESS results only;
- * client-implementation marks results whose client quirks were normalised. sql/migrations/0002
- * (0003 for client-implementation) backfilled the same for the results stored before.
+ * applied (docs/PROTOCOL.md, "Allocation"); success-attempt and final-connection count SUCCESS
+ * results only; client-implementation marks results whose client quirks were normalised.
+ * sql/migrations/0002 (0003 for client-implementation) backfilled the same for the results
+ * stored before.
  */
 export const RESULT_GROUPS = {
   outcome: `''`,

@@ -1,14 +1,5 @@
+import type { ClassifiedMultiaddr } from '../lib/multiaddr.js'
 import type { Queryable } from './database.js'
-
-/** A multiaddr already classified by src/lib/multiaddr.ts. */
-export interface ClassifiedMultiaddr {
-  maddr: string
-  isRelay: boolean
-  isPublic: boolean
-  ip: string | null
-  ipVersion: 4 | 6 | null
-  transport: string | null
-}
 
 /** Country and ASN of an IP address (offline MMDB); nulls when unknown. */
 export type GeoResolver = (ip: string) => { country: string | null; asn: number | null }
@@ -16,7 +7,7 @@ export type GeoResolver = (ip: string) => { country: string | null; asn: number 
 /**
  * Stores the addresses not stored yet and returns the id of every input address, in input
  * order. Geo data is looked up only for addresses that are new: each address is resolved
- * once in its lifetime (SPEC §6).
+ * once in its lifetime (docs/PROTOCOL.md, "Storage").
  */
 export async function upsertMultiAddresses(
   db: Queryable,

@@ -71,8 +71,8 @@ export function capRelayAddrs<T extends { maddr: string }>(
 /**
  * Relay addresses handed out per hop key (an IPv4 address, or an IPv6 /64) over the last
  * minute, in this process. In memory: the allocations table has no index by address, and a
- * per-process bound is what one server (the deployment SPEC §1 describes) needs; several
- * servers on one PostgreSQL database each allow `limit`.
+ * per-process bound is what one server process needs; several servers on one PostgreSQL
+ * database each allow `limit` (docs/SECURITY.md, "What remains of address poisoning").
  */
 export class RelayHopBudget {
   private readonly handedOut = new Map<string, number[]>()

@@ -1,5 +1,5 @@
-// The punchr wire contract (SPEC.md §2). Byte-compatible with the original Go punchr API so
-// that existing Go and Rust punchr clients can report to this server.
+// The punchr wire contract (docs/PROTOCOL.md, "Wire API"). Byte-compatible with the original Go
+// punchr API so that existing Go and Rust punchr clients can report to this server.
 //
 // Deliberately no `package` line: the service's full name is `PunchrService` and the gRPC
 // paths are `/PunchrService/<Method>`. Units: peer IDs are binary multihash bytes,
@@ -293,7 +293,7 @@ export type HolePunchAttempt = Message<"HolePunchAttempt"> & {
   startRtt: number;
 
   /**
-   * Seconds from opened_at to ended_at.
+   * Seconds from started_at to ended_at (from opened_at when the punch never started).
    *
    * @generated from field: required float elapsed_time = 5;
    */

@@ -3,10 +3,13 @@
 const second = 1000
 const minute = 60 * second
 
-/** libp2p TCP port (SPEC §1). */
+/**
+ * libp2p port: TCP, and QUIC v1 on the same UDP port number (docs/PROTOCOL.md, "Processes,
+ * ports and files").
+ */
 export const DEFAULT_PORT = 11000
 
-/** /metrics and /healthz (SPEC §1). */
+/** /metrics and /healthz (docs/PROTOCOL.md, "Processes, ports and files"). */
 export const DEFAULT_HTTP_PORT = 11001
 
 /** The public IPFS Amino DHT, the DHT the Go honeypot joined. */

@@ -1,4 +1,4 @@
-// The honeypot (SPEC §5) as one object: a DHT-server node that walks the DHT so that peers
+// The honeypot (docs/HONEYPOT.md) as one object: a DHT-server node that walks the DHT so that peers
 // find it, records the qualifying peers that connect to it through a batch writer, and serves
 // /metrics and /healthz. `punchr honeypot` and `punchr up` (src/cli/) build it from flags and
 // hand it an open, migrated database; tests build it from literals.

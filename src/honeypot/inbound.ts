@@ -1,13 +1,14 @@
-// Turns inbound connections into connection events (SPEC §5). It listens to the node's events,
-// subscribed once at start: no per-connection waiter exists that a connection which never
-// identifies could leave behind (the Go honeypot leaked one goroutine per such connection).
+// Turns inbound connections into connection events (docs/PROTOCOL.md, "Honeypot"). It listens
+// to the node's events, subscribed once at start: no per-connection waiter exists that a
+// connection which never identifies could leave behind (the Go honeypot leaked one goroutine
+// per such connection).
 // Open inbound connections are tracked in one bounded map, only to count those that close
 // before identify and to tell an identify-push update from the first identify.
 import type { Connection, IdentifyResult, Libp2pEvents, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionEvent } from '../db/connection-events.js'
-import { classifyMultiaddr, isRelayAddr, type MultiaddrClass } from '../lib/multiaddr.js'
-import { withoutNul } from '../lib/text.js'
+import { type ClassifiedMultiaddr, classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
+import { remoteProtocols, remoteText } from '../lib/text.js'
 import { type Verdict, verdict } from './qualify.js'
 
 /** What became of an inbound connection, or of an identify-push update on it. */
@@ -32,7 +33,7 @@ export interface InboundRecorderInit {
 interface Seen {
   agentVersion: string | null
   protocols: string[]
-  listenAddrs: MultiaddrClass[]
+  listenAddrs: ClassifiedMultiaddr[]
   /** All of the above in one string, to spot a push that changed nothing. */
   key: string
 }
@@ -132,16 +133,16 @@ function merge(before: Seen | undefined, result: IdentifyResult, peer: string): 
       : (before?.listenAddrs ?? [])
   const protocols =
     result.protocols.length > 0
-      ? [...new Set(result.protocols.map(withoutNul))].sort()
+      ? [...new Set(remoteProtocols(result.protocols))].sort()
       : (before?.protocols ?? [])
   const agentVersion =
-    result.agentVersion === undefined ? (before?.agentVersion ?? null) : withoutNul(result.agentVersion)
+    result.agentVersion === undefined ? (before?.agentVersion ?? null) : remoteText(result.agentVersion)
   const key = JSON.stringify([agentVersion, protocols, listenAddrs.map((a) => a.maddr)])
   return { agentVersion, protocols, listenAddrs, key }
 }
 
 /** The address classified, or nothing for one the database should not hold. */
-function classifyAddr(addr: Multiaddr): MultiaddrClass[] {
+function classifyAddr(addr: Multiaddr): ClassifiedMultiaddr[] {
   const classified = classifyMultiaddr(addr)
   return classified.maddr.length > MAX_ADDR_LENGTH || classified.maddr.includes('\0') ? [] : [classified]
 }

@@ -1,7 +1,7 @@
 // The honeypot's identity on disk, so that its peer ID (which DHT peers remember) survives a
 // restart. Format: one line, base64 of the libp2p protobuf encoding of the private key — the
 // format of the Go punchr's key files (pkg/key), so a Go honeypot's key works here. A new
-// file gets an Ed25519 key and mode 0600 (SPEC §1).
+// file gets an Ed25519 key and mode 0600.
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'

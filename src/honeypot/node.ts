@@ -1,4 +1,4 @@
-// The honeypot's libp2p node: a Kademlia DHT server (SPEC §5) on TCP and QUIC v1 (our
+// The honeypot's libp2p node: a Kademlia DHT server on TCP and QUIC v1 (our
 // transport, src/quic; the same port number) with identify (and identify push, so that peers
 // can tell us about changes), ping (kad-dht needs it to check routing table contacts) and
 // bounded connections.
@@ -17,6 +17,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { IDENTIFY_MAX_MESSAGE_BYTES } from '../lib/peer-limits.js'
 import { quicTransport } from '../quic/transport.js'
 import { DHT_PROTOCOL } from './constants.js'
 
@@ -71,8 +72,8 @@ export async function createHoneypotNode(init: HoneypotNodeInit): Promise<Libp2p
       maxIncomingPendingConnections: init.maxPendingInbound,
     },
     services: {
-      identify: identify(),
-      identifyPush: identifyPush(),
+      identify: identify({ maxMessageSize: IDENTIFY_MAX_MESSAGE_BYTES }),
+      identifyPush: identifyPush({ maxMessageSize: IDENTIFY_MAX_MESSAGE_BYTES }),
       ping: ping(),
       // The factory's declared type hides the routing table, whose size the metrics report.
       dht: kadDHT({
@@ -101,7 +102,8 @@ export interface ListenAddrs {
  * dial it. A honeypot is a server on a public address by design, and until a DHT peer learns
  * a public address of ours from identify it cannot keep us in its routing table (the public
  * DHT drops private addresses). So the listen addresses are confirmed at start, without
- * AutoNAT (which FINDINGS-js-libp2p.md found closing connections it had used).
+ * AutoNAT, which can close a connection it used for a dial-back (docs/PROTOCOL.md, "js-libp2p
+ * behaviours the code works around").
  */
 function listenAddrs(components: { addressManager: AddressManagerView }): ListenAddrs {
   return {

@@ -1,5 +1,5 @@
 // Walks the DHT again and again so that peers all over it put the honeypot in their routing
-// tables (SPEC §5): every peer a lookup contacts sees a DHT server that answers, and keeps it.
+// tables: every peer a lookup contacts sees a DHT server that answers, and keeps it.
 // A walk is one lookup per prefix of the keyspace (WALK_PREFIX_BITS), not a crawl: the walks
 // never end, and a crawl of the whole DHT each time is more than attraction needs. One walk
 // failing (no bootstrap peer reachable, every lookup timing out) is reported and the next one

@@ -1,14 +1,23 @@
+import { BEHAVIOUR_TRUTH } from './behaviours.js'
 import { expectedOutcome, NAT_PROFILES, type NatType, type Transport } from './nat-profiles.js'
 import type { HostImpl, HostSpec, LabOutcome, Scenario } from './scenario.js'
 
 export interface Expected {
   outcome: LabOutcome
+  /** Other outcomes that agree too, each with why (a misbehaving remote's alternatives). */
+  also?: { outcome: LabOutcome; reason: string }[]
   /**
    * `ground-truth` = from the NAT profiles; `implementations` = a pair of implementations that
-   * cannot punch whatever the NATs (IMPLEMENTATION_LIMITS); `scenario` = an `expect` entry.
+   * cannot punch whatever the NATs (IMPLEMENTATION_LIMITS); `behaviour` = what a misbehaving
+   * remote leads to (behaviours.ts); `scenario` = an `expect` entry.
    */
-  source: 'ground-truth' | 'implementations' | 'scenario'
+  source: 'ground-truth' | 'implementations' | 'behaviour' | 'scenario'
   reason: string
+}
+
+/** Whether `outcome` is the expected one or one of its alternatives. */
+export function agreesWith(expected: Expected, outcome: string): boolean {
+  return outcome === expected.outcome || (expected.also ?? []).some((a) => a.outcome === outcome)
 }
 
 /**
@@ -34,7 +43,7 @@ export const IMPLEMENTATION_LIMITS: readonly {
 /**
  * The outcome a measurement between two hosts of `scenario` should have: the first `expect`
  * entry that matches (client and remote by host or home network name, transport), else the
- * NAT ground truth of their home networks.
+ * remote's misbehaviour when it decides the outcome, else the NAT ground truth of their homes.
  */
 export function expectedFor(
   scenario: Scenario,
@@ -50,6 +59,17 @@ export function expectedFor(
     if (!matches(e.client, client, clientHome.name) || !matches(e.remote, remote, remoteHome.name)) continue
     if (e.transport !== undefined && e.transport !== transport) continue
     return { outcome: e.outcome, source: 'scenario', reason: e.reason ?? 'set by the scenario' }
+  }
+  const behaviour = remoteHome.host.behaviour
+  const truth = behaviour === undefined ? undefined : BEHAVIOUR_TRUTH[behaviour].outcomes
+  if (behaviour !== undefined && truth !== undefined) {
+    const [first, ...others] = truth
+    return {
+      outcome: first!.outcome,
+      ...(others.length > 0 ? { also: others } : {}),
+      source: 'behaviour',
+      reason: `a ${behaviour} remote: ${first!.reason}`,
+    }
   }
   const nats = `${describeNat(clientHome.nat)} client, ${describeNat(remoteHome.nat)} remote`
   const outcome = expectedOutcome(clientHome.nat, remoteHome.nat, transport)

@@ -132,6 +132,19 @@ export function routerRules(nat: NatType, wan: string, lan: string, delayMs = 0)
   ].join('\n')
 }
 
+/**
+ * `iptables` arguments that send a router's traffic to and from `peers` (a `slow-relay`
+ * remote's relays) to DELAY_QUEUE. Added once the remote is ready: its relay reservation is
+ * made on a fast link, its rounds run on a slow one.
+ */
+export function slowLinkRules(peers: readonly string[]): string[][] {
+  const queue = ['-j', 'NFQUEUE', '--queue-num', String(DELAY_QUEUE)]
+  return peers.flatMap((ip) => [
+    ['-t', 'mangle', '-A', 'FORWARD', '-s', ip, ...queue],
+    ['-t', 'mangle', '-A', 'FORWARD', '-d', ip, ...queue],
+  ])
+}
+
 /** The netfilter queue a delayed router's packets wait in (see routerRules and topology.ts). */
 export const DELAY_QUEUE = 0
 

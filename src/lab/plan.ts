@@ -1,3 +1,4 @@
+import { type RemoteBehaviour, SLOW_RELAY_DELAY_MS } from './behaviours.js'
 import { formatIPv4, parseCidr } from './ipv4.js'
 import { ifnames, MAX_IFNAME, namespaceName } from './names.js'
 import { type NatType, routerRules, type Transport } from './nat-profiles.js'
@@ -37,8 +38,16 @@ export interface RouterNode extends NodeBase {
   lanIp: string
   /** The home network's LAN, e.g. `10.1.0.0/24`. */
   lanSubnet: string
-  /** One-way delay it adds to every packet it forwards (the home's `delayMs`); 0 = none. */
+  /**
+   * One-way delay it adds to the packets it forwards (the home's `delayMs`, or a `slow-relay`
+   * remote's delay of its relay traffic); 0 = none.
+   */
   delayMs: number
+  /**
+   * The IPs whose traffic alone is delayed, once the campaign adds their rules (slowLinkRules);
+   * undefined = all traffic, from the start.
+   */
+  delayPeers?: string[]
 }
 
 export interface HostNode extends NodeBase {
@@ -48,6 +57,8 @@ export interface HostNode extends NodeBase {
   role: HostRole
   impl: HostImpl
   transports: Transport[]
+  /** How the remote misbehaves; undefined = it does not. */
+  behaviour?: RemoteBehaviour
   /** The router's node name and LAN address; undefined for a host without NAT (on the internet). */
   router: string | undefined
   gateway: string | undefined
@@ -79,6 +90,7 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
   const bits = internet.bits
   let nextPublic = internet.base + 1
   const takePublic = () => formatIPv4(nextPublic++)
+  const relayIps = () => nodes.flatMap((n) => (n.kind === 'relay' ? [n.ip] : []))
 
   const internetNetns = namespaceName(id, 'internet')
   const bridge = ifnames.bridge(id)
@@ -138,6 +150,7 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
           role: host.role,
           impl: host.impl,
           transports: host.transports,
+          ...(host.behaviour === undefined ? {} : { behaviour: host.behaviour }),
           router: undefined,
           gateway: undefined,
         })
@@ -155,7 +168,8 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     attachToInternet(netns, wan, wanIp)
     create.push(`link add name ${lan} netns ${netns} type bridge`)
     lines(netns).push(`addr add ${lanIp}/${LAN_PREFIX} dev ${lan}`, ...linkUp(lan))
-    firewall.set(netns, routerRules(home.nat, wan, lan, home.delayMs)!)
+    const delay = routerDelay(home, relayIps())
+    firewall.set(netns, routerRules(home.nat, wan, lan, delay.peers === undefined ? delay.ms : 0)!)
     nodes.push({
       kind: 'router',
       name,
@@ -169,7 +183,8 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
       lanIface: lan,
       lanIp,
       lanSubnet: `${formatIPv4(lanBase)}/${LAN_PREFIX}`,
-      delayMs: home.delayMs,
+      delayMs: delay.ms,
+      ...(delay.peers === undefined ? {} : { delayPeers: [...delay.peers] }),
     })
     home.hosts.forEach((host, hostIndex) => {
       const hostNetns = addNamespace(host.name)
@@ -196,6 +211,7 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
         role: host.role,
         impl: host.impl,
         transports: host.transports,
+        ...(host.behaviour === undefined ? {} : { behaviour: host.behaviour }),
         router: name,
         gateway: lanIp,
       })
@@ -219,6 +235,13 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     firewall,
     namespaces,
   }
+}
+
+/** What a home's router delays: the home's `delayMs`, or a `slow-relay` remote's relay traffic. */
+function routerDelay(home: Scenario['homes'][number], relayIps: string[]): { ms: number; peers?: string[] } {
+  if (home.hosts.some((h) => h.behaviour === 'slow-relay'))
+    return { ms: SLOW_RELAY_DELAY_MS, peers: relayIps }
+  return { ms: home.delayMs }
 }
 
 /**

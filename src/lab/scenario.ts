@@ -1,4 +1,5 @@
 import { ConfigError } from '../lib/errors.js'
+import { REMOTE_BEHAVIOURS, type RemoteBehaviour } from './behaviours.js'
 import { formatCidr, nonPublicOverlap, parseCidr, size } from './ipv4.js'
 import {
   NAT_ALIASES,
@@ -79,6 +80,8 @@ export interface HostSpec {
   impl: HostImpl
   /** @default ['tcp', 'quic'] */
   transports: Transport[]
+  /** How a `js` remote misbehaves (behaviours.ts); undefined = it follows the DCUtR spec. */
+  behaviour?: RemoteBehaviour
 }
 
 /** Outcomes an expectation may name: the punchr HolePunchOutcome vocabulary. */
@@ -334,6 +337,20 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
     )
   const hosts = (hostList ?? []).flatMap((h, i) => checkHost(check, h, `${path}.hosts[${i}]`) ?? [])
   const delayMs = checkDelay(check, home.delayMs, `${path}.delayMs`, nat)
+  if (hosts.some((h) => h.behaviour === 'slow-relay')) {
+    if (nat === 'none')
+      check.fail(`${path}.nat`, "a 'slow-relay' remote needs a home with a router to delay its relay traffic")
+    if (delayMs > 0)
+      check.fail(
+        `${path}.delayMs`,
+        "a 'slow-relay' remote's router delays its relay traffic only; leave delayMs out",
+      )
+    if (hosts.length > 1)
+      check.fail(
+        `${path}.hosts`,
+        "a 'slow-relay' remote's router delays the whole home's relay traffic: give it a home of its own",
+      )
+  }
   if (name === undefined || nat === undefined) return undefined
   return { name, nat, hosts, delayMs }
 }
@@ -372,7 +389,7 @@ function natChoices(): string {
 }
 
 function checkHost(check: Checker, value: unknown, path: string): HostSpec | undefined {
-  const host = check.object(value, path, ['name', 'role', 'impl', 'transports'])
+  const host = check.object(value, path, ['name', 'role', 'impl', 'transports', 'behaviour'])
   if (host === undefined) return undefined
   const name =
     host.name === undefined
@@ -392,9 +409,29 @@ function checkHost(check: Checker, value: unknown, path: string): HostSpec | und
       `${path}.impl`,
       "the lab has no Rust punchr client: a client is 'js' (punchr client) or 'go' (the original Go client's stack)",
     )
+  const behaviour = checkBehaviour(check, host.behaviour, `${path}.behaviour`, role, impl)
   if (name === undefined || role === undefined || impl === undefined || transports === undefined)
     return undefined
-  return { name, role, impl, transports }
+  return { name, role, impl, transports, ...(behaviour === undefined ? {} : { behaviour }) }
+}
+
+function checkBehaviour(
+  check: Checker,
+  value: unknown,
+  path: string,
+  role: HostRole | undefined,
+  impl: HostImpl | undefined,
+): RemoteBehaviour | undefined {
+  if (value === undefined) return undefined
+  const behaviour = check.oneOf(value, path, REMOTE_BEHAVIOURS)
+  if (behaviour === undefined) return undefined
+  if (role !== 'remote') return check.fail(path, 'only a remote misbehaves: a client follows the rules')
+  if (impl !== 'js')
+    return check.fail(
+      path,
+      "misbehaving remotes are the lab's js remote (src/lab/peers/remote.ts): impl 'js'",
+    )
+  return behaviour
 }
 
 /**

@@ -83,7 +83,8 @@ export async function upLabNetwork(scenario: Scenario, options: UpOptions = {}):
   if (clash !== undefined) throw new Error(`namespace ${clash} exists already: lab id ${id} is in use`)
 
   // Built (or found in the cache) before anything exists: a first build takes a minute.
-  const delayBinary = scenario.homes.some((h) => h.delayMs > 0) ? await netDelayBinary() : undefined
+  const delayed = plan.nodes.some((n) => n.kind === 'router' && n.delayMs > 0)
+  const delayBinary = delayed ? await netDelayBinary() : undefined
   const lab = new Lab(plan, scenario, options)
   if (options.teardownOnExit !== false) registerTeardown(lab)
   recordOwner({ id, pid: process.pid, scenario: scenario.name, startedAt: new Date().toISOString() })

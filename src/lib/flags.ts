@@ -2,7 +2,7 @@ import { ConfigError } from './errors.js'
 
 /**
  * Command-line flags. Every flag also reads an environment variable
- * `PUNCHR_<COMMAND>_<FLAG>` (SPEC §1), e.g. `--http-port` of `punchr server` reads
+ * `PUNCHR_<COMMAND>_<FLAG>` (docs/CONFIG.md), e.g. `--http-port` of `punchr server` reads
  * `PUNCHR_SERVER_HTTP_PORT`. Precedence: command line, then environment, then default.
  * Parsing never touches `process.env` itself: callers pass the environment in, so tests
  * build configurations from literals.

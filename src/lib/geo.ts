@@ -15,7 +15,8 @@ export interface GeoInfo {
 }
 
 /**
- * Offline country and ASN lookup (SPEC §6).
+ * Offline country and ASN lookup, once per new public address (docs/PROTOCOL.md, "Storage"; the
+ * data sources: docs/adr/0002-offline-geo-data.md).
  *
  * `lookup` is synchronous so it can run inside row-building code (e.g. the `GeoResolver` of
  * src/db/multi-addresses.ts); call `await ready()` once at startup first. `ready()` opens the

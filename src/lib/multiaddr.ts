@@ -6,7 +6,10 @@ export class InvalidMultiaddrError extends Error {
   override readonly name = 'InvalidMultiaddrError'
 }
 
-/** Multicodec codes used by the protocol filter of GetAddrInfo / TrackHolePunch (SPEC §2). */
+/**
+ * Multicodec codes used by the protocol filter of GetAddrInfo / TrackHolePunch (docs/PROTOCOL.md,
+ * "Wire API").
+ */
 export const PROTOCOL_CODES = {
   IP4: 4,
   TCP: 6,
@@ -32,8 +35,8 @@ const CODE = {
 
 const DNS_CODES = new Set<number>([CODE.DNS, CODE.DNS4, CODE.DNS6, CODE.DNSADDR])
 
-/** What the server stores about one multiaddr (matches `ClassifiedMultiaddr` in src/db). */
-export interface MultiaddrClass {
+/** A multiaddr classified for storage: what the server and the honeypot store about it. */
+export interface ClassifiedMultiaddr {
   maddr: string
   isRelay: boolean
   isPublic: boolean
@@ -70,7 +73,7 @@ export function parseMultiaddrBytes(bytes: Uint8Array): Multiaddr {
 }
 
 /** Classifies a multiaddr for storage: relay?, public?, IP, transport. */
-export function classifyMultiaddr(ma: Multiaddr): MultiaddrClass {
+export function classifyMultiaddr(ma: Multiaddr): ClassifiedMultiaddr {
   const components = ma.getComponents()
   const ipComponent = components.find((c) => c.code === PROTOCOL_CODES.IP4 || c.code === PROTOCOL_CODES.IP6)
   const ip = ipComponent?.value ?? null
@@ -92,7 +95,8 @@ export function isRelayAddr(ma: Multiaddr): boolean {
 
 /**
  * True when every code of the filter appears in the address. QUIC draft-29 (460) and
- * quic-v1 (461) count as the same protocol because old clients still send 460 (SPEC §2).
+ * quic-v1 (461) count as the same protocol because old clients still send 460 (docs/PROTOCOL.md,
+ * "Wire API").
  * An empty filter matches everything.
  */
 export function matchesProtocolFilter(ma: Multiaddr, codes: readonly number[]): boolean {

@@ -18,10 +18,10 @@ const MAX_INLINE_KEY_LENGTH = 42
 const NOT_A_KEY = 'identity multihash does not hold an Ed25519 or secp256k1 public key'
 
 /**
- * Decodes the binary multihash of a peer ID (as sent on the wire, SPEC §2) into its base58btc
- * string. The multihash header is checked here rather than with multiformats' Digest.decode
- * because that accepts non-minimal varints and SHA-256 digests of any length, and it is only
- * a transitive dependency.
+ * Decodes the binary multihash of a peer ID (as sent on the wire, docs/PROTOCOL.md, "Wire API")
+ * into its base58btc string. The multihash header is checked here rather than with
+ * multiformats' Digest.decode because that accepts non-minimal varints and SHA-256 digests of
+ * any length, and it is only a transitive dependency.
  */
 export function parsePeerIdBytes(bytes: Uint8Array): string {
   const multihash = decodeMultihash(bytes)

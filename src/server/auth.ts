@@ -5,7 +5,7 @@ import type { Database } from '../db/database.js'
 import { TokenBucket } from '../lib/token-bucket.js'
 
 export interface AuthOptions {
-  /** Register may create a key for an unknown one (SPEC §8); off by default. */
+  /** Register may create a key for an unknown one (off by default; docs/PROTOCOL.md, "API keys"). */
   openRegistration: boolean
   /** Keys that open registration may create per minute. @default 10 */
   openRegistrationPerMinute?: number

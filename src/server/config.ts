@@ -27,7 +27,7 @@ export const serverFlags = {
   ),
   maxResultsPerRemotePerMinute: intFlag(
     'max-results-per-remote-per-minute',
-    'Skip a remote that got this many results in the last minute (SPEC §4)',
+    'Skip a remote that got this many results in the last minute',
     DEFAULT_ALLOCATION_POLICY.maxResultsPerRemotePerMinute,
     1,
     1_000_000,
@@ -35,7 +35,7 @@ export const serverFlags = {
   ),
   retryPairAfter: intFlag(
     'retry-pair-after',
-    'Seconds before a client is handed a (remote, relay addr) pair it tried again (SPEC §4: 600); ' +
+    'Seconds before a client is handed a (remote, relay addr) pair it tried again; ' +
       'lower it for campaigns with few remotes',
     DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
     0,

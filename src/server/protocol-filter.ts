@@ -7,7 +7,7 @@ export type IpVersion = 4 | 6
 
 /**
  * The filters GetAddrInfo serves and their shares: 15 % each of ip4+tcp, ip4+quic, ip6+tcp,
- * ip6+quic, 40 % none (docs/ARCHITECTURE.md, "Protocol filters"). A filter's codes are the
+ * ip6+quic, 40 % none (docs/PROTOCOL.md, "Allocation"). A filter's codes are the
  * IP version's and the transport's in the client's own codes (client-capabilities.ts): our
  * clients get quic-v1 (461).
  */

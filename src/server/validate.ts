@@ -2,7 +2,6 @@ import type { DescMessage, MessageShape } from '@bufbuild/protobuf'
 import { isFieldSet } from '@bufbuild/protobuf'
 import { FeatureSet_FieldPresence } from '@bufbuild/protobuf/wkt'
 import type { AttemptRecord, HolePunchReport, LatencyRecord } from '../db/hole-punches.js'
-import type { ClassifiedMultiaddr } from '../db/multi-addresses.js'
 import {
   HolePunchAttemptOutcome,
   HolePunchAttemptSchema,
@@ -12,7 +11,12 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
-import { classifyMultiaddr, PROTOCOL_CODES, parseMultiaddrBytes } from '../lib/multiaddr.js'
+import {
+  type ClassifiedMultiaddr,
+  classifyMultiaddr,
+  PROTOCOL_CODES,
+  parseMultiaddrBytes,
+} from '../lib/multiaddr.js'
 import { parsePeerIdBytes } from '../lib/peer-id.js'
 import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../lib/report-limits.js'
 import { nsToIsoMicros } from '../lib/time.js'
@@ -165,7 +169,8 @@ function outcomeField<E extends Record<string, string | number>>(
 const NS_PER_SECOND = 1e9
 
 /**
- * Checks a TrackHolePunchRequest against SPEC §2/§3 and maps it to the storage shape.
+ * Checks a TrackHolePunchRequest against the wire contract (docs/PROTOCOL.md, "Wire API") and
+ * maps it to the storage shape.
  * Everything a report contains is kept; nothing is rewritten except the documented
  * normalisations (empty rtt_errs from old clients become per-ping errors for negative
  * RTT sentinels).

@@ -106,7 +106,7 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
       ],
       rounds: 2,
     })
-    // SPEC §4's pair exclusion: each client measures each remote once in its 2 rounds.
+    // The server's pair exclusion (docs/PROTOCOL.md, "Allocation"): each client measures each remote once in its 2 rounds.
     const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
     assert.ok(result.ok, show(result.table, result.verdict.problems))
@@ -175,7 +175,7 @@ describe('lab campaigns with rust-libp2p remotes', { skip, timeout: 40 * 60_000 
       rounds: 3,
     })
     const progress: string[] = []
-    // SPEC §4's pair exclusion: the client measures each remote once in its 3 rounds.
+    // The server's pair exclusion (docs/PROTOCOL.md, "Allocation"): the client measures each remote once in its 3 rounds.
     const result = await runCampaign(scenario, {
       outDir,
       env,
@@ -268,7 +268,7 @@ describe('lab campaigns over QUIC (our transport, src/quic)', { skip, timeout: 3
       ],
       rounds: 20,
     })
-    // Hosts in rotation, as in production (SPEC §3). With one host measuring one js remote back
+    // Hosts in rotation, as in production (docs/PROTOCOL.md, "The round"). With one host measuring one js remote back
     // to back over both transports, a TCP round now and then FAILED with all three attempts
     // timed out — the remote's SYN never came (1 in 40 and 1 in 20 rounds in two CI runs). The
     // likely cause: the remote's punch dial joined its still pending dial to the same host from
@@ -360,7 +360,7 @@ describe('lab campaigns over QUIC with go-libp2p and rust-libp2p remotes', {
       ],
       rounds: 4,
     })
-    // SPEC §4's pair exclusion: each client measures each remote once in its 4 rounds.
+    // The server's pair exclusion (docs/PROTOCOL.md, "Allocation"): each client measures each remote once in its 4 rounds.
     const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
     assert.ok(result.ok, show(result.table, result.verdict.problems))

@@ -20,7 +20,7 @@ async function clientHost(db: Database, authorizationId: number): Promise<number
   )
 }
 
-describeEachDatabase('allocation (SPEC §4)', (getDb) => {
+describeEachDatabase('allocation (docs/PROTOCOL.md, "Allocation")', (getDb) => {
   let db: Database
   let authId: number
   let hostA: number

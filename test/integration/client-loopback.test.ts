@@ -38,6 +38,7 @@ import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { createServer, type PunchrServer } from '../../src/server/server.js'
 import { openTestDatabase } from '../support/databases.js'
 import { loopbackServerConfig, startTestServer, testGeo } from '../support/server.js'
+import { until } from '../support/until.js'
 
 const LOCALHOST = '127.0.0.1'
 const REMOTES = 3
@@ -110,14 +111,6 @@ async function startRemote(relayAddr: Multiaddr, announce: string) {
     transports: [tcp(), circuitRelayTransport()],
     services: { identify: identify(), ping: ping(), dcutr: dcutr() },
   })
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 /**
@@ -199,6 +192,7 @@ describe('punchr client on loopback', { timeout: 180_000 }, () => {
         bootstrapPeers: [relayAddr],
         queueDir,
         listenHost: LOCALHOST,
+        punchPrivateAddrs: true,
         metrics: { port: 0 },
       },
       {
@@ -427,6 +421,7 @@ describe('punchr client on loopback: the other outcomes', { timeout: 180_000 }, 
       bootstrapPeers: [relayAddr],
       queueDir,
       listenHost: LOCALHOST,
+      punchPrivateAddrs: true,
     }
   }
 

@@ -133,7 +133,7 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
     const first = await start([...args, ...LOOPBACK_PORTS, '--bootstrap-peers', ''])
     const peerId = lineValue(first.lines, 'honeypot peer ID: ')
     const listening = first.lines.filter((l) => l.startsWith('honeypot listening on '))
-    // TCP and QUIC v1 (SPEC §5: both listeners).
+    // TCP and QUIC v1 (docs/PROTOCOL.md, "Honeypot": both listeners).
     assert.equal(listening.length, 2, listening.join('\n'))
     assert.match(
       listening[0]!,

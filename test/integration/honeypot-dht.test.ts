@@ -15,9 +15,10 @@ import { createLibp2p } from 'libp2p'
 import type { Honeypot } from '../../src/honeypot/honeypot.js'
 import { logger } from '../../src/lib/logger.js'
 import { describeEachDatabase } from '../support/databases.js'
-import { dhtServer, honeypotAddr, relayAddr, startLoopbackHoneypot, until, visitor } from '../support/dht.js'
+import { dhtServer, honeypotAddr, relayAddr, startLoopbackHoneypot, visitor } from '../support/dht.js'
 import { newPeer } from '../support/fixtures.js'
 import { startTestServer } from '../support/server.js'
+import { until } from '../support/until.js'
 
 /** The sum of a counter's values, optionally of one label value. */
 async function counted(

@@ -1,5 +1,5 @@
 // A flood of short inbound connections against a honeypot on 127.0.0.1 and a real database
-// (SPEC §5: "Memory stays bounded under a flood of connections"), made by dialers in a worker
+// (docs/PROTOCOL.md, "Honeypot": memory stays bounded under a flood of connections), made by dialers in a worker
 // thread (test/support/flood-dialers.ts). Afterwards: no error escaped, every identity is a
 // candidate exactly once, the writes took far fewer transactions than there were
 // connections, the honeypot's heap did not grow beyond a generous bound, and nothing piled up
@@ -10,9 +10,10 @@ import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { WRITE_INTERVAL } from '../../src/honeypot/constants.js'
 import { describeEachDatabase } from '../support/databases.js'
-import { honeypotAddr, startLoopbackHoneypot, until } from '../support/dht.js'
+import { honeypotAddr, startLoopbackHoneypot } from '../support/dht.js'
 import { newPeer } from '../support/fixtures.js'
 import { flood } from '../support/flood-dialers.js'
+import { until } from '../support/until.js'
 
 // Enough dialers at once to keep both cores busy: one identity's connections come one after
 // another (libp2p reuses an open connection to the same peer).

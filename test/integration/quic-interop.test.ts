@@ -16,6 +16,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { parseQuicAddress } from '../../src/quic/multiaddr.js'
 import { type QuicTransportFactory, quicTransport } from '../../src/quic/transport.js'
+import { until } from '../support/until.js'
 
 const ECHO = '/punchr/test/echo/1.0.0'
 const LOOPBACK = '127.0.0.1'
@@ -253,11 +254,3 @@ describe('QUIC transport dials', { timeout: 60_000 }, () => {
     }
   })
 })
-
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}

@@ -26,6 +26,7 @@ import {
 } from '../../src/quic/quic-config.js'
 import { codeToReason, reasonToCode } from '../../src/quic/stream.js'
 import { generateCertificate } from '../../src/quic/tls-certificate.js'
+import { until } from '../support/until.js'
 
 const LOOPBACK = '127.0.0.1'
 
@@ -121,7 +122,7 @@ describe('QUIC muxer', { timeout: 30_000 }, () => {
     muxer.addEventListener('stream', (evt) =>
       inbound.push({ stream: evt.detail, text: readText(evt.detail) }),
     )
-    await until(() => inbound.length === 1)
+    await until('the first inbound stream', () => inbound.length === 1)
     assert.equal(inbound[0]!.stream.direction, 'inbound')
     await close()
     assert.equal(await inbound[0]!.text, 'early')
@@ -130,7 +131,7 @@ describe('QUIC muxer', { timeout: 30_000 }, () => {
   it('delivers streams opened after the muxer exists', async () => {
     const close = await peerWrites(client.connection, 'later')
     await close()
-    await until(() => inbound.length === 2)
+    await until('the second inbound stream', () => inbound.length === 2)
     assert.equal(await inbound[1]!.text, 'later')
   })
 
@@ -152,12 +153,4 @@ async function readText(stream: Stream): Promise<string> {
   const chunks: Uint8Array[] = []
   for await (const chunk of stream) chunks.push(chunk.subarray())
   return Buffer.concat(chunks).toString()
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }

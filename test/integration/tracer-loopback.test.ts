@@ -34,6 +34,7 @@ import {
 } from '../../src/client/tracer/index.js'
 import { LAB_CONNECTION_LIMITS } from '../../src/lab/peers/util.js'
 import { isRelayAddr } from '../../src/lib/multiaddr.js'
+import { until } from '../support/until.js'
 
 const LOCALHOST = '127.0.0.1'
 
@@ -118,14 +119,6 @@ async function startClient(dialPort: number, init: DcutrTracerInit) {
     transports: [tcp({ dialOpts: fixedPortDialOpts(dialPort) }), circuitRelayTransport()],
     services: { identify: identify(), tracer: dcutrTracer(init) },
   })
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 const types = (events: TraceEvent[], attempt: number) =>

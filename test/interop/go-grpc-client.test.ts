@@ -259,7 +259,7 @@ describeEachDatabase('Go gRPC client (grpc-go, code generated from proto/punchr.
             protocols: [...(l.protocols ?? [])].sort(),
             rtts: l.rtts ?? [],
             rtt_errs: l.rtt_errs ?? [],
-            // Aggregates over the successful pings only (SPEC §8: no -1 sentinels).
+            // Aggregates over the successful pings only (no -1 sentinels: docs/PROTOCOL.md, "Storage").
             success_count: ok.length,
             rtt_avg: ok.length === 0 ? null : ok.reduce((s, x) => s + x, 0) / ok.length,
             rtt_min: ok.length === 0 ? null : Math.min(...ok),

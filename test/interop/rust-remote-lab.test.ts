@@ -287,7 +287,7 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
       const { events, candidateAddrs } = records.get(peerId)!
       if (host === 'b' || host === 'c') {
         // Stock rust-libp2p lists /libp2p/dcutr on no connection the honeypot can see: the
-        // honeypot judges it not_dcutr and stores nothing (SPEC §5).
+        // honeypot judges it not_dcutr and stores nothing (docs/PROTOCOL.md, "Honeypot").
         assert.deepEqual(events, [], `${host} was recorded`)
         assert.deepEqual(candidateAddrs, [], `${host} is a candidate`)
         continue

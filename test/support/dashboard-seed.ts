@@ -46,9 +46,9 @@ import {
   insertHolePunchReport,
   type LatencyRecord,
 } from '../../src/db/hole-punches.js'
-import type { ClassifiedMultiaddr, GeoResolver } from '../../src/db/multi-addresses.js'
+import type { GeoResolver } from '../../src/db/multi-addresses.js'
 import { upsertPeer } from '../../src/db/peers.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
+import { type ClassifiedMultiaddr, classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { newPeer, type TestPeer } from './fixtures.js'
 
 type Host = 'A1' | 'A2' | 'B1'

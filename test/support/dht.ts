@@ -1,7 +1,6 @@
 // Real js-libp2p nodes on 127.0.0.1 for the honeypot tests: DHT servers that form a small
 // DHT, visitors that connect to the honeypot advertising what a test needs, and a honeypot
 // tuned for loopback (private addresses kept in the DHT, no per-IP rate limit, fast flushes).
-import { setTimeout as sleep } from 'node:timers/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -114,17 +113,4 @@ export async function startLoopbackHoneypot(
 /** The honeypot's first listen address (with /p2p/<its peer ID>). */
 export function honeypotAddr(honeypot: Honeypot): Multiaddr {
   return honeypot.listenAddrs[0]!
-}
-
-/** Polls `check` until it holds; throws `what` after `timeoutMs`. */
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(25)
-  }
 }

@@ -4,7 +4,7 @@ import { join, posix, relative, sep } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-// DESIGN.md, "Who may import whom": lib and gen import nothing of ours; db → lib; server →
+// docs/ARCHITECTURE.md, "Code layout" (who may import whom): lib and gen import nothing of ours; db → lib; server →
 // lib, db, gen, dashboard (its HTTP port serves the dashboard); honeypot → lib, db; client →
 // lib, gen (never db); client/tracer → lib only; dashboard → lib, db; cli → anything and
 // nothing imports cli; lab → anything but cli.
@@ -143,7 +143,7 @@ function ourImports(): Edge[] {
   return edges
 }
 
-describe('architecture: DESIGN.md import rules', () => {
+describe('architecture: import rules (docs/ARCHITECTURE.md)', () => {
   const edges = ourImports()
 
   it('the scan sees the imports (not vacuously true)', () => {

@@ -69,7 +69,7 @@ describe('punch address filter', () => {
   const peer = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
   const v4 = multiaddr('/ip4/11.0.0.2/tcp/4001')
   const v4Again = multiaddr(`/ip4/11.0.0.2/tcp/4001/p2p/${peer}`)
-  const v6 = multiaddr('/ip6/2001:db8::2/tcp/4001')
+  const v6 = multiaddr('/ip6/2600:1::2/tcp/4001')
   const quic = multiaddr('/ip4/11.0.0.2/udp/4001/quic-v1')
   const relayed = multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${peer}/p2p-circuit`)
 
@@ -89,7 +89,7 @@ describe('punch address filter', () => {
     const filter = new PunchAddrFilter()
     filter.begin(peer, [41, 6])
     assert.deepEqual(filter.select([v4, v6, quic], peer).map(String), [String(v6)])
-    assert.deepEqual(filter.end(), { protocols: [41, 6] })
+    assert.deepEqual(filter.end(), { protocols: [41, 6], refused: {} })
   })
 
   it('punches unfiltered and says so when the filter matches nothing', () => {
@@ -109,20 +109,20 @@ describe('punch address filter', () => {
   })
 
   it('punches QUIC v1 addresses too when the host has QUIC, never draft-29 ones', () => {
-    const filter = new PunchAddrFilter(new Set(['tcp', 'quic']))
+    const filter = new PunchAddrFilter({ transports: new Set(['tcp', 'quic']) })
     const draft29 = multiaddr('/ip4/11.0.0.2/udp/4001/quic')
     assert.deepEqual(filter.select([v4, quic, draft29, relayed], peer).map(String), [
       String(v4),
       String(quic),
     ])
-    const quicOnly = new PunchAddrFilter(new Set(['quic']))
+    const quicOnly = new PunchAddrFilter({ transports: new Set(['quic']) })
     assert.deepEqual(quicOnly.select([v4, quic], peer).map(String), [String(quic)])
     assert.equal(isDialableWith(quic, new Set(['tcp'])), false)
     assert.equal(isDialableWith(quic, new Set(['quic'])), true)
   })
 
   it('offers only our addresses that match the round’s filter, all of them when none does', () => {
-    const filter = new PunchAddrFilter(new Set(['tcp', 'quic']))
+    const filter = new PunchAddrFilter({ transports: new Set(['tcp', 'quic']) })
     const other = peerIdFromString('12D3KooWSoLzampfxc4t3sy9z7yq1Cgzbi7zGXpV7nkRJy4xJ5dP')
     const ours = [multiaddr('/ip4/12.0.0.2/tcp/4100'), multiaddr('/ip4/12.0.0.2/udp/4200/quic-v1')]
     assert.deepEqual(filter.selectOwn(ours, peer), ours, 'no round: everything')

@@ -180,6 +180,7 @@ describe('round log', () => {
         outcome: 'SUCCESS',
         durationMs: 1234,
         end: 'direct-connection',
+        refusedPunchTargets: { private: 1 },
         attempts: [
           { attempt: 1, openedAt: 1n, endedAt: 2n, elapsedTime: 0, outcome: 'FAILED', multiAddresses: [] },
           { attempt: 2, openedAt: 3n, endedAt: 4n, elapsedTime: 0, outcome: 'SUCCESS', multiAddresses: [] },

@@ -11,7 +11,7 @@ import {
   LatencyMeasurementTypeSchema,
 } from '../../src/gen/punchr_pb.js'
 
-// SPEC §6: "Enums mirror the proto enums; a test keeps proto, SQL and TypeScript enums in sync."
+// Enums mirror the proto enums; this test keeps proto, SQL and TypeScript enums in sync.
 
 /** The repository root: this file runs as dist/test/unit/enums.test.js. */
 const ROOT = new URL('../../../', import.meta.url)
@@ -237,7 +237,7 @@ describe('enums: proto ↔ SQL ↔ TypeScript', () => {
     })
   }
 
-  it('multi_address_relationship is INITIAL, FINAL (SPEC §6)', () => {
+  it('multi_address_relationship is INITIAL, FINAL', () => {
     assert.deepEqual(sqlEnums.get('multi_address_relationship'), ['INITIAL', 'FINAL'])
   })
 })

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BatchWriter, type BatchWriterInit, type WriterEvent } from '../../src/honeypot/batch-writer.js'
 import { DatabaseUnavailableError } from '../../src/lib/errors.js'
+import { until } from '../support/until.js'
 
 interface Item {
   peer: string
@@ -61,19 +62,13 @@ function writer(s: ReturnType<typeof sink>, options: Partial<BatchWriterInit<Ite
 const items = (n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => ({ peer: `p${from + i}`, n: from + i }))
 
-/** Waits until `check` holds (the writer works on promises and timers). */
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await sleep(2)
-  assert.ok(check(), 'condition not reached within 1 s')
-}
-
 describe('honeypot batch writer', () => {
   it('writes a batch as soon as it holds maxBatch items, without waiting for the timer', async () => {
     const s = sink()
     const { w } = writer(s)
     w.start()
     for (const item of items(3)) w.push(item)
-    await until(() => s.batches.length === 1)
+    await until('s.batches.length === 1', () => s.batches.length === 1, 1_000)
     assert.deepEqual(
       s.batches[0]!.map((i) => i.n),
       [0, 1, 2],
@@ -92,7 +87,7 @@ describe('honeypot batch writer', () => {
     s.hold()
     for (const item of items(10)) w.push(item)
     s.release()
-    await until(() => s.batches.length === 3)
+    await until('s.batches.length === 3', () => s.batches.length === 3, 1_000)
     await sleep(50)
     assert.deepEqual(
       s.batches.map((b) => b.length),
@@ -109,7 +104,7 @@ describe('honeypot batch writer', () => {
     w.start()
     w.push({ peer: 'a', n: 1 })
     assert.equal(s.calls, 0)
-    await until(() => s.batches.length === 1)
+    await until('s.batches.length === 1', () => s.batches.length === 1, 1_000)
     assert.deepEqual(s.batches[0], [{ peer: 'a', n: 1 }])
     await w.stop(1000)
   })
@@ -135,7 +130,7 @@ describe('honeypot batch writer', () => {
     const { w, dropped } = writer(s, { maxBatch: 2, maxBuffer: 5 })
     s.hold()
     for (const item of items(2)) w.push(item) // the batch in flight
-    await until(() => s.calls === 1)
+    await until('s.calls === 1', () => s.calls === 1, 1_000)
     for (const item of items(8, 2)) w.push(item) // 8 into a buffer of 5
     assert.equal(dropped('buffer_full'), 3)
     assert.equal(w.pending, 7, '2 in flight + 5 buffered: bounded')
@@ -152,7 +147,7 @@ describe('honeypot batch writer', () => {
     const s = sink((_, call) => (call <= 3 ? new DatabaseUnavailableError('connection refused') : undefined))
     const { w, events, count } = writer(s)
     for (const item of items(3)) w.push(item)
-    await until(() => s.batches.length === 1)
+    await until('s.batches.length === 1', () => s.batches.length === 1, 1_000)
     assert.equal(count('unavailable'), 3)
     assert.deepEqual(
       events.filter((e) => e.type === 'unavailable').map((e) => (e.type === 'unavailable' ? e.failures : 0)),

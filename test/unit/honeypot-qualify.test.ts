@@ -1,4 +1,4 @@
-// Which identified peers the honeypot records (SPEC §5), and how walks spread over the keyspace.
+// Which identified peers the honeypot records (docs/PROTOCOL.md, "Honeypot"), and how walks spread over the keyspace.
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'

@@ -46,6 +46,7 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
         elapsedSeconds: 0.001,
       },
     ],
+    punchedAddrs: [],
   }
 }
 
@@ -145,6 +146,114 @@ describe('campaign verdict', () => {
       ],
     })
     assert.equal(judge(ours, [round('remote-d', 'SUCCESS')]).rounds[0]!.expected!.outcome, 'SUCCESS')
+  })
+})
+
+describe('misbehaving remotes and the rules every round keeps', () => {
+  const hostile = validateScenario({
+    name: 'hostile',
+    homes: [
+      { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client' }] },
+      { name: 'home-s', nat: 'cone', hosts: [{ name: 'silent', role: 'remote', behaviour: 'silent-dcutr' }] },
+      { name: 'home-f', nat: 'cone', hosts: [{ name: 'flood', role: 'remote', behaviour: 'stream-flood' }] },
+      { name: 'home-d', nat: 'cone', hosts: [{ name: 'dies', role: 'remote', behaviour: 'dies-mid-punch' }] },
+      { name: 'home-w', nat: 'cone', hosts: [{ name: 'slow', role: 'remote', behaviour: 'slow-relay' }] },
+      {
+        name: 'home-x',
+        nat: 'cone',
+        hosts: [{ name: 'foreign', role: 'remote', behaviour: 'foreign-addrs' }],
+      },
+    ],
+  })
+  const publicIps = new Map([
+    ['silent', '11.0.0.10'],
+    ['flood', '11.0.0.11'],
+    ['dies', '11.0.0.12'],
+    ['slow', '11.0.0.13'],
+    ['foreign', '11.0.0.14'],
+  ])
+  const attempts = (outcomes: string[], startRttSeconds = 0.001) =>
+    outcomes.map((outcome, i) => ({
+      ...round('x', outcome).attempts[0]!,
+      number: i + 1,
+      outcome,
+      startRttSeconds,
+    }))
+  const measured = (
+    remote: string,
+    outcome: string,
+    changes: Partial<MeasuredRound> = {},
+  ): MeasuredRound => ({
+    ...round(remote, outcome),
+    ...changes,
+  })
+  const problems = (...rounds: MeasuredRound[]) => judge(hostile, rounds, publicIps).problems
+
+  it('a misbehaving remote has its own outcome and attempt outcomes', () => {
+    const v = judge(
+      hostile,
+      [
+        measured('silent', 'FAILED', { attempts: attempts(['TIMEOUT']) }),
+        measured('flood', 'FAILED', { attempts: attempts(Array(10).fill('PROTOCOL_ERROR')) }),
+        measured('dies', 'FAILED', { attempts: attempts(['PROTOCOL_ERROR']) }),
+        measured('dies', 'NO_CONNECTION', { attempts: [] }),
+      ],
+      publicIps,
+    )
+    assert.deepEqual(v.problems, [])
+    assert.deepEqual(
+      v.rounds.map((r) => [r.expected?.source, r.agrees]),
+      [
+        ['behaviour', true],
+        ['behaviour', true],
+        ['behaviour', true],
+        ['behaviour', true],
+      ],
+    )
+    assert.match(formatVerdictTable(v), /cone +cone +js silent-dcutr +tcp +1 +FAILED 1/)
+  })
+
+  it('names the round that ends otherwise or whose attempts do not match', () => {
+    assert.match(
+      problems(measured('silent', 'SUCCESS'))[0]!,
+      /measured SUCCESS, expected FAILED \(a silent-dcutr remote/,
+    )
+    assert.match(
+      problems(measured('silent', 'FAILED', { attempts: attempts(['PROTOCOL_ERROR']) })).join('\n'),
+      /attempt\(s\) 1 PROTOCOL_ERROR with a silent-dcutr remote, expected TIMEOUT/,
+    )
+    assert.match(
+      problems(measured('flood', 'FAILED', { attempts: attempts(Array(11).fill('PROTOCOL_ERROR')) })).join(
+        '\n',
+      ),
+      /stored 11 attempts, more than the cap of 10/,
+    )
+    assert.match(
+      problems(measured('slow', 'SUCCESS', { attempts: attempts(['SUCCESS'], 0.5) })).join('\n'),
+      /start RTT 0.5 s, expected ≥ 2 s/,
+    )
+    assert.deepEqual(problems(measured('slow', 'SUCCESS', { attempts: attempts(['SUCCESS'], 2.1) })), [])
+  })
+
+  it('our client never dials an address that is not the remote’s, nor runs past the round’s bound', () => {
+    const foreignDial = measured('foreign', 'SUCCESS', {
+      punchedAddrs: ['/ip4/11.0.0.14/tcp/4101', '/ip4/11.0.0.2/tcp/4001'],
+    })
+    assert.match(
+      problems(foreignDial).join('\n'),
+      /dialled \/ip4\/11\.0\.0\.2\/tcp\/4001, not the remote's own address/,
+    )
+    assert.deepEqual(
+      problems(measured('foreign', 'SUCCESS', { punchedAddrs: ['/ip4/11.0.0.14/tcp/4101'] })),
+      [],
+    )
+    // The original Go client is not held to our rules.
+    assert.deepEqual(problems({ ...foreignDial, clientImplementation: 'punchr-go' }), [])
+    const long = measured('foreign', 'SUCCESS', { connectEndedUs: 0, endedUs: 200 * 1e6 })
+    assert.match(
+      problems(long).join('\n'),
+      /ran 200\.0 s after its relayed connection, past the bound of 162 s/,
+    )
   })
 })
 

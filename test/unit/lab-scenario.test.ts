@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { SLOW_RELAY_DELAY_MS } from '../../src/lab/behaviours.js'
 import { expectedFor } from '../../src/lab/expectations.js'
 import { formatIPv4, NON_PUBLIC_RANGES, parseCidr, size } from '../../src/lab/ipv4.js'
 import {
@@ -7,8 +8,10 @@ import {
   NAT_PROFILES,
   NAT_TYPES,
   routerRules,
+  slowLinkRules,
   TRANSPORTS,
 } from '../../src/lab/nat-profiles.js'
+import { planLab } from '../../src/lab/plan.js'
 import { ScenarioError, type ScenarioIssue, validateScenario } from '../../src/lab/scenario.js'
 import { loadScenario, parseScenarioText, shippedScenarios } from '../../src/lab/scenario-file.js'
 import { ConfigError } from '../../src/lib/errors.js'
@@ -391,6 +394,59 @@ describe('NAT profiles and the ground truth', () => {
       /^\*mangle\n-A FORWARD -j NFQUEUE --queue-num 0\nCOMMIT$/m,
     )
     assert.doesNotMatch(routerRules('cone', 'w0', 'l0')!, /NFQUEUE/)
+  })
+
+  it('a slow-relay remote’s router queues only its traffic with the relays, once told to', () => {
+    const scenario = validateScenario({
+      name: 'slow',
+      relays: 2,
+      homes: [
+        { name: 'home-a', nat: 'cone', hosts: [{ name: 'a', role: 'client' }] },
+        { name: 'home-b', nat: 'cone', hosts: [{ name: 'b', role: 'remote', behaviour: 'slow-relay' }] },
+      ],
+    })
+    const plan = planLab(scenario, 'pt0000')
+    const relays = plan.nodes.filter((n) => n.kind === 'relay').map((n) => n.ip)
+    const router = plan.nodes.find((n) => n.name === 'home-b-router')!
+    assert.equal(router.kind === 'router' && router.delayMs, SLOW_RELAY_DELAY_MS)
+    assert.deepEqual(router.kind === 'router' && router.delayPeers, relays)
+    assert.doesNotMatch(plan.firewall.get(router.netns)!, /NFQUEUE/, 'nothing delayed at first')
+    assert.deepEqual(
+      slowLinkRules(relays).map((args) => args.join(' ')),
+      relays.flatMap((ip) => [
+        `-t mangle -A FORWARD -s ${ip} -j NFQUEUE --queue-num 0`,
+        `-t mangle -A FORWARD -d ${ip} -j NFQUEUE --queue-num 0`,
+      ]),
+    )
+    const clientRouter = plan.nodes.find((n) => n.name === 'home-a-router')!
+    assert.doesNotMatch(plan.firewall.get(clientRouter.netns)!, /NFQUEUE/)
+  })
+
+  it('behaviour: only for js remotes, slow-relay in a home of its own with a router', () => {
+    assert.throws(
+      () =>
+        validateScenario({
+          name: 'bad',
+          homes: [
+            {
+              name: 'h',
+              nat: 'none',
+              hosts: [
+                { name: 'a', role: 'client', behaviour: 'silent-dcutr' },
+                { name: 'b', role: 'remote', impl: 'go', behaviour: 'garbage-dcutr' },
+                { name: 'c', role: 'remote', behaviour: 'slow-relay' },
+                { name: 'd', role: 'remote', behaviour: 'rude' },
+              ],
+            },
+          ],
+        }),
+      (err: Error) =>
+        /hosts\[0\]\.behaviour: only a remote misbehaves/.test(err.message) &&
+        /hosts\[1\]\.behaviour: misbehaving remotes are the lab's js remote/.test(err.message) &&
+        /homes\[0\]\.nat: a 'slow-relay' remote needs a home with a router/.test(err.message) &&
+        /homes\[0\]\.hosts: a 'slow-relay' remote's router delays the whole home/.test(err.message) &&
+        /hosts\[3\]\.behaviour: must be one of silent-dcutr, /.test(err.message),
+    )
   })
 })
 

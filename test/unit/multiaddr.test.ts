@@ -260,7 +260,7 @@ describe('matchesProtocolFilter', () => {
     })
   }
 
-  it('uses the SPEC §2 codes', () => {
+  it('uses the wire filter codes', () => {
     assert.deepEqual(PROTOCOL_CODES, { IP4: 4, TCP: 6, IP6: 41, QUIC: 460, QUIC_V1: 461 })
   })
 })

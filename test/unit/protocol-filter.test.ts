@@ -30,8 +30,8 @@ const TCP_ONLY = can(['tcp'])
 const QUIC_ONLY = can(['quic'])
 const NEITHER = can([])
 
-/** SPEC §4: 15 % each of ip4+tcp, ip4+quic, ip6+tcp, ip6+quic, 40 % none. */
-const SPEC_SHARES: [number[], number][] = [
+/** docs/PROTOCOL.md, "Allocation": 15 % each of ip4+tcp, ip4+quic, ip6+tcp, ip6+quic, 40 % none. */
+const DOCUMENTED_SHARES: [number[], number][] = [
   [IP4_TCP, 0.15],
   [IP4_QUIC, 0.15],
   [IP6_TCP, 0.15],
@@ -54,7 +54,7 @@ function mulberry32(seed: number): () => number {
 }
 
 describe('FILTER_SHARES', () => {
-  it('are the SPEC shares and sum to 1', () => {
+  it('are the documented shares and sum to 1', () => {
     assert.deepEqual(
       FILTER_SHARES.map((f) => [
         f.ipVersion === undefined
@@ -62,7 +62,7 @@ describe('FILTER_SHARES', () => {
           : [f.ipVersion === 4 ? IP4 : IP6, f.transport === 'tcp' ? TCP : QUIC_V1],
         f.share,
       ]),
-      SPEC_SHARES,
+      DOCUMENTED_SHARES,
     )
     assert.ok(Math.abs(FILTER_SHARES.reduce((s, f) => s + f.share, 0) - 1) < 1e-12)
   })
@@ -162,7 +162,7 @@ describe('chooseProtocolFilter with pinned random values', () => {
 describe('chooseProtocolFilter: statistics over 100 000 draws', () => {
   const DRAWS = 100_000
   const cases: [string, FilterCapability, [number[], number][]][] = [
-    ['both transports', BOTH, SPEC_SHARES],
+    ['both transports', BOTH, DOCUMENTED_SHARES],
     [
       'tcp only',
       TCP_ONLY,
@@ -183,7 +183,7 @@ describe('chooseProtocolFilter: statistics over 100 000 draws', () => {
     ],
   ]
   for (const [name, transports, expected] of cases) {
-    it(`${name}: every share within ±1 % of the SPEC`, () => {
+    it(`${name}: every share within ±1 % of the documented share`, () => {
       const random = mulberry32(0x5eed)
       const counts = new Map<string, number>()
       for (let i = 0; i < DRAWS; i++) {

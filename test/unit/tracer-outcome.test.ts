@@ -363,7 +363,7 @@ describe('attemptOutcomes', () => {
   })
 })
 
-// ── overall outcomes (SPEC §3, rules in order) ─────────────────────────────────────────────
+// ── overall outcomes (docs/OUTCOMES.md, rules in order) ─────────────────────────────────────────────
 
 const facts = (over: Partial<OverallFacts>): OverallFacts => ({
   relayedConnectFailed: false,

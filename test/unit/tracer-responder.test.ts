@@ -19,6 +19,7 @@ import {
   type TraceEvent,
 } from '../../src/client/tracer/index.js'
 import { decodeFrame, encodeFrame } from '../../src/client/tracer/pb.js'
+import { until } from '../support/until.js'
 
 const REMOTE = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
 const RELAY = '12D3KooWKnSq4bBVkCEq7x6jMUJ7PXzd7BgyaxSC7T86WvVNqAHy'
@@ -163,14 +164,6 @@ function harness(init: DcutrTracerInit = {}) {
   return h
 }
 
-async function until(what: string, check: () => boolean, ms = 3_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
 const types = (events: TraceEvent[]) => events.map((e) => `${e.attempt ?? '-'}:${e.type}`)
 const ended = (tracer: DcutrTracer, peer: PeerId, n: number) => () =>
   tracer.trace(peer).filter((e) => e.type === 'attempt-ended').length >= n
@@ -185,11 +178,11 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     await h.tracer.start()
     const stream = h.open()
     stream.deliver(connect())
-    await until('our CONNECT', () => stream.sent.length === 1)
+    await until('our CONNECT', () => stream.sent.length === 1, 3_000)
     assert.equal(stream.sent[0]!.type, HolePunchType.CONNECT)
     assert.deepEqual(stream.sent[0]!.obsAddrs, [OUR_ADDR.bytes])
     stream.deliver(SYNC)
-    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 3_000)
     assert.deepEqual(types(h.tracer.trace(REMOTE)), [
       '1:stream-opened',
       '1:connect-received',
@@ -217,12 +210,12 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const stream = h.open()
     stream.deliver(connect())
     stream.deliver(SYNC)
-    await until('round 1 to end', ended(h.tracer, REMOTE, 1))
+    await until('round 1 to end', ended(h.tracer, REMOTE, 1), 3_000)
     h.dial = 'connect'
     stream.deliver(connect())
-    await until('our second CONNECT', () => stream.sent.length === 2)
+    await until('our second CONNECT', () => stream.sent.length === 2, 3_000)
     stream.deliver(SYNC)
-    await until('round 2 to end', ended(h.tracer, REMOTE, 2))
+    await until('round 2 to end', ended(h.tracer, REMOTE, 2), 3_000)
     const events = h.tracer.trace(REMOTE)
     assert.deepEqual(types(events).slice(7), [
       '2:connect-received',
@@ -250,13 +243,13 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const stream = h.open()
     stream.deliver(connect())
     stream.deliver(SYNC)
-    await until('the dial', () => h.calls.dials === 1)
+    await until('the dial', () => h.calls.dials === 1, 3_000)
     h.dial = 'refuse'
     stream.deliver(connect())
-    await until('round 1 to end', ended(h.tracer, REMOTE, 1))
+    await until('round 1 to end', ended(h.tracer, REMOTE, 1), 3_000)
     const end1 = h.tracer.trace(REMOTE).find((e) => e.type === 'attempt-ended')
     assert.ok(end1?.type === 'attempt-ended' && end1.reason === 'superseded')
-    await until('our second CONNECT', () => stream.sent.length === 2)
+    await until('our second CONNECT', () => stream.sent.length === 2, 3_000)
     await h.tracer.stop()
   })
 
@@ -277,7 +270,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
       await h.tracer.start()
       const stream = h.open()
       act(stream)
-      await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+      await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 3_000)
       const [attempt] = attemptOutcomes(h.tracer.trace(REMOTE))
       assert.equal(attempt?.outcome, 'PROTOCOL_ERROR')
       assert.match(attempt?.error ?? '', error)
@@ -291,7 +284,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const h = harness()
     await h.tracer.start()
     h.open(REMOTE_ADDR)
-    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 3_000)
     assert.equal(attemptOutcomes(h.tracer.trace(REMOTE))[0]?.outcome, 'PROTOCOL_ERROR')
     await h.tracer.stop()
   })
@@ -302,7 +295,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const started = Date.now()
     const stream = h.open()
     stream.deliver(connect())
-    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 3_000)
     assert.ok(Date.now() - started < 1_000)
     const [attempt] = attemptOutcomes(h.tracer.trace(REMOTE))
     assert.equal(attempt?.outcome, 'TIMEOUT')
@@ -331,7 +324,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const stream = h.open()
     stream.deliver(connect())
     stream.deliver(SYNC)
-    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 3_000)
     const events = h.tracer.trace(REMOTE)
     assert.ok(events.some((e) => e.type === 'direct-connection'))
     assert.equal(attemptOutcomes(events)[0]?.outcome, 'SUCCESS')
@@ -366,7 +359,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const stream = h.open()
     stream.deliver(connect())
     stream.deliver(SYNC)
-    await until('the dial', () => h.calls.dials === 1)
+    await until('the dial', () => h.calls.dials === 1, 3_000)
     h.inbound()
     await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 1_000)
     const events = h.tracer.trace(REMOTE)
@@ -385,7 +378,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const stream = h.open()
     stream.deliver(connect())
     stream.deliver(SYNC)
-    await until('the dial', () => h.calls.dials === 1)
+    await until('the dial', () => h.calls.dials === 1, 3_000)
     const controller = new AbortController()
     const waiting = h.tracer.waitForEnd(REMOTE, { signal: controller.signal })
     controller.abort()
@@ -438,7 +431,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const started = Date.now()
     assert.equal(await h.tracer.waitForEnd(REMOTE, { deadline: 200 }), 'deadline')
     assert.ok(Date.now() - started < 2_000)
-    await until('the attempt’s end', ended(h.tracer, REMOTE, 1))
+    await until('the attempt’s end', ended(h.tracer, REMOTE, 1), 3_000)
     const [attempt] = attemptOutcomes(h.tracer.trace(REMOTE))
     assert.equal(attempt?.outcome, 'TIMEOUT')
     assert.match(attempt?.error ?? '', /deadline of 0.2 s/)
@@ -486,7 +479,7 @@ describe('DcutrTracer (stubbed libp2p)', () => {
     const stream = h.open()
     stream.deliver(connect())
     stream.deliver(SYNC)
-    await until('the dial', () => h.calls.dials === 1)
+    await until('the dial', () => h.calls.dials === 1, 3_000)
     await h.tracer.stop()
     await h.tracer.stop()
     assert.equal(h.calls.unhandle, 1)

@@ -768,7 +768,7 @@ describe('toHolePunchReport: invalid reports', () => {
     })
   }
 
-  // SPEC §8: only old clients that sent no rtt_errs marked a failed ping with a -1 RTT; a
+  // docs/PROTOCOL.md, "Storage": only old clients that sent no rtt_errs marked a failed ping with a -1 RTT; a
   // client that sends rtt_errs says "" for a ping that succeeded, so a negative RTT there is
   // a broken measurement. validate.ts documents the normalisation for empty rtt_errs only but
   // also rewrites `rtt_errs[j] === ''` with a negative RTT into a failed ping and accepts it.

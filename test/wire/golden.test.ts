@@ -34,7 +34,7 @@ import {
  * (the C++ reference implementation) from track-hole-punch-request.txtpb. Our generated
  * code must decode it to exactly the values below (written out here, independently of the
  * .txtpb) and encode them back to the same bytes. Plus the wire contract's field and enum
- * numbers, checked against the table of SPEC §2.
+ * numbers, checked against the table of docs/PROTOCOL.md, "Wire API".
  */
 
 // dist/test/wire/golden.test.js → the repository root.
@@ -273,13 +273,13 @@ describe('golden bytes: TrackHolePunchRequest encoded by protoc', () => {
   })
 })
 
-// ── the wire contract: SPEC §2 ─────────────────────────────────────────────────────────────
+// ── the wire contract: docs/PROTOCOL.md, "Wire API" ─────────────────────────────────────────────────────────────
 
 type Label = 'req' | 'opt' | 'rep'
 /** [number, name, label, type] per field; types are proto scalar names or message/enum names. */
 type FieldRow = readonly [number, string, Label, string]
 
-const SPEC_MESSAGES: Record<string, readonly FieldRow[]> = {
+const CONTRACT_MESSAGES: Record<string, readonly FieldRow[]> = {
   RegisterRequest: [
     [1, 'client_id', 'req', 'bytes'],
     [2, 'agent_version', 'req', 'string'],
@@ -352,7 +352,7 @@ const SPEC_MESSAGES: Record<string, readonly FieldRow[]> = {
   ],
 }
 
-const SPEC_ENUMS: Record<string, Record<string, number>> = {
+const CONTRACT_ENUMS: Record<string, Record<string, number>> = {
   HolePunchOutcome: {
     HOLE_PUNCH_OUTCOME_UNKNOWN: 0,
     HOLE_PUNCH_OUTCOME_NO_CONNECTION: 1,
@@ -378,7 +378,7 @@ const SPEC_ENUMS: Record<string, Record<string, number>> = {
   },
 }
 
-const SPEC_METHODS = [
+const CONTRACT_METHODS = [
   ['Register', 'RegisterRequest', 'RegisterResponse'],
   ['GetAddrInfo', 'GetAddrInfoRequest', 'GetAddrInfoResponse'],
   ['TrackHolePunch', 'TrackHolePunchRequest', 'TrackHolePunchResponse'],
@@ -409,28 +409,28 @@ const protobufjs = requireFromProtoLoader('protobufjs') as Protobufjs
 
 const byNumber = (rows: readonly FieldRow[]) => [...rows].sort((a, b) => a[0] - b[0])
 
-describe('golden contract: proto/punchr.proto against the table of SPEC §2', () => {
-  it('protobufjs parses exactly the messages, fields (number, name, label, type) and service of SPEC §2', () => {
+describe('golden contract: proto/punchr.proto against the table of docs/PROTOCOL.md, "Wire API"', () => {
+  it('protobufjs parses exactly the messages, fields (number, name, label, type) and service of docs/PROTOCOL.md, "Wire API"', () => {
     const parsed = new protobufjs.Root().loadSync(PROTO, { keepCase: true }).resolveAll()
     // No package: everything, the service included, is top level.
     assert.deepEqual(
       parsed.nestedArray.map((n) => n.name).sort(),
-      [...Object.keys(SPEC_MESSAGES), ...Object.keys(SPEC_ENUMS), 'PunchrService'].sort(),
+      [...Object.keys(CONTRACT_MESSAGES), ...Object.keys(CONTRACT_ENUMS), 'PunchrService'].sort(),
     )
-    for (const [message, rows] of Object.entries(SPEC_MESSAGES)) {
+    for (const [message, rows] of Object.entries(CONTRACT_MESSAGES)) {
       const fields: FieldRow[] = parsed.lookupType(message).fieldsArray.map((f) => {
         const label: Label = f.rule === 'required' ? 'req' : f.rule === 'repeated' ? 'rep' : 'opt'
         return [f.id, f.name, label, f.type]
       })
       assert.deepEqual(byNumber(fields), byNumber(rows), message)
     }
-    for (const [name, values] of Object.entries(SPEC_ENUMS))
+    for (const [name, values] of Object.entries(CONTRACT_ENUMS))
       assert.deepEqual(parsed.lookupEnum(name).values, values, name)
     const service = parsed.lookupService('PunchrService')
     assert.equal(service.fullName, '.PunchrService')
     assert.deepEqual(
       service.methodsArray.map((m) => [m.name, m.requestType, m.responseType]),
-      SPEC_METHODS.map((m) => [...m]),
+      CONTRACT_METHODS.map((m) => [...m]),
     )
   })
 
@@ -447,8 +447,8 @@ describe('golden contract: proto/punchr.proto against the table of SPEC §2', ()
       NetworkInformation: NetworkInformationSchema,
       NATMapping: NATMappingSchema,
     }
-    assert.deepEqual(Object.keys(schemas).sort(), Object.keys(SPEC_MESSAGES).sort())
-    for (const [message, rows] of Object.entries(SPEC_MESSAGES)) {
+    assert.deepEqual(Object.keys(schemas).sort(), Object.keys(CONTRACT_MESSAGES).sort())
+    for (const [message, rows] of Object.entries(CONTRACT_MESSAGES)) {
       const schema = schemas[message]!
       assert.equal(schema.typeName, message, 'no package prefix')
       const fields: FieldRow[] = schema.fields.map((f) => {
@@ -477,12 +477,12 @@ describe('golden contract: proto/punchr.proto against the table of SPEC §2', ()
       HolePunchAttemptOutcome: HolePunchAttemptOutcomeSchema,
       LatencyMeasurementType: LatencyMeasurementTypeSchema,
     }
-    for (const [name, values] of Object.entries(SPEC_ENUMS))
+    for (const [name, values] of Object.entries(CONTRACT_ENUMS))
       assert.deepEqual(Object.fromEntries(enums[name]!.values.map((v) => [v.name, v.number])), values, name)
     assert.equal(PunchrService.typeName, 'PunchrService')
     assert.deepEqual(
       PunchrService.methods.map((m) => [m.name, m.input.typeName, m.output.typeName, m.methodKind]),
-      SPEC_METHODS.map((m) => [...m, 'unary']),
+      CONTRACT_METHODS.map((m) => [...m, 'unary']),
     )
   })
 })

@@ -1,4 +1,4 @@
-// Trace timestamps: Unix time in nanoseconds (the unit of the wire's `*_at` fields, SPEC §2).
+// Trace timestamps: Unix time in nanoseconds (the unit of the wire's `*_at` fields, docs/PROTOCOL.md, "Wire API").
 // Date.now() has millisecond steps and can jump when the system clock is set; a DCUtR round
 // lasts milliseconds. So the wall clock is read once and the monotonic hrtime counter carries
 // it forward: differences between timestamps are exact, the absolute value is as good as the

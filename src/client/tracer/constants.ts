@@ -14,29 +14,29 @@ export const MAX_MESSAGE_SIZE = 4 * 1024
 
 /**
  * How long the remote has to open a `/libp2p/dcutr` stream after the relayed connection, and
- * to open the next one after a failed attempt (SPEC §3: "30 s for the remote to open a dcutr
+ * to open the next one after a failed attempt (docs/PROTOCOL.md, "The round": "30 s for the remote to open a dcutr
  * stream").
  */
-export const STREAM_OPEN_TIMEOUT = 30 * second
+export const STREAM_OPEN_TIMEOUT_MS = 30 * second
 
 /**
  * How long one attempt may take from its start (stream opened, or CONNECT received on a reused
- * stream) to a terminal event (SPEC §3: "30 s per attempt for a terminal event").
+ * stream) to a terminal event (docs/PROTOCOL.md, "The round").
  */
-export const ATTEMPT_TIMEOUT = 30 * second
+export const ATTEMPT_TIMEOUT_MS = 30 * second
 
 /**
  * How long one hole-punch dial (TCP connect + upgrade) may take. The remote gives up on its own
  * dial after 5 s (go-libp2p holepunch util.go dialTimeout, js-libp2p dcutr `timeout`) and then
  * starts its next attempt, which dials the same 4-tuple again: our dial must be gone by then.
  */
-export const DIAL_TIMEOUT = 5 * second
+export const DIAL_TIMEOUT_MS = 5 * second
 
 /**
  * After an attempt's dials failed, a direct connection from the remote that arrives within this
  * window still counts for that attempt: the remote dials half an RTT after us and for up to 5 s.
  */
-export const LATE_CONNECTION_WINDOW = 5 * second
+export const LATE_CONNECTION_WINDOW_MS = 5 * second
 
 /**
  * How many attempts the remote makes before giving up: the spec's "SHOULD retry twice (thus a
@@ -63,7 +63,8 @@ export const MAX_ATTEMPTS_PER_ROUND = 10
  * silence before its first stream, its 3 attempts at their longest, and as much again for
  * slack. At the deadline running attempts end TIMEOUT.
  */
-export const ROUND_DEADLINE = STREAM_OPEN_TIMEOUT + REMOTE_MAX_ATTEMPTS * ATTEMPT_TIMEOUT + 30 * second
+export const ROUND_DEADLINE_MS =
+  STREAM_OPEN_TIMEOUT_MS + REMOTE_MAX_ATTEMPTS * ATTEMPT_TIMEOUT_MS + 30 * second
 
 /** Remotes whose traces are kept (the oldest goes first); bounds memory on a busy host. */
 export const MAX_TRACES = 256

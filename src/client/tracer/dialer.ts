@@ -1,6 +1,6 @@
 // Hole-punch dials below `libp2p.dial`. The dial queue would not do: it dials one address of a
 // peer after the other, and it drops the `initiator: false` option, so both sides of a TCP
-// simultaneous open would run Noise as initiator (FINDINGS-js-libp2p.md). Here every address
+// simultaneous open would run Noise as initiator (docs/PROTOCOL.md, "js-libp2p behaviours the code works around"). Here every address
 // is dialled at once through the host's own transport (so a fixed source port configured on
 // it applies, see fixed-port.ts), and the raw connection is upgraded in the role we choose.
 import type {

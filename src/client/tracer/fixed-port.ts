@@ -1,6 +1,6 @@
 // Every TCP dial of a measuring host must leave from one fixed source port P: the relay then
 // observes P (through the NAT), that observed address goes into our CONNECT, and the punch
-// reuses exactly that NAT mapping (FINDINGS-js-libp2p.md, "What works"). @libp2p/tcp 11 spreads
+// reuses exactly that NAT mapping (docs/PROTOCOL.md, "js-libp2p behaviours the code works around"). @libp2p/tcp 11 spreads
 // its `dialOpts` into `net.connect()` (tcp.js `_connect`), whose `localPort` binds the socket
 // before connecting; libuv sets SO_REUSEADDR on it, so concurrent dials from P to different
 // destinations coexist. P must differ from the listen port: Node cannot connect from a port it

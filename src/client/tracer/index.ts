@@ -2,9 +2,9 @@
  * @packageDocumentation
  *
  * A traced `/libp2p/dcutr` responder for the measuring side A (the side that dialled the remote
- * B through a relay; B initiates DCUtR, SPEC §3). It replaces @libp2p/dcutr on the client host
+ * B through a relay; B initiates DCUtR, docs/PROTOCOL.md, "The round"). It replaces @libp2p/dcutr on the client host
  * (do not configure both: the protocol can have one handler) and differs from it where
- * FINDINGS-js-libp2p.md says it must:
+ * docs/PROTOCOL.md, "js-libp2p behaviours the code works around", says it must:
  *
  * - CONNECT is answered with our *observed* addresses (identify on direct connections), not
  *   with AutoNAT-verified ones, which a NATed host never has;
@@ -51,9 +51,10 @@ export type { DialSocketOptions } from './dialer.js'
 export * from './errors.js'
 export type * from './events.js'
 export { fixedPortDialOpts } from './fixed-port.js'
+export { FramedStream } from './framed-stream.js'
 export { withoutPeerId } from './observed-addrs.js'
 export * from './outcome.js'
-export { decodeHolePunch, encodeHolePunch, type HolePunch, HolePunchType } from './pb.js'
+export { decodeHolePunch, encodeFrame, encodeHolePunch, type HolePunch, HolePunchType } from './pb.js'
 export { DcutrTracer, type WaitForEndOptions, type WaitForEndResult } from './tracer.js'
 
 export interface DcutrTracerInit {
@@ -82,7 +83,7 @@ export interface DcutrTracerInit {
    * Our role in the security and muxer handshakes of a hole-punch dial, or a function that
    * picks it per remote and attempt (from 1), e.g. from its agent version. The remote, as
    * DCUtR initiator, takes the other role, and implementations differ: js-libp2p B ends up
-   * initiator (its dial queue drops `initiator: false`), so A responds (FINDINGS-js-libp2p.md);
+   * initiator (its dial queue drops `initiator: false`), so A responds (docs/PROTOCOL.md, "js-libp2p behaviours the code works around");
    * rust-libp2p B and go-libp2p B respond, so A initiates — go-libp2p since v0.48 except on its
    * last attempt (docs/INTEROP.md; `roleFor` in src/client/host.ts).
    *

@@ -1,4 +1,4 @@
-// Pure functions from a trace (events.ts) to the outcomes the wire reports (SPEC §2, §3).
+// Pure functions from a trace (events.ts) to the outcomes the wire reports (docs/OUTCOMES.md).
 // No clock, no I/O: the round loop calls them with `tracer.trace(peer)` and facts it knows
 // itself, and unit tests call them with literal event lists. docs/OUTCOMES.md has the table.
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -14,7 +14,7 @@ export type AttemptOutcomeKind =
   | 'DIRECT_DIAL'
   | 'CANCELLED'
 
-/** One HolePunchAttempt of the report (SPEC §2), from the trace. */
+/** One HolePunchAttempt of the report (docs/OUTCOMES.md, "Attempt outcomes"), from the trace. */
 export interface AttemptOutcome {
   /** The attempt's number in the trace. */
   attempt: number
@@ -62,7 +62,7 @@ export interface OverallFacts {
   allServedAddrsRelay: boolean
 }
 
-/** SPEC §3's rules for the outcome of a round, in their order. */
+/** The rules for the outcome of a round, in their order (docs/OUTCOMES.md). */
 export function overallOutcome(facts: OverallFacts): OverallOutcomeKind {
   // 1. No relayed connection, nothing else could happen.
   if (facts.relayedConnectFailed) return 'NO_CONNECTION'
@@ -71,7 +71,7 @@ export function overallOutcome(facts: OverallFacts): OverallOutcomeKind {
   // 3. Any attempt got a direct connection.
   if (facts.attempts.some((a) => a.outcome === 'SUCCESS' || a.outcome === 'DIRECT_DIAL')) return 'SUCCESS'
   // 4. Attempts were made and none succeeded; the remote's silence afterwards does not turn
-  //    this into NO_STREAM (the Go client's mistake, SPEC §8).
+  //    this into NO_STREAM (the Go client's mistake, docs/PROTOCOL.md, "Departures from the original punchr").
   if (facts.attempts.length > 0) return 'FAILED'
   // 5. No dcutr stream, yet a direct connection: the remote dialled us (or we it) on a direct
   //    address, which it could only know if it was not handed to us as a relay address.

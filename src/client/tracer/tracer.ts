@@ -22,9 +22,9 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { isRelayAddr, parseMultiaddrBytes } from '../../lib/multiaddr.js'
 import { type Clock, nowNs } from './clock.js'
 import {
-  ATTEMPT_TIMEOUT,
-  DIAL_TIMEOUT,
-  LATE_CONNECTION_WINDOW,
+  ATTEMPT_TIMEOUT_MS,
+  DIAL_TIMEOUT_MS,
+  LATE_CONNECTION_WINDOW_MS,
   MAX_ATTEMPTS_PER_ROUND,
   MAX_EVENTS_PER_TRACE,
   MAX_INBOUND_STREAMS,
@@ -32,8 +32,8 @@ import {
   MAX_TRACES,
   PROTOCOL,
   REMOTE_MAX_ATTEMPTS,
-  ROUND_DEADLINE,
-  STREAM_OPEN_TIMEOUT,
+  ROUND_DEADLINE_MS,
+  STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
 import { type DialSocketOptions, dialFirst, dialRole } from './dialer.js'
 import {
@@ -118,7 +118,7 @@ export interface WaitForEndOptions {
   streamOpenTimeout?: number
   /** @default 3, the remote's attempts (REMOTE_MAX_ATTEMPTS) */
   maxAttempts?: number
-  /** Ends the wait this long after the call, whatever runs then. @default ROUND_DEADLINE */
+  /** Ends the wait this long after the call, whatever runs then. @default ROUND_DEADLINE_MS */
   deadline?: number
 }
 
@@ -157,10 +157,10 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     this.log = components.logger.forComponent('punchr:tracer')
     this.clock = init.clock ?? nowNs
     this.role = init.role ?? 'responder'
-    this.attemptTimeout = init.attemptTimeout ?? ATTEMPT_TIMEOUT
-    this.streamOpenTimeout = init.streamOpenTimeout ?? STREAM_OPEN_TIMEOUT
-    this.dialTimeout = init.dialTimeout ?? DIAL_TIMEOUT
-    this.lateConnectionWindow = init.lateConnectionWindow ?? LATE_CONNECTION_WINDOW
+    this.attemptTimeout = init.attemptTimeout ?? ATTEMPT_TIMEOUT_MS
+    this.streamOpenTimeout = init.streamOpenTimeout ?? STREAM_OPEN_TIMEOUT_MS
+    this.dialTimeout = init.dialTimeout ?? DIAL_TIMEOUT_MS
+    this.lateConnectionWindow = init.lateConnectionWindow ?? LATE_CONNECTION_WINDOW_MS
     this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
     this.maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE
     this.maxTraces = init.maxTraces ?? MAX_TRACES
@@ -261,7 +261,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     const streamOpenTimeout = options.streamOpenTimeout ?? this.streamOpenTimeout
     const maxAttempts = options.maxAttempts ?? REMOTE_MAX_ATTEMPTS
     const since = performance.now()
-    const deadline = since + (options.deadline ?? ROUND_DEADLINE)
+    const deadline = since + (options.deadline ?? ROUND_DEADLINE_MS)
     let seen = 0
     for (;;) {
       if (options.signal?.aborted === true) {
@@ -269,7 +269,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
         return 'cancelled'
       }
       if (performance.now() >= deadline) {
-        const passed = (options.deadline ?? ROUND_DEADLINE) / 1000
+        const passed = (options.deadline ?? ROUND_DEADLINE_MS) / 1000
         for (const run of state.running.values())
           run.controller.abort(new AttemptTimeoutError(`the round's deadline of ${passed} s passed`))
         return 'deadline'
@@ -387,8 +387,22 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     firstMessage: HolePunch | undefined,
     streamSignal: AbortSignal,
   ): Promise<{ next?: HolePunch }> {
+    const dialAddrs = await this.exchange(state, framed, run, firstMessage)
+    if (dialAddrs === undefined) return {}
+    return this.punch(state, framed, run, dialAddrs, streamSignal)
+  }
+
+  /**
+   * Steps 2–4: the remote's CONNECT, ours, its SYNC. Returns the addresses to punch, or
+   * undefined when the attempt ended here (protocol error, timeout, cancel; the stream is reset).
+   */
+  private async exchange(
+    state: PeerTrace,
+    framed: FramedStream,
+    run: RunningAttempt,
+    firstMessage: HolePunch | undefined,
+  ): Promise<Multiaddr[] | undefined> {
     const signal = run.controller.signal
-    let dialAddrs: Multiaddr[]
     try {
       // 2. B's CONNECT (already read when this round started on a reused stream).
       const connect = firstMessage ?? (await framed.read(signal))
@@ -397,7 +411,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
         throw new UnexpectedMessageError(`expected CONNECT, got ${HolePunchType[connect.type]}`)
       }
       const { addrs, invalid } = decodeAddrs(connect.obsAddrs)
-      dialAddrs = this.selectDialAddrs(addrs, state.peer)
+      const dialAddrs = this.selectDialAddrs(addrs, state.peer)
       this.emit(state, { type: 'connect-received', attempt: run.n, addrs, invalidAddrs: invalid, dialAddrs })
       if (dialAddrs.length === 0) {
         throw new NoDialableAddressesError(
@@ -415,15 +429,26 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
         throw new UnexpectedMessageError(`expected SYNC, got ${HolePunchType[sync.type]}`)
       }
       this.emit(state, { type: 'sync-received', attempt: run.n })
+      return dialAddrs
     } catch (err) {
       if (signal.aborted) this.endAttempt(state, run, endReason(signal.reason), errorMessage(signal.reason))
       else this.protocolError(state, run, err)
       framed.abort(err instanceof Error ? err : new Error(String(err)))
-      return {}
+      return undefined
     }
+  }
 
-    // 5. Punch, and meanwhile listen for the remote's next round on this stream: if it comes
-    //    while we still dial, the remote has given up on this attempt.
+  /**
+   * Steps 5–6: the punch, and meanwhile the remote's next round on this stream, if it starts
+   * one: if it comes while we still dial, the remote has given up on this attempt.
+   */
+  private async punch(
+    state: PeerTrace,
+    framed: FramedStream,
+    run: RunningAttempt,
+    dialAddrs: Multiaddr[],
+    streamSignal: AbortSignal,
+  ): Promise<{ next?: HolePunch }> {
     const stopReading = new AbortController()
     const nextSignal = AbortSignal.any([
       streamSignal,
@@ -436,15 +461,15 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     )
     run.phase = 'dialing'
     const role = typeof this.role === 'function' ? this.role(state.peer, run.n) : this.role
-    const punch = this.dialAll(state, run, dialAddrs, role)
-    const first = await Promise.race([punch.then(() => 'punch' as const), next.then(() => 'next' as const)])
+    const dials = this.dialAll(state, run, dialAddrs, role)
+    const first = await Promise.race([dials.then(() => 'punch' as const), next.then(() => 'next' as const)])
     if (first === 'next') {
       const early = await next
       if ('message' in early && early.message !== undefined) {
         run.controller.abort(new AttemptAbortedError('the remote started its next round', 'superseded'))
       }
     }
-    if ((await punch).connected) {
+    if ((await dials).connected) {
       // Done: B closes the relayed connection (js-libp2p) or the stream (go-libp2p) itself.
       stopReading.abort()
       void framed.close(AbortSignal.timeout(this.dialTimeout))

@@ -29,13 +29,14 @@ export const NORMALISED_SUFFIX = ' (normalised)'
 
 /**
  * The dimensions results can be grouped by. Transport and IP version come from the protocol
- * filter the server applied (SPEC §4: 15 % each of ip4+tcp, ip4+quic, ip6+tcp, ip6+quic):
- * a filtered result could only punch over that transport, so TCP and QUIC are compared on
- * equal terms. The transport of the final direct connection exists only after a success,
- * so a success rate by it would be 100 % by construction; finalConnections shows it. The
- * client implementation tells our client's results from those of the original Go and Rust
- * clients, and those whose quirks were normalised (key + NORMALISED_SUFFIX) from the rest, so
- * that an analysis can compare them or leave the normalised ones out.
+ * filter the server applied (docs/PROTOCOL.md, "Allocation": 15 % each of ip4+tcp, ip4+quic,
+ * ip6+tcp, ip6+quic, among the filters the client can run): a filtered result could only punch
+ * over that transport, so TCP and QUIC are compared on equal terms. The transport of the final
+ * direct connection exists only after a success, so a success rate by it would be 100 % by
+ * construction; finalConnections shows it. The client implementation tells our client's results
+ * from those of the original Go and Rust clients, and those whose quirks were normalised (key +
+ * NORMALISED_SUFFIX) from the rest, so that an analysis can compare them or leave the normalised
+ * ones out.
  */
 const DIMENSIONS = {
   transport: counted('transport (protocol filter)', 'transport'),

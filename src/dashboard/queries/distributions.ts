@@ -120,8 +120,9 @@ export function startRttDistributions(db: Queryable, scope: ResultScope): Promis
 }
 
 /**
- * Mean ping RTT per measurement (successful pings only, SPEC §6): to the relay, to the
- * remote through the relay, and to the remote directly after a successful hole punch.
+ * Mean ping RTT per measurement (successful pings only, docs/PROTOCOL.md, "Storage"): to the
+ * relay, to the remote through the relay, and to the remote directly after a successful hole
+ * punch.
  */
 export function latencyDistributions(db: Queryable, scope: ResultScope): Promise<Distribution[]> {
   return distributions(db, scope, 'latency', [

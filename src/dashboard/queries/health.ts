@@ -3,7 +3,10 @@ import type { Queryable } from '../../db/database.js'
 import { bucketStarts, fillBuckets } from '../statistics.js'
 import { scoped } from './scope.js'
 
-/** What "live" means: the last 10 minutes (the allocation's eligibility window, SPEC §4). */
+/**
+ * What "live" means: the last 10 minutes (the allocation's eligibility window, docs/PROTOCOL.md,
+ * "Allocation").
+ */
 const LIVE_MS = 10 * 60_000
 /** The results-per-minute sparkline covers the last hour. */
 const SPARKLINE_MS = 60 * 60_000

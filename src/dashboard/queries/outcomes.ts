@@ -21,8 +21,9 @@ export const OUTCOMES = Object.keys(OUTCOME_VALUES) as HolePunchOutcomeName[]
 export type OutcomeCounts = Record<HolePunchOutcomeName, number>
 
 /**
- * The success rate of SPEC §7: SUCCESS / (SUCCESS + FAILED). The other outcomes say nothing
- * about hole punching itself (no relayed connection, no DCUtR stream, stopped by the user).
+ * The success rate (docs/PROTOCOL.md, "Success rate"): SUCCESS / (SUCCESS + FAILED). The other
+ * outcomes say nothing about hole punching itself (no relayed connection, no DCUtR stream,
+ * stopped by the user).
  */
 export function successRate(counts: OutcomeCounts): Proportion {
   return proportion(counts.SUCCESS, counts.SUCCESS + counts.FAILED)

@@ -5,6 +5,7 @@ import { openDatabase } from '../../db/database.js'
 import { ConfigError } from '../../lib/errors.js'
 import { type Logger, logger } from '../../lib/logger.js'
 import { runCommand } from '../command.js'
+import { slowLinkRules } from '../nat-profiles.js'
 import {
   goBootstrapBinary,
   goRemoteBinary,
@@ -92,7 +93,7 @@ export interface CampaignOptions {
   durationSeconds?: number
   /**
    * Seconds before the server hands a client a (remote, relay addr) pair it tried again. @default 0:
-   * a lab has a handful of remotes, so clients measure the same ones again and again. SPEC §4's
+   * a lab has a handful of remotes, so clients measure the same ones again and again. The server's pair exclusion (docs/PROTOCOL.md, "Allocation")
    * 600 makes every client measure every remote once per `rounds = remotes`.
    */
   retryPairAfterSeconds?: number
@@ -249,12 +250,13 @@ class Campaign {
       relayAddrs,
       bootstrapAddrs.length > 0 ? bootstrapAddrs : [honeypotAddr],
     )
+    await this.slowDownRelayLinks()
     const clientExits = await this.runClients(apiKeys, relayAddrs)
     await this.stopServer()
 
     const db = await openDatabase({ dataDir: this.folder.database })
     const rounds = await readStoredRounds(db, remoteNames).finally(() => db.close())
-    const verdict = judge(this.scenario, rounds)
+    const verdict = judge(this.scenario, rounds, this.remotePublicIps())
     for (const [client, code] of Object.entries(clientExits)) {
       if (code !== 0)
         verdict.problems.push(
@@ -406,6 +408,10 @@ class Campaign {
           '--ready-timeout-ms',
           String(READY_TIMEOUT_MS),
           ...dhtBootstrap.flatMap((addr) => ['--dht-bootstrap', addr]),
+          ...(node.behaviour === undefined ? [] : ['--behaviour', node.behaviour]),
+          ...(node.behaviour === 'foreign-addrs'
+            ? this.foreignAddrs(relayAddrs).flatMap((addr) => ['--foreign-addr', addr])
+            : []),
         ]
         const remote = await this.startRemote(node, args)
         const peerId = await remote.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS + 5_000)
@@ -414,6 +420,36 @@ class Campaign {
       }),
     )
     return names
+  }
+
+  /** Delays the relay traffic of `slow-relay` remotes, now that their reservations are made. */
+  private async slowDownRelayLinks(): Promise<void> {
+    for (const router of this.lab.nodes) {
+      if (router.kind !== 'router' || router.delayPeers === undefined) continue
+      for (const args of slowLinkRules(router.delayPeers)) await this.lab.exec(router.name, 'iptables', args)
+      this.progress(`${router.name}: relay traffic delayed by ${router.delayMs} ms each way`)
+    }
+  }
+
+  /** Each remote host's public IP: the only one a round with it may dial (round-checks.ts). */
+  private remotePublicIps(): Map<string, string> {
+    return new Map(this.hosts.remotes.map((name) => [name, this.lab.node(name).publicIp]))
+  }
+
+  /**
+   * What a `foreign-addrs` remote puts into its CONNECT besides its own address: the relays',
+   * the server's and the honeypot's addresses (without /p2p), lab nodes a client talks to and
+   * must not be made to dial. (A public address of a node the client does not know cannot be
+   * told from the remote's own: docs/SECURITY.md says what bounds such dials.)
+   */
+  private foreignAddrs(relayAddrs: RelayAddrs[]): string[] {
+    const server = this.lab.node('server').ip
+    const bare = (addr: string) => addr.replace(/\/p2p\/[^/]+$/, '')
+    return [
+      ...relayAddrs.flatMap((r) => [bare(r.tcp), bare(r.quic)]),
+      `/ip4/${server}/tcp/${PORTS.serverGrpc}`,
+      `/ip4/${server}/tcp/${PORTS.honeypot}`,
+    ]
   }
 
   /** One remote of the host's implementation; its log is logs/<host>-remote.log whichever it is. */

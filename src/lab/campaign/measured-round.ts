@@ -23,6 +23,8 @@ export interface MeasuredRound {
   connectEndedUs: number
   endedUs: number
   attempts: MeasuredAttempt[]
+  /** Every address the round's attempts dialled (punched), as stored. */
+  punchedAddrs: string[]
 }
 
 export interface MeasuredAttempt {

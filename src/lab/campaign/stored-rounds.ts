@@ -50,6 +50,7 @@ export async function readStoredRounds(
     connectEndedUs: row.connect_ended_us,
     endedUs: row.ended_us,
     attempts: typeof row.attempts === 'string' ? JSON.parse(row.attempts) : row.attempts,
+    punchedAddrs: row.punched_addrs,
   }))
 }
 

@@ -17,7 +17,7 @@ export function formatVerdictTable(verdict: Verdict): string {
   const rows = verdict.groups.map((g) => [
     g.clientNat,
     g.remoteNat,
-    g.remoteImpl,
+    g.remoteBehaviour === undefined ? g.remoteImpl : `${g.remoteImpl} ${g.remoteBehaviour}`,
     g.transport,
     String(g.rounds),
     Object.entries(g.measured)

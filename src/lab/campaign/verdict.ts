@@ -1,7 +1,9 @@
-import { type Expected, expectedFor } from '../expectations.js'
+import type { RemoteBehaviour } from '../behaviours.js'
+import { agreesWith, type Expected, expectedFor } from '../expectations.js'
 import type { NatType, Transport } from '../nat-profiles.js'
 import type { HostImpl, Scenario } from '../scenario.js'
 import type { MeasuredRound } from './measured-round.js'
+import { roundProblems } from './round-checks.js'
 
 /**
  * Compares a campaign's stored rounds with the lab's ground truth. Pure: the campaign runner
@@ -14,8 +16,13 @@ const NOT_JUDGED = new Set(['CANCELLED'])
 export interface JudgedRound {
   round: MeasuredRound
   expected: Expected | undefined
-  /** undefined = not judged (cancelled round, or a remote the lab does not know). */
+  /**
+   * undefined = not judged (cancelled round, or a remote the lab does not know); false when the
+   * outcome differs or the round broke a rule (`problems`).
+   */
   agrees: boolean | undefined
+  /** Rules the round broke (round-checks.ts): an unbounded round, a foreign dial, … */
+  problems: string[]
 }
 
 /** One line of the table: rounds of one (client NAT, remote NAT, remote impl, transport, expected outcome). */
@@ -24,6 +31,8 @@ export interface VerdictGroup {
   remoteNat: NatType
   /** The remote's libp2p implementation. */
   remoteImpl: HostImpl
+  /** How the remote misbehaves, if it does. */
+  remoteBehaviour: RemoteBehaviour | undefined
   transport: Transport
   expected: string
   rounds: number
@@ -46,15 +55,35 @@ export interface Verdict {
   problems: string[]
 }
 
-export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Verdict {
-  const natOf = new Map(scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, home.nat] as const)))
-  const implOf = new Map(scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, h.impl] as const)))
+/**
+ * @param publicIps each remote host's public IP (the lab plan's): a round of our client may
+ *   dial no other. Without it that rule is not checked.
+ */
+export function judge(
+  scenario: Scenario,
+  rounds: readonly MeasuredRound[],
+  publicIps: ReadonlyMap<string, string> = new Map(),
+): Verdict {
+  const hosts = new Map(
+    scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, { home, h }] as const)),
+  )
+  const natOf = new Map([...hosts].map(([name, { home }]) => [name, home.nat]))
   const judged = rounds.map((round): JudgedRound => {
+    const remote = round.remote === undefined ? undefined : hosts.get(round.remote)?.h
+    const publicIp = round.remote === undefined ? undefined : publicIps.get(round.remote)
+    const problems = roundProblems(
+      round,
+      remote === undefined || publicIp === undefined
+        ? undefined
+        : { publicIp, ...(remote.behaviour === undefined ? {} : { behaviour: remote.behaviour }) },
+    )
     if (round.remote === undefined || !natOf.has(round.client))
-      return { round, expected: undefined, agrees: undefined }
+      return { round, expected: undefined, agrees: undefined, problems }
     const expected = expectedFor(scenario, round.client, round.remote, round.transport)
-    const agrees = NOT_JUDGED.has(round.outcome) ? undefined : round.outcome === expected.outcome
-    return { round, expected, agrees }
+    const agrees = NOT_JUDGED.has(round.outcome)
+      ? undefined
+      : agreesWith(expected, round.outcome) && problems.length === 0
+    return { round, expected, agrees, problems }
   })
 
   const groups = new Map<string, VerdictGroup>()
@@ -62,14 +91,19 @@ export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Ver
     const clientNat = natOf.get(round.client)
     const remoteNat = round.remote === undefined ? undefined : natOf.get(round.remote)
     if (clientNat === undefined || remoteNat === undefined || expected === undefined) continue
-    const remoteImpl = implOf.get(round.remote!)!
-    const key = [clientNat, remoteNat, remoteImpl, round.transport, expected.outcome].join('|')
+    const remoteHost = hosts.get(round.remote!)!.h
+    const remoteImpl = remoteHost.impl
+    const remoteBehaviour = remoteHost.behaviour
+    const key = [clientNat, remoteNat, remoteImpl, remoteBehaviour, round.transport, expected.outcome].join(
+      '|',
+    )
     let group = groups.get(key)
     if (group === undefined) {
       group = {
         clientNat,
         remoteNat,
         remoteImpl,
+        remoteBehaviour,
         transport: round.transport,
         expected: expected.outcome,
         rounds: 0,
@@ -97,6 +131,7 @@ export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Ver
         a.clientNat.localeCompare(b.clientNat) ||
         a.remoteNat.localeCompare(b.remoteNat) ||
         a.remoteImpl.localeCompare(b.remoteImpl) ||
+        (a.remoteBehaviour ?? '').localeCompare(b.remoteBehaviour ?? '') ||
         a.transport.localeCompare(b.transport) ||
         a.expected.localeCompare(b.expected),
     ),
@@ -110,12 +145,21 @@ export function judge(scenario: Scenario, rounds: readonly MeasuredRound[]): Ver
   for (const j of judged) {
     if (j.round.remote === undefined)
       verdict.problems.push(`round ${j.round.id}: remote ${j.round.remotePeer} is none of the lab's remotes`)
-    else if (j.agrees === false)
+    else if (j.agrees === false && !agreesWith(j.expected!, j.round.outcome))
       verdict.problems.push(
         `round ${j.round.id}: ${j.round.client} → ${j.round.remote} over ${j.round.transport} measured ` +
-          `${j.round.outcome}, expected ${j.expected!.outcome} (${j.expected!.reason})` +
+          `${j.round.outcome}, expected ${expectedText(j.expected!)}` +
           (j.round.error === null ? '' : `; error: ${j.round.error}`),
+      )
+    for (const problem of j.problems)
+      verdict.problems.push(
+        `round ${j.round.id}: ${j.round.client} → ${j.round.remote ?? j.round.remotePeer} ${problem}`,
       )
   }
   return verdict
+}
+
+function expectedText(expected: Expected): string {
+  const others = (expected.also ?? []).map((a) => ` or ${a.outcome} (${a.reason})`).join('')
+  return `${expected.outcome} (${expected.reason})${others}`
 }

@@ -1,7 +1,7 @@
 // js-libp2p logs through `debug` unless it is given a ComponentLogger. The lab's peers give it
 // this one, which writes to pino on stderr (one JSON line per message), because stock
 // @libp2p/dcutr emits no events and no metrics: its log lines are all a remote can tell about
-// its hole punches (FINDINGS-js-libp2p.md).
+// its hole punches (docs/PROTOCOL.md, "js-libp2p behaviours the code works around").
 import { inspect } from 'node:util'
 import type { ComponentLogger, Logger as Libp2pLogger } from '@libp2p/interface'
 import type { Logger } from '../../lib/logger.js'

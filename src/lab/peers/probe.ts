@@ -8,7 +8,7 @@
 //   node probe.js --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… --remote 12D3… --dial-port 4200
 //
 // One process is one round. Use a new --dial-port per round against the same remote: the
-// punched 4-tuple of the last round lingers in TIME_WAIT (FINDINGS-js-libp2p.md, EADDRNOTAVAIL).
+// punched 4-tuple of the last round lingers in TIME_WAIT (EADDRNOTAVAIL; docs/PROTOCOL.md, "js-libp2p behaviours the code works around").
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -75,7 +75,7 @@ runProgram('lab-probe', async ({ log, signal, onCleanup }) => {
   const node = await createLibp2p({
     privateKey: await loadOrCreateKey(opts.key),
     // Private addresses only: a public one in identify makes B try a plain direct dial first,
-    // whose dropped SYN leaves a NAT entry that spoils the punch (FINDINGS-js-libp2p.md).
+    // whose dropped SYN leaves a NAT entry that spoils the punch (docs/PROTOCOL.md, "js-libp2p behaviours the code works around").
     addresses: { listen: [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/0`] },
     transports: [tcp({ dialOpts: fixedPortDialOpts(dialPort) }), circuitRelayTransport()],
     connectionEncrypters: [noise()],

@@ -1,7 +1,7 @@
 // A NATed, DCUtR-capable "remote" B for the lab: stock @libp2p/dcutr (B is the DCUtR
 // initiator: it opens /libp2p/dcutr on the relayed connection a client makes to it), a
 // reservation on one relay, identify, ping and a Kademlia DHT client; no AutoNAT, which can
-// close the very relay link it tested (FINDINGS-js-libp2p.md). Prints `{"ready": true,
+// close the very relay link it tested (docs/PROTOCOL.md, "js-libp2p behaviours the code works around"). Prints `{"ready": true,
 // "peerId", "relayAddrs", …}` once the reservation is held, the public address is known and,
 // with --dht-bootstrap, the DHT was joined.
 //
@@ -20,7 +20,7 @@
 // reservation, as a lookup of its own key: that connects it to the DHT servers closest to it,
 // the punchr honeypot among them, which so learn its relay addresses.
 //
-// Two things make stock dcutr punch through a port-preserving NAT (FINDINGS):
+// Two things make stock dcutr punch through a port-preserving NAT (docs/PROTOCOL.md, "js-libp2p behaviours the code works around"):
 // - Every TCP dial leaves from the fixed port --dial-port (P_B), the one to the relay and the
 //   punch alike, so the relay observes P_B, the NAT maps P_B to itself, and the punch reuses
 //   that mapping. P_B must differ from the listen port (Node cannot connect from a port it
@@ -32,6 +32,12 @@
 //   on a symmetric one) — what any libp2p peer learns about itself, so the lab needs to know
 //   nothing about the NAT — unless `--announce` gives it explicitly (tests of what a remote
 //   advertises). With `--no-dcutr` the remote never opens /libp2p/dcutr (NO_STREAM cases).
+//
+// `--behaviour <name>` makes it misbehave (src/lab/behaviours.ts): the DCUtR-breaking ones swap
+// stock dcutr for hostile-dcutr.ts; `nul-agent` puts NUL and 10 kB of text into its agent
+// version and protocol IDs; `foreign-addrs` adds the `--foreign-addr` addresses (other lab
+// nodes) and private, loopback, multicast and port-0 ones to its CONNECT; `slow-relay` needs
+// nothing here (its router delays its relay traffic).
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -48,15 +54,53 @@ import { fixedPortDialOpts } from '../../client/tracer/index.js'
 import { isRelayAddr } from '../../lib/multiaddr.js'
 import { isQuicAddress } from '../../quic/multiaddr.js'
 import { quicTransport } from '../../quic/transport.js'
+import { REMOTE_BEHAVIOURS, type RemoteBehaviour } from '../behaviours.js'
+import { type HostileInitiatorBehaviour, hostileDcutr } from './hostile-dcutr.js'
 import { loadOrCreateKey } from './identity.js'
 import { pinoComponentLogger } from './libp2p-logger.js'
 import { aborted, intOption, parseOptions, printLine, required, runProgram, UsageError } from './program.js'
-import { LAB_CONNECTION_LIMITS, until, withoutPeerId } from './util.js'
+import { LAB_CONNECTION_LIMITS, LAB_CONNECTION_MONITOR, until, withoutPeerId } from './util.js'
 
 const USAGE =
   'remote --relay <relay multiaddr with /p2p/> --dial-port <port> [--listen-ip 0.0.0.0] ' +
   '[--listen-port 0] [--announce <multiaddr>]… [--dht-bootstrap <multiaddr with /p2p/>]… [--key <file>] ' +
-  '[--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]] [--no-dcutr] [--ready-timeout-ms 10000]'
+  '[--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]] [--no-dcutr] [--ready-timeout-ms 10000] ' +
+  `[--behaviour ${REMOTE_BEHAVIOURS.join('|')}] [--foreign-addr <multiaddr>]…`
+
+/** Behaviours played by hostile-dcutr.ts instead of stock dcutr. */
+const HOSTILE_INITIATOR: ReadonlySet<RemoteBehaviour> = new Set<HostileInitiatorBehaviour>([
+  'silent-dcutr',
+  'garbage-dcutr',
+  'stream-flood',
+  'never-sync',
+  'dies-mid-punch',
+])
+
+/**
+ * A `slow-relay` remote's timeouts for upgrading a relayed connection and for its DCUtR
+ * exchange, where js-libp2p's (10 s, 5 s) are too short for a link of a second each way: the
+ * relay's STOP exchange, Noise and the muxer negotiation take ~12 s over it (measured). A
+ * go-libp2p peer allows 15 s for the handshake and a minute for the hole-punch stream.
+ */
+const SLOW_LINK_TIMEOUT_MS = 30_000
+
+/** How long a `dies-mid-punch` remote stays away before it starts again. */
+const DEAD_FOR_MS = 3_000
+
+/** 10 kB of text with NUL characters in it (`nul-agent`). */
+const NUL_TEXT = `nul\0agent/${'x'.repeat(10_000)}\0end`
+
+/** What a `foreign-addrs` remote adds to its CONNECT besides `--foreign-addr`: none of it is the remote's. */
+const FOREIGN_ADDRS = [
+  '/ip4/10.1.0.2/tcp/4001',
+  '/ip4/192.168.1.1/tcp/80',
+  '/ip4/127.0.0.1/tcp/22',
+  '/ip4/169.254.169.254/tcp/80',
+  '/ip4/224.0.0.251/udp/5353/quic-v1',
+  '/ip4/11.0.0.250/tcp/0',
+  '/dns4/example.org/tcp/443',
+  '/ip6/::1/tcp/4001',
+]
 
 /** The Kademlia protocol of the public IPFS DHT, which the honeypot serves. */
 const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
@@ -74,7 +118,16 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     'ready-timeout-ms': { type: 'string' },
     'relay-quic': { type: 'string' },
     'quic-port': { type: 'string' },
+    behaviour: { type: 'string' },
+    'foreign-addr': { type: 'string', multiple: true },
   })
+  const behaviour = opts.behaviour as RemoteBehaviour | undefined
+  if (behaviour !== undefined && !REMOTE_BEHAVIOURS.includes(behaviour))
+    throw new UsageError(`--behaviour must be one of ${REMOTE_BEHAVIOURS.join(', ')}\nusage: ${USAGE}`)
+  const foreign = [
+    ...(opts['foreign-addr'] ?? []),
+    ...(behaviour === 'foreign-addrs' ? FOREIGN_ADDRS : []),
+  ].map((a) => multiaddr(a))
   const relay = multiaddr(required(opts.relay, 'relay', USAGE))
   const relayPeer = relay.getComponents().find((c) => c.name === 'p2p')?.value
   if (relayPeer === undefined)
@@ -98,9 +151,24 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   const publicAddrs = (): Multiaddr[] => (explicit.length > 0 ? explicit : [...observed.values()])
   const own = (addr: Multiaddr) => addr.encapsulate(`/p2p/${peerId.toString()}`)
 
+  const dcutrService = () => {
+    if (!withDcutr) return {}
+    if (behaviour !== undefined && HOSTILE_INITIATOR.has(behaviour)) {
+      const hostile = hostileDcutr({
+        behaviour: behaviour as HostileInitiatorBehaviour,
+        addrs: () => publicAddrs().map(own),
+        die: () => void dieAndComeBack(),
+      })
+      return { dcutr: hostile }
+    }
+    const init = behaviour === 'slow-relay' ? { timeout: SLOW_LINK_TIMEOUT_MS } : {}
+    return { dcutr: (components: DcutrComponents) => dcutr(init)(dcutrComponents(components)) }
+  }
+
   const node = await createLibp2p({
     start: false,
     privateKey,
+    ...(behaviour === 'nul-agent' ? { nodeInfo: { userAgent: NUL_TEXT } } : {}),
     addresses: {
       listen: [
         `/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`,
@@ -119,14 +187,18 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     ],
     // Relayed connections all come from the relay's address; with libp2p's default limit every
     // sixth round of a back-to-back campaign ended NO_CONNECTION (seen in the lab).
-    connectionManager: LAB_CONNECTION_LIMITS,
+    connectionManager:
+      behaviour === 'slow-relay'
+        ? { ...LAB_CONNECTION_LIMITS, inboundUpgradeTimeout: SLOW_LINK_TIMEOUT_MS }
+        : LAB_CONNECTION_LIMITS,
+    connectionMonitor: LAB_CONNECTION_MONITOR,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
       ping: ping(),
       dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: true }),
-      ...(withDcutr ? { dcutr: (components: DcutrComponents) => dcutr()(dcutrComponents(components)) } : {}),
+      ...dcutrService(),
     },
     logger: pinoComponentLogger(log, ['libp2p:dcutr']),
   })
@@ -172,7 +244,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     const addressManager = new Proxy(components.addressManager, {
       get: (target, key, receiver) =>
         key === 'getAddresses'
-          ? () => [...publicAddrs().map(own), ...target.getAddresses()]
+          ? () => [...publicAddrs().map(own), ...foreign, ...target.getAddresses()]
           : Reflect.get(target, key, receiver),
     })
     return new Proxy(components, {
@@ -183,6 +255,12 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
 
   onCleanup(() => node.stop())
   await node.start()
+  if (behaviour === 'nul-agent') {
+    // Protocol IDs a peer chose: identify lists every handled one.
+    const nothing = () => undefined
+    await node.handle(`/lab/${NUL_TEXT}`, nothing, { runOnLimitedConnection: true })
+    await node.handle('/lab/nul\0/1.0.0', nothing, { runOnLimitedConnection: true })
+  }
   const relayAddrs = () => node.getMultiaddrs().filter((a) => isRelayAddr(a))
   if (relayQuic !== undefined) {
     // A second connection to the relay, over QUIC: its identify tells us our public QUIC address.
@@ -208,11 +286,26 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     publicAddrSource: explicit.length > 0 ? 'announce' : 'identify',
     dialPort,
     dcutr: withDcutr,
+    ...(behaviour === undefined ? {} : { behaviour }),
     dhtPeers,
   }
   printLine(ready)
   log.info(ready, 'remote ready')
   await aborted(signal)
+
+  /**
+   * `dies-mid-punch`: every connection dropped at once, as when a process crashes, and the node
+   * back after DEAD_FOR_MS with the same identity (its relay reservation taken anew).
+   */
+  async function dieAndComeBack(): Promise<void> {
+    log.info('dying mid-punch')
+    for (const connection of node.getConnections()) connection.abort(new Error('dies-mid-punch'))
+    await node.stop()
+    await new Promise((resolve) => setTimeout(resolve, DEAD_FOR_MS))
+    if (signal.aborted) return
+    await node.start()
+    log.info('back after dying')
+  }
 
   /**
    * Dials the bootstrap peers, then looks up its own key (what a DHT client does to fill its

@@ -38,6 +38,15 @@ export const LAB_CONNECTION_LIMITS = {
 }
 
 /**
+ * js-libp2p pings every connection and aborts it when a ping takes longer than a timeout it
+ * adapts to the RTTs seen so far. When a `slow-relay` remote's link slows down (by a second each
+ * way, after the reservation was made on a fast one), the remote and the relay would cut their
+ * connection at the first ping: lab peers keep pinging but never abort for it. A dead peer's
+ * connection still ends when TCP or QUIC gives up.
+ */
+export const LAB_CONNECTION_MONITOR = { abortConnectionOnPingFailure: false }
+
+/**
  * The libp2p options of a node on the lab's internet (relay, DHT bootstrap peer) listening on
  * `addrs` (TCP, and QUIC v1 with our transport, src/quic). The addresses are also announced: a
  * listen address is not "verified" (no AutoNAT here), and libp2p leaves unverified public
@@ -51,5 +60,6 @@ export function publicNodeOptions(addrs: string[]) {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: LAB_CONNECTION_LIMITS,
+    connectionMonitor: LAB_CONNECTION_MONITOR,
   }
 }

@@ -6,7 +6,7 @@ import type { Queryable } from '../../db/database.js'
 /**
  * Resolves the host a request speaks for and checks it is bound to the presented key:
  * an unregistered host must call Register first (FAILED_PRECONDITION); a host registered
- * under another key is refused (PERMISSION_DENIED, SPEC §8).
+ * under another key is refused (PERMISSION_DENIED; docs/PROTOCOL.md, "API keys").
  */
 export async function requireOwnHost(
   db: Queryable,

@@ -18,8 +18,8 @@ import { assertMaxCount, assertRequiredFields, peerIdField } from '../validate.j
 import { requireOwnHost } from './client-host.js'
 
 /**
- * GetAddrInfo: hands out one remote to hole punch (SPEC §4), with only the relay addresses
- * and a protocol filter the asking host can use (client-capabilities.ts).
+ * GetAddrInfo: hands out one remote to hole punch (docs/PROTOCOL.md, "Allocation"), with only
+ * the relay addresses and a protocol filter the asking host can use (client-capabilities.ts).
  */
 export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): Promise<GetAddrInfoResponse> {
   const authorization = await ctx.auth.authenticate(req.apiKey)

@@ -13,7 +13,7 @@ import type { ServerContext } from '../context.js'
 import { assertNoNul } from '../text-fields.js'
 import { assertMaxCount, assertNonEmpty, assertRequiredFields, peerIdField } from '../validate.js'
 
-/** Register: binds a client host to the API key it presents (SPEC §2, §8). */
+/** Register: binds a client host to the API key it presents (docs/PROTOCOL.md, "API keys"). */
 export async function register(ctx: ServerContext, req: RegisterRequest): Promise<RegisterResponse> {
   const authorization = await ctx.auth.authenticate(req.apiKey, true)
   assertRequiredFields(RegisterRequestSchema, req)

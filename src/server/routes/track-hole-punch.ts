@@ -16,11 +16,11 @@ import { assertRequiredFields, peerIdField, toHolePunchReport } from '../validat
 import { requireOwnHost } from './client-host.js'
 
 /**
- * TrackHolePunch: validates and stores one report (SPEC §2, §3, §8). A rejected report
- * writes nothing (INVALID_ARGUMENT names the field); an accepted one is stored whole in one
- * transaction; the same report sent again (a retry after a lost answer) is stored once. A
- * report of the original Go or Rust client has its known quirks normalised first and named
- * in the result (quirks.ts), as has NUL in any report's text (text-fields.ts).
+ * TrackHolePunch: validates and stores one report (docs/PROTOCOL.md, "Wire API"). A rejected
+ * report writes nothing (INVALID_ARGUMENT names the field); an accepted one is stored whole in
+ * one transaction; the same report sent again (a retry after a lost answer) is stored once. A
+ * report of the original Go or Rust client has its known quirks normalised first and named in
+ * the result (quirks.ts), as has NUL in any report's text (text-fields.ts).
  */
 export async function trackHolePunch(
   ctx: ServerContext,

@@ -47,7 +47,7 @@
 //! - rust-libp2p lists a protocol in identify per connection, from that connection's handlers.
 //!   Its DCUtR behaviour handles `/libp2p/dcutr` only on a relayed connection it *dialled*; on
 //!   direct connections and inbound relayed ones it does not. So a stock rust-libp2p B never
-//!   tells the honeypot that it speaks DCUtR, and the honeypot (SPEC §5) does not record it.
+//!   tells the honeypot that it speaks DCUtR, and the honeypot (docs/PROTOCOL.md, "Honeypot") does not record it.
 //!   `--advertise-dcutr` lists `/libp2p/dcutr` on direct connections too (a stream opened there
 //!   is accepted and dropped), the way go-libp2p and js-libp2p list it host-wide; relayed
 //!   connections and the punch are untouched. Every connection's list is logged ("our

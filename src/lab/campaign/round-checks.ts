@@ -1,0 +1,80 @@
+import { MAX_ROUND_AFTER_CONNECT_MS } from '../../client/constants.js'
+import { MAX_ATTEMPTS_PER_ROUND } from '../../client/tracer/index.js'
+import { BEHAVIOUR_TRUTH, type RemoteBehaviour } from '../behaviours.js'
+import type { MeasuredRound } from './measured-round.js'
+
+/**
+ * What must never happen in a round of our client, whatever the remote does (docs/LAB.md,
+ * "Misbehaving remotes"), and what a misbehaving remote's rounds must show beyond their
+ * outcome. Pure: the verdict calls it with stored rounds and the lab's facts.
+ */
+
+/** Our client's implementation as the server stores it; other clients are not held to our rules. */
+const OUR_CLIENT = 'punchr-ts'
+
+/** Slack on the round's bound for clocks and the report being built. */
+const ROUND_BOUND_SLACK_MS = 5_000
+
+export interface RemoteFacts {
+  /** The IP the remote's packets come from (its router's WAN address, or its own). */
+  publicIp: string
+  behaviour?: RemoteBehaviour
+}
+
+/** Why `round` breaks a rule; empty when it keeps them all. */
+export function roundProblems(round: MeasuredRound, remote: RemoteFacts | undefined): string[] {
+  const problems: string[] = []
+  if (round.clientImplementation === OUR_CLIENT) {
+    const afterConnectMs = (round.endedUs - round.connectEndedUs) / 1000
+    if (afterConnectMs > MAX_ROUND_AFTER_CONNECT_MS + ROUND_BOUND_SLACK_MS)
+      problems.push(
+        `ran ${(afterConnectMs / 1000).toFixed(1)} s after its relayed connection, past the bound of ${MAX_ROUND_AFTER_CONNECT_MS / 1000} s`,
+      )
+    if (round.attempts.length > MAX_ATTEMPTS_PER_ROUND)
+      problems.push(
+        `stored ${round.attempts.length} attempts, more than the cap of ${MAX_ATTEMPTS_PER_ROUND}`,
+      )
+    if (remote !== undefined) {
+      const foreign = round.punchedAddrs.filter((addr) => ipOf(addr) !== remote.publicIp)
+      if (foreign.length > 0)
+        problems.push(`dialled ${foreign.join(', ')}, not the remote's own address (${remote.publicIp})`)
+    }
+  }
+  if (remote?.behaviour !== undefined) problems.push(...behaviourProblems(round, remote.behaviour))
+  return problems
+}
+
+function behaviourProblems(round: MeasuredRound, behaviour: RemoteBehaviour): string[] {
+  const truth = BEHAVIOUR_TRUTH[behaviour]
+  const problems: string[] = []
+  // Outcomes without attempts (the remote was down, the round was cancelled) show nothing more.
+  if (round.outcome === 'NO_CONNECTION' || round.outcome === 'CANCELLED') return problems
+  const count = round.attempts.length
+  if (truth.attempts !== undefined && (count < truth.attempts.min || count > truth.attempts.max)) {
+    const { min, max } = truth.attempts
+    problems.push(
+      `${count} attempt(s) with a ${behaviour} remote, expected ${min === max ? min : `${min}–${max}`}`,
+    )
+  }
+  const allowed = truth.attemptOutcomes
+  const odd = allowed === undefined ? [] : round.attempts.filter((a) => !allowed.includes(a.outcome))
+  if (odd.length > 0)
+    problems.push(
+      `attempt(s) ${odd.map((a) => `${a.number} ${a.outcome}`).join(', ')} with a ${behaviour} remote, expected ${allowed!.join(' or ')}`,
+    )
+  const first = round.attempts[0]
+  if (truth.firstAttempt !== undefined && first !== undefined) {
+    const rtt = first.startRttSeconds
+    if (rtt === null || rtt < truth.firstAttempt.minStartRttSeconds)
+      problems.push(
+        `first attempt's start RTT ${rtt ?? 'missing'} s, expected ≥ ${truth.firstAttempt.minStartRttSeconds} s: ${truth.firstAttempt.why}`,
+      )
+  }
+  return problems
+}
+
+/** The IP of a stored multiaddr (`/ip4/<ip>/…`, `/ip6/<ip>/…`); undefined for anything else. */
+function ipOf(addr: string): string | undefined {
+  const match = /^\/ip[46]\/([^/]+)\//.exec(addr)
+  return match?.[1]
+}
