@@ -43,6 +43,7 @@ export const runClient: Command = async (argv, env) => {
       queueDir: paths.queueDir,
       listenHost: values.listenHost,
       transports: values.transports,
+      ipFamilies: values.ip,
       punchPrivateAddrs: values.punchPrivateAddrs,
       metrics: { port: values.metricsPort },
     },
@@ -64,8 +65,13 @@ export const runClient: Command = async (argv, env) => {
       queued: client.queue.depth.reports,
       metrics: `127.0.0.1:${client.metricsPort}`,
       agent: client.agentVersion,
+      ipFamilies: client.network.families,
+      supportsIpv6: client.network.facts.supportsIpv6,
+      ...(client.network.facts.supportsIpv6Error === undefined
+        ? {}
+        : { ipv6: client.network.facts.supportsIpv6Error }),
     },
-    'punchr client starting',
+    `punchr client starting on ${client.network.families.join(' and ')}`,
   )
   void untilSignal().then((signal) => {
     log.info(

@@ -16,10 +16,12 @@ import {
   SHUTDOWN_FLUSH_TIMEOUT_MS,
 } from './constants.js'
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
+import { detectIpFamilies, familyOf, type IpFamily, probeFamily } from './ip-families.js'
 import { ClientMetrics, type MetricsServer, serveMetrics } from './metrics.js'
 import { freePorts } from './ports.js'
 import type { PunchTransport } from './punch-addrs.js'
 import { endpointOf } from './punch-targets.js'
+import type { NetworkFacts } from './report.js'
 import { type QueueEvent, ReportQueue, type ReportQueueOptions } from './report-queue.js'
 import { type LoopEvent, RoundLoop, type RoundLoopOptions } from './round-loop.js'
 
@@ -40,6 +42,11 @@ export interface PunchrClientConfig {
   listenHost: string
   /** What the hosts measure with. @default tcp and quic */
   transports?: readonly PunchTransport[]
+  /**
+   * The IP families the hosts listen and punch on. @default with a wildcard `listenHost`, the
+   * families the machine reaches the internet on (ip-families.ts); else the listen address's.
+   */
+  ipFamilies?: readonly IpFamily[]
   /** Punch remotes' private and loopback addresses too (testbeds only). @default false */
   punchPrivateAddrs?: boolean
   /** Where /metrics is served; undefined = not at all. */
@@ -65,6 +72,7 @@ export interface PunchrClientOptions {
 }
 
 export class PunchrClient {
+  /** Identify's agent version: our transports and IP families. */
   readonly agentVersion: string
   readonly metrics = new ClientMetrics()
   private hosts: MeasuringHost[] = []
@@ -77,8 +85,14 @@ export class PunchrClient {
     private readonly config: PunchrClientConfig,
     private readonly options: PunchrClientOptions,
     readonly queue: ReportQueue,
+    /** The families the hosts measure on, and what the client knows about its IPv6. */
+    readonly network: { families: IpFamily[]; facts: NetworkFacts },
   ) {
-    this.agentVersion = clientAgentVersion(config.version, config.transports ?? DEFAULT_TRANSPORTS)
+    this.agentVersion = clientAgentVersion(
+      config.version,
+      config.transports ?? DEFAULT_TRANSPORTS,
+      network.families,
+    )
     this.api = new ApiClient(config.api)
   }
 
@@ -96,7 +110,7 @@ export class PunchrClient {
       },
       ...(options.log === undefined ? {} : { log: options.log.child({ part: 'queue' }) }),
     })
-    client = new PunchrClient(config, options, queue)
+    client = new PunchrClient(config, options, queue, await networkOf(config))
     client.metrics.onQueueEvent({ type: 'recovered', depth: queue.depth, removedTempFiles: 0 })
     try {
       await client.startHosts()
@@ -130,11 +144,11 @@ export class PunchrClient {
         api: this.api,
         queue: this.queue,
         apiKey: this.config.apiKey,
-        agentVersion: this.agentVersion,
+        agentVersion: this.registeredAgent(ready),
         rounds: this.config.rounds,
         ...(this.options.notFoundWait === undefined ? {} : { notFoundWait: this.options.notFoundWait }),
         ...(this.options.apiRetry === undefined ? {} : { retry: this.options.apiRetry }),
-        ...(this.options.round === undefined ? {} : { round: this.options.round }),
+        round: { ...this.options.round, network: this.network.facts },
         onEvent: (event) => {
           this.metrics.onLoopEvent(event)
           this.options.onLoopEvent?.(event)
@@ -156,9 +170,35 @@ export class PunchrClient {
     this.stopController.abort()
   }
 
+  /**
+   * Register's agent version: only the families some host learnt an observed address on, i.e.
+   * can offer in its CONNECT; the server then serves no filter of a family we cannot punch on.
+   */
+  private registeredAgent(hosts: readonly MeasuringHost[]): string {
+    const observed = new Set(hosts.flatMap((h) => [...h.observedFamilies()]))
+    const families = this.network.families.filter((f) => observed.has(f))
+    const missing = this.network.families.filter((f) => !observed.has(f))
+    if (missing.length > 0 && families.length > 0)
+      this.options.log?.warn(
+        { missing },
+        `no host learnt its observed ${missing.join(', ')} address from the bootstrap peers: measuring ${families.join(', ')} only (give bootstrap peers with such addresses)`,
+      )
+    const transports = this.config.transports ?? DEFAULT_TRANSPORTS
+    return clientAgentVersion(
+      this.config.version,
+      transports,
+      families.length > 0 ? families : this.network.families,
+    )
+  }
+
   private async startHosts(): Promise<void> {
     const count = this.config.hostKeys.length
-    const ports = await freePorts(this.config.listenHost, 2 * count)
+    // Ports free on every family: a dual-stack probe socket on :: holds both.
+    const portHost =
+      wildcard(this.config.listenHost) && this.network.families.includes('ip6')
+        ? '::'
+        : this.config.listenHost
+    const ports = await freePorts(portHost, 2 * count)
     const infrastructure = await this.infrastructure()
     for (const [i, privateKey] of this.config.hostKeys.entries()) {
       const host = await MeasuringHost.create({
@@ -168,6 +208,7 @@ export class PunchrClient {
         listenPort: ports[2 * i]!,
         dialPort: ports[2 * i + 1]!,
         transports: this.config.transports ?? DEFAULT_TRANSPORTS,
+        ipFamilies: this.network.families,
         punchPrivateAddrs: this.config.punchPrivateAddrs ?? false,
         infrastructure,
         ...(this.options.tracer === undefined ? {} : { tracer: this.options.tracer }),
@@ -290,4 +331,29 @@ export class PunchrClient {
 function classifyReportError(err: unknown): ClassifiedError {
   const error = classifyApiError(err)
   return error.code === 'FailedPrecondition' ? { ...error, kind: 'unknown' } : error
+}
+
+function wildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::'
+}
+
+/**
+ * The families to measure on (configured, or detected for a wildcard listen address) and the
+ * IPv6 facts every report carries.
+ */
+async function networkOf(config: PunchrClientConfig): Promise<{ families: IpFamily[]; facts: NetworkFacts }> {
+  const ipv6 = await probeFamily('ip6')
+  const facts: NetworkFacts = {
+    supportsIpv6: ipv6.usable,
+    ...(ipv6.error === undefined ? {} : { supportsIpv6Error: ipv6.error }),
+  }
+  if (config.ipFamilies !== undefined && config.ipFamilies.length > 0)
+    return { families: [...config.ipFamilies], facts }
+  if (!wildcard(config.listenHost)) return { families: [familyOf(config.listenHost)], facts }
+  const { families } = await detectIpFamilies()
+  if (families.length === 0)
+    throw new Error(
+      'the machine reaches the internet on neither IPv4 nor IPv6 (no usable address or route); check its network, or name the families with --ip',
+    )
+  return { families, facts }
 }

@@ -9,6 +9,7 @@ import {
 } from '../lib/flags.js'
 import { DEFAULT_BOOTSTRAP_PEERS, peerAddrsFlag } from '../lib/peer-addrs-flag.js'
 import { DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT, NOT_FOUND_WAIT_MS } from './constants.js'
+import { IP_FAMILIES, type IpFamily } from './ip-families.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
 import type { PunchTransport } from './punch-addrs.js'
 
@@ -61,6 +62,7 @@ export const clientFlags = {
     { group: 'Measurement' },
   ),
   transports: transportsFlag(),
+  ip: ipFamiliesFlag(),
   bootstrapPeers: peerAddrsFlag(
     'bootstrap-peers',
     'Peers each host connects to first, to learn its observed address (comma-separated multiaddrs with /p2p/)',
@@ -114,6 +116,27 @@ function transportsFlag(): FlagSpec<PunchTransport[]> {
       if (unknown.length > 0) fail(`unknown transport ${unknown.join(', ')} (known: tcp, quic)`)
       if (names.length === 0) fail('name at least one transport: tcp, quic')
       return [...new Set(names)] as PunchTransport[]
+    },
+  }
+}
+
+/** `--ip ip4,ip6`: the IP families the hosts measure on; empty = those the machine has. */
+function ipFamiliesFlag(): FlagSpec<IpFamily[]> {
+  return {
+    name: 'ip',
+    description:
+      'IP families to listen and hole punch on, comma-separated: ip4, ip6 (default: those the machine reaches the internet on)',
+    group: 'Measurement',
+    default: [],
+    parse: (raw, fail) => {
+      const names = raw
+        .split(',')
+        .map((f) => f.trim().toLowerCase())
+        .filter((f) => f !== '')
+        .map((f) => (f === '4' ? 'ip4' : f === '6' ? 'ip6' : f))
+      const unknown = names.filter((f) => !(IP_FAMILIES as readonly string[]).includes(f))
+      if (unknown.length > 0) fail(`unknown IP family ${unknown.join(', ')} (known: ip4, ip6)`)
+      return [...new Set(names)] as IpFamily[]
     },
   }
 }

@@ -1,5 +1,6 @@
 // Defaults of the measurement client. Durations are milliseconds; each has its source.
 
+import { familiesTag, type IpFamily } from './ip-families.js'
 import { ROUND_DEADLINE_MS } from './tracer/index.js'
 
 const second = 1000
@@ -7,11 +8,15 @@ const minute = 60 * second
 
 /**
  * How the client introduces itself (Register's agent_version and identify's agent version).
- * The server reads `transports=` to hand out only protocol filters this client can execute
- * (src/server/protocol-filter.ts).
+ * The server reads `transports=` and `ip=` to hand out only protocol filters this client can
+ * execute (src/server/client-capabilities.ts).
  */
-export function clientAgentVersion(version: string, transports: readonly string[]): string {
-  return `punchr/ts-client/${version} transports=${transports.join(',')}`
+export function clientAgentVersion(
+  version: string,
+  transports: readonly string[],
+  families: readonly IpFamily[] = ['ip4'],
+): string {
+  return `punchr/ts-client/${version} transports=${transports.join(',')} ip=${familiesTag(families)}`
 }
 
 /** Hosts in rotation (docs/PROTOCOL.md, "The round"; the Go client's `--host-count` default). */

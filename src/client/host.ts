@@ -26,6 +26,7 @@ import {
   RELAYED_CONNECT_TIMEOUT_MS,
 } from './constants.js'
 import { retryResets } from './dial-retry.js'
+import { familyOf, type IpFamily } from './ip-families.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter, type PunchTransport } from './punch-addrs.js'
 import {
   type DcutrTracer,
@@ -45,8 +46,13 @@ export interface MeasuringHostInit {
   privateKey: PrivateKey
   /** identify's agent version (and what Register announces). */
   agentVersion: string
-  /** Listen address, e.g. 0.0.0.0. A specific address also becomes the dials' source address. */
+  /**
+   * Listen address: a wildcard (0.0.0.0 or ::) listens on the wildcard of each of `ipFamilies`;
+   * a specific address on itself only, and becomes the dials' source address too.
+   */
   listenHost: string
+  /** The IP families to listen and punch on. @default the family of `listenHost` */
+  ipFamilies?: readonly IpFamily[]
   listenPort: number
   /** The fixed source port of every TCP dial; must differ from `listenPort`. */
   dialPort: number
@@ -87,6 +93,8 @@ export class MeasuringHost {
   readonly dialPort: number
   /** The transports this host measures with. */
   readonly transports: ReadonlySet<PunchTransport>
+  /** The IP families it listens and punches on. */
+  readonly families: ReadonlySet<IpFamily>
   private readonly agents: Map<string, string>
 
   private constructor(
@@ -95,11 +103,13 @@ export class MeasuringHost {
     agents: Map<string, string>,
     dialPort: number,
     transports: ReadonlySet<PunchTransport>,
+    families: ReadonlySet<IpFamily>,
   ) {
     this.punchAddrs = punchAddrs
     this.agents = agents
     this.dialPort = dialPort
     this.transports = transports
+    this.families = families
   }
 
   static async create(init: MeasuringHostInit): Promise<MeasuringHost> {
@@ -115,14 +125,15 @@ export class MeasuringHost {
     })
     // Agent versions from identify, read synchronously when a punch picks its role.
     const agents = new Map<string, string>()
-    const localAddress = WILDCARDS.has(init.listenHost) ? undefined : init.listenHost
-    const ipVersion = init.listenHost.includes(':') ? 'ip6' : 'ip4'
-    const listen = [
-      ...(transports.has('tcp') ? [`/${ipVersion}/${init.listenHost}/tcp/${init.listenPort}`] : []),
-      ...(transports.has('quic')
-        ? [`/${ipVersion}/${init.listenHost}/udp/${init.quicPort ?? 0}/quic-v1`]
-        : []),
-    ]
+    const wildcard = WILDCARDS.has(init.listenHost)
+    const families = new Set(init.ipFamilies ?? [familyOf(init.listenHost)])
+    if (families.size === 0) throw new RangeError('a measuring host needs at least one IP family')
+    if (!wildcard && (families.size > 1 || !families.has(familyOf(init.listenHost))))
+      throw new RangeError(
+        `listen address ${init.listenHost} is ${familyOf(init.listenHost)} only; listen on a wildcard (0.0.0.0) to measure ${[...families].join(' and ')}`,
+      )
+    const localAddress = wildcard ? undefined : init.listenHost
+    const listen = listenAddrs(init.listenHost, families, transports, init.listenPort, init.quicPort ?? 0)
     const node = await createLibp2p({
       privateKey: init.privateKey,
       nodeInfo: { userAgent: init.agentVersion },
@@ -157,7 +168,7 @@ export class MeasuringHost {
       if (evt.detail.agentVersion !== undefined)
         agents.set(evt.detail.peerId.toString(), evt.detail.agentVersion)
     })
-    return new MeasuringHost(node, punchAddrs, agents, init.dialPort, transports)
+    return new MeasuringHost(node, punchAddrs, agents, init.dialPort, transports, families)
   }
 
   get peerId(): PeerId {
@@ -169,10 +180,10 @@ export class MeasuringHost {
   }
 
   /**
-   * Connects to the bootstrap peers, once per transport (TCP from the fixed port, QUIC from the
-   * listening socket), and waits until identify told us our observed address on each transport
-   * that connected: the addresses our CONNECT carries, i.e. the NAT mappings the punch reuses.
-   * Throws when no bootstrap peer could be reached.
+   * Connects to the bootstrap peers, once per path (IP family and transport: TCP from the fixed
+   * port, QUIC from the listening socket), and waits until identify told us our observed
+   * address on each path that connected: the addresses our CONNECT carries, i.e. the NAT
+   * mappings the punch reuses. Throws when no bootstrap peer could be reached.
    */
   async bootstrap(
     peers: readonly Multiaddr[],
@@ -214,13 +225,13 @@ export class MeasuringHost {
       const why = result.failed.map((f) => `${f.addr.toString()}: ${f.error}`).join('; ')
       throw new Error(`host ${this.peerId.toString()} reached none of the bootstrap peers (${why})`)
     }
-    // One connection per transport: identify on each tells us our address on that transport.
-    // The dial queue joins dials of one peer into one connection, hence a second, forced dial
-    // for a transport that has none yet, to the addresses given or learnt from identify.
+    // One connection per path: identify on each tells us our address on that path. The dial
+    // queue joins dials of one peer into one connection, hence a forced dial for each path that
+    // has none yet, to the addresses given or learnt from identify.
     await Promise.all(
       [...reached.values()].map(async (peer) => {
-        for (const transport of this.transports) {
-          if (this.openTransports(peer).has(transport)) continue
+        for (const path of this.paths()) {
+          if (this.openPaths(peer).has(path)) continue
           const known = await this.node.peerStore.get(peer).then(
             (stored) => stored.addresses.map((a) => a.multiaddr.encapsulate(`/p2p/${peer.toString()}`)),
             () => [],
@@ -229,20 +240,18 @@ export class MeasuringHost {
             (a) => a.getComponents().findLast((c) => c.code === CODE_P2P)?.value === peer.toString(),
           )
           const candidates = [...given, ...known].filter(
-            (a) => transportKey(a) === transport && isDialableWith(a, this.transports),
+            (a) => pathOf(a) === path && isDialableWith(a, this.transports),
           )
           if (candidates.length === 0) continue
           await dial(candidates, true).catch(() => undefined)
         }
       }),
     )
-    const connectedTransports = new Set(
-      [...reached.values()].flatMap((peer) => [...this.openTransports(peer)]),
-    )
+    const connectedPaths = new Set([...reached.values()].flatMap((peer) => [...this.openPaths(peer)]))
     result.observed = await this.waitForObservedAddr(
       options.observeTimeout ?? OBSERVED_ADDR_TIMEOUT_MS,
       options.signal,
-      connectedTransports,
+      connectedPaths,
     )
     return result
   }
@@ -257,24 +266,34 @@ export class MeasuringHost {
     return true
   }
 
-  /** The transports of our open direct connections to `peer`. */
-  private openTransports(peer: PeerId): Set<PunchTransport> {
+  /** The paths (family/transport) this host measures on. */
+  private paths(): Path[] {
+    return [...this.families].flatMap((family) => [...this.transports].map((t): Path => `${family}/${t}`))
+  }
+
+  /** The paths of our open direct connections to `peer`. */
+  private openPaths(peer: PeerId): Set<Path> {
     return new Set(
       this.node
         .getConnections(peer)
         .filter((c) => c.status === 'open' && !isRelayAddr(c.remoteAddr))
-        .map((c) => transportKey(c.remoteAddr)),
+        .flatMap((c) => pathOf(c.remoteAddr) ?? []),
     )
   }
 
+  /** The IP families we have an observed address of, i.e. can offer in a CONNECT. */
+  observedFamilies(): Set<IpFamily> {
+    return new Set(this.tracer.observedAddrs().flatMap((a) => pathOf(a)?.split('/')[0] ?? []) as IpFamily[])
+  }
+
   /**
-   * Our observed addresses, waiting up to `timeoutMs` until there is one for each of
-   * `transports` ('tcp', 'quic'), or for any one when none are named.
+   * Our observed addresses, waiting up to `timeoutMs` until there is one for each of `paths`
+   * (`ip4/tcp`, `ip6/quic`, …), or for any one when none are named.
    */
   async waitForObservedAddr(
     timeoutMs: number,
     signal?: AbortSignal,
-    transports: ReadonlySet<PunchTransport> = new Set(),
+    paths: ReadonlySet<Path> = new Set(),
   ): Promise<Multiaddr[]> {
     const deadline = AbortSignal.any([
       AbortSignal.timeout(timeoutMs),
@@ -282,9 +301,9 @@ export class MeasuringHost {
     ])
     const missing = () => {
       const observed = this.tracer.observedAddrs()
-      if (transports.size === 0) return observed.length === 0
-      const seen = new Set(observed.map(transportKey))
-      return [...transports].some((t) => !seen.has(t))
+      if (paths.size === 0) return observed.length === 0
+      const seen = new Set(observed.flatMap((a) => pathOf(a) ?? []))
+      return [...paths].some((p) => !seen.has(p))
     }
     while (missing() && !deadline.aborted) {
       await new Promise<void>((resolve) => {
@@ -341,9 +360,34 @@ export class MeasuringHost {
   }
 }
 
-/** Which of our transports an address belongs to, for telling observations apart. */
-function transportKey(addr: Multiaddr): PunchTransport {
-  return isQuicAddress(addr) ? 'quic' : 'tcp'
+/** One way out of a host: an IP family and a transport. */
+export type Path = `${IpFamily}/${PunchTransport}`
+
+/** The path of an `/ip4|ip6/…` address, for telling observations apart; undefined for others. */
+function pathOf(addr: Multiaddr): Path | undefined {
+  const first = addr.getComponents()[0]?.name
+  if (first !== 'ip4' && first !== 'ip6') return undefined
+  return `${first}/${isQuicAddress(addr) ? 'quic' : 'tcp'}`
+}
+
+/**
+ * What a host listens on: TCP on each family (`listenHost` itself, or each family's wildcard),
+ * and one QUIC socket, dual-stack (`::`) when it measures both families: our QUIC transport
+ * dials from its one listening socket (src/quic).
+ */
+export function listenAddrs(
+  listenHost: string,
+  families: ReadonlySet<IpFamily>,
+  transports: ReadonlySet<PunchTransport>,
+  tcpPort: number,
+  quicPort: number,
+): string[] {
+  const hostOf = (family: IpFamily) =>
+    WILDCARDS.has(listenHost) ? (family === 'ip4' ? '0.0.0.0' : '::') : listenHost
+  const tcp = transports.has('tcp') ? [...families].map((f) => `/${f}/${hostOf(f)}/tcp/${tcpPort}`) : []
+  const quicFamily: IpFamily = families.has('ip6') ? 'ip6' : 'ip4'
+  const quic = transports.has('quic') ? [`/${quicFamily}/${hostOf(quicFamily)}/udp/${quicPort}/quic-v1`] : []
+  return [...tcp, ...quic]
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type LatencyMeasurement,
   LatencyMeasurementSchema,
   LatencyMeasurementType,
+  NetworkInformationSchema,
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
@@ -59,6 +60,15 @@ export interface RoundRecord {
   /** The protocol filter applied (multicodec codes). */
   protocols: number[]
   latencies: LatencyRecord[]
+  /** What the client found out about its network (ip-families.ts); absent = nothing. */
+  network?: NetworkFacts
+}
+
+/** Facts about the client's network a report carries (`network_information`). */
+export interface NetworkFacts {
+  /** Whether the machine can reach the internet over IPv6, and why not. */
+  supportsIpv6: boolean
+  supportsIpv6Error?: string
 }
 
 export function buildReport(round: RoundRecord): TrackHolePunchRequest {
@@ -78,6 +88,14 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
     protocols: round.protocols,
     latencyMeasurements: round.latencies.slice(0, LIMITS.maxLatencyMeasurements).map(toLatency),
   })
+  if (round.network !== undefined) {
+    report.networkInformation = create(NetworkInformationSchema, {
+      supportsIpv6: round.network.supportsIpv6,
+      ...(round.network.supportsIpv6Error === undefined
+        ? {}
+        : { supportsIpv6Error: remoteText(round.network.supportsIpv6Error) }),
+    })
+  }
   if (round.error !== undefined && round.error !== '') report.error = remoteText(round.error)
   return report
 }

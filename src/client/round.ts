@@ -13,7 +13,7 @@ import { ATTEMPT_SETTLE_TIMEOUT_MS, RELAYED_CONNECT_TIMEOUT_MS } from './constan
 import type { MeasuringHost } from './host.js'
 import { type PingOptions, type PingSeries, pingConnection } from './ping.js'
 import { type FilterResult, isDialableWith } from './punch-addrs.js'
-import { buildReport, type LatencyKind, type LatencyRecord } from './report.js'
+import { buildReport, type LatencyKind, type LatencyRecord, type NetworkFacts } from './report.js'
 import {
   type AttemptOutcome,
   type Clock,
@@ -52,6 +52,8 @@ export interface RoundOptions {
   settleTimeout?: number
   /** Ping counts and deadlines (tests shorten them). */
   ping?: Omit<PingOptions, 'signal'>
+  /** What the report says about the client's network. */
+  network?: NetworkFacts
   log?: Logger
 }
 
@@ -121,6 +123,7 @@ export async function runRound(
     apiKey: options.apiKey,
     protocols: filter.protocols,
     latencies: punch.latencies,
+    ...(options.network === undefined ? {} : { network: options.network }),
   })
   return {
     report,

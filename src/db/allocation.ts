@@ -27,8 +27,12 @@ export interface AllocationRequest {
   clientId: number
   /** clients.id of every host of the asking client (the dialling host included). */
   hostClientIds: readonly number[]
-  /** The protocol filter served with this allocation (multicodec codes; empty = none). */
-  protocols: readonly number[]
+  /**
+   * The protocol filter served with this allocation (multicodec codes; empty = none), or how
+   * to draw it once the remote is picked, from the IP versions the remote can be punched on
+   * (`remote_candidates.ip_versions`: empty when none is known).
+   */
+  protocols: readonly number[] | ((remoteIpVersions: ReadonlySet<number>) => number[])
   /**
    * Also hand out relay addresses whose hop is not a public IP address (private, loopback,
    * link-local, a DNS name). Only for a client on the server's own machine (the server
@@ -46,6 +50,8 @@ export interface AllocationRequest {
 
 export interface Allocation {
   remoteMultiHash: string
+  /** The protocol filter served (and recorded with the hand-out). */
+  protocols: number[]
   /**
    * The remote's relay addrs this client has not tried recently (`retryPairAfterSeconds`),
    * in the remote's order, without those that may not be handed out (relay-hops.ts): hop not a
@@ -138,6 +144,7 @@ export async function allocateRemote(
       const picked = await tx.query<{
         peer_id: string | number
         relay_multi_address_ids: (string | number)[]
+        ip_versions: (string | number)[] | null
       }>(
         `WITH candidate AS (
            SELECT rc.peer_id
@@ -171,7 +178,7 @@ export async function allocateRemote(
          )
          UPDATE remote_candidates rc SET last_allocated_at = clock_timestamp()
          FROM candidate WHERE rc.peer_id = candidate.peer_id
-         RETURNING rc.peer_id, rc.relay_multi_address_ids`,
+         RETURNING rc.peer_id, rc.relay_multi_address_ids, rc.ip_versions`,
         [
           request.hostClientIds,
           policy.maxResultsPerRemotePerMinute,
@@ -210,20 +217,28 @@ export async function allocateRemote(
       )
       const addrs = capRelayAddrs(eligible)
       if (addrs.length === 0) continue
+      const protocols =
+        typeof request.protocols === 'function'
+          ? request.protocols(new Set((row.ip_versions ?? []).map(Number)))
+          : [...request.protocols]
       await tx.query(
         `INSERT INTO allocations (client_id, remote_id, multi_address_id, protocols)
          SELECT $1, $2, unnest($3::bigint[]), $4`,
-        [request.clientId, remoteId, addrs.map((a) => a.id), request.protocols],
+        [request.clientId, remoteId, addrs.map((a) => a.id), protocols],
       )
       const peer = await tx.query<{ multi_hash: string }>('SELECT multi_hash FROM peers WHERE id = $1', [
         remoteId,
       ])
-      return { remoteMultiHash: peer[0]!.multi_hash, addrs }
+      return { remoteMultiHash: peer[0]!.multi_hash, addrs, protocols }
     }
     return undefined
   })
   if (handed === undefined) return undefined
   // Counted once committed: a rolled-back hand-out reached nobody.
   hops?.record(handed.addrs.flatMap((a) => (a.hop_key === null ? [] : [a.hop_key])))
-  return { remoteMultiHash: handed.remoteMultiHash, relayAddrs: handed.addrs.map((a) => a.maddr) }
+  return {
+    remoteMultiHash: handed.remoteMultiHash,
+    relayAddrs: handed.addrs.map((a) => a.maddr),
+    protocols: handed.protocols,
+  }
 }

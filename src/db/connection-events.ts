@@ -74,6 +74,7 @@ export async function recordConnectionEvents(
     listenIds: [...new Set(e.listenAddrs.map((a) => addrId.get(a.maddr)!))],
     relayIds: [...new Set(e.listenAddrs.filter((a) => a.isRelay).map((a) => addrId.get(a.maddr)!))],
     supportsDcutr: e.protocols.includes(DCUTR_PROTOCOL),
+    ipVersions: reachableIpVersions(e),
     event: e,
   }))
 
@@ -109,32 +110,55 @@ export async function recordConnectionEvents(
     )
   }
 
-  // One working-set row per qualifying remote, with the relay addrs of its latest event,
-  // in peer order (the lock order of every writer).
-  const candidates = new Map<number, (typeof rows)[number]>()
+  // One working-set row per qualifying remote, with the relay addrs of its latest event and
+  // the IP versions of all its events, in peer order (the lock order of every writer).
+  const candidates = new Map<number, { latest: (typeof rows)[number]; ipVersions: Set<number> }>()
   for (const r of rows) {
     if (!r.supportsDcutr || r.relayIds.length === 0) continue
     const known = candidates.get(r.remoteId)
-    if (known === undefined || known.openedAt <= r.openedAt) candidates.set(r.remoteId, r)
+    const ipVersions = new Set([...(known?.ipVersions ?? []), ...r.ipVersions])
+    const latest = known === undefined || known.latest.openedAt <= r.openedAt ? r : known.latest
+    candidates.set(r.remoteId, { latest, ipVersions })
   }
   if (candidates.size > 0) {
+    // The versions add up over a candidate's life: a remote seen over IPv4 once and IPv6 once
+    // has both.
     await db.query(
-      `INSERT INTO remote_candidates (peer_id, relay_multi_address_ids, last_seen_at)
-       SELECT c.peer_id, ${jsonbArray('c.relay_ids', 'bigint')}, c.seen_at
-       FROM jsonb_to_recordset($1::jsonb) AS c(peer_id bigint, relay_ids jsonb, seen_at timestamptz)
+      `INSERT INTO remote_candidates (peer_id, relay_multi_address_ids, last_seen_at, ip_versions)
+       SELECT c.peer_id, ${jsonbArray('c.relay_ids', 'bigint')}, c.seen_at, ${jsonbArray('c.ip_versions', 'smallint')}
+       FROM jsonb_to_recordset($1::jsonb) AS c(peer_id bigint, relay_ids jsonb, seen_at timestamptz, ip_versions jsonb)
        ON CONFLICT (peer_id) DO UPDATE SET
          relay_multi_address_ids = EXCLUDED.relay_multi_address_ids,
-         last_seen_at = greatest(remote_candidates.last_seen_at, EXCLUDED.last_seen_at)`,
+         last_seen_at = greatest(remote_candidates.last_seen_at, EXCLUDED.last_seen_at),
+         ip_versions = (SELECT array_agg(DISTINCT v ORDER BY v)
+                        FROM unnest(coalesce(remote_candidates.ip_versions, '{}') || EXCLUDED.ip_versions) AS v)`,
       [
         JSON.stringify(
           [...candidates.values()]
-            .sort((a, b) => a.remoteId - b.remoteId)
-            .map((r) => ({ peer_id: r.remoteId, relay_ids: r.relayIds, seen_at: r.openedAt.toISOString() })),
+            .sort((a, b) => a.latest.remoteId - b.latest.remoteId)
+            .map(({ latest, ipVersions }) => ({
+              peer_id: latest.remoteId,
+              relay_ids: latest.relayIds,
+              seen_at: latest.openedAt.toISOString(),
+              ip_versions: [...ipVersions].sort(),
+            })),
         ),
       ],
     )
   }
   return rows.map((r) => r.id)
+}
+
+/**
+ * The IP versions a peer showed it can be reached on: that of the public address it connected
+ * from, and those of the public addresses (not relayed) it advertised.
+ */
+export function reachableIpVersions(
+  event: Pick<ConnectionEvent, 'listenAddrs' | 'connectionAddr'>,
+): number[] {
+  const addrs = [...event.listenAddrs, ...(event.connectionAddr === null ? [] : [event.connectionAddr])]
+  const direct = addrs.filter((a) => !a.isRelay && a.isPublic && a.ipVersion !== null)
+  return [...new Set(direct.map((a) => a.ipVersion!))].sort()
 }
 
 /** Remotes a client could be handed now: seen by a honeypot within the eligibility window. */

@@ -61,7 +61,7 @@ export async function upsertPeers(db: Queryable, peers: readonly PeerInfo[]): Pr
 }
 
 /** SQL: the jsonb array `expr` as a `type[]`, elements in their order. */
-export function jsonbArray(expr: string, type: 'text' | 'bigint'): string {
+export function jsonbArray(expr: string, type: 'text' | 'bigint' | 'smallint'): string {
   return `ARRAY(SELECT e.v::${type} FROM jsonb_array_elements_text(${expr}) WITH ORDINALITY AS e(v, n) ORDER BY e.n)`
 }
 

@@ -78,6 +78,18 @@ export function announcedTransports(agentVersion: string): Transport[] {
 }
 
 /**
+ * The IP versions of our own client's `ip=` tag (`… transports=tcp,quic ip=4,6`): the families
+ * its hosts listen and punch on. Undefined without a tag (older versions of our client).
+ */
+export function announcedIpVersions(agentVersion: string): IpVersion[] | undefined {
+  const match = /\bip=([0-9,]+)/.exec(agentVersion)
+  if (match === null) return undefined
+  return [...new Set(match[1]!.split(','))].flatMap((v) =>
+    v === '4' ? [4] : v === '6' ? [6] : [],
+  ) as IpVersion[]
+}
+
+/**
  * Capabilities of a host with this agent version, whose latest report listened on
  * `listenIpVersions` (null: no report yet).
  *
@@ -90,8 +102,9 @@ export function announcedTransports(agentVersion: string): Transport[] {
  * - The Rust client ignores the filter (it reports none and punches every address), so it is
  *   served none: the stored filter is then what it ran.
  *
- * An IP version filter needs an address of that version to punch from: the versions come from
- * the host's reported listen addresses. Until its first report a host gets unfiltered rounds.
+ * An IP version filter needs an address of that version to punch from: our client names its
+ * families (`ip=`); for the others the versions come from the host's reported listen
+ * addresses, and until its first report such a host gets unfiltered rounds.
  */
 export function clientCapabilities(
   agentVersion: string | null | undefined,
@@ -109,7 +122,9 @@ export function clientCapabilities(
     case 'punchr-ts': {
       const announced = new Set(announcedTransports(agentVersion ?? ''))
       const transports = new Map([...quicV1].filter(([t]) => announced.has(t)))
-      return { implementation, decodes: undefined, filters: { transports, ipVersions } }
+      const families = announcedIpVersions(agentVersion ?? '')
+      const versions = families === undefined ? ipVersions : new Set(families)
+      return { implementation, decodes: undefined, filters: { transports, ipVersions: versions } }
     }
     case 'punchr-go':
       return {

@@ -51,3 +51,8 @@ export function chooseProtocolFilter(can: FilterCapability, random: number = Mat
   if (chosen.ipVersion === undefined || chosen.transport === undefined) return []
   return [chosen.ipVersion === 4 ? IP4 : IP6, can.transports.get(chosen.transport)!]
 }
+
+/** The client's filters narrowed to the IP versions the remote can be punched on. */
+export function withRemoteIpVersions(can: FilterCapability, remote: ReadonlySet<number>): FilterCapability {
+  return { transports: can.transports, ipVersions: new Set([...can.ipVersions].filter((v) => remote.has(v))) }
+}

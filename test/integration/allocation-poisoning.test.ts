@@ -114,7 +114,11 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
   it('hands out an honest peer’s 16 relay addresses whole and in its order', async () => {
     const honest = await newPeer()
     const addrs = await advertises(db, honest, honestHops(1))
-    assert.deepEqual(await ask(new RelayHopBudget()), { remoteMultiHash: honest.id, relayAddrs: addrs })
+    assert.deepEqual(await ask(new RelayHopBudget()), {
+      remoteMultiHash: honest.id,
+      relayAddrs: addrs,
+      protocols: [],
+    })
   })
 
   it('never hands out a relay hop that is not a public IP address; the public ones of the same peer still go out', async () => {
@@ -150,7 +154,7 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
        WHERE peer_id IN (SELECT id FROM peers WHERE multi_hash = ANY($1::text[]))`,
       [poisoners.map((p) => p.id)],
     )
-    assert.deepEqual(await ask(), { remoteMultiHash: honest.id, relayAddrs: honestAddrs })
+    assert.deepEqual(await ask(), { remoteMultiHash: honest.id, relayAddrs: honestAddrs, protocols: [] })
     const rotated = await db.query<{ n: string | number }>(
       `SELECT count(*) AS n FROM remote_candidates WHERE last_allocated_at > now() - interval '1 minute'`,
     )

@@ -46,13 +46,54 @@ describeEachDatabase('allocation (docs/PROTOCOL.md, "Allocation")', (getDb) => {
     const remote = await newPeer()
     const addrs = await seenByHoneypot(db, remote, { relays: 2 })
     const got = await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [4, 6] })
-    assert.deepEqual(got, { remoteMultiHash: remote.id, relayAddrs: addrs })
+    assert.deepEqual(got, { remoteMultiHash: remote.id, relayAddrs: addrs, protocols: [4, 6] })
     const rows = await db.query<{ protocols: number[] }>(
       'SELECT protocols FROM allocations WHERE client_id = $1',
       [hostA],
     )
     assert.equal(rows.length, 2)
     assert.deepEqual(rows[0]!.protocols, [4, 6])
+  })
+
+  it('draws the filter among the IP versions the remote showed the honeypot, which add up', async () => {
+    const v4 = await newPeer()
+    await seenByHoneypot(db, v4, { connectionAddr: '/ip4/11.0.0.9/tcp/4001' })
+    const relayedOnly = await newPeer()
+    await seenByHoneypot(db, relayedOnly)
+    const both = await newPeer()
+    await seenByHoneypot(db, both, { connectionAddr: '/ip6/2600:1::9/tcp/4001' })
+    // A second visit over IPv4 adds to what the first showed.
+    await seenByHoneypot(db, both, { connectionAddr: '/ip4/11.0.0.10/tcp/4001' })
+    // Private addresses say nothing about reaching the remote from elsewhere.
+    const lan = await newPeer()
+    await seenByHoneypot(db, lan, { connectionAddr: '/ip6/fd00::9/tcp/4001' })
+
+    const offered = new Map<string, number[]>()
+    for (let i = 0; i < 4; i++) {
+      let versions: number[] = []
+      const got = await allocateRemote(db, {
+        clientId: hostA,
+        hostClientIds: [hostA],
+        protocols: (remote) => {
+          versions = [...remote].sort()
+          return remote.has(6) ? [41, 6] : []
+        },
+      })
+      offered.set(got!.remoteMultiHash, versions)
+      assert.deepEqual(got!.protocols, versions.includes(6) ? [41, 6] : [])
+    }
+    assert.deepEqual(offered.get(v4.id), [4])
+    assert.deepEqual(offered.get(relayedOnly.id), [])
+    assert.deepEqual(offered.get(both.id), [4, 6])
+    assert.deepEqual(offered.get(lan.id), [])
+    const recorded = await db.query<{ protocols: number[] }>(
+      'SELECT DISTINCT protocols FROM allocations WHERE client_id = $1 ORDER BY protocols',
+      [hostA],
+    )
+    assert.deepEqual(
+      recorded.map((r) => r.protocols),
+      [[], [41, 6]],
+    )
   })
 
   it('skips peers without /libp2p/dcutr or without relay addrs', async () => {

@@ -28,7 +28,12 @@ const NS_PER_MS = 1_000_000n
 /** A remote whose relay holds it over TCP and over QUIC v1, as nearly every NATed peer today. */
 async function dualRelayRemote(t: TestServer): Promise<{ remote: TestPeer; tcp: string; quic: string }> {
   const [remote, relay] = await Promise.all([newPeer(), newPeer()])
-  const [tcp] = await seenByHoneypot(t.db, remote, { relays: [relay] })
+  // Seen over both IP versions: the remote can be punched on either.
+  await seenByHoneypot(t.db, remote, { relays: [relay], connectionAddr: '/ip6/2600:1::7/tcp/4001' })
+  const [tcp] = await seenByHoneypot(t.db, remote, {
+    relays: [relay],
+    connectionAddr: '/ip4/11.0.0.7/tcp/4001',
+  })
   const quic = tcp!.replace('/tcp/4001/', '/udp/4001/quic-v1/')
   await recordAddrs(t, remote, [tcp!, quic])
   return { remote, tcp: tcp!, quic }

@@ -177,6 +177,44 @@ describeEachDatabase('punchr server', (getDb) => {
     )
   })
 
+  it('GetAddrInfo serves a dual-stack client only filters of an IP version its remote showed', async () => {
+    await t.db.query('DELETE FROM remote_candidates')
+    const dual = await newPeer()
+    await t.client.register({
+      clientId: dual.bytes,
+      agentVersion: 'punchr/ts-client/0.8.0 transports=tcp,quic ip=4,6',
+      apiKey: key,
+    })
+    const ask = () => t.client.getAddrInfo({ hostId: dual.bytes, allHostIds: [dual.bytes], apiKey: key })
+    const served = async (connectionAddr: (i: number) => string) => {
+      const remotes = await Promise.all(Array.from({ length: 30 }, () => newPeer()))
+      for (const [i, r] of remotes.entries())
+        await seenByHoneypot(t.db, r, { connectionAddr: connectionAddr(i) })
+      const filters: number[][] = []
+      for (let i = 0; i < remotes.length; i++) filters.push((await ask()).protocols)
+      await t.db.query('DELETE FROM remote_candidates')
+      return filters
+    }
+    const toV4 = await served((i) => `/ip4/11.0.${i}.9/tcp/4001`)
+    assert.ok(
+      toV4.every((f) => !f.includes(41)),
+      `an ip6 filter for an IPv4-only remote: ${JSON.stringify(toV4)}`,
+    )
+    assert.ok(
+      toV4.some((f) => f.includes(4)),
+      'ip4 filters are served',
+    )
+    const toV6 = await served((i) => `/ip6/2600:${i + 1}::9/tcp/4001`)
+    assert.ok(
+      toV6.every((f) => !f.includes(4)),
+      `an ip4 filter for an IPv6-only remote: ${JSON.stringify(toV6)}`,
+    )
+    assert.ok(
+      toV6.some((f) => f.includes(41)),
+      'ip6 filters are served',
+    )
+  })
+
   it('GetAddrInfo refuses an unregistered host (FAILED_PRECONDITION) and a foreign host (PERMISSION_DENIED)', async () => {
     const stranger = await newPeer()
     await expectCode(

@@ -11,6 +11,8 @@ export interface SeenOptions {
   protocols?: string[]
   /** How long ago the connection opened. @default 0 */
   minutesAgo?: number
+  /** The address the remote connected from. @default its first relay address */
+  connectionAddr?: string
 }
 
 /**
@@ -34,10 +36,14 @@ export async function seenByHoneypot(
       agentVersion: 'kubo/0.25.0',
       protocols: options.protocols ?? ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
       listenAddrs: addrs.map((a) => classifyMultiaddr(multiaddr(a))),
-      connectionAddr: addrs[0] === undefined ? null : classifyMultiaddr(multiaddr(addrs[0])),
+      connectionAddr: connectionAddrOf(options.connectionAddr ?? addrs[0]),
       openedAt: new Date(Date.now() - (options.minutesAgo ?? 0) * 60_000),
     },
     () => ({ country: null, asn: null }),
   )
   return addrs
+}
+
+function connectionAddrOf(addr: string | undefined) {
+  return addr === undefined ? null : classifyMultiaddr(multiaddr(addr))
 }

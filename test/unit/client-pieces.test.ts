@@ -13,14 +13,19 @@ import { serverUrl } from '../../src/client/api-client.js'
 import { classifyApiError } from '../../src/client/api-errors.js'
 import { clientFlags } from '../../src/client/config.js'
 import { clientAgentVersion } from '../../src/client/constants.js'
-import { roleFor } from '../../src/client/host.js'
+import { listenAddrs, roleFor } from '../../src/client/host.js'
 import { loadHostKeys, readApiKeyFile } from '../../src/client/key-file.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from '../../src/client/paths.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter } from '../../src/client/punch-addrs.js'
 import { openDirect } from '../../src/client/round.js'
 import { ConfigError } from '../../src/lib/errors.js'
 import { parseFlags } from '../../src/lib/flags.js'
-import { announcedTransports, clientImplementation } from '../../src/server/client-capabilities.js'
+import {
+  announcedIpVersions,
+  announcedTransports,
+  clientCapabilities,
+  clientImplementation,
+} from '../../src/server/client-capabilities.js'
 
 describe('API error classification', () => {
   const cases: [string, unknown, string][] = [
@@ -203,6 +208,33 @@ describe('client configuration', () => {
     assert.throws(() => parse(['--transports', ',']), /at least one transport/)
   })
 
+  it('reads --ip: the machine’s families by default (empty), ip4/ip6 or 4/6 else', () => {
+    const parse = (argv: string[], env: Record<string, string> = {}) =>
+      parseFlags('client', clientFlags, argv, env).values.ip
+    assert.deepEqual(parse([]), [])
+    assert.deepEqual(parse(['--ip', 'ip6,4']), ['ip6', 'ip4'])
+    assert.deepEqual(parse([], { PUNCHR_CLIENT_IP: 'IP4' }), ['ip4'])
+    assert.throws(() => parse(['--ip', 'ip5']), /unknown IP family ip5 \(known: ip4, ip6\)/)
+  })
+
+  it('listens on each family’s wildcard over TCP and on one QUIC socket, dual-stack for both', () => {
+    const both = new Set(['tcp', 'quic'] as const)
+    assert.deepEqual(listenAddrs('0.0.0.0', new Set(['ip4', 'ip6']), both, 4001, 4002), [
+      '/ip4/0.0.0.0/tcp/4001',
+      '/ip6/::/tcp/4001',
+      '/ip6/::/udp/4002/quic-v1',
+    ])
+    assert.deepEqual(listenAddrs('0.0.0.0', new Set(['ip4']), both, 4001, 0), [
+      '/ip4/0.0.0.0/tcp/4001',
+      '/ip4/0.0.0.0/udp/0/quic-v1',
+    ])
+    assert.deepEqual(listenAddrs('::', new Set(['ip6']), new Set(['tcp']), 4001, 0), ['/ip6/::/tcp/4001'])
+    assert.deepEqual(listenAddrs('127.0.0.1', new Set(['ip4']), both, 4001, 0), [
+      '/ip4/127.0.0.1/tcp/4001',
+      '/ip4/127.0.0.1/udp/0/quic-v1',
+    ])
+  })
+
   it('turns host:port into the gRPC base URL', () => {
     assert.equal(serverUrl('punchr.example.org:10000', false), 'http://punchr.example.org:10000')
     assert.equal(serverUrl('punchr.example.org:443', true), 'https://punchr.example.org')
@@ -221,12 +253,22 @@ describe('client configuration', () => {
     assert.equal(defaultQueueDir({ XDG_STATE_HOME: '/st' }), '/st/punchr/reports')
   })
 
-  it('announces its transports, which the server understands', () => {
-    const agent = clientAgentVersion('0.1.0', ['tcp', 'quic'])
-    assert.equal(agent, 'punchr/ts-client/0.1.0 transports=tcp,quic')
+  it('announces its transports and IP families, which the server understands', () => {
+    const agent = clientAgentVersion('0.1.0', ['tcp', 'quic'], ['ip6', 'ip4'])
+    assert.equal(agent, 'punchr/ts-client/0.1.0 transports=tcp,quic ip=4,6')
     assert.equal(clientImplementation(agent), 'punchr-ts')
     assert.deepEqual(announcedTransports(agent), ['tcp', 'quic'])
+    assert.deepEqual(announcedIpVersions(agent), [4, 6])
     assert.deepEqual(announcedTransports(clientAgentVersion('0.1.0', ['quic'])), ['quic'])
+    assert.deepEqual(announcedIpVersions(clientAgentVersion('0.1.0', ['quic'], ['ip6'])), [6])
+    assert.equal(announcedIpVersions('punchr/ts-client/0.0.9 transports=tcp'), undefined)
+    // Our client's families decide, whatever its reports listed so far.
+    const v6only = clientCapabilities(clientAgentVersion('0.1.0', ['tcp'], ['ip6']), [4])
+    assert.deepEqual([...v6only.filters.ipVersions], [6])
+    assert.deepEqual(
+      [...clientCapabilities('punchr/ts-client/0.0.9 transports=tcp', [4]).filters.ipVersions],
+      [4],
+    )
   })
 
   it('takes the handshake initiator role only against rust-libp2p remotes', () => {

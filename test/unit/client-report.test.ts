@@ -101,6 +101,19 @@ describe('client reports', () => {
     assert.equal(stored.error, null)
   })
 
+  it('carries what the client knows of its IPv6, which the server stores', () => {
+    const without = serverAccepts(round())
+    assert.equal(without.networkInformation, null)
+    const v6 = serverAccepts(round({ network: { supportsIpv6: true } }))
+    assert.equal(v6.networkInformation?.supportsIpv6, true)
+    assert.equal(v6.networkInformation?.supportsIpv6Error, null)
+    const none = serverAccepts(
+      round({ network: { supportsIpv6: false, supportsIpv6Error: 'no IPv6 address on any interface' } }),
+    )
+    assert.equal(none.networkInformation?.supportsIpv6, false)
+    assert.equal(none.networkInformation?.supportsIpv6Error, 'no IPv6 address on any interface')
+  })
+
   it('rounds without attempts (no connection, no stream, cancelled) pass too', () => {
     for (const result of ['NO_CONNECTION', 'NO_STREAM', 'CANCELLED'] as const) {
       const stored = serverAccepts(

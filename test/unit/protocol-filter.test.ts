@@ -7,6 +7,7 @@ import {
   type FilterCapability,
   type IpVersion,
   type Transport,
+  withRemoteIpVersions,
 } from '../../src/server/protocol-filter.js'
 
 const { IP4, IP6, TCP, QUIC_V1 } = PROTOCOL_CODES
@@ -156,6 +157,21 @@ describe('chooseProtocolFilter with pinned random values', () => {
       assert.ok(!chooseProtocolFilter(can(['tcp', 'quic'], [4]), random()).includes(IP6))
       assert.ok(!chooseProtocolFilter(can(['tcp', 'quic'], [6]), random()).includes(IP4))
     }
+  })
+
+  it('never serves an IP version the remote has no address of, even to a dual-stack client', () => {
+    const random = mulberry32(12)
+    const seen = new Set<string>()
+    for (let i = 0; i < 10_000; i++) {
+      const toV4Remote = chooseProtocolFilter(withRemoteIpVersions(BOTH, new Set([4])), random())
+      assert.ok(!toV4Remote.includes(IP6))
+      seen.add(key(toV4Remote))
+      assert.ok(!chooseProtocolFilter(withRemoteIpVersions(BOTH, new Set([6])), random()).includes(IP4))
+      // A remote whose versions are unknown gets no IP filter at all.
+      assert.deepEqual(chooseProtocolFilter(withRemoteIpVersions(BOTH, new Set()), random()), [])
+    }
+    // The remaining filters keep their relative shares: ip4+tcp, ip4+quic and none all occur.
+    assert.equal(seen.size, 3)
   })
 })
 

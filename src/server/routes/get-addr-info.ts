@@ -13,7 +13,7 @@ import { peerIdToBytes } from '../../lib/peer-id.js'
 import { LIMITS } from '../../lib/report-limits.js'
 import { clientCapabilities, undecodableProtocolNames } from '../client-capabilities.js'
 import type { ServerContext } from '../context.js'
-import { chooseProtocolFilter } from '../protocol-filter.js'
+import { chooseProtocolFilter, withRemoteIpVersions } from '../protocol-filter.js'
 import { assertMaxCount, assertRequiredFields, peerIdField } from '../validate.js'
 import { requireOwnHost } from './client-host.js'
 
@@ -36,14 +36,17 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
   const hostClientIds = [...new Set([host.clientId, ...siblings.map((h) => h.clientId)])]
 
   const capabilities = clientCapabilities(host.agentVersion, host.listenIpVersions)
-  const protocols = chooseProtocolFilter(capabilities.filters, ctx.random())
+  const random = ctx.random()
   const stopTimer = ctx.metrics.allocationDuration.startTimer()
   const allocation = await allocateRemote(
     ctx.db,
     {
       clientId: host.clientId,
       hostClientIds,
-      protocols,
+      // Among the filters the client can run, those of an IP version the remote has an
+      // address of: an ip6 filter for an IPv4-only remote would measure nothing.
+      protocols: (remoteIpVersions) =>
+        chooseProtocolFilter(withRemoteIpVersions(capabilities.filters, remoteIpVersions), random),
       // A private or loopback relay hop is an address in the dialling client's own network:
       // only a server told so (--private-relay-hops: a testbed on one machine or a private
       // network) hands one out.
@@ -58,6 +61,6 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
   return create(GetAddrInfoResponseSchema, {
     remoteId: peerIdToBytes(allocation.remoteMultiHash),
     multiAddresses: allocation.relayAddrs.map((a) => multiaddr(a).bytes),
-    protocols,
+    protocols: allocation.protocols,
   })
 }
