@@ -60,7 +60,13 @@ export const honeypotFlags = {
   listenHost: stringFlag('listen-host', 'Address the libp2p node and /metrics listen on', '0.0.0.0', {
     group: 'Network',
   }),
-  port: portFlag('port', 'libp2p TCP port (QUIC: not yet, it comes with the QUIC transport)', DEFAULT_PORT, {
+  listenHost6: stringFlag(
+    'listen-host6',
+    "IPv6 address the libp2p node listens on as well, TCP only ('' = none, :: = every IPv6 address); QUIC stays on --listen-host",
+    '',
+    { group: 'Network' },
+  ),
+  port: portFlag('port', 'libp2p port, TCP and QUIC v1', DEFAULT_PORT, {
     group: 'Network',
   }),
   httpPort: portFlag('http-port', 'HTTP port: /metrics and /healthz', DEFAULT_HTTP_PORT, {

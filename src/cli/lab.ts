@@ -34,6 +34,11 @@ const labFlags = {
     1,
     64,
   ),
+  filterShares: stringFlag(
+    'filter-shares',
+    "lab run: the server's --filter-shares, e.g. ip6+tcp=40,ip6+quic=40,none=20 to measure IPv6 mostly ('' = the server's default)",
+    '',
+  ),
   out: stringFlag('out', 'lab run: folder that gets the run folder', './lab-runs'),
   killServerAfter: intFlag(
     'kill-server-after',
@@ -87,6 +92,7 @@ async function run(scenarioArg: string, flags: FlagValues<typeof labFlags>): Pro
     outDir: flags.out,
     retryPairAfterSeconds: flags.retryPairAfter,
     clientHostCount: flags.hostCount,
+    ...(flags.filterShares === '' ? {} : { filterShares: flags.filterShares }),
     ...(flags.rounds > 0 ? { rounds: flags.rounds } : {}),
     ...(flags.duration > 0 ? { durationSeconds: flags.duration } : {}),
     ...(flags.killServerAfter > 0 ? { killServerAfterRounds: flags.killServerAfter } : {}),

@@ -32,6 +32,7 @@ export const upFlags = {
     name: 'honeypot-max-connections',
     group: 'Honeypot',
   },
+  honeypotHost6: { ...honeypotFlags.listenHost6, name: 'honeypot-host6', group: 'Honeypot' },
   announce: { ...honeypotFlags.announce, group: 'Honeypot' },
   bootstrapPeers: { ...honeypotFlags.bootstrapPeers, group: 'Honeypot' },
   walkInterval: { ...honeypotFlags.walkInterval, group: 'Honeypot' },
@@ -61,6 +62,7 @@ export const runUp: Command = async (argv, env) => {
       const honeypot = await startHoneypot(
         {
           listenHost: values.host,
+          listenHost6: values.honeypotHost6,
           port: values.honeypotPort,
           httpPort: values.honeypotHttpPort,
           announce: values.announce,

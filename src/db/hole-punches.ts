@@ -1,5 +1,5 @@
 import type { ClassifiedMultiaddr } from '../lib/multiaddr.js'
-import type { Database } from './database.js'
+import type { Database, Queryable } from './database.js'
 import type { GeoResolver } from './multi-addresses.js'
 import { upsertMultiAddresses } from './multi-addresses.js'
 import { upsertPeer, upsertPeerIds } from './peers.js'
@@ -184,6 +184,32 @@ const firstWithGeo = (ids: string) =>
  * transaction's start unless `createdAt` says otherwise (test data sets dated in the past:
  * everything derived from the time follows it); the server leaves it out.
  */
+/**
+ * The IP versions of the remote's public addresses its CONNECTs offered (those the client
+ * punched) join the remote's `ip_versions`, which the protocol filter is drawn among
+ * (src/server/routes/get-addr-info.ts): a NATed remote reached the honeypot over one version,
+ * and an unfiltered round shows the others. Written only when it adds a version.
+ */
+async function learnRemoteIpVersions(
+  tx: Queryable,
+  remoteId: number,
+  report: HolePunchReport,
+): Promise<void> {
+  const punched = report.attempts.flatMap((a) => a.multiAddresses)
+  const versions = [
+    ...new Set(
+      punched.flatMap((a) => (a.isPublic && !a.isRelay && a.ipVersion !== null ? [a.ipVersion] : [])),
+    ),
+  ]
+  if (versions.length === 0) return
+  await tx.query(
+    `UPDATE remote_candidates SET ip_versions = (
+       SELECT array_agg(DISTINCT v ORDER BY v) FROM unnest(coalesce(ip_versions, '{}') || $2::smallint[]) AS v)
+     WHERE peer_id = $1 AND NOT (coalesce(ip_versions, '{}') @> $2::smallint[])`,
+    [remoteId, versions],
+  )
+}
+
 export async function insertHolePunchReport(
   db: Database,
   report: HolePunchReport,
@@ -282,6 +308,8 @@ export async function insertHolePunchReport(
         [Number(rows[0]!.id), attemptIds[index]],
       )
     }
+
+    await learnRemoteIpVersions(tx, remoteId, report)
 
     if (report.latencies.length > 0) {
       const peerIds = await upsertPeerIds(

@@ -32,6 +32,8 @@ export interface HoneypotConfig {
   version: string
   /** Address of the libp2p listener and of /metrics. */
   listenHost: string
+  /** An IPv6 address to listen on as well (TCP); '' = none. */
+  listenHost6?: string
   port: number
   httpPort: number
   /** Extra addresses to advertise. */
@@ -135,6 +137,9 @@ export class Honeypot {
       privateKey: config.privateKey,
       agentVersion: `punchr/honeypot/${config.version}`,
       listenHost: config.listenHost,
+      ...(config.listenHost6 === undefined || config.listenHost6 === ''
+        ? {}
+        : { listenHost6: config.listenHost6 }),
       port: config.port,
       announce: config.announce,
       maxConnections: config.maxConnections,

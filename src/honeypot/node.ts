@@ -36,6 +36,8 @@ export interface HoneypotNodeInit {
   /** IPv4 or IPv6 address to listen on. */
   listenHost: string
   port: number
+  /** An IPv6 address to listen on as well (TCP only). */
+  listenHost6?: string
   /** Extra addresses to advertise (a public address the host itself does not see, behind 1:1 NAT). */
   announce: readonly Multiaddr[]
   maxConnections: number
@@ -59,6 +61,8 @@ export async function createHoneypotNode(init: HoneypotNodeInit): Promise<Libp2p
     addresses: {
       listen: [
         `/${ipVersion}/${init.listenHost}/tcp/${init.port}`,
+        // Our QUIC transport has one socket (src/quic): IPv6 gets TCP only.
+        ...(init.listenHost6 === undefined ? [] : [`/ip6/${init.listenHost6}/tcp/${init.port}`]),
         `/${ipVersion}/${init.listenHost}/udp/${init.port}/quic-v1`,
       ],
       appendAnnounce: init.announce.map(String),

@@ -1,5 +1,14 @@
 import { BEHAVIOUR_TRUTH } from './behaviours.js'
-import { expectedOutcome, NAT_PROFILES, type NatType, type Transport } from './nat-profiles.js'
+import {
+  type ExpectedOutcome,
+  expectedOutcome,
+  expectedOutcome6,
+  NAT_PROFILES,
+  NAT6_PROFILES,
+  type Nat6Type,
+  type NatType,
+  type Transport,
+} from './nat-profiles.js'
 import type { HostImpl, HostSpec, LabOutcome, Scenario } from './scenario.js'
 
 export interface Expected {
@@ -40,16 +49,22 @@ export const IMPLEMENTATION_LIMITS: readonly {
   },
 ]
 
+/** The IP version a round measured; `any` = not one: it punched both (no filter). */
+export type RoundIpVersion = 4 | 6 | 'any'
+
 /**
  * The outcome a measurement between two hosts of `scenario` should have: the first `expect`
  * entry that matches (client and remote by host or home network name, transport), else the
- * remote's misbehaviour when it decides the outcome, else the NAT ground truth of their homes.
+ * remote's misbehaviour when it decides the outcome, else the NAT ground truth of their homes
+ * for the round's IP version: IPv4 by `nat`, IPv6 by `nat6`, and a round on both SUCCESS when
+ * either version that both homes have would succeed.
  */
 export function expectedFor(
   scenario: Scenario,
   client: string,
   remote: string,
   transport: Transport,
+  ipVersion: RoundIpVersion = 4,
 ): Expected {
   const clientHome = homeOf(scenario, client)
   const remoteHome = homeOf(scenario, remote)
@@ -71,8 +86,7 @@ export function expectedFor(
       reason: `a ${behaviour} remote: ${first!.reason}`,
     }
   }
-  const nats = `${describeNat(clientHome.nat)} client, ${describeNat(remoteHome.nat)} remote`
-  const outcome = expectedOutcome(clientHome.nat, remoteHome.nat, transport)
+  const { outcome, nats } = groundTruth(clientHome, remoteHome, transport, ipVersion)
   const limit = IMPLEMENTATION_LIMITS.find(
     (l) => l.client === clientHome.host.impl && l.remote === remoteHome.host.impl,
   )
@@ -81,10 +95,40 @@ export function expectedFor(
   return { outcome, source: 'ground-truth', reason: nats }
 }
 
-function homeOf(scenario: Scenario, host: string): { name: string; nat: NatType; host: HostSpec } {
+interface HostHome {
+  name: string
+  nat: NatType
+  nat6: Nat6Type | undefined
+  host: HostSpec
+}
+
+function groundTruth(
+  client: HostHome,
+  remote: HostHome,
+  transport: Transport,
+  ipVersion: RoundIpVersion,
+): { outcome: ExpectedOutcome; nats: string } {
+  const v4 = {
+    outcome: expectedOutcome(client.nat, remote.nat, transport),
+    nats: `${describeNat(client.nat)} client, ${describeNat(remote.nat)} remote`,
+  }
+  // A round over IPv6 with a home without IPv6 cannot happen; judged as IPv4, it shows up.
+  if (ipVersion === 4 || client.nat6 === undefined || remote.nat6 === undefined) return v4
+  const v6 = {
+    outcome: expectedOutcome6(client.nat6, remote.nat6, transport),
+    nats: `IPv6: ${describeNat6(client.nat6)} client, ${describeNat6(remote.nat6)} remote`,
+  }
+  if (ipVersion === 6) return v6
+  return {
+    outcome: v4.outcome === 'SUCCESS' || v6.outcome === 'SUCCESS' ? 'SUCCESS' : 'FAILED',
+    nats: `IPv4 and IPv6 punched at once: ${v4.nats} (${v4.outcome}); ${v6.nats} (${v6.outcome})`,
+  }
+}
+
+function homeOf(scenario: Scenario, host: string): HostHome {
   for (const home of scenario.homes) {
     const spec = home.hosts.find((h) => h.name === host)
-    if (spec !== undefined) return { name: home.name, nat: home.nat, host: spec }
+    if (spec !== undefined) return { name: home.name, nat: home.nat, nat6: home.nat6, host: spec }
   }
   throw new Error(`host '${host}' is not part of scenario ${scenario.name}`)
 }
@@ -92,4 +136,8 @@ function homeOf(scenario: Scenario, host: string): { name: string; nat: NatType;
 function describeNat(nat: NatType): string {
   const mapping = NAT_PROFILES[nat].mapping
   return mapping === undefined ? 'public (no NAT)' : `${nat} (${mapping} mapping)`
+}
+
+function describeNat6(nat6: Nat6Type): string {
+  return `${nat6} (punches like ${describeNat(NAT6_PROFILES[nat6].punchesLike)})`
 }

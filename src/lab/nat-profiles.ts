@@ -93,6 +93,110 @@ export const NAT_PROFILES: Readonly<Record<NatType, NatProfile>> = {
 }
 
 /**
+ * What a home's router does with IPv6. Home routers rarely translate IPv6: most give the LAN a
+ * public prefix and filter statefully (`firewall`); NAT66 exists (some CPE, Docker, VPNs), with
+ * the same MASQUERADE behaviours as IPv4 (`nat66`, `nat66-symmetric`); `none` routes without
+ * filtering.
+ */
+export type Nat6Type = 'none' | 'firewall' | 'nat66' | 'nat66-symmetric'
+export const NAT6_TYPES: readonly Nat6Type[] = ['none', 'firewall', 'nat66', 'nat66-symmetric']
+
+export interface Nat6Profile {
+  type: Nat6Type
+  summary: string
+  /** The LAN has public addresses (routed from the internet) rather than ULA ones behind NAT66. */
+  publicLan: boolean
+  /** Only replies come in (conntrack), as for the IPv4 profiles. */
+  filtering: boolean
+  /** Extra flags of the MASQUERADE target; undefined = no translation. */
+  masqueradeFlags: string[] | undefined
+  /**
+   * The IPv4 profile that punches the same way (expectedOutcome): no translation and no
+   * filter is `none`; stateful filtering of untranslated addresses maps every host to itself
+   * and admits replies only, a port-preserving endpoint-independent "NAT" (`cone`); NAT66 is
+   * MASQUERADE as for IPv4.
+   */
+  punchesLike: NatType
+}
+
+export const NAT6_PROFILES: Readonly<Record<Nat6Type, Nat6Profile>> = {
+  none: {
+    type: 'none',
+    summary: 'routed public prefix, no filtering: the hosts accept every inbound packet',
+    publicLan: true,
+    filtering: false,
+    masqueradeFlags: undefined,
+    punchesLike: 'none',
+  },
+  firewall: {
+    type: 'firewall',
+    summary: 'routed public prefix, stateful firewall: only replies come in (what IPv6 home routers do)',
+    publicLan: true,
+    filtering: true,
+    masqueradeFlags: undefined,
+    punchesLike: 'cone',
+  },
+  nat66: {
+    type: 'nat66',
+    summary:
+      'ULA prefix behind MASQUERADE: port-preserving, endpoint-independent mapping; conntrack filtering',
+    publicLan: false,
+    filtering: true,
+    masqueradeFlags: [],
+    punchesLike: 'cone',
+  },
+  'nat66-symmetric': {
+    type: 'nat66-symmetric',
+    summary:
+      'ULA prefix behind MASQUERADE --random-fully: a random port per destination; conntrack filtering',
+    publicLan: false,
+    filtering: true,
+    masqueradeFlags: ['--random-fully'],
+    punchesLike: 'symmetric',
+  },
+}
+
+/**
+ * ip6tables-restore input for a router's IPv6, the IPv4 rules' counterpart: unsolicited packets
+ * from the WAN are dropped, not answered (a RST would abort a simultaneous open), except ICMPv6,
+ * which IPv6 needs (neighbour discovery, packet too big). `delayMs` as for IPv4.
+ */
+export function routerRules6(nat6: Nat6Type, wan: string, lan: string, delayMs = 0): string {
+  const profile = NAT6_PROFILES[nat6]
+  const forward = profile.filtering
+    ? [
+        ':FORWARD DROP [0:0]',
+        `-A FORWARD -i ${lan} -o ${wan} -j ACCEPT`,
+        `-A FORWARD -i ${wan} -o ${lan} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+        `-A FORWARD -i ${lan} -o ${lan} -j ACCEPT`,
+      ]
+    : [':FORWARD ACCEPT [0:0]']
+  return [
+    ...(delayMs > 0 ? ['*mangle', `-A FORWARD -j NFQUEUE --queue-num ${DELAY_QUEUE}`, 'COMMIT'] : []),
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ...forward,
+    `-A INPUT -i ${wan} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
+    `-A INPUT -i ${wan} -p ipv6-icmp -j ACCEPT`,
+    `-A INPUT -i ${wan} -j DROP`,
+    'COMMIT',
+    ...(profile.masqueradeFlags === undefined
+      ? []
+      : [
+          '*nat',
+          ':PREROUTING ACCEPT [0:0]',
+          ':INPUT ACCEPT [0:0]',
+          ':OUTPUT ACCEPT [0:0]',
+          ':POSTROUTING ACCEPT [0:0]',
+          ['-A POSTROUTING -o', wan, '-j MASQUERADE', ...profile.masqueradeFlags].join(' '),
+          'COMMIT',
+        ]),
+    '',
+  ].join('\n')
+}
+
+/**
  * iptables-restore input for a router namespace: source NAT of everything leaving `wan`, hosts
  * may go out, only replies come in (FORWARD), and the router itself drops unsolicited packets on
  * its WAN instead of answering them. That last part matters for TCP hole punching: a SYN that
@@ -177,4 +281,9 @@ export function expectedOutcome(
   const mapsLikeCone = (nat: NatType) =>
     nat === 'none' || NAT_PROFILES[nat].mapping === 'endpoint-independent'
   return mapsLikeCone(clientNat) && mapsLikeCone(remoteNat) ? 'SUCCESS' : 'FAILED'
+}
+
+/** The IPv6 ground truth: the IPv4 one of the profiles that punch the same way (Nat6Profile). */
+export function expectedOutcome6(client: Nat6Type, remote: Nat6Type, transport: Transport): ExpectedOutcome {
+  return expectedOutcome(NAT6_PROFILES[client].punchesLike, NAT6_PROFILES[remote].punchesLike, transport)
 }

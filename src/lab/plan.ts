@@ -1,7 +1,15 @@
+import { formatIPv6, parseIPv6 } from '../lib/multiaddr.js'
 import { type RemoteBehaviour, SLOW_RELAY_DELAY_MS } from './behaviours.js'
 import { formatIPv4, parseCidr } from './ipv4.js'
 import { ifnames, MAX_IFNAME, namespaceName } from './names.js'
-import { type NatType, routerRules, type Transport } from './nat-profiles.js'
+import {
+  NAT6_PROFILES,
+  type Nat6Type,
+  type NatType,
+  routerRules,
+  routerRules6,
+  type Transport,
+} from './nat-profiles.js'
 import { type HostImpl, type HostRole, routerName, type Scenario } from './scenario.js'
 
 /**
@@ -21,6 +29,10 @@ interface NodeBase {
   prefixLength: number
   /** The address the internet sees the node's packets from (a NATed host: its router's WAN). */
   publicIp: string
+  /** Its IPv6 address on `iface`, when the lab has IPv6 and the node takes part. */
+  ip6?: string
+  /** The IPv6 address the internet sees its packets from (behind NAT66: the router's WAN). */
+  publicIp6?: string
 }
 
 export type PublicNodeKind = 'relay' | 'server' | 'bootstrap'
@@ -38,6 +50,10 @@ export interface RouterNode extends NodeBase {
   lanIp: string
   /** The home network's LAN, e.g. `10.1.0.0/24`. */
   lanSubnet: string
+  /** Its IPv6 profile, LAN address and /64 (public, or ULA behind NAT66); undefined without IPv6. */
+  nat6?: Nat6Type
+  lanIp6?: string
+  lanSubnet6?: string
   /**
    * One-way delay it adds to the packets it forwards (the home's `delayMs`, or a `slow-relay`
    * remote's delay of its relay traffic); 0 = none.
@@ -57,6 +73,8 @@ export interface HostNode extends NodeBase {
   role: HostRole
   impl: HostImpl
   transports: Transport[]
+  /** The home's IPv6 profile; undefined = no IPv6. */
+  nat6?: Nat6Type
   /** How the remote misbehaves; undefined = it does not. */
   behaviour?: RemoteBehaviour
   /** The router's node name and LAN address; undefined for a host without NAT (on the internet). */
@@ -78,6 +96,8 @@ export interface LabPlan {
   configure: Map<string, string[]>
   /** Per router namespace, its iptables-restore input. */
   firewall: Map<string, string>
+  /** Per router namespace with IPv6, its ip6tables-restore input. */
+  firewall6: Map<string, string>
   /** Every namespace, internet first. */
   namespaces: string[]
 }
@@ -90,6 +110,12 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
   const bits = internet.bits
   let nextPublic = internet.base + 1
   const takePublic = () => formatIPv4(nextPublic++)
+  // IPv6 on the internet: the node's IPv4 host number in internet6 (11.0.0.5 → 2600:11::5);
+  // called right after takePublic, for the nodes that have IPv6.
+  const internet6 =
+    scenario.internet6 === undefined ? undefined : parseIPv6(scenario.internet6.split('/')[0]!)!
+  const takePublic6 = () =>
+    internet6 === undefined ? undefined : formatIPv6(internet6 + BigInt(nextPublic - 1 - internet.base))
   const relayIps = () => nodes.flatMap((n) => (n.kind === 'relay' ? [n.ip] : []))
 
   const internetNetns = namespaceName(id, 'internet')
@@ -100,7 +126,18 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
   const create: string[] = []
   const configure = new Map<string, string[]>([[internetNetns, ['link set dev lo up', ...linkUp(bridge)]]])
   const firewall = new Map<string, string>()
+  const firewall6 = new Map<string, string>()
   const namespaces = [internetNetns]
+  // IPv6 neighbour discovery needs a link-local address on each interface (without one, a
+  // router's solicitations went unanswered: measured). `addrgenmode none` makes none, so each
+  // IPv6 interface gets fe80::<n>, unique in the lab, without duplicate address detection.
+  let nextLinkLocal = 1
+  const ipv6Addr = (ip6: string, iface: string) => [
+    `addr add fe80::${(nextLinkLocal++).toString(16)}/64 dev ${iface} nodad`,
+    `addr add ${ip6}/64 dev ${iface} nodad`,
+  ]
+  /** Public IPv6 /64s of the homes, routed by every internet node via the home's router. */
+  const routes6: { subnet: string; via: string; router: string }[] = []
 
   const addNamespace = (node: string) => {
     const netns = namespaceName(id, node)
@@ -110,19 +147,25 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     return netns
   }
   const lines = (netns: string) => configure.get(netns)!
-  /** A veth from the internet bridge to `iface` in `netns`, which gets `ip` on the internet. */
-  const attachToInternet = (netns: string, iface: string, ip: string) => {
+  /**
+   * A veth from the internet bridge to `iface` in `netns`, which gets `ip` on the internet (and
+   * `ip6`, given one).
+   */
+  const attachToInternet = (netns: string, iface: string, ip: string, ip6?: string) => {
     const port = ifnames.bridgePort(id, nodes.length)
     create.push(`link add name ${port} netns ${internetNetns} type veth peer name ${iface} netns ${netns}`)
     lines(internetNetns).push(...linkUp(port, bridge))
     lines(netns).push(`addr add ${ip}/${bits} dev ${iface}`, ...linkUp(iface))
+    // nodad: no duplicate address detection to wait for (every address is planned unique).
+    if (ip6 !== undefined) lines(netns).push(...ipv6Addr(ip6, iface))
   }
   const addPublic = (name: string, kind: PublicNodeKind) => {
     const netns = addNamespace(name)
     const iface = ifnames.eth(id)
     const ip = takePublic()
-    attachToInternet(netns, iface, ip)
-    nodes.push({ kind, name, netns, iface, ip, prefixLength: bits, publicIp: ip })
+    const ip6 = takePublic6()
+    attachToInternet(netns, iface, ip, ip6)
+    nodes.push({ kind, name, netns, iface, ip, prefixLength: bits, publicIp: ip, ...v6(ip6, ip6) })
   }
 
   create.push(`link add name ${bridge} netns ${internetNetns} type bridge`)
@@ -136,7 +179,8 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
         const netns = addNamespace(host.name)
         const iface = ifnames.eth(id)
         const ip = takePublic()
-        attachToInternet(netns, iface, ip)
+        const ip6 = home.nat6 === undefined ? undefined : takePublic6()
+        attachToInternet(netns, iface, ip, ip6)
         nodes.push({
           kind: 'host',
           name: host.name,
@@ -145,6 +189,8 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
           ip,
           prefixLength: bits,
           publicIp: ip,
+          ...v6(ip6, ip6),
+          ...(home.nat6 === undefined ? {} : { nat6: home.nat6 }),
           home: home.name,
           nat: home.nat,
           role: host.role,
@@ -162,12 +208,28 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     const wan = ifnames.wan(id)
     const lan = ifnames.lan(id)
     const wanIp = takePublic()
+    const wanIp6 = home.nat6 === undefined ? undefined : takePublic6()
     // 10.n.0.0/24 for home n: private ranges are what home LANs use, and libp2p must see them as such.
     const lanBase = (10 << 24) + ((homeIndex + 1) << 16)
     const lanIp = formatIPv4(lanBase + 1)
-    attachToInternet(netns, wan, wanIp)
+    // IPv6: the n-th /64 after the internet's (public, routed to the router), or fd11:0:0:n::/64
+    // behind NAT66 (a ULA prefix, which libp2p treats as private, as home LANs are).
+    const lan6Base =
+      home.nat6 === undefined || internet6 === undefined
+        ? undefined
+        : NAT6_PROFILES[home.nat6].publicLan
+          ? internet6 + (BigInt(homeIndex + 1) << 64n)
+          : (0xfd11n << 112n) + (BigInt(homeIndex + 1) << 64n)
+    const lanIp6 = lan6Base === undefined ? undefined : formatIPv6(lan6Base + 1n)
+    attachToInternet(netns, wan, wanIp, wanIp6)
     create.push(`link add name ${lan} netns ${netns} type bridge`)
     lines(netns).push(`addr add ${lanIp}/${LAN_PREFIX} dev ${lan}`, ...linkUp(lan))
+    if (lanIp6 !== undefined) lines(netns).push(...ipv6Addr(lanIp6, lan))
+    if (home.nat6 !== undefined && lan6Base !== undefined && wanIp6 !== undefined) {
+      firewall6.set(netns, routerRules6(home.nat6, wan, lan, home.delayMs))
+      if (NAT6_PROFILES[home.nat6].publicLan)
+        routes6.push({ subnet: `${formatIPv6(lan6Base)}/64`, via: wanIp6, router: name })
+    }
     const delay = routerDelay(home, relayIps())
     firewall.set(netns, routerRules(home.nat, wan, lan, delay.peers === undefined ? delay.ms : 0)!)
     nodes.push({
@@ -183,6 +245,10 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
       lanIface: lan,
       lanIp,
       lanSubnet: `${formatIPv4(lanBase)}/${LAN_PREFIX}`,
+      ...v6(wanIp6, wanIp6),
+      ...(home.nat6 === undefined || lan6Base === undefined
+        ? {}
+        : { nat6: home.nat6, lanIp6: lanIp6!, lanSubnet6: `${formatIPv6(lan6Base)}/64` }),
       delayMs: delay.ms,
       ...(delay.peers === undefined ? {} : { delayPeers: [...delay.peers] }),
     })
@@ -191,12 +257,14 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
       const port = ifnames.lanPort(id, nodes.length)
       const iface = ifnames.eth(id)
       const ip = formatIPv4(lanBase + 2 + hostIndex)
+      const ip6 = lan6Base === undefined ? undefined : formatIPv6(lan6Base + 2n + BigInt(hostIndex))
       create.push(`link add name ${port} netns ${netns} type veth peer name ${iface} netns ${hostNetns}`)
       lines(netns).push(...linkUp(port, lan))
       lines(hostNetns).push(
         `addr add ${ip}/${LAN_PREFIX} dev ${iface}`,
         ...linkUp(iface),
         `route add default via ${lanIp}`,
+        ...(ip6 === undefined ? [] : [...ipv6Addr(ip6, iface), `route add default via ${lanIp6}`]),
       )
       nodes.push({
         kind: 'host',
@@ -206,6 +274,8 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
         ip,
         prefixLength: LAN_PREFIX,
         publicIp: wanIp,
+        ...v6(ip6, home.nat6 !== undefined && NAT6_PROFILES[home.nat6].publicLan ? ip6 : wanIp6),
+        ...(home.nat6 === undefined ? {} : { nat6: home.nat6 }),
         home: home.name,
         nat: home.nat,
         role: host.role,
@@ -217,6 +287,13 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
       })
     })
   })
+
+  // Every node on the internet reaches a home's public /64 through that home's router.
+  for (const node of nodes) {
+    if (node.ip6 === undefined || (node.kind === 'host' && node.router !== undefined)) continue
+    for (const route of routes6)
+      if (route.router !== node.name) lines(node.netns).push(`route add ${route.subnet} via ${route.via}`)
+  }
 
   for (const line of create) {
     // `link add name X netns N type veth peer name Y netns M`, `link add name X netns N type bridge`
@@ -233,8 +310,14 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     create: [...netnsAdds, ...create],
     configure,
     firewall,
+    firewall6,
     namespaces,
   }
+}
+
+/** The IPv6 fields of a node, when it has IPv6. */
+function v6(ip6: string | undefined, publicIp6: string | undefined): { ip6?: string; publicIp6?: string } {
+  return ip6 === undefined ? {} : { ip6, ...(publicIp6 === undefined ? {} : { publicIp6 }) }
 }
 
 /** What a home's router delays: the home's `delayMs`, or a `slow-relay` remote's relay traffic. */

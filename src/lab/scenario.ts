@@ -1,9 +1,12 @@
 import { ConfigError } from '../lib/errors.js'
+import { formatIPv6, isPublicIp, parseIPv6 } from '../lib/multiaddr.js'
 import { REMOTE_BEHAVIOURS, type RemoteBehaviour } from './behaviours.js'
 import { formatCidr, nonPublicOverlap, parseCidr, size } from './ipv4.js'
 import {
   NAT_ALIASES,
   NAT_TYPES,
+  NAT6_TYPES,
+  type Nat6Type,
   type NatType,
   TRANSPORTS,
   type Transport,
@@ -21,6 +24,11 @@ export interface Scenario {
   description: string | undefined
   /** The "internet" subnet, normalised CIDR. @default '11.0.0.0/24' */
   internet: string
+  /**
+   * The internet's IPv6 /64, normalised; home n's public LAN is the n-th /64 after it. Undefined
+   * when no home has IPv6 (`nat6`). @default '2600:11::/64'
+   */
+  internet6: string | undefined
   /** Relay node names; a count n in the file becomes relay-1 … relay-n. @default 1 relay */
   relays: string[]
   /** Run the punchr server on the internet (node `server`). @default true */
@@ -50,6 +58,8 @@ export interface HomeNetwork {
   name: string
   nat: NatType
   hosts: HostSpec[]
+  /** The router's IPv6 profile; undefined = the home has no IPv6. */
+  nat6?: Nat6Type
   /**
    * One-way delay the home's router adds to every packet it forwards, in both directions (a
    * round trip through it takes twice as long more): the lab's latency (docs/LAB.md,
@@ -106,6 +116,11 @@ export interface Expectation {
 }
 
 export const DEFAULT_INTERNET = '11.0.0.0/24'
+/**
+ * In 2000::/3 and in none of the ranges libp2p or src/lib/multiaddr.ts treat as private (as
+ * 11.0.0.0/24 for IPv4); it exists only inside the lab's namespaces.
+ */
+export const DEFAULT_INTERNET6 = '2600:11::/64'
 /** Home n (from 1) gets 10.n.0.0/24, so at most 254 homes of at most 253 hosts each. */
 export const MAX_HOMES = 254
 export const MAX_HOSTS_PER_HOME = 253
@@ -226,6 +241,7 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     'bootstrap',
     'bootstrapImpl',
     'homes',
+    'internet6',
     'rounds',
     'durationSeconds',
     'expect',
@@ -257,8 +273,14 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     // A home with a NAT puts its router on the internet, one without puts each of its hosts there.
     homes.reduce((n, h) => n + (h.nat === 'none' ? h.hosts.length : 1), 0)
   const internet = checkInternet(check, top.internet ?? DEFAULT_INTERNET, publicCount)
+  const internet6 = homes.some((h) => h.nat6 !== undefined)
+    ? checkInternet6(check, top.internet6 ?? DEFAULT_INTERNET6)
+    : top.internet6 === undefined
+      ? undefined
+      : check.fail('internet6', 'no home has IPv6 (nat6): leave internet6 out')
 
   checkUniqueNodeNames(check, { relays, server, bootstrap, homes })
+  checkGoRemotesWithIpv6(check, homes, bootstrap.length, bootstrapImpl)
   const nodeCount = publicCount + homes.reduce((n, h) => n + (h.nat === 'none' ? 0 : h.hosts.length), 0)
   if (nodeCount > MAX_NODES) check.fail('homes', `${nodeCount} nodes are more than the lab's ${MAX_NODES}`)
   const expect = checkExpectations(check, top.expect, homes)
@@ -269,6 +291,7 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     name,
     description,
     internet,
+    internet6,
     relays,
     server,
     honeypot,
@@ -305,6 +328,48 @@ function checkInternet(check: Checker, value: unknown, addressesNeeded: number):
   return formatCidr(cidr)
 }
 
+/**
+ * A go remote keeps one connection per peer, so it learns its public address on each path the
+ * relay does not show it (IPv4 TCP with QUIC on, IPv6 TCP, IPv6 QUIC) from a js bootstrap peer
+ * reached on that path (test/interop/go-remote): one bootstrap peer per such path.
+ */
+function checkGoRemotesWithIpv6(
+  check: Checker,
+  homes: HomeNetwork[],
+  bootstrapCount: number,
+  bootstrapImpl: BootstrapImpl,
+): void {
+  for (const [i, home] of homes.entries()) {
+    if (home.nat6 === undefined) continue
+    for (const [j, host] of home.hosts.entries()) {
+      if (host.role !== 'remote' || host.impl !== 'go') continue
+      const needed = host.transports.includes('quic') ? 3 : 1
+      if (bootstrapImpl !== 'js' || bootstrapCount < needed)
+        check.fail(
+          `homes[${i}].hosts[${j}]`,
+          `a go remote with IPv6 (${host.transports.join('+')}) needs ${needed} js bootstrap peers ('bootstrap': ${needed}): ` +
+            'go-libp2p keeps one connection per peer, and each tells it its public address on one path',
+        )
+    }
+  }
+}
+
+function checkInternet6(check: Checker, value: unknown): string | undefined {
+  const path = 'internet6'
+  if (typeof value !== 'string') return check.fail(path, `must be an IPv6 /64 such as ${DEFAULT_INTERNET6}`)
+  const match = /^([0-9a-fA-F:]+)\/64$/.exec(value.trim())
+  const base = match === null ? null : parseIPv6(match[1]!)
+  if (base === null)
+    return check.fail(path, `${JSON.stringify(value)} is not an IPv6 /64 such as ${DEFAULT_INTERNET6}`)
+  if ((base & ((1n << 64n) - 1n)) !== 0n) return check.fail(path, `${value} has host bits set`)
+  if (!isPublicIp(formatIPv6(base + 1n)) || !isPublicIp(formatIPv6(base + (255n << 64n) + 1n)))
+    return check.fail(
+      path,
+      `${value} is not public for libp2p (or its homes' /64s after it are not): DCUtR would drop such addresses. Use ${DEFAULT_INTERNET6}`,
+    )
+  return `${formatIPv6(base)}/64`
+}
+
 function checkHomes(check: Checker, value: unknown): HomeNetwork[] {
   if (value === undefined) {
     check.fail('homes', 'is required: a list of home networks ({ name, nat, hosts })')
@@ -318,7 +383,7 @@ function checkHomes(check: Checker, value: unknown): HomeNetwork[] {
 }
 
 function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | undefined {
-  const home = check.object(value, path, ['name', 'nat', 'hosts', 'delayMs'])
+  const home = check.object(value, path, ['name', 'nat', 'nat6', 'hosts', 'delayMs'])
   if (home === undefined) return undefined
   const name =
     home.name === undefined
@@ -337,6 +402,12 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
     )
   const hosts = (hostList ?? []).flatMap((h, i) => checkHost(check, h, `${path}.hosts[${i}]`) ?? [])
   const delayMs = checkDelay(check, home.delayMs, `${path}.delayMs`, nat)
+  const nat6 = home.nat6 === undefined ? undefined : check.oneOf(home.nat6, `${path}.nat6`, NAT6_TYPES)
+  if (nat === 'none' && nat6 !== undefined && nat6 !== 'none')
+    check.fail(
+      `${path}.nat6`,
+      "a home without a router (nat: none) has public IPv6 addresses too: nat6 'none' or leave it out",
+    )
   if (hosts.some((h) => h.behaviour === 'slow-relay')) {
     if (nat === 'none')
       check.fail(`${path}.nat`, "a 'slow-relay' remote needs a home with a router to delay its relay traffic")
@@ -352,7 +423,7 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
       )
   }
   if (name === undefined || nat === undefined) return undefined
-  return { name, nat, hosts, delayMs }
+  return { name, nat, hosts, delayMs, ...(nat6 === undefined ? {} : { nat6 }) }
 }
 
 function checkDelay(check: Checker, value: unknown, path: string, nat: NatType | undefined): number {

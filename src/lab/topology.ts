@@ -73,6 +73,8 @@ export interface LabNetwork {
 
 /** Router set-up inside its namespace; the NAT profile's rules arrive on stdin. */
 const ROUTER_SETUP = 'echo 1 > /proc/sys/net/ipv4/ip_forward && exec iptables-restore'
+/** The same for a router's IPv6 (nat-profiles.ts routerRules6). */
+const ROUTER_SETUP6 = 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding && exec ip6tables-restore'
 
 export async function upLabNetwork(scenario: Scenario, options: UpOptions = {}): Promise<LabNetwork> {
   assertLabAvailable()
@@ -94,6 +96,9 @@ export async function upLabNetwork(scenario: Scenario, options: UpOptions = {}):
       ...[...plan.configure].map(([netns, lines]) => ipBatch(lines, { netns })),
       ...[...plan.firewall].map(([netns, rules]) =>
         runCommand('ip', ['netns', 'exec', netns, 'sh', '-c', ROUTER_SETUP], { input: rules }),
+      ),
+      ...[...plan.firewall6].map(([netns, rules]) =>
+        runCommand('ip', ['netns', 'exec', netns, 'sh', '-c', ROUTER_SETUP6], { input: rules }),
       ),
     ])
     if (delayBinary !== undefined) await startRouterDelays(lab, delayBinary)

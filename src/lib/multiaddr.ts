@@ -162,6 +162,13 @@ export function parseIPv6(ip: string): bigint | null {
   return hextets.reduce((acc, h) => (acc << 16n) | BigInt(h), 0n)
 }
 
+/** A 128-bit IPv6 address as text, zeros compressed (`2600:11::1`). */
+export function formatIPv6(ip: bigint): string {
+  const hextets = Array.from({ length: 8 }, (_, i) => ((ip >> BigInt(112 - 16 * i)) & 0xffffn).toString(16))
+  // The URL parser writes the canonical form (RFC 5952: the longest run of zeros as ::).
+  return new URL(`http://[${hextets.join(':')}]`).hostname.slice(1, -1)
+}
+
 function expandIPv6(addr: string): number[] | null {
   // A dotted IPv4 tail (::ffff:1.2.3.4) stands for the last two hextets; rewrite it as hex.
   const lastColon = addr.lastIndexOf(':')

@@ -82,9 +82,12 @@ export class QuicMuxer extends AbstractStreamMuxer<QuicStreamAdapter> {
  * The streams the peer opened before this muxer existed. @matrixai/quic announces a peer's
  * stream once, with an event, as soon as the connection is secure, which can be before the
  * connection has reached libp2p's upgrader and us: a peer may open its first stream (identify)
- * in the same flight as its handshake's end. Such streams wait in the connection's stream map,
- * their data buffered, and are picked up here. The map is internal to @matrixai/quic (2.0.x),
- * hence the check: an upgrade that renames it fails here, not by silently losing streams.
+ * in the same flight as its handshake's end, while the server connection is still starting
+ * (checking the client's certificate). Such streams wait in the connection's stream map, their
+ * data buffered, and are picked up here. That a starting connection keeps them at all is our
+ * patch of @matrixai/quic 2.0.9 (patches/, ADR 0004: unpatched, it resets them). The map is
+ * internal to @matrixai/quic (2.0.x), hence the check: an upgrade that renames it fails here,
+ * not by silently losing streams.
  */
 function peerStreamsSoFar(connection: QUICConnection): QUICStream[] {
   const streamMap: unknown = Reflect.get(connection, 'streamMap')

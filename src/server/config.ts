@@ -1,6 +1,7 @@
 import { DEFAULT_ALLOCATION_POLICY } from '../db/allocation.js'
 import { databaseFlags } from '../db/database-flags.js'
 import { boolFlag, type FlagValues, intFlag, optionalStringFlag, portFlag, stringFlag } from '../lib/flags.js'
+import { DEFAULT_FILTER_SHARES_TEXT } from './protocol-filter.js'
 
 /** Flags of `punchr server` (each also read from PUNCHR_SERVER_<FLAG>). */
 export const serverFlags = {
@@ -40,6 +41,13 @@ export const serverFlags = {
     DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
     0,
     86_400,
+    { group: 'Allocation' },
+  ),
+  filterShares: stringFlag(
+    'filter-shares',
+    'Weights of the protocol filters GetAddrInfo draws: ip4+tcp, ip4+quic, ip6+tcp, ip6+quic, none; ' +
+      'a filter the client or the remote cannot use is left out and its weight spread over the others',
+    DEFAULT_FILTER_SHARES_TEXT,
     { group: 'Allocation' },
   ),
   privateRelayHops: boolFlag(

@@ -5,6 +5,7 @@ import type { RelayHopBudget } from '../db/relay-hops.js'
 import type { Logger } from '../lib/logger.js'
 import type { Authenticator } from './auth.js'
 import type { ServerMetrics } from './metrics.js'
+import type { FilterShare } from './protocol-filter.js'
 
 /** What every RPC handler gets: the shared services of one server instance. */
 export interface ServerContext {
@@ -15,6 +16,8 @@ export interface ServerContext {
   relayHops: RelayHopBudget
   /** Hand out relay addresses whose hop is a private or loopback IP too (--private-relay-hops). */
   privateRelayHops: boolean
+  /** The protocol filters' shares (--filter-shares); default FILTER_SHARES. */
+  filterShares?: readonly FilterShare[]
   geo: GeoResolver
   metrics: ServerMetrics
   log: Logger

@@ -21,6 +21,7 @@ import { malformedRequest, punchrConnectAdapter } from './connect-adapter.js'
 import type { ServerContext } from './context.js'
 import { errorsAndMetrics, messageSizeLimit } from './interceptors.js'
 import { ServerMetrics } from './metrics.js'
+import { parseFilterShares } from './protocol-filter.js'
 import { getAddrInfo } from './routes/get-addr-info.js'
 import { register } from './routes/register.js'
 import { trackHolePunch } from './routes/track-hole-punch.js'
@@ -57,6 +58,7 @@ export interface PunchrServer {
 export async function createServer(config: ServerConfig, deps: ServerDeps = {}): Promise<PunchrServer> {
   // Before the database opens: a bad flag must not leave it open (or locked) behind.
   const tls = readTls(config)
+  const filterShares = parseFilterShares(config.filterShares)
   const log = logger('server')
   const ownsDb = deps.db === undefined
   const db = deps.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }))
@@ -74,6 +76,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     },
     relayHops: new RelayHopBudget(),
     privateRelayHops: config.privateRelayHops,
+    filterShares,
     geo: (ip) => geo.lookup(ip),
     metrics,
     log,

@@ -81,7 +81,14 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
   const helps: [string, string[]][] = [
     [
       'honeypot',
-      ['--bootstrap-peers', '--walk-interval', '--key-file', 'PUNCHR_HONEYPOT_PORT', 'QUIC: not yet'],
+      [
+        '--bootstrap-peers',
+        '--walk-interval',
+        '--key-file',
+        'PUNCHR_HONEYPOT_PORT',
+        'TCP and QUIC v1',
+        '--listen-host6',
+      ],
     ],
     [
       'up',
@@ -90,6 +97,8 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
         '--honeypot-http-port',
         '--bootstrap-peers',
         '--open-registration',
+        '--honeypot-host6',
+        '--filter-shares',
         'PUNCHR_UP_HOST',
       ],
     ],

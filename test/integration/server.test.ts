@@ -215,6 +215,36 @@ describeEachDatabase('punchr server', (getDb) => {
     )
   })
 
+  it('a punch that reached a remote over IPv6 adds IPv6 to what its filters are drawn among', async () => {
+    const dual = await newPeer()
+    await t.client.register({
+      clientId: dual.bytes,
+      agentVersion: 'punchr/ts-client/0.8.0 transports=tcp,quic ip=4,6',
+      apiKey: key,
+    })
+    // Seen over IPv4 only: no ip6 filter for it (the test above).
+    const target = await newPeer()
+    await seenByHoneypot(t.db, target, { connectionAddr: '/ip4/11.0.7.9/tcp/4001' })
+    const versions = async () =>
+      (
+        await t.db.query<{ ip_versions: number[] }>(
+          `SELECT rc.ip_versions FROM remote_candidates rc JOIN peers p ON p.id = rc.peer_id WHERE p.multi_hash = $1`,
+          [target.id],
+        )
+      )[0]!.ip_versions.map(Number)
+    assert.deepEqual(await versions(), [4])
+    // An unfiltered round whose CONNECT carried a public IPv6 address (punched), and a private one.
+    const report = fullReport({ client: dual, remote: target, relay, apiKey: key })
+    report.holePunchAttempts[0]!.multiAddresses = [
+      maBytes('/ip6/fd00:7::9/tcp/4001'),
+      maBytes('/ip6/2600:7::9/tcp/4001'),
+      maBytes('/ip4/11.0.7.9/tcp/4001'),
+    ]
+    await t.client.trackHolePunch(report)
+    assert.deepEqual(await versions(), [4, 6])
+    await t.db.query('DELETE FROM remote_candidates')
+  })
+
   it('GetAddrInfo refuses an unregistered host (FAILED_PRECONDITION) and a foreign host (PERMISSION_DENIED)', async () => {
     const stranger = await newPeer()
     await expectCode(

@@ -6,6 +6,7 @@ import type { Database } from '../../src/db/database.js'
 import { PunchrService } from '../../src/gen/punchr_pb.js'
 import { createGeoLookup, type GeoLookup } from '../../src/lib/geo.js'
 import type { ServerConfig } from '../../src/server/config.js'
+import { DEFAULT_FILTER_SHARES_TEXT } from '../../src/server/protocol-filter.js'
 import { createServer, type PunchrServer, type ServerDeps } from '../../src/server/server.js'
 
 let sharedGeo: GeoLookup | undefined
@@ -39,6 +40,7 @@ export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): Ser
     tlsKey: undefined,
     maxResultsPerRemotePerMinute: DEFAULT_ALLOCATION_POLICY.maxResultsPerRemotePerMinute,
     retryPairAfter: DEFAULT_ALLOCATION_POLICY.retryPairAfterSeconds,
+    filterShares: DEFAULT_FILTER_SHARES_TEXT,
     // Loopback tests run their relays on 127.0.0.1.
     privateRelayHops: true,
     dataDir: 'unused',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { MeasuredRound } from '../../src/lab/campaign/measured-round.js'
-import { transportOf } from '../../src/lab/campaign/stored-rounds.js'
+import { ipVersionOf, transportOf } from '../../src/lab/campaign/stored-rounds.js'
 import { formatVerdictTable } from '../../src/lab/campaign/table.js'
 import { judge } from '../../src/lab/campaign/verdict.js'
 import { validateScenario } from '../../src/lab/scenario.js'
@@ -29,6 +29,7 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
     outcome,
     error: outcome === 'SUCCESS' ? null : 'boom',
     finalTransport: outcome === 'SUCCESS' ? 'tcp' : null,
+    ipVersion: 4,
     clientImplementation: 'punchr-ts',
     quirks: [],
     connectStartedUs: 1,
@@ -165,12 +166,12 @@ describe('misbehaving remotes and the rules every round keeps', () => {
       },
     ],
   })
-  const publicIps = new Map([
-    ['silent', '11.0.0.10'],
-    ['flood', '11.0.0.11'],
-    ['dies', '11.0.0.12'],
-    ['slow', '11.0.0.13'],
-    ['foreign', '11.0.0.14'],
+  const publicIps = new Map<string, string[]>([
+    ['silent', ['11.0.0.10']],
+    ['flood', ['11.0.0.11']],
+    ['dies', ['11.0.0.12']],
+    ['slow', ['11.0.0.13']],
+    ['foreign', ['11.0.0.14']],
   ])
   const attempts = (outcomes: string[], startRttSeconds = 0.001) =>
     outcomes.map((outcome, i) => ({
@@ -265,5 +266,69 @@ describe('transportOf', () => {
     assert.equal(transportOf([], 'quic-v1', []), 'quic')
     assert.equal(transportOf([], null, ['/ip4/11.0.0.3/udp/4100/quic-v1']), 'quic')
     assert.equal(transportOf([], null, []), 'tcp')
+  })
+})
+
+describe('ipVersionOf', () => {
+  it('takes the served filter first, then the final connection, then the punched addresses', () => {
+    assert.equal(ipVersionOf([41, 6], 4, []), 6)
+    assert.equal(ipVersionOf([4, 460], 6, []), 4)
+    assert.equal(ipVersionOf([], 6, ['/ip4/11.0.0.3/tcp/4001']), 6)
+    assert.equal(
+      ipVersionOf([], null, ['/ip6/2600:11:0:2::1/tcp/4001', '/ip6/2600:11::7/udp/4001/quic-v1']),
+      6,
+    )
+    assert.equal(ipVersionOf([], null, ['/ip6/2600:11::7/tcp/4001', '/ip4/11.0.0.3/tcp/4001']), 'any')
+    assert.equal(ipVersionOf([], null, []), 'any')
+  })
+})
+
+describe('campaign verdict with IPv6', () => {
+  const dual = validateScenario({
+    name: 'dual',
+    homes: [
+      { name: 'home-a', nat: 'cone', nat6: 'firewall', hosts: [{ name: 'client-a', role: 'client' }] },
+      { name: 'home-b', nat: 'symmetric', nat6: 'firewall', hosts: [{ name: 'remote-b', role: 'remote' }] },
+      { name: 'home-c', nat: 'cone', nat6: 'nat66-symmetric', hosts: [{ name: 'remote-c', role: 'remote' }] },
+    ],
+  })
+  const on = (remote: string, outcome: string, ipVersion: 4 | 6 | 'any'): MeasuredRound => ({
+    ...round(remote, outcome),
+    ipVersion,
+  })
+
+  it('judges IPv6 rounds by the homes’ nat6, IPv4 ones by nat, and a round on both by either', () => {
+    const verdict = judge(dual, [
+      on('remote-b', 'FAILED', 4), // symmetric IPv4
+      on('remote-b', 'SUCCESS', 6), // firewall on both sides
+      on('remote-c', 'SUCCESS', 4), // cone / cone
+      on('remote-c', 'FAILED', 6), // nat66-symmetric
+      on('remote-b', 'SUCCESS', 'any'), // IPv6 can
+      on('remote-b', 'FAILED', 'any'),
+    ])
+    assert.deepEqual(
+      verdict.rounds.map((r) => [r.expected?.outcome, r.agrees]),
+      [
+        ['FAILED', true],
+        ['SUCCESS', true],
+        ['SUCCESS', true],
+        ['FAILED', true],
+        ['SUCCESS', true],
+        ['SUCCESS', false],
+      ],
+    )
+    assert.match(verdict.rounds[3]!.expected!.reason, /IPv6: firewall .* client, nat66-symmetric/)
+    assert.match(
+      verdict.problems.join('\n'),
+      /over tcp on IPv4 and IPv6 measured FAILED, expected SUCCESS \(IPv4 and IPv6 punched at once/,
+    )
+    const table = formatVerdictTable(verdict)
+    assert.match(table, /^IP +client NAT/)
+    assert.match(table, /\n6 +firewall +nat66-symmetric +js +tcp +1 +FAILED 1/)
+    assert.match(table, /\nany +cone \/ firewall +symmetric \/ firewall +js +tcp +2 /)
+  })
+
+  it('an IPv4 lab keeps its table without the IP column', () => {
+    assert.doesNotMatch(formatVerdictTable(judge(scenario, [on('remote-b', 'SUCCESS', 'any')])), /^IP /)
   })
 })

@@ -102,3 +102,63 @@ describe('planLab', () => {
     )
   })
 })
+
+describe('planLab with IPv6', () => {
+  const scenario = validateScenario({
+    name: 'dual',
+    relays: 1,
+    homes: [
+      { name: 'home-a', nat: 'cone', nat6: 'firewall', hosts: [{ name: 'a', role: 'client' }] },
+      { name: 'home-b', nat: 'symmetric', nat6: 'nat66-symmetric', hosts: [{ name: 'b', role: 'remote' }] },
+      { name: 'home-c', nat: 'cone', hosts: [{ name: 'c', role: 'remote' }] },
+      { name: 'open', nat: 'none', nat6: 'none', hosts: [{ name: 'p', role: 'remote' }] },
+    ],
+  })
+  const plan = planLab(scenario, ID)
+  const node = (name: string) => plan.nodes.find((n) => n.name === name)!
+
+  it('gives the internet nodes internet6 addresses in step with their IPv4 ones, and homes a /64 each', () => {
+    assert.equal(scenario.internet6, '2600:11::/64')
+    assert.deepEqual(
+      plan.nodes.map((n) => [n.name, n.ip6 ?? '-', n.publicIp6 ?? '-']),
+      [
+        ['server', '2600:11::1', '2600:11::1'],
+        ['relay-1', '2600:11::2', '2600:11::2'],
+        ['home-a-router', '2600:11::3', '2600:11::3'],
+        // A firewall home's hosts have public addresses of their own.
+        ['a', '2600:11:0:1::2', '2600:11:0:1::2'],
+        ['home-b-router', '2600:11::4', '2600:11::4'],
+        // Behind NAT66: a ULA address, seen as the router's.
+        ['b', 'fd11:0:0:2::2', '2600:11::4'],
+        // An IPv4-only home.
+        ['home-c-router', '-', '-'],
+        ['c', '-', '-'],
+        ['p', '2600:11::6', '2600:11::6'],
+      ],
+    )
+  })
+
+  it('routes public home /64s through their router, NAT66 ones nowhere, and gives every IPv6 link a link-local address', () => {
+    const relay = plan.configure.get(node('relay-1').netns)!
+    assert.ok(relay.includes('route add 2600:11:0:1::/64 via 2600:11::3'))
+    assert.ok(!relay.some((l) => l.includes('fd11')), 'no route to a ULA prefix')
+    const host = plan.configure.get(node('a').netns)!
+    assert.ok(host.includes('route add default via 2600:11:0:1::1'))
+    const linkLocal = [...plan.configure.values()].flat().filter((l) => /^addr add fe80::/.test(l))
+    assert.equal(new Set(linkLocal.map((l) => l.split(' ')[2])).size, linkLocal.length, 'unique')
+    assert.ok(linkLocal.length >= 9)
+  })
+
+  it('writes ip6tables rules per IPv6 profile: stateful firewall, NAT66 with random ports', () => {
+    const a = plan.firewall6.get(node('home-a-router').netns)!
+    assert.match(a, /^:FORWARD DROP/m)
+    assert.doesNotMatch(a, /MASQUERADE/)
+    const b = plan.firewall6.get(node('home-b-router').netns)!
+    assert.match(b, /-j MASQUERADE --random-fully$/m)
+    assert.ok(!plan.firewall6.has(node('home-c-router').netns), 'an IPv4-only home has no IPv6 rules')
+    assert.match(
+      formatAddressTable({ id: ID, scenario, nodes: plan.nodes }),
+      /internet 11\.0\.0\.0\/24 and 2600:11::\/64/,
+    )
+  })
+})

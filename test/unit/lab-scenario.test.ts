@@ -5,6 +5,7 @@ import { expectedFor } from '../../src/lab/expectations.js'
 import { formatIPv4, NON_PUBLIC_RANGES, parseCidr, size } from '../../src/lab/ipv4.js'
 import {
   expectedOutcome,
+  expectedOutcome6,
   NAT_PROFILES,
   NAT_TYPES,
   routerRules,
@@ -420,6 +421,65 @@ describe('NAT profiles and the ground truth', () => {
     )
     const clientRouter = plan.nodes.find((n) => n.name === 'home-a-router')!
     assert.doesNotMatch(plan.firewall.get(clientRouter.netns)!, /NFQUEUE/)
+  })
+
+  it('IPv6: nat6 profiles, a public internet6 /64, IPv4-only homes; ground truth like their IPv4 twins', () => {
+    const bad = () =>
+      validateScenario({
+        name: 'v6',
+        internet6: 'fd00::/64',
+        homes: [
+          { name: 'a', nat: 'cone', nat6: 'nat64', hosts: [{ name: 'x', role: 'client' }] },
+          { name: 'b', nat: 'none', nat6: 'firewall', hosts: [{ name: 'y', role: 'remote' }] },
+        ],
+      })
+    assert.throws(
+      bad,
+      (err: Error) =>
+        /homes\[0\]\.nat6: must be one of none, firewall, nat66, nat66-symmetric/.test(err.message) &&
+        /homes\[1\]\.nat6: a home without a router/.test(err.message) &&
+        /internet6: fd00::\/64 is not public for libp2p/.test(err.message),
+    )
+    assert.throws(
+      () =>
+        validateScenario({
+          name: 'v4',
+          internet6: '2600:11::/64',
+          homes: [{ name: 'a', nat: 'cone', hosts: [{ name: 'x', role: 'client' }] }],
+        }),
+      /internet6: no home has IPv6/,
+    )
+    assert.equal(expectedOutcome6('firewall', 'firewall', 'tcp'), 'SUCCESS')
+    assert.equal(expectedOutcome6('firewall', 'nat66', 'quic'), 'SUCCESS')
+    assert.equal(expectedOutcome6('none', 'firewall', 'tcp'), 'SUCCESS')
+    assert.equal(expectedOutcome6('nat66-symmetric', 'firewall', 'tcp'), 'FAILED')
+    assert.equal(expectedOutcome6('none', 'nat66-symmetric', 'quic'), 'FAILED')
+  })
+
+  it('IPv6: a go remote in a dual-stack home needs a js bootstrap peer per path the relay does not show it', () => {
+    const withGo = (bootstrap: number, transports?: string[]) =>
+      validateScenario({
+        name: 'go6',
+        bootstrap,
+        homes: [
+          { name: 'a', nat: 'cone', nat6: 'firewall', hosts: [{ name: 'x', role: 'client' }] },
+          {
+            name: 'b',
+            nat: 'cone',
+            nat6: 'firewall',
+            hosts: [
+              { name: 'y', role: 'remote', impl: 'go', ...(transports === undefined ? {} : { transports }) },
+            ],
+          },
+        ],
+      })
+    assert.throws(
+      () => withGo(2),
+      /homes\[1\]\.hosts\[0\]: a go remote with IPv6 \(tcp\+quic\) needs 3 js bootstrap peers/,
+    )
+    assert.equal(withGo(3).bootstrap.length, 3)
+    assert.equal(withGo(1, ['tcp']).bootstrap.length, 1)
+    assert.throws(() => withGo(0, ['tcp']), /needs 1 js bootstrap peers/)
   })
 
   it('behaviour: only for js remotes, slow-relay in a home of its own with a router', () => {

@@ -3,9 +3,11 @@ import { describe, it } from 'node:test'
 import { PROTOCOL_CODES } from '../../src/lib/multiaddr.js'
 import {
   chooseProtocolFilter,
+  DEFAULT_FILTER_SHARES_TEXT,
   FILTER_SHARES,
   type FilterCapability,
   type IpVersion,
+  parseFilterShares,
   type Transport,
   withRemoteIpVersions,
 } from '../../src/server/protocol-filter.js'
@@ -221,5 +223,42 @@ describe('chooseProtocolFilter: statistics over 100 000 draws', () => {
     const seen = new Set<string>()
     for (let i = 0; i < 1000; i++) seen.add(key(chooseProtocolFilter(BOTH)))
     assert.equal(seen.size, 5)
+  })
+})
+
+describe('--filter-shares', () => {
+  it('reads the default as FILTER_SHARES, and other weights', () => {
+    assert.deepEqual(
+      parseFilterShares(DEFAULT_FILTER_SHARES_TEXT).map((f) => ({ ...f, share: f.share / 100 })),
+      FILTER_SHARES,
+    )
+    assert.deepEqual(parseFilterShares(' ip6+tcp=40, ip6+quic=40,none=20 '), [
+      { ipVersion: 6, transport: 'tcp', share: 40 },
+      { ipVersion: 6, transport: 'quic', share: 40 },
+      { share: 20 },
+    ])
+  })
+
+  it('refuses what it cannot read, with the form it takes', () => {
+    for (const [text, why] of [
+      ['ip5+tcp=1', /"ip5\+tcp=1" is not/],
+      ['ip4+tcp=1,ip4+tcp=2', /ip4\+tcp is given twice/],
+      ['none=0', /every weight is 0/],
+      ['ip4+tcp', /is not <ip4\|ip6>\+<tcp\|quic>=<weight>/],
+      ['', /"" is not/],
+    ] as const)
+      assert.throws(
+        () => parseFilterShares(text),
+        (err: Error) => why.test(err.message) && /e\.g\. ip4\+tcp=15/.test(err.message),
+      )
+  })
+
+  it('draws with the given weights; filters left out are never drawn, and without a usable one none is', () => {
+    const shares = parseFilterShares('ip6+tcp=1,ip6+quic=1')
+    const drawn = new Set<string>()
+    for (let i = 0; i < 200; i++) drawn.add(key(chooseProtocolFilter(BOTH, Math.random(), shares)))
+    assert.deepEqual([...drawn].sort(), [key(IP6_QUIC), key(IP6_TCP)].sort())
+    // An IPv4-only client: nothing usable has a weight.
+    assert.deepEqual(chooseProtocolFilter(can(['tcp', 'quic'], [4]), 0.5, shares), NONE)
   })
 })

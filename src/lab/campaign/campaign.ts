@@ -61,6 +61,9 @@ const PORTS = {
 interface RelayAddrs {
   tcp: string
   quic: string
+  /** Its IPv6 addresses, when the lab has IPv6. */
+  tcp6?: string
+  quic6?: string
 }
 
 /** How long a process gets to say it is ready. */
@@ -97,6 +100,8 @@ export interface CampaignOptions {
    * 600 makes every client measure every remote once per `rounds = remotes`.
    */
   retryPairAfterSeconds?: number
+  /** The server's `--filter-shares` (e.g. more ip6 filters for an IPv6 study); default the server's. */
+  filterShares?: string
   /** Fault injection: SIGKILL the server once the clients finished this many rounds in all… */
   killServerAfterRounds?: number
   /** …and start it again this much later. @default 3000 */
@@ -215,6 +220,8 @@ class Campaign {
   private server: PeerProcess | undefined
   private serverArgs: string[] = []
   private bootstrapAddrs: string[] = []
+  /** Each bootstrap peer's address per path ('ip6/quic' → multiaddr with /p2p/), in a lab with IPv6. */
+  private bootstrapPaths: Map<string, string>[] = []
   /** The original Go client's binary, when a client host runs it (built before the network came up). */
   private legacyClientBinary: string | undefined
   /**
@@ -296,13 +303,25 @@ class Campaign {
   private async startRelays(): Promise<RelayAddrs[]> {
     return Promise.all(
       this.scenario.relays.map(async (name) => {
-        const ip = this.lab.node(name).ip
-        const relay = this.peer(name, 'relay', ['--ip', ip, '--port', String(PORTS.relay)])
+        const { ip, ip6 } = this.lab.node(name)
+        const relay = this.peer(name, 'relay', [
+          '--ip',
+          ip,
+          ...(ip6 === undefined ? [] : ['--ip6', ip6]),
+          '--port',
+          String(PORTS.relay),
+        ])
         const ready = await relay.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
         this.progress(`relay ${name} ready`)
         return {
           tcp: `/ip4/${ip}/tcp/${PORTS.relay}/p2p/${ready}`,
           quic: `/ip4/${ip}/udp/${PORTS.relay}/quic-v1/p2p/${ready}`,
+          ...(ip6 === undefined
+            ? {}
+            : {
+                tcp6: `/ip6/${ip6}/tcp/${PORTS.relay}/p2p/${ready}`,
+                quic6: `/ip6/${ip6}/udp/${PORTS.relay}/quic-v1/p2p/${ready}`,
+              }),
         }
       }),
     )
@@ -311,8 +330,12 @@ class Campaign {
   private async startBootstrapPeers(): Promise<string[]> {
     this.bootstrapAddrs = await Promise.all(
       this.scenario.bootstrap.map(async (name) => {
-        const ip = this.lab.node(name).ip
+        const { ip, ip6 } = this.lab.node(name)
         const args = ['--ip', ip, '--port', String(PORTS.bootstrap)]
+        // go-bootstrap is IPv4 only. With IPv6 the js one also speaks QUIC: go remotes learn
+        // their public address on a path from a bootstrap peer reached on it (goRemotePaths).
+        const dual = ip6 !== undefined && this.scenario.bootstrapImpl === 'js'
+        if (dual) args.push('--ip6', ip6, '--quic')
         const peer =
           this.scenario.bootstrapImpl === 'go'
             ? this.sampled(
@@ -324,15 +347,24 @@ class Campaign {
             : this.peer(name, 'bootstrap', args)
         const ready = await peer.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
         this.progress(`DHT bootstrap peer ${name} (${this.scenario.bootstrapImpl}) ready`)
-        return `/ip4/${ip}/tcp/${PORTS.bootstrap}/p2p/${ready}`
+        const id = `/p2p/${ready}`
+        const paths = new Map([[`ip4/tcp`, `/ip4/${ip}/tcp/${PORTS.bootstrap}${id}`]])
+        if (dual) {
+          paths.set('ip6/tcp', `/ip6/${ip6}/tcp/${PORTS.bootstrap}${id}`)
+          paths.set('ip6/quic', `/ip6/${ip6}/udp/${PORTS.bootstrap}/quic-v1${id}`)
+        }
+        return paths
       }),
-    )
+    ).then((peers) => {
+      this.bootstrapPaths = peers
+      return peers.map((paths) => paths.get('ip4/tcp')!)
+    })
     return this.bootstrapAddrs
   }
 
   /** `punchr up` in node `server`; returns the honeypot's address (with /p2p/). */
   private async startServer(bootstrapAddrs: string[]): Promise<string> {
-    const ip = this.lab.node('server').ip
+    const { ip, ip6 } = this.lab.node('server')
     this.serverArgs = [
       'up',
       '--host',
@@ -347,7 +379,11 @@ class Campaign {
       String(PORTS.honeypotHttp),
       // What the bootstrap peers pass on to the remotes in their DHT answers.
       '--announce',
-      `/ip4/${ip}/tcp/${PORTS.honeypot}`,
+      [
+        `/ip4/${ip}/tcp/${PORTS.honeypot}`,
+        ...(ip6 === undefined ? [] : [`/ip6/${ip6}/tcp/${PORTS.honeypot}`]),
+      ].join(','),
+      ...(ip6 === undefined ? [] : ['--honeypot-host6', ip6]),
       '--bootstrap-peers',
       bootstrapAddrs.join(','),
       '--data-dir',
@@ -356,6 +392,7 @@ class Campaign {
       String(this.options.retryPairAfterSeconds ?? 0),
       '--max-results-per-remote-per-minute',
       '1000',
+      ...(this.options.filterShares === undefined ? [] : ['--filter-shares', this.options.filterShares]),
     ]
     const honeypot = await this.launchServer()
     this.progress(`punchr up (server + honeypot) ready on ${ip}`)
@@ -397,17 +434,31 @@ class Campaign {
         const quic = node.transports.includes('quic')
           ? ['--relay-quic', relay.quic, '--quic-port', String(PORTS.remoteQuic)]
           : []
+        // A js or rust remote with IPv6 learns its public IPv6 addresses over the relay's IPv6
+        // addresses (one more connection each); a go remote from the DHT peers (goRemoteIpv6).
+        const ipv6 =
+          node.ip6 === undefined || node.impl === 'go' || relay.tcp6 === undefined
+            ? []
+            : [
+                ...(node.transports.includes('tcp') ? ['--relay6', relay.tcp6] : []),
+                ...(node.transports.includes('quic') && relay.quic6 !== undefined
+                  ? ['--relay-quic6', relay.quic6]
+                  : []),
+              ]
+        const goIpv6 = node.ip6 !== undefined && node.impl === 'go'
         const args = [
           '--relay',
           relay.tcp,
           ...quic,
+          ...ipv6,
+          ...(goIpv6 ? ['--ip6'] : []),
           '--dial-port',
           String(PORTS.remoteDial),
           '--listen-port',
           String(PORTS.remoteDial + 1),
           '--ready-timeout-ms',
           String(READY_TIMEOUT_MS),
-          ...dhtBootstrap.flatMap((addr) => ['--dht-bootstrap', addr]),
+          ...(goIpv6 ? this.goRemotePaths(node) : dhtBootstrap).flatMap((addr) => ['--dht-bootstrap', addr]),
           ...(node.behaviour === undefined ? [] : ['--behaviour', node.behaviour]),
           ...(node.behaviour === 'foreign-addrs'
             ? this.foreignAddrs(relayAddrs).flatMap((addr) => ['--foreign-addr', addr])
@@ -422,6 +473,22 @@ class Campaign {
     return names
   }
 
+  /**
+   * The DHT bootstrap addresses of a go remote with IPv6: bootstrap peer i on the i-th path the
+   * relay does not show it (go-libp2p keeps one connection per peer, test/interop/go-remote).
+   * The scenario has enough bootstrap peers (scenario.ts).
+   */
+  private goRemotePaths(node: HostNode): string[] {
+    const quic = node.transports.includes('quic')
+    const paths = [...(quic ? ['ip4/tcp', 'ip6/quic'] : []), 'ip6/tcp']
+    return paths.map((path, i) => {
+      const addr = this.bootstrapPaths[i]?.get(path)
+      if (addr === undefined)
+        throw new Error(`go remote ${node.name}: no bootstrap peer ${i + 1} with an ${path} address`)
+      return addr
+    })
+  }
+
   /** Delays the relay traffic of `slow-relay` remotes, now that their reservations are made. */
   private async slowDownRelayLinks(): Promise<void> {
     for (const router of this.lab.nodes) {
@@ -431,9 +498,14 @@ class Campaign {
     }
   }
 
-  /** Each remote host's public IP: the only one a round with it may dial (round-checks.ts). */
-  private remotePublicIps(): Map<string, string> {
-    return new Map(this.hosts.remotes.map((name) => [name, this.lab.node(name).publicIp]))
+  /** Each remote host's public IPs: the only ones a round with it may dial (round-checks.ts). */
+  private remotePublicIps(): Map<string, string[]> {
+    return new Map(
+      this.hosts.remotes.map((name) => {
+        const node = this.lab.node(name)
+        return [name, [node.publicIp, ...(node.publicIp6 === undefined ? [] : [node.publicIp6])]]
+      }),
+    )
   }
 
   /**
@@ -582,7 +654,13 @@ class Campaign {
         }),
       )
     }
-    const bootstrap = relayAddrs.flatMap((relay) => node.transports.map((t) => relay[t]))
+    // A client with IPv6 bootstraps over it too: identify tells it its public IPv6 addresses.
+    const bootstrap = relayAddrs.flatMap((relay) =>
+      node.transports.flatMap((t) => {
+        const v6 = t === 'tcp' ? relay.tcp6 : relay.quic6
+        return [relay[t], ...(node.ip6 === undefined || v6 === undefined ? [] : [v6])]
+      }),
+    )
     return this.process(
       name,
       'client',

@@ -1,3 +1,4 @@
+import type { RoundIpVersion } from '../expectations.js'
 import type { Transport } from '../nat-profiles.js'
 
 /** One stored report of a campaign, as the verdict and results.jsonl see it. */
@@ -14,6 +15,8 @@ export interface MeasuredRound {
   outcome: string
   error: string | null
   finalTransport: string | null
+  /** The IP version the round measured (stored-rounds.ts ipVersionOf). */
+  ipVersion: RoundIpVersion
   /** The punchr client that reported it (hole_punch_results.client_implementation). */
   clientImplementation: string
   /** Known quirks of that client the server normalised in the report (src/server/quirks.ts). */

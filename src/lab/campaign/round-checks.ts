@@ -16,8 +16,8 @@ const OUR_CLIENT = 'punchr-ts'
 const ROUND_BOUND_SLACK_MS = 5_000
 
 export interface RemoteFacts {
-  /** The IP the remote's packets come from (its router's WAN address, or its own). */
-  publicIp: string
+  /** The IPs the remote's packets come from (its router's WAN addresses, or its own). */
+  publicIps: readonly string[]
   behaviour?: RemoteBehaviour
 }
 
@@ -35,9 +35,11 @@ export function roundProblems(round: MeasuredRound, remote: RemoteFacts | undefi
         `stored ${round.attempts.length} attempts, more than the cap of ${MAX_ATTEMPTS_PER_ROUND}`,
       )
     if (remote !== undefined) {
-      const foreign = round.punchedAddrs.filter((addr) => ipOf(addr) !== remote.publicIp)
+      const foreign = round.punchedAddrs.filter((addr) => !remote.publicIps.includes(ipOf(addr) ?? ''))
       if (foreign.length > 0)
-        problems.push(`dialled ${foreign.join(', ')}, not the remote's own address (${remote.publicIp})`)
+        problems.push(
+          `dialled ${foreign.join(', ')}, not the remote's own address (${remote.publicIps.join(', ')})`,
+        )
     }
   }
   if (remote?.behaviour !== undefined) problems.push(...behaviourProblems(round, remote.behaviour))

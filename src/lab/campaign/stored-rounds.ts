@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/database.js'
 import { PROTOCOL_CODES } from '../../lib/multiaddr.js'
+import type { RoundIpVersion } from '../expectations.js'
 import type { Transport } from '../nat-profiles.js'
 import type { MeasuredAttempt, MeasuredRound } from './measured-round.js'
 
@@ -14,7 +15,7 @@ export async function readStoredRounds(
 ): Promise<MeasuredRound[]> {
   const rows = await db.query<StoredRow>(
     `SELECT r.id, a.username, cp.multi_hash AS client_peer, rp.multi_hash AS remote_peer, r.outcome::text AS outcome,
-            r.error, r.protocols, r.final_transport, r.client_implementation, r.quirks,
+            r.error, r.protocols, r.final_transport, r.final_ip_version, r.client_implementation, r.quirks,
             ${micros('r.connect_started_at')} AS connect_started_us, ${micros('r.connect_ended_at')} AS connect_ended_us,
             ${micros('r.ended_at')} AS ended_us,
             coalesce((SELECT json_agg(json_build_object(
@@ -44,6 +45,7 @@ export async function readStoredRounds(
     outcome: row.outcome,
     error: row.error,
     finalTransport: row.final_transport,
+    ipVersion: ipVersionOf(row.protocols.map(Number), row.final_ip_version, row.punched_addrs),
     clientImplementation: row.client_implementation,
     quirks: row.quirks,
     connectStartedUs: row.connect_started_us,
@@ -63,6 +65,7 @@ interface StoredRow {
   error: string | null
   protocols: (string | number)[]
   final_transport: string | null
+  final_ip_version: number | null
   client_implementation: string
   quirks: string[]
   connect_started_us: number
@@ -91,4 +94,24 @@ export function transportOf(
   if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
   if (finalTransport !== null) return finalTransport.startsWith('quic') ? 'quic' : 'tcp'
   return punchedAddrs.some((a) => a.includes('/quic')) ? 'quic' : 'tcp'
+}
+
+/**
+ * The IP version a round measured: the protocol filter's, else that of the direct connection,
+ * else that of the punched addresses when they share one; `any` for a round that punched both
+ * (or none: no stream, no attempt) and failed.
+ */
+export function ipVersionOf(
+  protocols: readonly number[],
+  finalIpVersion: number | null,
+  punchedAddrs: readonly string[],
+): RoundIpVersion {
+  if (protocols.includes(PROTOCOL_CODES.IP6)) return 6
+  if (protocols.includes(PROTOCOL_CODES.IP4)) return 4
+  if (finalIpVersion === 4 || finalIpVersion === 6) return finalIpVersion
+  const versions = new Set(
+    punchedAddrs.map((a) => (a.startsWith('/ip6/') ? 6 : a.startsWith('/ip4/') ? 4 : 0)),
+  )
+  if (versions.size === 1 && !versions.has(0)) return [...versions][0] as 4 | 6
+  return 'any'
 }

@@ -1,9 +1,12 @@
 import { textTable } from '../text-table.js'
 import type { Verdict } from './verdict.js'
 
-/** The campaign's table: one line per (client NAT, remote NAT, remote impl, transport) beside the expectation. */
+/** The campaign's table: one line per (IP version, client NAT, remote NAT, remote impl, transport) beside the expectation. */
 export function formatVerdictTable(verdict: Verdict): string {
+  // IPv4-only campaigns keep their table as it was.
+  const withIp = verdict.groups.some((g) => g.ipVersion !== 4)
   const header = [
+    ...(withIp ? ['IP'] : []),
     'client NAT',
     'remote NAT',
     'remote impl',
@@ -15,6 +18,7 @@ export function formatVerdictTable(verdict: Verdict): string {
     'verdict',
   ]
   const rows = verdict.groups.map((g) => [
+    ...(withIp ? [String(g.ipVersion)] : []),
     g.clientNat,
     g.remoteNat,
     g.remoteBehaviour === undefined ? g.remoteImpl : `${g.remoteImpl} ${g.remoteBehaviour}`,

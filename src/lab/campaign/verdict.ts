@@ -1,6 +1,6 @@
 import type { RemoteBehaviour } from '../behaviours.js'
-import { agreesWith, type Expected, expectedFor } from '../expectations.js'
-import type { NatType, Transport } from '../nat-profiles.js'
+import { agreesWith, type Expected, expectedFor, type RoundIpVersion } from '../expectations.js'
+import type { Nat6Type, NatType, Transport } from '../nat-profiles.js'
 import type { HostImpl, Scenario } from '../scenario.js'
 import type { MeasuredRound } from './measured-round.js'
 import { roundProblems } from './round-checks.js'
@@ -25,10 +25,15 @@ export interface JudgedRound {
   problems: string[]
 }
 
-/** One line of the table: rounds of one (client NAT, remote NAT, remote impl, transport, expected outcome). */
+/**
+ * One line of the table: rounds of one (IP version, client NAT, remote NAT, remote impl,
+ * transport, expected outcome). The NATs are the homes' IPv6 profiles (`nat6`) on IPv6 rows,
+ * both profiles (`cone / firewall`) on rows that punched both versions.
+ */
 export interface VerdictGroup {
-  clientNat: NatType
-  remoteNat: NatType
+  ipVersion: RoundIpVersion
+  clientNat: string
+  remoteNat: string
   /** The remote's libp2p implementation. */
   remoteImpl: HostImpl
   /** How the remote misbehaves, if it does. */
@@ -62,24 +67,37 @@ export interface Verdict {
 export function judge(
   scenario: Scenario,
   rounds: readonly MeasuredRound[],
-  publicIps: ReadonlyMap<string, string> = new Map(),
+  publicIps: ReadonlyMap<string, readonly string[]> = new Map(),
 ): Verdict {
   const hosts = new Map(
     scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, { home, h }] as const)),
   )
   const natOf = new Map([...hosts].map(([name, { home }]) => [name, home.nat]))
+  const nat6Of = new Map([...hosts].map(([name, { home }]) => [name, home.nat6]))
+  // Without IPv6 in the lab every round is an IPv4 one, whatever its stored addresses say.
+  const ipVersionOf = (round: MeasuredRound): RoundIpVersion =>
+    scenario.internet6 === undefined ? 4 : round.ipVersion
+  const natText = (host: string, ipVersion: RoundIpVersion): string | undefined => {
+    const nat: NatType | undefined = natOf.get(host)
+    const nat6: Nat6Type | undefined = nat6Of.get(host)
+    if (nat === undefined || ipVersion === 4 || nat6 === undefined) return nat
+    return ipVersion === 6 ? nat6 : `${nat} / ${nat6}`
+  }
   const judged = rounds.map((round): JudgedRound => {
     const remote = round.remote === undefined ? undefined : hosts.get(round.remote)?.h
-    const publicIp = round.remote === undefined ? undefined : publicIps.get(round.remote)
+    const remoteIps = round.remote === undefined ? undefined : publicIps.get(round.remote)
     const problems = roundProblems(
       round,
-      remote === undefined || publicIp === undefined
+      remote === undefined || remoteIps === undefined
         ? undefined
-        : { publicIp, ...(remote.behaviour === undefined ? {} : { behaviour: remote.behaviour }) },
+        : {
+            publicIps: remoteIps,
+            ...(remote.behaviour === undefined ? {} : { behaviour: remote.behaviour }),
+          },
     )
     if (round.remote === undefined || !natOf.has(round.client))
       return { round, expected: undefined, agrees: undefined, problems }
-    const expected = expectedFor(scenario, round.client, round.remote, round.transport)
+    const expected = expectedFor(scenario, round.client, round.remote, round.transport, ipVersionOf(round))
     const agrees = NOT_JUDGED.has(round.outcome)
       ? undefined
       : agreesWith(expected, round.outcome) && problems.length === 0
@@ -88,18 +106,26 @@ export function judge(
 
   const groups = new Map<string, VerdictGroup>()
   for (const { round, expected, agrees } of judged) {
-    const clientNat = natOf.get(round.client)
-    const remoteNat = round.remote === undefined ? undefined : natOf.get(round.remote)
+    const ipVersion = ipVersionOf(round)
+    const clientNat = natText(round.client, ipVersion)
+    const remoteNat = round.remote === undefined ? undefined : natText(round.remote, ipVersion)
     if (clientNat === undefined || remoteNat === undefined || expected === undefined) continue
     const remoteHost = hosts.get(round.remote!)!.h
     const remoteImpl = remoteHost.impl
     const remoteBehaviour = remoteHost.behaviour
-    const key = [clientNat, remoteNat, remoteImpl, remoteBehaviour, round.transport, expected.outcome].join(
-      '|',
-    )
+    const key = [
+      ipVersion,
+      clientNat,
+      remoteNat,
+      remoteImpl,
+      remoteBehaviour,
+      round.transport,
+      expected.outcome,
+    ].join('|')
     let group = groups.get(key)
     if (group === undefined) {
       group = {
+        ipVersion,
         clientNat,
         remoteNat,
         remoteImpl,
@@ -128,6 +154,7 @@ export function judge(
     rounds: judged,
     groups: [...groups.values()].sort(
       (a, b) =>
+        String(a.ipVersion).localeCompare(String(b.ipVersion)) ||
         a.clientNat.localeCompare(b.clientNat) ||
         a.remoteNat.localeCompare(b.remoteNat) ||
         a.remoteImpl.localeCompare(b.remoteImpl) ||
@@ -147,7 +174,8 @@ export function judge(
       verdict.problems.push(`round ${j.round.id}: remote ${j.round.remotePeer} is none of the lab's remotes`)
     else if (j.agrees === false && !agreesWith(j.expected!, j.round.outcome))
       verdict.problems.push(
-        `round ${j.round.id}: ${j.round.client} → ${j.round.remote} over ${j.round.transport} measured ` +
+        `round ${j.round.id}: ${j.round.client} → ${j.round.remote} over ${j.round.transport}` +
+          `${scenario.internet6 === undefined ? '' : ipText(ipVersionOf(j.round))} measured ` +
           `${j.round.outcome}, expected ${expectedText(j.expected!)}` +
           (j.round.error === null ? '' : `; error: ${j.round.error}`),
       )
@@ -157,6 +185,10 @@ export function judge(
       )
   }
   return verdict
+}
+
+function ipText(ipVersion: RoundIpVersion): string {
+  return ipVersion === 'any' ? ' on IPv4 and IPv6' : ` on IPv${ipVersion}`
 }
 
 function expectedText(expected: Expected): string {

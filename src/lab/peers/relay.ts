@@ -3,7 +3,7 @@
 // and QUIC v1 (the same port number). Prints `{"ready": true, "peerId", "addrs"}` once it
 // listens, the TCP address first.
 //
-//   node relay.js --ip 11.0.0.2 [--port 4001] [--key relay.key]
+//   node relay.js --ip 11.0.0.2 [--ip6 2600:11::2] [--port 4001] [--key relay.key]
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import type { Connection, PeerId } from '@libp2p/interface'
@@ -17,12 +17,13 @@ import { aborted, intOption, parseOptions, printLine, required, runProgram } fro
 import { publicNodeOptions } from './util.js'
 
 const USAGE =
-  'relay --ip <public IPv4> [--port 4001] [--key <file>] [--max-reservations 1024] ' +
+  'relay --ip <public IPv4> [--ip6 <public IPv6>] [--port 4001] [--key <file>] [--max-reservations 1024] ' +
   '[--duration-limit-s 3600] [--data-limit-mib 1024]'
 
 runProgram('lab-relay', async ({ log, signal, onCleanup }) => {
   const opts = parseOptions(USAGE, {
     ip: { type: 'string' },
+    ip6: { type: 'string' },
     port: { type: 'string' },
     key: { type: 'string' },
     'max-reservations': { type: 'string' },
@@ -33,7 +34,13 @@ runProgram('lab-relay', async ({ log, signal, onCleanup }) => {
   const port = intOption(opts.port, 'port', 4001, 1, 65535)
   const node = await createLibp2p({
     privateKey: await loadOrCreateKey(opts.key),
-    ...publicNodeOptions([`/ip4/${ip}/tcp/${port}`, `/ip4/${ip}/udp/${port}/quic-v1`]),
+    ...publicNodeOptions([
+      `/ip4/${ip}/tcp/${port}`,
+      `/ip4/${ip}/udp/${port}/quic-v1`,
+      ...(opts.ip6 === undefined
+        ? []
+        : [`/ip6/${opts.ip6}/tcp/${port}`, `/ip6/${opts.ip6}/udp/${port}/quic-v1`]),
+    ]),
     services: {
       identify: identify(),
       ping: ping(),

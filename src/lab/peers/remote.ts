@@ -65,7 +65,8 @@ const USAGE =
   'remote --relay <relay multiaddr with /p2p/> --dial-port <port> [--listen-ip 0.0.0.0] ' +
   '[--listen-port 0] [--announce <multiaddr>]… [--dht-bootstrap <multiaddr with /p2p/>]… [--key <file>] ' +
   '[--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]] [--no-dcutr] [--ready-timeout-ms 10000] ' +
-  `[--behaviour ${REMOTE_BEHAVIOURS.join('|')}] [--foreign-addr <multiaddr>]…`
+  `[--behaviour ${REMOTE_BEHAVIOURS.join('|')}] [--foreign-addr <multiaddr>]… ` +
+  "[--relay6 <the relay's IPv6 TCP multiaddr with /p2p/>] [--relay-quic6 <its IPv6 QUIC multiaddr>]"
 
 /** Behaviours played by hostile-dcutr.ts instead of stock dcutr. */
 const HOSTILE_INITIATOR: ReadonlySet<RemoteBehaviour> = new Set<HostileInitiatorBehaviour>([
@@ -120,6 +121,8 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     'quic-port': { type: 'string' },
     behaviour: { type: 'string' },
     'foreign-addr': { type: 'string', multiple: true },
+    relay6: { type: 'string' },
+    'relay-quic6': { type: 'string' },
   })
   const behaviour = opts.behaviour as RemoteBehaviour | undefined
   if (behaviour !== undefined && !REMOTE_BEHAVIOURS.includes(behaviour))
@@ -142,12 +145,17 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   if (relayQuic !== undefined && !isQuicAddress(relayQuic))
     throw new UsageError(`--relay-quic must be a /udp/<port>/quic-v1 address\nusage: ${USAGE}`)
   const quicPort = intOption(opts['quic-port'], 'quic-port', 0, 0, 65535)
+  // IPv6 (a dual-stack home): connections to the relay over IPv6 tell the remote its public
+  // IPv6 addresses, which its CONNECT then carries beside the IPv4 ones.
+  const relay6 = opts.relay6 === undefined ? undefined : multiaddr(opts.relay6)
+  const relayQuic6 = opts['relay-quic6'] === undefined ? undefined : multiaddr(opts['relay-quic6'])
+  const quic = relayQuic !== undefined || relayQuic6 !== undefined
 
   const privateKey = await loadOrCreateKey(opts.key)
   const peerId = peerIdFromPrivateKey(privateKey)
   const explicit = (opts.announce ?? []).map((a) => withoutPeerId(multiaddr(a)))
   // Learnt from the relay's identify, one per transport (a NAT maps TCP and UDP apart).
-  const observed = new Map<'tcp' | 'quic', Multiaddr>()
+  const observed = new Map<string, Multiaddr>()
   const publicAddrs = (): Multiaddr[] => (explicit.length > 0 ? explicit : [...observed.values()])
   const own = (addr: Multiaddr) => addr.encapsulate(`/p2p/${peerId.toString()}`)
 
@@ -172,9 +180,13 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     addresses: {
       listen: [
         `/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`,
-        ...(relayQuic === undefined
+        ...(relay6 === undefined ? [] : [`/ip6/::/tcp/${listenPort}`]),
+        // One QUIC socket (src/quic), dual-stack when the remote has IPv6.
+        ...(!quic
           ? []
-          : [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/udp/${quicPort}/quic-v1`]),
+          : relayQuic6 !== undefined
+            ? [`/ip6/::/udp/${quicPort}/quic-v1`]
+            : [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/udp/${quicPort}/quic-v1`]),
         `${relay.toString()}/p2p-circuit`,
       ],
       // What identify (and so the honeypot) sees: the relay addresses only.
@@ -182,7 +194,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     },
     transports: [
       tcp({ dialOpts: fixedPortDialOpts(dialPort) }),
-      ...(relayQuic === undefined ? [] : [quicTransport()]),
+      ...(quic ? [quicTransport()] : []),
       circuitRelayTransport(),
     ],
     // Relayed connections all come from the relay's address; with libp2p's default limit every
@@ -231,7 +243,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     if (explicit.length > 0 || observedAddr === undefined || isRelayAddr(connection.remoteAddr)) return
     if (peer.toString() !== relayPeer || isRelayAddr(observedAddr)) return
     const addr = withoutPeerId(observedAddr)
-    observed.set(isQuicAddress(addr) ? 'quic' : 'tcp', addr)
+    observed.set(`${addr.getComponents()[0]?.name}/${isQuicAddress(addr) ? 'quic' : 'tcp'}`, addr)
     log.info({ addr: addr.toString() }, 'public address learned from the relay')
   })
 
@@ -262,15 +274,17 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     await node.handle('/lab/nul\0/1.0.0', nothing, { runOnLimitedConnection: true })
   }
   const relayAddrs = () => node.getMultiaddrs().filter((a) => isRelayAddr(a))
-  if (relayQuic !== undefined) {
-    // A second connection to the relay, over QUIC: its identify tells us our public QUIC address.
-    await node.dial(relayQuic, {
+  // More connections to the relay, over QUIC and IPv6: identify on each tells us our public
+  // address on that path.
+  const morePaths = [relayQuic, relay6, relayQuic6].filter((a): a is Multiaddr => a !== undefined)
+  for (const path of morePaths) {
+    await node.dial(path, {
       force: true,
       signal: AbortSignal.any([signal, AbortSignal.timeout(readyTimeout)]),
     })
   }
-  // One public address per transport learnt from the relay, unless given explicitly.
-  const wanted = explicit.length === 0 && relayQuic !== undefined ? 2 : 1
+  // One public address per path learnt from the relay, unless given explicitly.
+  const wanted = explicit.length === 0 ? 1 + morePaths.length : 1
   await until(
     'the relay reservation and the public address',
     () => relayAddrs().length > 0 && publicAddrs().length >= wanted,

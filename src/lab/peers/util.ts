@@ -47,16 +47,20 @@ export const LAB_CONNECTION_LIMITS = {
 export const LAB_CONNECTION_MONITOR = { abortConnectionOnPingFailure: false }
 
 /**
- * The libp2p options of a node on the lab's internet (relay, DHT bootstrap peer) listening on
+ * The libp2p options of a node on the lab's internet (relay, DHT bootstrap peer) reachable at
  * `addrs` (TCP, and QUIC v1 with our transport, src/quic). The addresses are also announced: a
  * listen address is not "verified" (no AutoNAT here), and libp2p leaves unverified public
- * addresses out of identify, reservations and DHT answers.
+ * addresses out of identify, reservations and DHT answers. Our QUIC transport has one socket:
+ * QUIC addresses of both IP families are served by one dual-stack socket on `::`.
  */
 export function publicNodeOptions(addrs: string[]) {
-  const quic = addrs.some((addr) => isQuicAddress(multiaddr(addr)))
+  const quic = addrs.filter((addr) => isQuicAddress(multiaddr(addr)))
+  const port = quic[0] === undefined ? undefined : /\/udp\/(\d+)\//.exec(quic[0])?.[1]
+  const listen =
+    quic.length > 1 ? [...addrs.filter((a) => !quic.includes(a)), `/ip6/::/udp/${port}/quic-v1`] : addrs
   return {
-    addresses: { listen: addrs, announce: addrs },
-    transports: [tcp(), ...(quic ? [quicTransport()] : [])],
+    addresses: { listen, announce: addrs },
+    transports: [tcp(), ...(quic.length > 0 ? [quicTransport()] : [])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: LAB_CONNECTION_LIMITS,

@@ -46,7 +46,11 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
       // Among the filters the client can run, those of an IP version the remote has an
       // address of: an ip6 filter for an IPv4-only remote would measure nothing.
       protocols: (remoteIpVersions) =>
-        chooseProtocolFilter(withRemoteIpVersions(capabilities.filters, remoteIpVersions), random),
+        chooseProtocolFilter(
+          withRemoteIpVersions(capabilities.filters, remoteIpVersions),
+          random,
+          ctx.filterShares,
+        ),
       // A private or loopback relay hop is an address in the dialling client's own network:
       // only a server told so (--private-relay-hops: a testbed on one machine or a private
       // network) hands one out.

@@ -3,7 +3,7 @@
 //
 //	go-remote --relay /ip4/11.0.0.2/tcp/4001/p2p/12D3… [--listen-port 4101] [--dial-port 4100]
 //	          [--dht-bootstrap /ip4/…/p2p/12D3…]… [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr]
-//	          [--relay-quic /ip4/11.0.0.2/udp/4001/quic-v1/p2p/12D3… [--quic-port 4102]]
+//	          [--relay-quic /ip4/11.0.0.2/udp/4001/quic-v1/p2p/12D3… [--quic-port 4102]] [--ip6]
 //
 // It is configured like a NATed go-libp2p node (Kubo) in the wild, so the lab measures what the
 // real network runs: AutoRelay with the lab relay as its static relay (a reservation), forced
@@ -28,8 +28,12 @@
 //     --relay-quic "ready" waits for that too when --dht-bootstrap is given. DCUtR's CONNECT
 //     carries both (HolePunchAddrs, below). Its QUIC punch is stock go-libp2p: on attempts 1–2
 //     it sprays random UDP at A and takes A's dial as its connection, on attempt 3 it dials.
-//   - With QUIC, a failed identify with the relay makes it reconnect (reconnectOnFailedIdentify):
-//     a workaround for the lab relay's QUIC transport refusing early streams (finding Q3).
+//   - With --ip6 (a dual-stack home) it also listens on /ip6/:: (TCP on the listen port, QUIC on
+//     the QUIC port; IPv6-only sockets beside the IPv4 ones), and its dials of IPv6 addresses
+//     leave from those. One connection per peer again: the relay tells it its public address on
+//     one path only, so each other path (IP version and transport) is learnt from a DHT peer
+//     reached on it — the campaign gives each --dht-bootstrap peer the one address of the path
+//     it should observe (src/lab/campaign) — and "ready" waits for every path.
 //   - The resource manager is go-libp2p's default without the per-IP rate limit on new
 //     connections (labpeer.ResourceManager): every relayed connection counts against the relay's IP,
 //     and back-to-back lab rounds exhaust it after 16 (docs/INTEROP.md, finding 4).
@@ -102,6 +106,8 @@ type options struct {
 	readyTimeout time.Duration
 	keyFile      string
 	dcutr        bool
+	// ip6: also listen and punch on IPv6.
+	ip6 bool
 }
 
 func main() {
@@ -129,6 +135,7 @@ func parseOptions(args []string) (options, error) {
 	noDcutr := fs.Bool("no-dcutr", false, "no hole punching (the remote never opens /libp2p/dcutr)")
 	relayQuic := fs.String("relay-quic", "", "the relay's QUIC v1 multiaddr with /p2p/: also speak QUIC, reach the relay over it")
 	quicPort := fs.Int("quic-port", 0, "with --relay-quic: UDP port of the QUIC listener; every QUIC dial leaves from it")
+	ip6 := fs.Bool("ip6", false, "also listen on IPv6 (/ip6/::); the public IPv6 addresses come from DHT peers reached over IPv6")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -150,6 +157,7 @@ func parseOptions(args []string) (options, error) {
 		keyFile:      *keyFile,
 		dcutr:        !*noDcutr,
 		quicPort:     *quicPort,
+		ip6:          *ip6,
 	}
 	if *relayQuic != "" {
 		info, err := peer.AddrInfoFromString(*relayQuic)
@@ -170,6 +178,9 @@ func parseOptions(args []string) (options, error) {
 		}
 		o.dhtBootstrap = append(o.dhtBootstrap, *info)
 	}
+	if o.ip6 && len(o.dhtBootstrap) == 0 {
+		return options{}, errors.New("--ip6 needs --dht-bootstrap peers reached over IPv6: they tell us our public IPv6 addresses")
+	}
 	return o, nil
 }
 
@@ -187,6 +198,12 @@ func run(ctx context.Context, o options) error {
 		listen = append(listen, fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", o.listenIP, o.quicPort))
 		transports = append(transports, libp2p.Transport(libp2pquic.NewTransport))
 		relay = peer.AddrInfo{ID: o.relay.ID, Addrs: []ma.Multiaddr{o.relayQuic}}
+	}
+	if o.ip6 {
+		listen = append(listen, fmt.Sprintf("/ip6/::/tcp/%d", o.listenPort))
+		if o.relayQuic != nil {
+			listen = append(listen, fmt.Sprintf("/ip6/::/udp/%d/quic-v1", o.quicPort))
+		}
 	}
 	resources, err := labpeer.ResourceManager()
 	if err != nil {
@@ -221,16 +238,15 @@ func run(ctx context.Context, o options) error {
 	log.Info("host started", "peerId", h.ID().String(), "listen", fmt.Sprint(h.Network().ListenAddresses()))
 	logConnections(h, o.relay.ID)
 
-	// Our public address per transport, from identify: what the relay observed on the
-	// connection we hold to it; with QUIC on, the TCP one from the DHT peers (see the top).
-	publicAddrs, err := watchObservations(h, o.relay.ID, o.relayQuic != nil)
+	// Our public address per path, from identify: what the relay observed on the connection we
+	// hold to it; the other paths' from the DHT peers (see the top).
+	relayPath := "ip4/tcp"
+	if o.relayQuic != nil {
+		relayPath = "ip4/quic"
+	}
+	publicAddrs, err := watchObservations(h, o.relay.ID, relayPath)
 	if err != nil {
 		return err
-	}
-	if o.relayQuic != nil {
-		if err := reconnectOnFailedIdentify(ctx, h, relay); err != nil {
-			return err
-		}
 	}
 	// AutoRelay connects to the relay by itself; dialling here only makes it sooner.
 	if err := h.Connect(ctx, relay); err != nil {
@@ -242,13 +258,9 @@ func run(ctx context.Context, o options) error {
 	relayAddrs := func() []ma.Multiaddr {
 		return slices.DeleteFunc(h.Addrs(), func(a ma.Multiaddr) bool { return !isRelayAddr(a) })
 	}
-	relayTransport := "tcp"
-	if o.relayQuic != nil {
-		relayTransport = "quic"
-	}
 	dcutrReady := func() bool { return !o.dcutr || slices.Contains(h.Mux().Protocols(), holepunch.Protocol) }
 	err = until(readyCtx, "the relay reservation, the public address and the /libp2p/dcutr handler", func() bool {
-		return len(relayAddrs()) > 0 && publicAddrs(relayTransport) != nil && dcutrReady()
+		return len(relayAddrs()) > 0 && publicAddrs(relayPath) != nil && dcutrReady()
 	})
 	if err != nil {
 		return err
@@ -264,9 +276,12 @@ func run(ctx context.Context, o options) error {
 		if dhtPeers, err = joinDHT(readyCtx, h, kad, o.dhtBootstrap); err != nil {
 			return err
 		}
-		if o.relayQuic != nil {
-			// Over QUIC the relay cannot tell us our TCP address; the DHT peers' identify does.
-			err := until(readyCtx, "a DHT peer's observation of our TCP address", func() bool { return publicAddrs("tcp") != nil })
+		// The paths the relay cannot tell us about: the DHT peers' identify does.
+		for _, path := range paths {
+			if path == relayPath || (strings.HasSuffix(path, "/quic") && o.relayQuic == nil) || (strings.HasPrefix(path, "ip6/") && !o.ip6) {
+				continue
+			}
+			err := until(readyCtx, "a DHT peer's observation of our "+path+" address", func() bool { return publicAddrs(path) != nil })
 			if err != nil {
 				return err
 			}
@@ -274,8 +289,8 @@ func run(ctx context.Context, o options) error {
 	}
 
 	public := []ma.Multiaddr{}
-	for _, t := range []string{"tcp", "quic"} {
-		if a := publicAddrs(t); a != nil {
+	for _, path := range paths {
+		if a := publicAddrs(path); a != nil {
 			public = append(public, a)
 		}
 	}
@@ -285,7 +300,7 @@ func run(ctx context.Context, o options) error {
 		"peerId":       h.ID().String(),
 		"relayAddrs":   labpeer.MapStrings(relayAddrs(), func(a ma.Multiaddr) string { return a.String() + self }),
 		"publicAddrs":  labpeer.MapStrings(public, ma.Multiaddr.String),
-		"relayVia":     relayTransport,
+		"relayVia":     relayPath,
 		"dhtPeers":     dhtPeers,
 		"impl":         "go",
 		"version":      labpeer.Libp2pVersion(),
@@ -302,11 +317,26 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// watchObservations returns, per transport ("tcp", "quic"), the address identify last told us
-// we are seen from (our NAT mapping), or nil: what DCUtR's CONNECT carries, printed as
-// publicAddrs. The relay's observations count, and with tcpFromPeers (the relay is reached over
-// QUIC) TCP observations of any other peer on a direct connection.
-func watchObservations(h host.Host, relay peer.ID, tcpFromPeers bool) (func(transport string) ma.Multiaddr, error) {
+// paths are the ways through the NATs, each with its own mapping: IP version and transport.
+var paths = []string{"ip4/tcp", "ip4/quic", "ip6/tcp", "ip6/quic"}
+
+// pathOf is an address's path ("ip6/quic"), from its thin waist.
+func pathOf(a ma.Multiaddr) string {
+	family := "ip4"
+	if _, err := a.ValueForProtocol(ma.P_IP6); err == nil {
+		family = "ip6"
+	}
+	if isQuicAddr(a) {
+		return family + "/quic"
+	}
+	return family + "/tcp"
+}
+
+// watchObservations returns, per path (pathOf), the address identify last told us we are seen
+// from (our NAT mapping), or nil: what DCUtR's CONNECT carries, printed as publicAddrs. On the
+// relay's path the relay's observations count, on the others those of any other peer on a
+// direct connection (the DHT peers).
+func watchObservations(h host.Host, relay peer.ID, relayPath string) (func(path string) ma.Multiaddr, error) {
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return nil, err
@@ -324,60 +354,24 @@ func watchObservations(h host.Host, relay peer.ID, tcpFromPeers bool) (func(tran
 			// js-libp2p's identify appends /p2p/<our id> to the observed address; go-libp2p
 			// only looks at its thin-waist part (ip/tcp, ip/udp/quic-v1), and so do we.
 			addr, _ := ma.SplitFunc(evt.ObservedAddr, func(c ma.Component) bool { return c.Code() == ma.P_P2P })
-			transport := "tcp"
-			if isQuicAddr(addr) {
-				transport = "quic"
-			}
-			if evt.Peer != relay && !(tcpFromPeers && transport == "tcp") {
+			path := pathOf(addr)
+			if (evt.Peer == relay) != (path == relayPath) {
 				continue
 			}
 			mu.Lock()
-			if !addr.Equal(observed[transport]) {
-				observed[transport] = addr
-				log.Info("public address learned", "addr", addr.String(), "transport", transport,
+			if !addr.Equal(observed[path]) {
+				observed[path] = addr
+				log.Info("public address learned", "addr", addr.String(), "path", path,
 					"from", evt.Peer.String(), "relay", evt.Peer == relay)
 			}
 			mu.Unlock()
 		}
 	}()
-	return func(transport string) ma.Multiaddr {
+	return func(path string) ma.Multiaddr {
 		mu.Lock()
 		defer mu.Unlock()
-		return observed[transport]
+		return observed[path]
 	}, nil
-}
-
-// reconnectOnFailedIdentify closes the connection to the relay and dials it again when identify
-// on it failed, up to 5 times. Without identify AutoRelay never reserves (it learns that the relay
-// speaks the hop protocol from identify) and we never learn our address, and nothing retries
-// while the connection lives (30 s idle timeout, and AutoRelay keeps it busy). Only with QUIC:
-// the lab relay's QUIC transport (src/quic over @matrixai/quic 2.0.9) refuses streams that arrive
-// while its server-side connection is still starting, and quic-go, whose TLS handshake completes
-// first, opens identify's stream at once — so in 3–5 % of connections identify fails with "stream
-// reset (remote)" (docs/INTEROP.md, finding Q3). A workaround until that is fixed; logged.
-func reconnectOnFailedIdentify(ctx context.Context, h host.Host, relay peer.AddrInfo) error {
-	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationFailed))
-	if err != nil {
-		return err
-	}
-	go func() {
-		defer sub.Close()
-		retries := 0
-		for e := range sub.Out() {
-			evt := e.(event.EvtPeerIdentificationFailed)
-			if evt.Peer != relay.ID || retries >= 5 || ctx.Err() != nil {
-				continue
-			}
-			retries++
-			log.Warn("identify with the relay failed; reconnecting (docs/INTEROP.md, finding Q3)",
-				"err", fmt.Sprint(evt.Reason), "retry", retries)
-			_ = h.Network().ClosePeer(relay.ID)
-			if err := h.Connect(ctx, relay); err != nil {
-				log.Warn("relay dial failed (AutoRelay retries)", "err", err.Error())
-			}
-		}
-	}()
-	return nil
 }
 
 // quicListenPort is the UDP port our QUIC listener is bound to (--quic-port 0 picks one).

@@ -7,6 +7,7 @@
 //!             [--dht-bootstrap /ip4/…/p2p/12D3…]… [--ready-timeout-ms 30000] [--key <file>]
 //!             [--listen-ip 0.0.0.0] [--no-dcutr] [--advertise-dcutr]
 //!             [--relay-quic /ip4/11.0.0.2/udp/4001/quic-v1/p2p/12D3… [--quic-port 4102]]
+//!             [--relay6 /ip6/2600:11::2/tcp/4001/p2p/12D3…] [--relay-quic6 /ip6/…/udp/4001/quic-v1/p2p/12D3…]
 //! ```
 //!
 //! Stock rust-libp2p (the `libp2p` crate, version pinned in Cargo.lock), configured the way a
@@ -55,6 +56,12 @@
 //! - After the own-key lookup the remote runs a Kademlia bootstrap (what Kademlia also starts
 //!   by itself once its routing table changed): the first lookup can miss a DHT server that the
 //!   bootstrap peer has not yet put into its routing table.
+//! - Dual stack (a home with IPv6): `--relay6` / `--relay-quic6` are the relay's IPv6 addresses.
+//!   The remote then also listens on `/ip6/::` (TCP on --listen-port, QUIC on --quic-port; both
+//!   IPV6_V6ONLY, so beside the IPv4 sockets), and once the IPv4 paths are ready it opens one
+//!   more connection to the relay per IPv6 transport (`PeerCondition::Always`, from the IPv6
+//!   listening socket by port reuse), whose identify tells it its public IPv6 address on that
+//!   path: a candidate that CONNECT carries beside the IPv4 ones.
 //! - The agent version names rust-libp2p and its version (`punchr-lab-rust-remote
 //!   rust-libp2p/0.57.1`): the measuring client picks its handshake role from it.
 //!
@@ -110,7 +117,8 @@ const DCUTR_PROTOCOL: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
 const USAGE: &str = "rust-remote --relay <relay multiaddr with /p2p/> [--listen-ip 0.0.0.0] \
     [--listen-port 4101] [--dial-port N (ignored)] [--dht-bootstrap <multiaddr with /p2p/>]… \
     [--ready-timeout-ms 30000] [--key <file>] [--no-dcutr] [--advertise-dcutr] \
-    [--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]]";
+    [--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]] \
+    [--relay6 <the relay's IPv6 TCP multiaddr>] [--relay-quic6 <its IPv6 QUIC multiaddr, with --relay-quic>]";
 
 struct Options {
     relay: Multiaddr,
@@ -125,6 +133,9 @@ struct Options {
     /// The relay's QUIC v1 address (None: TCP only) and the UDP port we listen on for QUIC.
     relay_quic: Option<Multiaddr>,
     quic_port: u16,
+    /// The relay's IPv6 TCP and QUIC v1 addresses (a dual-stack home).
+    relay6: Option<Multiaddr>,
+    relay_quic6: Option<Multiaddr>,
 }
 
 #[derive(NetworkBehaviour)]
@@ -169,6 +180,8 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
     let mut advertise_dcutr = false;
     let mut relay_quic = None;
     let mut quic_port = None;
+    let mut relay6 = None;
+    let mut relay_quic6 = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         // Go's flag syntax, which go-remote accepts: -name or --name, value separate or after '='.
@@ -200,6 +213,8 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
             "advertise-dcutr" => advertise_dcutr = true,
             "relay-quic" => relay_quic = Some(value()?),
             "quic-port" => quic_port = Some(parse_num(&name, &value()?)?),
+            "relay6" => relay6 = Some(value()?),
+            "relay-quic6" => relay_quic6 = Some(value()?),
             "h" | "help" => return Err(format!("usage: {USAGE}")),
             _ => return Err(format!("unknown flag {arg}\nusage: {USAGE}")),
         }
@@ -223,6 +238,15 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
             Some(addr)
         }
     };
+    let relay6 = relay6
+        .map(|r| relay_path(&r, "relay6", relay_peer, true, false))
+        .transpose()?;
+    if relay_quic6.is_some() && relay_quic.is_none() {
+        return Err(format!("--relay-quic6 needs --relay-quic\nusage: {USAGE}"));
+    }
+    let relay_quic6 = relay_quic6
+        .map(|r| relay_path(&r, "relay-quic6", relay_peer, true, true))
+        .transpose()?;
     let dht_bootstrap = bootstrap
         .iter()
         .map(|b| split_peer(b).map_err(|e| format!("--dht-bootstrap {b}: {e}")))
@@ -239,7 +263,32 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
         advertise_dcutr,
         relay_quic,
         quic_port: quic_port.unwrap_or(0),
+        relay6,
+        relay_quic6,
     })
+}
+
+/// Another address of the relay (`--<flag>`): the same peer, on the given path.
+fn relay_path(
+    s: &str,
+    flag: &str,
+    relay_peer: PeerId,
+    ip6: bool,
+    quic: bool,
+) -> Result<Multiaddr, String> {
+    let (peer, addr) = split_peer(s).map_err(|e| format!("--{flag} {s}: {e}"))?;
+    if peer != relay_peer || !on_path(&addr, ip6, quic) {
+        let what = if quic {
+            "/udp/<port>/quic-v1"
+        } else {
+            "/tcp/<port>"
+        };
+        let family = if ip6 { "ip6" } else { "ip4" };
+        return Err(format!(
+            "--{flag} {s}: must be an /{family}/…{what} address of the --relay peer"
+        ));
+    }
+    Ok(addr)
 }
 
 fn parse_num<T: FromStr>(name: &str, value: &str) -> Result<T, String> {
@@ -265,10 +314,16 @@ struct Progress {
     /// The QUIC listener's address (with --relay-quic).
     quic_listen_addr: Option<Multiaddr>,
     relay_quic_dialled: bool,
+    /// The IPv6 listeners (with --relay6 / --relay-quic6) and our dials of the relay over them.
+    tcp6_listening: bool,
+    quic6_listen_addr: Option<Multiaddr>,
+    relay6_dialled: bool,
+    relay_quic6_dialled: bool,
     circuit_listener: Option<ListenerId>,
     reservation: bool,
     relay_addrs: Vec<Multiaddr>,
-    /// What the relay's identify observed of us, without /p2p: one per transport (TCP first).
+    /// What the relay's identify observed of us, without /p2p: one per path (IP version and
+    /// transport; IPv4 TCP first).
     public_addrs: Vec<Multiaddr>,
     /// DCUtR's CONNECT addresses: the address candidates so far, as libp2p-dcutr keeps them.
     candidates: Vec<Multiaddr>,
@@ -350,6 +405,26 @@ async fn run(o: Options) -> Result<(), String> {
             .listen_on(quic.clone())
             .map_err(|e| format!("listen on {quic}: {e}"))?;
     }
+    let mut listen6: Vec<Multiaddr> = Vec::new();
+    if o.relay6.is_some() || o.relay_quic6.is_some() {
+        listen6.push(
+            format!("/ip6/::/tcp/{}", o.listen_port)
+                .parse()
+                .expect("an ip6 multiaddr"),
+        );
+    }
+    if o.relay_quic6.is_some() {
+        listen6.push(
+            format!("/ip6/::/udp/{}/quic-v1", o.quic_port)
+                .parse()
+                .expect("an ip6 multiaddr"),
+        );
+    }
+    for addr in listen6 {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| format!("listen on {addr}: {e}"))?;
+    }
     info!(peer_id = %local_peer, listen = %listen, quic = ?o.relay_quic.as_ref().map(|_| o.quic_port),
           agent = %agent, dcutr = o.dcutr, advertise_dcutr = o.advertise_dcutr, "host started");
 
@@ -382,22 +457,28 @@ fn missing(o: &Options, p: &Progress) -> String {
     if !p.reservation || p.relay_addrs.is_empty() {
         m.push("the relay reservation");
     }
-    if !p.public_addrs.iter().any(is_tcp) {
+    if !p.public_addrs.iter().any(|a| on_path(a, false, false)) {
         m.push("the relay's observation of our address");
     }
-    if !p.candidates.iter().any(is_tcp) {
+    if !p.candidates.iter().any(|a| on_path(a, false, false)) {
         m.push("an address candidate for DCUtR");
     }
     if o.relay_quic.is_some() {
         if p.quic_listen_addr.is_none() {
             m.push("the QUIC listener");
         }
-        if !p.public_addrs.iter().any(is_quic) {
+        if !p.public_addrs.iter().any(|a| on_path(a, false, true)) {
             m.push("the relay's observation of our QUIC address (over a QUIC connection to it)");
         }
-        if !p.candidates.iter().any(is_quic) {
+        if !p.candidates.iter().any(|a| on_path(a, false, true)) {
             m.push("a QUIC address candidate for DCUtR");
         }
+    }
+    if o.relay6.is_some() && !path_known(p, true, false) {
+        m.push("the relay's observation of our IPv6 TCP address, and its candidate");
+    }
+    if o.relay_quic6.is_some() && !path_known(p, true, true) {
+        m.push("the relay's observation of our IPv6 QUIC address, and its candidate");
     }
     if !o.dht_bootstrap.is_empty() && p.dht_peers.is_none() {
         m.push("the DHT lookup of our own key");
@@ -427,10 +508,7 @@ fn advance(
                 .map_err(|e| format!("listen on {circuit}: {e}"))?,
         );
     }
-    let mut relay_done = p.reservation
-        && !p.relay_addrs.is_empty()
-        && p.public_addrs.iter().any(is_tcp)
-        && p.candidates.iter().any(is_tcp);
+    let mut relay_done = p.reservation && !p.relay_addrs.is_empty() && path_known(p, false, false);
     if let Some(relay_quic) = &o.relay_quic {
         if relay_done && p.quic_listen_addr.is_some() && !p.relay_quic_dialled {
             // A second connection to the relay, over QUIC from the QUIC listener's socket
@@ -438,17 +516,24 @@ fn advance(
             // Only now, after the reservation: a dial of ours before the relay client's makes its
             // dial fail (see above), and the reservation stays on the TCP connection.
             p.relay_quic_dialled = true;
-            let opts = DialOpts::peer_id(o.relay_peer)
-                .addresses(vec![relay_quic.clone()])
-                .condition(PeerCondition::Always)
-                .build();
-            swarm
-                .dial(opts)
-                .map_err(|e| format!("dial the relay over QUIC ({relay_quic}): {e}"))?;
-            info!(addr = %relay_quic, "dialling the relay over QUIC");
+            dial_relay_again(swarm, o.relay_peer, relay_quic)?;
         }
-        relay_done =
-            relay_done && p.public_addrs.iter().any(is_quic) && p.candidates.iter().any(is_quic);
+        relay_done = relay_done && path_known(p, false, true);
+    }
+    // The IPv6 paths, once the IPv4 ones are known: one more connection to the relay each.
+    if let Some(relay6) = &o.relay6 {
+        if relay_done && p.tcp6_listening && !p.relay6_dialled {
+            p.relay6_dialled = true;
+            dial_relay_again(swarm, o.relay_peer, relay6)?;
+        }
+        relay_done = relay_done && path_known(p, true, false);
+    }
+    if let Some(relay_quic6) = &o.relay_quic6 {
+        if relay_done && p.quic6_listen_addr.is_some() && !p.relay_quic6_dialled {
+            p.relay_quic6_dialled = true;
+            dial_relay_again(swarm, o.relay_peer, relay_quic6)?;
+        }
+        relay_done = relay_done && path_known(p, true, true);
     }
     if relay_done && !o.dht_bootstrap.is_empty() && p.dht_query.is_none() {
         // Joining the DHT: the bootstrap peers in the routing table, then a lookup of our own key,
@@ -518,7 +603,13 @@ fn on_event(
                     p.relay_addrs.push(address);
                 }
             } else if is_quic(&address) {
-                p.quic_listen_addr = Some(address);
+                if is_ip6(&address) {
+                    p.quic6_listen_addr = Some(address);
+                } else {
+                    p.quic_listen_addr = Some(address);
+                }
+            } else if is_ip6(&address) {
+                p.tcp6_listening = true;
             } else {
                 p.tcp_listening = true;
             }
@@ -668,10 +759,10 @@ fn on_event(
                         .collect();
                     if !p.public_addrs.contains(&addr) {
                         info!(addr = %addr, "public address learned from the relay");
-                        // One per transport, the latest; TCP first.
-                        p.public_addrs.retain(|a| is_quic(a) != is_quic(&addr));
+                        // One per path, the latest; IPv4 TCP first.
+                        p.public_addrs.retain(|a| path_of(a) != path_of(&addr));
                         p.public_addrs.push(addr);
-                        p.public_addrs.sort_by_key(is_quic);
+                        p.public_addrs.sort_by_key(path_of);
                     }
                 }
             }
@@ -806,9 +897,48 @@ fn is_quic(addr: &Multiaddr) -> bool {
     !is_relayed(addr) && addr.iter().any(|p| p == Protocol::QuicV1)
 }
 
-/// A direct TCP address.
-fn is_tcp(addr: &Multiaddr) -> bool {
-    !is_relayed(addr) && addr.iter().any(|p| matches!(p, Protocol::Tcp(_)))
+/// An IPv6 address.
+fn is_ip6(addr: &Multiaddr) -> bool {
+    matches!(addr.iter().next(), Some(Protocol::Ip6(_)))
+}
+
+/// (IPv6, QUIC): which path through the NATs an address is on.
+fn path_of(addr: &Multiaddr) -> (bool, bool) {
+    (is_ip6(addr), is_quic(addr))
+}
+
+/// A direct address of the given IP version and transport (TCP or QUIC v1).
+fn on_path(addr: &Multiaddr, ip6: bool, quic: bool) -> bool {
+    let transport = if quic {
+        is_quic(addr)
+    } else {
+        !is_relayed(addr) && addr.iter().any(|p| matches!(p, Protocol::Tcp(_)))
+    };
+    transport && is_ip6(addr) == ip6
+}
+
+/// The relay observed our address on the path, and DCUtR has it as a candidate.
+fn path_known(p: &Progress, ip6: bool, quic: bool) -> bool {
+    p.public_addrs.iter().any(|a| on_path(a, ip6, quic))
+        && p.candidates.iter().any(|a| on_path(a, ip6, quic))
+}
+
+/// One more connection to the relay, on another path, only for identify: the relay tells us
+/// our public address on that path. Only once the reservation is held (see advance()).
+fn dial_relay_again(
+    swarm: &mut Swarm<Behaviour>,
+    relay: PeerId,
+    addr: &Multiaddr,
+) -> Result<(), String> {
+    let opts = DialOpts::peer_id(relay)
+        .addresses(vec![addr.clone()])
+        .condition(PeerCondition::Always)
+        .build();
+    swarm
+        .dial(opts)
+        .map_err(|e| format!("dial the relay at {addr}: {e}"))?;
+    info!(addr = %addr, "dialling the relay on another path");
+    Ok(())
 }
 
 fn udp_port(addr: &Multiaddr) -> Option<u16> {
