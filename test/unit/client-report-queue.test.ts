@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { fromBinary, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
-import { backoffDelay } from '../../src/client/backoff.js'
+import { backoffDelay, sleep } from '../../src/client/backoff.js'
 import {
   type QueueEvent,
   QueueFullError,
@@ -222,6 +222,10 @@ describe('report queue', () => {
       send,
       maxUnknownAttempts: 3,
       backoff: { initial: 200, max: 400 },
+      // Real waits: with the instant test sleep, the wait for the only report left (due in
+      // 100–400 ms) would spin without yielding, a fresh AbortSignal.any each turn, which
+      // slowed to seconds on a loaded machine (CI).
+      sleep,
       onEvent: (e) => events.push(e),
     })
     const poisoned = await queue.enqueue(bytes('poisoned'))

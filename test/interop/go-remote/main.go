@@ -268,12 +268,18 @@ func run(ctx context.Context, o options) error {
 
 	dhtPeers := []string{}
 	if len(o.dhtBootstrap) > 0 {
+		// Connected before the DHT exists: a DHT query could otherwise teach us a bootstrap
+		// peer's other addresses first, and the dial would take its preferred path (QUIC, say)
+		// instead of the one given for it (--ip6, at the top of this file).
+		if err := connectBootstrap(readyCtx, h, o.dhtBootstrap); err != nil {
+			return err
+		}
 		kad, err := dht.New(h, dht.Mode(dht.ModeClient), dht.ProtocolPrefix("/ipfs"))
 		if err != nil {
 			return fmt.Errorf("dht: %w", err)
 		}
 		defer kad.Close()
-		if dhtPeers, err = joinDHT(readyCtx, h, kad, o.dhtBootstrap); err != nil {
+		if dhtPeers, err = joinDHT(readyCtx, h, kad); err != nil {
 			return err
 		}
 		// The paths the relay cannot tell us about: the DHT peers' identify does.
@@ -300,7 +306,7 @@ func run(ctx context.Context, o options) error {
 		"peerId":       h.ID().String(),
 		"relayAddrs":   labpeer.MapStrings(relayAddrs(), func(a ma.Multiaddr) string { return a.String() + self }),
 		"publicAddrs":  labpeer.MapStrings(public, ma.Multiaddr.String),
-		"relayVia":     relayPath,
+		"relayVia":     strings.TrimPrefix(relayPath, "ip4/"),
 		"dhtPeers":     dhtPeers,
 		"impl":         "go",
 		"version":      labpeer.Libp2pVersion(),
@@ -388,14 +394,20 @@ func quicListenPort(h host.Host) int {
 	return 0
 }
 
-// joinDHT connects to the bootstrap peers, waits until one is in the routing table, then looks
-// up our own key (what a DHT client does to fill its routing table); returns the peers found.
-func joinDHT(ctx context.Context, h host.Host, kad *dht.IpfsDHT, bootstrap []peer.AddrInfo) ([]string, error) {
+// connectBootstrap connects to each bootstrap peer at the addresses given for it, one after the
+// other (so that each connection is on its own path when the peers are given one address each).
+func connectBootstrap(ctx context.Context, h host.Host, bootstrap []peer.AddrInfo) error {
 	for _, b := range bootstrap {
 		if err := h.Connect(ctx, b); err != nil {
-			return nil, fmt.Errorf("DHT bootstrap %s: %w", b.ID, err)
+			return fmt.Errorf("DHT bootstrap %s: %w", b.ID, err)
 		}
 	}
+	return nil
+}
+
+// joinDHT waits until a connected DHT server is in the routing table, then looks up our own key
+// (what a DHT client does to fill its routing table); returns the peers found.
+func joinDHT(ctx context.Context, h host.Host, kad *dht.IpfsDHT) ([]string, error) {
 	if err := until(ctx, "a DHT server in the routing table", func() bool { return kad.RoutingTable().Size() > 0 }); err != nil {
 		return nil, err
 	}
