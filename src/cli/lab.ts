@@ -7,6 +7,7 @@ import { upLabNetwork } from '../lab/topology.js'
 import { ConfigError } from '../lib/errors.js'
 import { boolFlag, type FlagValues, intFlag, parseFlags, renderHelp, stringFlag } from '../lib/flags.js'
 import { logger } from '../lib/logger.js'
+import { parseFilterShares } from '../server/protocol-filter.js'
 import type { Command } from './main.js'
 import { untilSignal } from './signals.js'
 
@@ -86,6 +87,8 @@ export const runLab: Command = async (argv, env) => {
 
 async function run(scenarioArg: string, flags: FlagValues<typeof labFlags>): Promise<number> {
   assertLabAvailable()
+  // A bad value fails here, not once the lab is built and the server refuses to start.
+  if (flags.filterShares !== '') parseFilterShares(flags.filterShares)
   const scenario = await loadScenario(scenarioArg)
   const out = (line: string) => process.stdout.write(`${line}\n`)
   const result = await runCampaign(scenario, {

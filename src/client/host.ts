@@ -364,7 +364,7 @@ export class MeasuringHost {
 export type Path = `${IpFamily}/${PunchTransport}`
 
 /** The path of an `/ip4|ip6/…` address, for telling observations apart; undefined for others. */
-function pathOf(addr: Multiaddr): Path | undefined {
+export function pathOf(addr: Multiaddr): Path | undefined {
   const first = addr.getComponents()[0]?.name
   if (first !== 'ip4' && first !== 'ip6') return undefined
   return `${first}/${isQuicAddress(addr) ? 'quic' : 'tcp'}`

@@ -176,15 +176,6 @@ const firstWithGeo = (ids: string) =>
   `SELECT country, asn FROM multi_addresses WHERE id = ANY(${ids}::bigint[]) AND (country IS NOT NULL OR asn IS NOT NULL) ORDER BY id LIMIT 1`
 
 /**
- * Stores a whole report in one transaction, with what the dashboard reads instead of raw
- * rows: the result's facts (success attempt, client and remote geo), the copies of its time
- * on attempts and latencies, its host's and remote's last result time, and its hourly counts
- * and RTT histogram bins. Returns the new result id, or `undefined` when the same report was
- * stored before (a client retrying after a lost response). The result is dated by the
- * transaction's start unless `createdAt` says otherwise (test data sets dated in the past:
- * everything derived from the time follows it); the server leaves it out.
- */
-/**
  * The IP versions of the remote's public addresses its CONNECTs offered (those the client
  * punched) join the remote's `ip_versions`, which the protocol filter is drawn among
  * (src/server/routes/get-addr-info.ts): a NATed remote reached the honeypot over one version,
@@ -210,6 +201,15 @@ async function learnRemoteIpVersions(
   )
 }
 
+/**
+ * Stores a whole report in one transaction, with what the dashboard reads instead of raw
+ * rows: the result's facts (success attempt, client and remote geo), the copies of its time
+ * on attempts and latencies, its host's and remote's last result time, and its hourly counts
+ * and RTT histogram bins. Returns the new result id, or `undefined` when the same report was
+ * stored before (a client retrying after a lost response). The result is dated by the
+ * transaction's start unless `createdAt` says otherwise (test data sets dated in the past:
+ * everything derived from the time follows it); the server leaves it out.
+ */
 export async function insertHolePunchReport(
   db: Database,
   report: HolePunchReport,

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Path } from '../../client/host.js'
 import { openDatabase } from '../../db/database.js'
 import { ConfigError } from '../../lib/errors.js'
 import { type Logger, logger } from '../../lib/logger.js'
@@ -219,9 +220,11 @@ class Campaign {
   private readonly env: Record<string, string>
   private server: PeerProcess | undefined
   private serverArgs: string[] = []
-  private bootstrapAddrs: string[] = []
-  /** Each bootstrap peer's address per path ('ip6/quic' → multiaddr with /p2p/), in a lab with IPv6. */
-  private bootstrapPaths: Map<string, string>[] = []
+  /**
+   * Each bootstrap peer's address per path ('ip4/tcp', and in a lab with IPv6 'ip6/tcp' and
+   * 'ip6/quic' → multiaddr with /p2p/).
+   */
+  private bootstrapPaths: Map<Path, string>[] = []
   /** The original Go client's binary, when a client host runs it (built before the network came up). */
   private legacyClientBinary: string | undefined
   /**
@@ -328,7 +331,7 @@ class Campaign {
   }
 
   private async startBootstrapPeers(): Promise<string[]> {
-    this.bootstrapAddrs = await Promise.all(
+    this.bootstrapPaths = await Promise.all(
       this.scenario.bootstrap.map(async (name) => {
         const { ip, ip6 } = this.lab.node(name)
         const args = ['--ip', ip, '--port', String(PORTS.bootstrap)]
@@ -348,18 +351,20 @@ class Campaign {
         const ready = await peer.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
         this.progress(`DHT bootstrap peer ${name} (${this.scenario.bootstrapImpl}) ready`)
         const id = `/p2p/${ready}`
-        const paths = new Map([[`ip4/tcp`, `/ip4/${ip}/tcp/${PORTS.bootstrap}${id}`]])
+        const paths = new Map<Path, string>([['ip4/tcp', `/ip4/${ip}/tcp/${PORTS.bootstrap}${id}`]])
         if (dual) {
           paths.set('ip6/tcp', `/ip6/${ip6}/tcp/${PORTS.bootstrap}${id}`)
           paths.set('ip6/quic', `/ip6/${ip6}/udp/${PORTS.bootstrap}/quic-v1${id}`)
         }
         return paths
       }),
-    ).then((peers) => {
-      this.bootstrapPaths = peers
-      return peers.map((paths) => paths.get('ip4/tcp')!)
-    })
-    return this.bootstrapAddrs
+    )
+    return this.bootstrapAddrs()
+  }
+
+  /** The bootstrap peers' IPv4 TCP addresses: what everybody but a go remote with IPv6 dials. */
+  private bootstrapAddrs(): string[] {
+    return this.bootstrapPaths.map((paths) => paths.get('ip4/tcp')!)
   }
 
   /** `punchr up` in node `server`; returns the honeypot's address (with /p2p/). */
@@ -480,7 +485,7 @@ class Campaign {
    */
   private goRemotePaths(node: HostNode): string[] {
     const quic = node.transports.includes('quic')
-    const paths = [...(quic ? ['ip4/tcp', 'ip6/quic'] : []), 'ip6/tcp']
+    const paths: Path[] = [...(quic ? (['ip4/tcp', 'ip6/quic'] as const) : []), 'ip6/tcp']
     return paths.map((path, i) => {
       const addr = this.bootstrapPaths[i]?.get(path)
       if (addr === undefined)
@@ -638,7 +643,7 @@ class Campaign {
         '--rounds',
         String(rounds ?? 0),
         '--bootstrap-peers',
-        this.bootstrapAddrs.join(','),
+        this.bootstrapAddrs().join(','),
         '--key-file',
         keyFile,
         '--no-remote-wait',

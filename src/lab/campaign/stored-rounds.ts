@@ -1,5 +1,6 @@
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Queryable } from '../../db/database.js'
-import { PROTOCOL_CODES } from '../../lib/multiaddr.js'
+import { classifyMultiaddr, PROTOCOL_CODES } from '../../lib/multiaddr.js'
 import type { RoundIpVersion } from '../expectations.js'
 import type { Transport } from '../nat-profiles.js'
 import type { MeasuredAttempt, MeasuredRound } from './measured-round.js'
@@ -109,9 +110,7 @@ export function ipVersionOf(
   if (protocols.includes(PROTOCOL_CODES.IP6)) return 6
   if (protocols.includes(PROTOCOL_CODES.IP4)) return 4
   if (finalIpVersion === 4 || finalIpVersion === 6) return finalIpVersion
-  const versions = new Set(
-    punchedAddrs.map((a) => (a.startsWith('/ip6/') ? 6 : a.startsWith('/ip4/') ? 4 : 0)),
-  )
-  if (versions.size === 1 && !versions.has(0)) return [...versions][0] as 4 | 6
-  return 'any'
+  const versions = new Set(punchedAddrs.map((a) => classifyMultiaddr(multiaddr(a)).ipVersion))
+  const [only] = versions
+  return versions.size === 1 && only !== null && only !== undefined ? only : 'any'
 }

@@ -1,6 +1,6 @@
 import type { RemoteBehaviour } from '../behaviours.js'
 import { agreesWith, type Expected, expectedFor, type RoundIpVersion } from '../expectations.js'
-import type { Nat6Type, NatType, Transport } from '../nat-profiles.js'
+import type { Transport } from '../nat-profiles.js'
 import type { HostImpl, Scenario } from '../scenario.js'
 import type { MeasuredRound } from './measured-round.js'
 import { roundProblems } from './round-checks.js'
@@ -73,15 +73,13 @@ export function judge(
     scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, { home, h }] as const)),
   )
   const natOf = new Map([...hosts].map(([name, { home }]) => [name, home.nat]))
-  const nat6Of = new Map([...hosts].map(([name, { home }]) => [name, home.nat6]))
   // Without IPv6 in the lab every round is an IPv4 one, whatever its stored addresses say.
   const ipVersionOf = (round: MeasuredRound): RoundIpVersion =>
     scenario.internet6 === undefined ? 4 : round.ipVersion
   const natText = (host: string, ipVersion: RoundIpVersion): string | undefined => {
-    const nat: NatType | undefined = natOf.get(host)
-    const nat6: Nat6Type | undefined = nat6Of.get(host)
-    if (nat === undefined || ipVersion === 4 || nat6 === undefined) return nat
-    return ipVersion === 6 ? nat6 : `${nat} / ${nat6}`
+    const home = hosts.get(host)?.home
+    if (home === undefined || ipVersion === 4 || home.nat6 === undefined) return home?.nat
+    return ipVersion === 6 ? home.nat6 : `${home.nat} / ${home.nat6}`
   }
   const judged = rounds.map((round): JudgedRound => {
     const remote = round.remote === undefined ? undefined : hosts.get(round.remote)?.h

@@ -50,6 +50,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { type Path, pathOf } from '../../client/host.js'
 import { fixedPortDialOpts } from '../../client/tracer/index.js'
 import { isRelayAddr } from '../../lib/multiaddr.js'
 import { isQuicAddress } from '../../quic/multiaddr.js'
@@ -155,7 +156,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   const peerId = peerIdFromPrivateKey(privateKey)
   const explicit = (opts.announce ?? []).map((a) => withoutPeerId(multiaddr(a)))
   // Learnt from the relay's identify, one per transport (a NAT maps TCP and UDP apart).
-  const observed = new Map<string, Multiaddr>()
+  const observed = new Map<Path | undefined, Multiaddr>()
   const publicAddrs = (): Multiaddr[] => (explicit.length > 0 ? explicit : [...observed.values()])
   const own = (addr: Multiaddr) => addr.encapsulate(`/p2p/${peerId.toString()}`)
 
@@ -243,7 +244,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     if (explicit.length > 0 || observedAddr === undefined || isRelayAddr(connection.remoteAddr)) return
     if (peer.toString() !== relayPeer || isRelayAddr(observedAddr)) return
     const addr = withoutPeerId(observedAddr)
-    observed.set(`${addr.getComponents()[0]?.name}/${isQuicAddress(addr) ? 'quic' : 'tcp'}`, addr)
+    observed.set(pathOf(addr), addr)
     log.info({ addr: addr.toString() }, 'public address learned from the relay')
   })
 
