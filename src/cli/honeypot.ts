@@ -158,6 +158,7 @@ export async function startHoneypot(
       privateKey,
       version: VERSION,
       listenHost: values.listenHost,
+      listenHost6: values.listenHost6,
       port: values.port,
       httpPort: values.httpPort,
       announce: values.announce ?? [],

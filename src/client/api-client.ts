@@ -41,7 +41,7 @@ export class ApiClient {
     this.baseUrl = serverUrl(options.server, options.tls)
     const nodeOptions = this.baseUrl.startsWith('https:')
       ? { rejectUnauthorized: !options.tlsSkipVerify }
-      : {}
+      : cleartextAuthority(this.baseUrl)
     // Pings keep a long-idle session honest (a NAT may drop it silently between rounds).
     this.sessions = new Http2SessionManager(
       this.baseUrl,
@@ -138,6 +138,17 @@ export function serverUrl(server: string, tls: boolean): string {
     )
   }
   return url.origin
+}
+
+/**
+ * Node's HTTP/2 client sends an IPv6 server's authority without brackets (`2600:11::1:10000`),
+ * which a server that builds a URL from it cannot parse (ours crashed on it: connect-adapter.ts).
+ * Over cleartext `servername` is nothing but the host part of that authority, so it gets the
+ * brackets there. (Over TLS it is the SNI name, which must not be an IP address.)
+ */
+function cleartextAuthority(baseUrl: string): { servername?: string } {
+  const { hostname } = new URL(baseUrl)
+  return hostname.startsWith('[') ? { servername: hostname } : {}
 }
 
 function parseUrl(text: string, original: string): URL {

@@ -18,9 +18,9 @@ export function formatAddressTable(lab: Pick<LabNetwork, 'id' | 'scenario' | 'no
     n.name,
     n.kind,
     n.netns,
-    `${n.ip}/${n.prefixLength}`,
-    n.publicIp,
-    n.kind === 'router' || n.kind === 'host' ? n.nat : '',
+    n.ip === undefined ? '' : `${n.ip}/${n.prefixLength}`,
+    n.publicIp ?? '',
+    n.kind === 'router' || n.kind === 'host' ? (n.nat ?? 'IPv6 only') : '',
     ...(ipv6
       ? [n.ip6 ?? '', n.publicIp6 ?? '', n.kind === 'router' || n.kind === 'host' ? (n.nat6 ?? '') : '']
       : []),
@@ -37,7 +37,7 @@ export function formatAddressTable(lab: Pick<LabNetwork, 'id' | 'scenario' | 'no
 function details(n: LabNode): string {
   if (n.kind === 'router')
     return [
-      `LAN ${n.lanIp} on ${n.lanSubnet}`,
+      n.lanIp === undefined ? '' : `LAN ${n.lanIp} on ${n.lanSubnet}`,
       n.lanIp6 === undefined ? '' : `${n.lanIp6} on ${n.lanSubnet6}`,
       n.delayMs > 0 ? `delays ${n.delayMs} ms each way` : '',
     ]

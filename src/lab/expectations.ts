@@ -97,7 +97,7 @@ export function expectedFor(
 
 interface HostHome {
   name: string
-  nat: NatType
+  nat: NatType | undefined
   nat6: Nat6Type | undefined
   host: HostSpec
 }
@@ -108,16 +108,24 @@ function groundTruth(
   transport: Transport,
   ipVersion: RoundIpVersion,
 ): { outcome: ExpectedOutcome; nats: string } {
-  const v4 = {
-    outcome: expectedOutcome(client.nat, remote.nat, transport),
-    nats: `${describeNat(client.nat)} client, ${describeNat(remote.nat)} remote`,
-  }
-  // A round over IPv6 with a home without IPv6 cannot happen; judged as IPv4, it shows up.
-  if (ipVersion === 4 || client.nat6 === undefined || remote.nat6 === undefined) return v4
-  const v6 = {
-    outcome: expectedOutcome6(client.nat6, remote.nat6, transport),
-    nats: `IPv6: ${describeNat6(client.nat6)} client, ${describeNat6(remote.nat6)} remote`,
-  }
+  const v4 =
+    client.nat === undefined || remote.nat === undefined
+      ? undefined
+      : {
+          outcome: expectedOutcome(client.nat, remote.nat, transport),
+          nats: `${describeNat(client.nat)} client, ${describeNat(remote.nat)} remote`,
+        }
+  const v6 =
+    client.nat6 === undefined || remote.nat6 === undefined
+      ? undefined
+      : {
+          outcome: expectedOutcome6(client.nat6, remote.nat6, transport),
+          nats: `IPv6: ${describeNat6(client.nat6)} client, ${describeNat6(remote.nat6)} remote`,
+        }
+  // A round on a version one of the homes lacks cannot happen: judged by the other, it shows up.
+  // The scenario validator makes sure every client shares a version with every remote.
+  if (v4 === undefined || v6 === undefined) return (v4 ?? v6)!
+  if (ipVersion === 4) return v4
   if (ipVersion === 6) return v6
   return {
     outcome: v4.outcome === 'SUCCESS' || v6.outcome === 'SUCCESS' ? 'SUCCESS' : 'FAILED',

@@ -24,11 +24,11 @@ interface NodeBase {
   netns: string
   /** The node's interface: its internet link, a router's WAN, a NATed host's LAN link. */
   iface: string
-  /** The address of `iface`. */
-  ip: string
-  prefixLength: number
-  /** The address the internet sees the node's packets from (a NATed host: its router's WAN). */
-  publicIp: string
+  /** The IPv4 address of `iface`; undefined in an IPv6-only home. */
+  ip?: string
+  prefixLength?: number
+  /** The IPv4 address the internet sees the node's packets from (a NATed host: its router's WAN). */
+  publicIp?: string
   /** Its IPv6 address on `iface`, when the lab has IPv6 and the node takes part. */
   ip6?: string
   /** The IPv6 address the internet sees its packets from (behind NAT66: the router's WAN). */
@@ -40,16 +40,19 @@ export type PublicNodeKind = 'relay' | 'server' | 'bootstrap'
 /** A node on the internet: relay, punchr server (and honeypot), DHT bootstrap peer. */
 export interface PublicNode extends NodeBase {
   kind: PublicNodeKind
+  ip: string
+  prefixLength: number
+  publicIp: string
 }
 
 export interface RouterNode extends NodeBase {
   kind: 'router'
   home: string
-  nat: NatType
+  /** Its IPv4 profile, LAN address and subnet (e.g. `10.1.0.0/24`); undefined in an IPv6-only home. */
+  nat?: NatType
   lanIface: string
-  lanIp: string
-  /** The home network's LAN, e.g. `10.1.0.0/24`. */
-  lanSubnet: string
+  lanIp?: string
+  lanSubnet?: string
   /** Its IPv6 profile, LAN address and /64 (public, or ULA behind NAT66); undefined without IPv6. */
   nat6?: Nat6Type
   lanIp6?: string
@@ -69,7 +72,8 @@ export interface RouterNode extends NodeBase {
 export interface HostNode extends NodeBase {
   kind: 'host'
   home: string
-  nat: NatType
+  /** The home's IPv4 profile; undefined in an IPv6-only home. */
+  nat?: NatType
   role: HostRole
   impl: HostImpl
   transports: Transport[]
@@ -77,8 +81,9 @@ export interface HostNode extends NodeBase {
   nat6?: Nat6Type
   /** How the remote misbehaves; undefined = it does not. */
   behaviour?: RemoteBehaviour
-  /** The router's node name and LAN address; undefined for a host without NAT (on the internet). */
+  /** The router's node name; undefined for a host without NAT (on the internet). */
   router: string | undefined
+  /** The router's IPv4 LAN address; undefined without a router or IPv4. */
   gateway: string | undefined
 }
 
@@ -149,13 +154,13 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
   const lines = (netns: string) => configure.get(netns)!
   /**
    * A veth from the internet bridge to `iface` in `netns`, which gets `ip` on the internet (and
-   * `ip6`, given one).
+   * `ip6`), each given one.
    */
-  const attachToInternet = (netns: string, iface: string, ip: string, ip6?: string) => {
+  const attachToInternet = (netns: string, iface: string, ip: string | undefined, ip6?: string) => {
     const port = ifnames.bridgePort(id, nodes.length)
     create.push(`link add name ${port} netns ${internetNetns} type veth peer name ${iface} netns ${netns}`)
     lines(internetNetns).push(...linkUp(port, bridge))
-    lines(netns).push(`addr add ${ip}/${bits} dev ${iface}`, ...linkUp(iface))
+    lines(netns).push(...(ip === undefined ? [] : [`addr add ${ip}/${bits} dev ${iface}`]), ...linkUp(iface))
     // nodad: no duplicate address detection to wait for (every address is planned unique).
     if (ip6 !== undefined) lines(netns).push(...ipv6Addr(ip6, iface))
   }
@@ -207,11 +212,14 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     const netns = addNamespace(name)
     const wan = ifnames.wan(id)
     const lan = ifnames.lan(id)
-    const wanIp = takePublic()
+    // An IPv6-only router takes its number all the same: its IPv6 address is derived from it.
+    const ipv4 = home.nat !== undefined
+    const number = takePublic()
+    const wanIp = ipv4 ? number : undefined
     const wanIp6 = home.nat6 === undefined ? undefined : takePublic6()
     // 10.n.0.0/24 for home n: private ranges are what home LANs use, and libp2p must see them as such.
     const lanBase = (10 << 24) + ((homeIndex + 1) << 16)
-    const lanIp = formatIPv4(lanBase + 1)
+    const lanIp = ipv4 ? formatIPv4(lanBase + 1) : undefined
     // IPv6: the n-th /64 after the internet's (public, routed to the router), or fd11:0:0:n::/64
     // behind NAT66 (a ULA prefix, which libp2p treats as private, as home LANs are).
     const lan6Base =
@@ -223,7 +231,10 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
     const lanIp6 = lan6Base === undefined ? undefined : formatIPv6(lan6Base + 1n)
     attachToInternet(netns, wan, wanIp, wanIp6)
     create.push(`link add name ${lan} netns ${netns} type bridge`)
-    lines(netns).push(`addr add ${lanIp}/${LAN_PREFIX} dev ${lan}`, ...linkUp(lan))
+    lines(netns).push(
+      ...(lanIp === undefined ? [] : [`addr add ${lanIp}/${LAN_PREFIX} dev ${lan}`]),
+      ...linkUp(lan),
+    )
     if (lanIp6 !== undefined) lines(netns).push(...ipv6Addr(lanIp6, lan))
     if (home.nat6 !== undefined && lan6Base !== undefined && wanIp6 !== undefined) {
       firewall6.set(netns, routerRules6(home.nat6, wan, lan, home.delayMs))
@@ -231,20 +242,25 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
         routes6.push({ subnet: `${formatIPv6(lan6Base)}/64`, via: wanIp6, router: name })
     }
     const delay = routerDelay(home, relayIps())
-    firewall.set(netns, routerRules(home.nat, wan, lan, delay.peers === undefined ? delay.ms : 0)!)
+    if (home.nat !== undefined)
+      firewall.set(netns, routerRules(home.nat, wan, lan, delay.peers === undefined ? delay.ms : 0)!)
     nodes.push({
       kind: 'router',
       name,
       netns,
       iface: wan,
-      ip: wanIp,
-      prefixLength: bits,
-      publicIp: wanIp,
+      ...(wanIp === undefined || home.nat === undefined
+        ? {}
+        : {
+            ip: wanIp,
+            prefixLength: bits,
+            publicIp: wanIp,
+            nat: home.nat,
+            lanIp,
+            lanSubnet: `${formatIPv4(lanBase)}/${LAN_PREFIX}`,
+          }),
       home: home.name,
-      nat: home.nat,
       lanIface: lan,
-      lanIp,
-      lanSubnet: `${formatIPv4(lanBase)}/${LAN_PREFIX}`,
       ...v6(wanIp6, wanIp6),
       ...(home.nat6 === undefined || lan6Base === undefined
         ? {}
@@ -256,14 +272,14 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
       const hostNetns = addNamespace(host.name)
       const port = ifnames.lanPort(id, nodes.length)
       const iface = ifnames.eth(id)
-      const ip = formatIPv4(lanBase + 2 + hostIndex)
+      const ip = ipv4 ? formatIPv4(lanBase + 2 + hostIndex) : undefined
       const ip6 = lan6Base === undefined ? undefined : formatIPv6(lan6Base + 2n + BigInt(hostIndex))
       create.push(`link add name ${port} netns ${netns} type veth peer name ${iface} netns ${hostNetns}`)
       lines(netns).push(...linkUp(port, lan))
       lines(hostNetns).push(
-        `addr add ${ip}/${LAN_PREFIX} dev ${iface}`,
+        ...(ip === undefined ? [] : [`addr add ${ip}/${LAN_PREFIX} dev ${iface}`]),
         ...linkUp(iface),
-        `route add default via ${lanIp}`,
+        ...(lanIp === undefined ? [] : [`route add default via ${lanIp}`]),
         ...(ip6 === undefined ? [] : [...ipv6Addr(ip6, iface), `route add default via ${lanIp6}`]),
       )
       nodes.push({
@@ -271,13 +287,12 @@ export function planLab(scenario: Scenario, id: string): LabPlan {
         name: host.name,
         netns: hostNetns,
         iface,
-        ip,
-        prefixLength: LAN_PREFIX,
-        publicIp: wanIp,
+        ...(ip === undefined || home.nat === undefined
+          ? {}
+          : { ip, prefixLength: LAN_PREFIX, publicIp: wanIp, nat: home.nat }),
         ...v6(ip6, home.nat6 !== undefined && NAT6_PROFILES[home.nat6].publicLan ? ip6 : wanIp6),
         ...(home.nat6 === undefined ? {} : { nat6: home.nat6 }),
         home: home.name,
-        nat: home.nat,
         role: host.role,
         impl: host.impl,
         transports: host.transports,

@@ -56,7 +56,8 @@ export interface Scenario {
 
 export interface HomeNetwork {
   name: string
-  nat: NatType
+  /** The router's IPv4 profile; undefined = an IPv6-only home (no IPv4 beyond loopback). */
+  nat?: NatType
   hosts: HostSpec[]
   /** The router's IPv6 profile; undefined = the home has no IPv6. */
   nat6?: Nat6Type
@@ -271,6 +272,7 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
     bootstrap.length +
     (server ? 1 : 0) +
     // A home with a NAT puts its router on the internet, one without puts each of its hosts there.
+    // An IPv6-only router takes a number too: a node's IPv6 address on the internet is its IPv4 one's.
     homes.reduce((n, h) => n + (h.nat === 'none' ? h.hosts.length : 1), 0)
   const internet = checkInternet(check, top.internet ?? DEFAULT_INTERNET, publicCount)
   const internet6 = homes.some((h) => h.nat6 !== undefined)
@@ -281,6 +283,7 @@ export function validateScenario(input: unknown, source = 'scenario'): Scenario 
 
   checkUniqueNodeNames(check, { relays, server, bootstrap, homes })
   checkGoRemotesWithIpv6(check, homes, bootstrap.length, bootstrapImpl)
+  checkSharedIpVersions(check, homes)
   const nodeCount = publicCount + homes.reduce((n, h) => n + (h.nat === 'none' ? 0 : h.hosts.length), 0)
   if (nodeCount > MAX_NODES) check.fail('homes', `${nodeCount} nodes are more than the lab's ${MAX_NODES}`)
   const expect = checkExpectations(check, top.expect, homes)
@@ -354,6 +357,32 @@ function checkGoRemotesWithIpv6(
   }
 }
 
+/**
+ * Every client shares an IP version with every remote. The server hands any remote to any
+ * client (what it knows of a remote's versions is only what it has seen), and such a pair
+ * meets through the relay, which bridges the versions, but can never punch: a FAILED that
+ * says nothing about NATs.
+ */
+function checkSharedIpVersions(check: Checker, homes: HomeNetwork[]): void {
+  const hostsOf = (role: HostRole) =>
+    homes.flatMap((home, i) =>
+      home.hosts.flatMap((host, j) =>
+        host.role === role ? [{ path: `homes[${i}].hosts[${j}]`, name: host.name, home }] : [],
+      ),
+    )
+  for (const client of hostsOf('client'))
+    for (const remote of hostsOf('remote')) {
+      const ipv4 = client.home.nat !== undefined && remote.home.nat !== undefined
+      const ipv6 = client.home.nat6 !== undefined && remote.home.nat6 !== undefined
+      if (!ipv4 && !ipv6)
+        check.fail(
+          client.path,
+          `client '${client.name}' and remote '${remote.name}' share no IP version (IPv6-only and IPv4-only homes), ` +
+            'so they can never punch: give one of their homes the other version',
+        )
+    }
+}
+
 function checkInternet6(check: Checker, value: unknown): string | undefined {
   const path = 'internet6'
   if (typeof value !== 'string') return check.fail(path, `must be an IPv6 /64 such as ${DEFAULT_INTERNET6}`)
@@ -389,7 +418,8 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
     home.name === undefined
       ? check.fail(`${path}.name`, 'is required')
       : check.name(home.name, `${path}.name`)
-  const nat = checkNat(check, home.nat, `${path}.nat`)
+  const nat =
+    home.nat === undefined && home.nat6 !== undefined ? undefined : checkNat(check, home.nat, `${path}.nat`)
   const hostList =
     home.hosts === undefined
       ? check.fail(`${path}.hosts`, 'is required')
@@ -408,6 +438,7 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
       `${path}.nat6`,
       "a home without a router (nat: none) has public IPv6 addresses too: nat6 'none' or leave it out",
     )
+  if (nat === undefined && nat6 !== undefined) checkIpv6OnlyHome(check, path, nat6, hosts)
   if (hosts.some((h) => h.behaviour === 'slow-relay')) {
     if (nat === 'none')
       check.fail(`${path}.nat`, "a 'slow-relay' remote needs a home with a router to delay its relay traffic")
@@ -422,8 +453,35 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
         "a 'slow-relay' remote's router delays the whole home's relay traffic: give it a home of its own",
       )
   }
-  if (name === undefined || nat === undefined) return undefined
-  return { name, nat, hosts, delayMs, ...(nat6 === undefined ? {} : { nat6 }) }
+  if (name === undefined || (nat === undefined && nat6 === undefined)) return undefined
+  return {
+    name,
+    ...(nat === undefined ? {} : { nat }),
+    hosts,
+    delayMs,
+    ...(nat6 === undefined ? {} : { nat6 }),
+  }
+}
+
+/**
+ * An IPv6-only home (`nat` left out): a router with IPv6 alone, hosts without IPv4. What runs
+ * there must manage without IPv4: our client and the js remote do. The go and rust remotes
+ * reserve their relay slot over IPv4 and the original Go client needs IPv4; the misbehaving
+ * remotes are measured on IPv4.
+ */
+function checkIpv6OnlyHome(check: Checker, path: string, nat6: Nat6Type, hosts: HostSpec[]): void {
+  if (nat6 === 'none')
+    check.fail(`${path}.nat6`, 'an IPv6-only home needs a router: nat6 firewall, nat66 or nat66-symmetric')
+  for (const [j, host] of hosts.entries()) {
+    const where = `${path}.hosts[${j}]`
+    if (host.impl !== 'js')
+      check.fail(
+        `${where}.impl`,
+        `a ${host.impl} ${host.role} needs IPv4; in an IPv6-only home (no nat) run our client or a js remote`,
+      )
+    if (host.behaviour !== undefined)
+      check.fail(`${where}.behaviour`, 'misbehaving remotes are measured on IPv4: give this home a nat')
+  }
 }
 
 function checkDelay(check: Checker, value: unknown, path: string, nat: NatType | undefined): number {
@@ -444,7 +502,8 @@ function checkDelay(check: Checker, value: unknown, path: string, nat: NatType |
 }
 
 function checkNat(check: Checker, value: unknown, path: string): NatType | undefined {
-  if (value === undefined) return check.fail(path, `is required: one of ${natChoices()}`)
+  if (value === undefined)
+    return check.fail(path, `is required: one of ${natChoices()} (left out with nat6, the home is IPv6-only)`)
   if (typeof value === 'string') {
     if ((NAT_TYPES as readonly string[]).includes(value)) return value as NatType
     const alias = NAT_ALIASES[value]

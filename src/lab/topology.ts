@@ -4,7 +4,7 @@ import { type Logger, logger } from '../lib/logger.js'
 import { type CommandOptions, type CommandResult, runCommand } from './command.js'
 import { registerTeardown, type SyncTeardown, unregisterTeardown } from './exit-hooks.js'
 import { labIdOf, newLabId } from './names.js'
-import { DELAY_QUEUE } from './nat-profiles.js'
+import { DELAY_QUEUE, type NatType } from './nat-profiles.js'
 import {
   ipBatch,
   ipBatchSync,
@@ -58,6 +58,10 @@ export interface LabNetwork {
   readonly upMs: number
   /** The node of that name; throws for an unknown name. */
   node(name: string): LabNode
+  /** The node's IPv4 address (`publicIp`: the one the internet sees); throws in an IPv6-only home. */
+  ip4(name: string, which?: 'ip' | 'publicIp'): string
+  /** A host's IPv4 NAT profile; throws for a router or public node, or in an IPv6-only home. */
+  nat(host: string): NatType
   /** The argv that runs `cmd args` inside the node's namespace: `['ip', ['netns', 'exec', ns, cmd, …args]]`. */
   command(node: string, cmd: string, args?: readonly string[]): [string, string[]]
   /** Runs a command inside the node's namespace to completion; rejects with CommandError unless it exits 0. */
@@ -192,6 +196,19 @@ class Lab implements LabNetwork, SyncTeardown {
     if (node === undefined)
       throw new Error(`lab ${this.id} has no node '${name}'; nodes: ${[...this.byName.keys()].join(', ')}`)
     return node
+  }
+
+  ip4(name: string, which: 'ip' | 'publicIp' = 'ip'): string {
+    const ip = this.node(name)[which]
+    if (ip === undefined) throw new Error(`node '${name}' has no IPv4: its home is IPv6-only`)
+    return ip
+  }
+
+  nat(host: string): NatType {
+    const node = this.node(host)
+    if (node.kind !== 'host') throw new Error(`node '${host}' is a ${node.kind}, not a host`)
+    if (node.nat === undefined) throw new Error(`host '${host}' has no IPv4 NAT: its home is IPv6-only`)
+    return node.nat
   }
 
   command(node: string, cmd: string, args: readonly string[] = []): [string, string[]] {

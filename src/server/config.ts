@@ -6,6 +6,12 @@ import { DEFAULT_FILTER_SHARES_TEXT } from './protocol-filter.js'
 /** Flags of `punchr server` (each also read from PUNCHR_SERVER_<FLAG>). */
 export const serverFlags = {
   host: stringFlag('host', 'Address to listen on (gRPC and HTTP)', '0.0.0.0', { group: 'Network' }),
+  host6: stringFlag(
+    'host6',
+    "IPv6 address gRPC and HTTP listen on as well, for clients on IPv6 only ('' = none, :: = every IPv6 address)",
+    '',
+    { group: 'Network' },
+  ),
   port: portFlag('port', 'API port: gRPC, gRPC-Web and Connect over HTTP/2 cleartext', 10000, {
     group: 'Network',
   }),

@@ -29,7 +29,7 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse
 export function punchrConnectAdapter(
   options: ConnectNodeAdapterOptions,
 ): (req: NodeRequest, res: NodeResponse) => void {
-  const handle = connectNodeAdapter({
+  const connectHandle = connectNodeAdapter({
     ...options,
     contextValues: (req) => {
       const values = options.contextValues?.(req) ?? createContextValues()
@@ -38,6 +38,19 @@ export function punchrConnectAdapter(
       return values
     },
   })
+  // Whatever Connect throws at a request (rather than answering it) must not end the process.
+  const handle = (req: NodeRequest, res: NodeResponse) => {
+    try {
+      withUsableAuthority(req)
+      connectHandle(req, res)
+    } catch {
+      if (res.headersSent) res.destroy()
+      else {
+        res.statusCode = 400
+        res.end()
+      }
+    }
+  }
   const maxBytes = options.readMaxBytes ?? Number.POSITIVE_INFINITY
   const inputs = inputSchemas(options.routes)
 
@@ -67,6 +80,22 @@ export function punchrConnectAdapter(
       () => res.destroy(),
     )
   }
+}
+
+/** What a request's authority becomes when it cannot be one (see withUsableAuthority). */
+export const UNUSABLE_AUTHORITY_REPLACEMENT = 'punchr.invalid'
+
+/**
+ * Connect builds a URL from the request's authority and throws when it cannot, which ended the
+ * server: Node's own HTTP/2 client sends an IPv6 authority without brackets
+ * (`2600:11::1:10000`, seen in the lab), and a peer may send none at all. Nothing here routes
+ * by authority, so one that does not parse is replaced.
+ */
+function withUsableAuthority(req: NodeRequest): void {
+  const authority = 'authority' in req ? req.authority : req.headers.host
+  if (authority !== undefined && URL.canParse(`http://${authority}`)) return
+  if ('authority' in req) Object.defineProperty(req, 'authority', { value: UNUSABLE_AUTHORITY_REPLACEMENT })
+  else req.headers.host = UNUSABLE_AUTHORITY_REPLACEMENT
 }
 
 /** The input message schema of every RPC the routes register, by request path. */

@@ -110,9 +110,13 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   // gRPC needs HTTP/2: cleartext with prior knowledge (what Go and Rust punchr clients speak
   // by default) or TLS with ALPN h2 when --tls-cert/--tls-key are given.
   const grpcHandler = punchrConnectAdapter(adapterOptions)
-  const grpcServer =
-    tls === undefined ? http2.createServer(grpcHandler) : http2.createSecureServer(tls, grpcHandler)
-  const grpcSessions = trackSessions(grpcServer)
+  const grpcSessions = new Set<http2.ServerHttp2Session>()
+  const newGrpcServer = () => {
+    const server =
+      tls === undefined ? http2.createServer(grpcHandler) : http2.createSecureServer(tls, grpcHandler)
+    trackSessions(server, grpcSessions)
+    return server
+  }
   // The HTTP/1.1 port serves /metrics, /healthz and the dashboard, and the same API over
   // Connect and gRPC-Web for browsers and curl.
   const dashboard = createDashboard(db)
@@ -121,7 +125,13 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     fallback: (req, res) =>
       void serveHttp(req as http.IncomingMessage, res as http.ServerResponse, { db, metrics, dashboard }),
   })
-  const httpServer = tls === undefined ? http.createServer(httpHandler) : https.createServer(tls, httpHandler)
+  const newHttpServer = () =>
+    tls === undefined ? http.createServer(httpHandler) : https.createServer(tls, httpHandler)
+  // One server pair per listen address: --host, and --host6 for clients on IPv6 only (a Node
+  // server listens on one address; `::` alone would also take IPv4, as v4-mapped addresses).
+  const hosts = [config.host, ...(config.host6 === '' ? [] : [config.host6])]
+  const grpcServers = hosts.map(newGrpcServer)
+  const httpServers = hosts.map(newHttpServer)
 
   let maintenance: NodeJS.Timeout | undefined
   const maintain = () =>
@@ -148,14 +158,22 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       return inFlight
     },
     async start() {
-      grpcPort = await listen(grpcServer, config.host, config.port)
-      httpPort = await listen(httpServer, config.host, config.httpPort)
+      // Port 0 picks a free port on the first address; the others listen on the same one.
+      for (const [i, host] of hosts.entries()) {
+        // --host6 alone (ipv6Only): `::` would otherwise claim IPv4 too and clash with --host 0.0.0.0.
+        const ipv6Only = i > 0
+        grpcPort = await listen(grpcServers[i]!, host, i === 0 ? config.port : grpcPort, ipv6Only)
+        httpPort = await listen(httpServers[i]!, host, i === 0 ? config.httpPort : httpPort, ipv6Only)
+      }
       maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS)
       maintenance.unref()
       log.info(
         {
           grpc: `${config.host}:${grpcPort}`,
           http: `${config.host}:${httpPort}`,
+          ...(config.host6 === ''
+            ? {}
+            : { grpc6: `[${config.host6}]:${grpcPort}`, http6: `[${config.host6}]:${httpPort}` }),
           tls: tls !== undefined,
           database: db.kind,
         },
@@ -166,11 +184,11 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       destroyed ??= (async () => {
         log.info({ inFlight }, 'shutting down: no new requests, finishing in-flight ones')
         clearInterval(maintenance)
-        const closing = Promise.all([close(grpcServer), close(httpServer)])
+        const closing = Promise.all([...grpcServers, ...httpServers].map(close))
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
         // Idle HTTP/2 sessions would keep close() waiting; in-flight work is done now.
         for (const session of grpcSessions) session.close()
-        httpServer.closeAllConnections()
+        for (const server of httpServers) server.closeAllConnections()
         await closing
         if (ownsGeo) geo.close()
         if (ownsDb) await db.close()
@@ -201,24 +219,26 @@ function listen(
   server: http.Server | http2.Http2Server | http2.Http2SecureServer,
   host: string,
   port: number,
+  ipv6Only = false,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    server.listen({ port, host, ipv6Only }, () => {
       server.off('error', reject)
       resolve((server.address() as AddressInfo).port)
     })
   })
 }
 
-/** Remembers open HTTP/2 sessions so shutdown can close idle ones (server.close() waits for them). */
-function trackSessions(server: http2.Http2Server | http2.Http2SecureServer): Set<http2.ServerHttp2Session> {
-  const open = new Set<http2.ServerHttp2Session>()
+/** Remembers open HTTP/2 sessions in `open` so shutdown can close idle ones (server.close() waits for them). */
+function trackSessions(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  open: Set<http2.ServerHttp2Session>,
+): void {
   server.on('session', (session: http2.ServerHttp2Session) => {
     open.add(session)
     session.on('close', () => open.delete(session))
   })
-  return open
 }
 
 function close(server: http.Server | http2.Http2Server): Promise<void> {

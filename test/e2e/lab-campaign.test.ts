@@ -9,6 +9,7 @@ import { namespaceInode } from '../../src/lab/netns.js'
 import { programPath } from '../../src/lab/peers/launch.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
 import { validateScenario } from '../../src/lab/scenario.js'
+import { explainFailure } from '../support/campaign-failure.js'
 
 /**
  * Whole campaigns with the real programs (`punchr lab run`'s library): relays, a DHT bootstrap
@@ -23,10 +24,6 @@ after(() => rmSync(outDir, { recursive: true, force: true }))
 
 /** `npm test` sets warn; the run folder's logs are what one reads when a campaign fails. */
 const env = { PUNCHR_LOG_LEVEL: 'info' }
-
-function show(table: string, problems: string[]): string {
-  return `\n${table}\n${problems.join('\n')}`
-}
 
 describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', {
   skip,
@@ -59,7 +56,7 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
     })
     for (const line of result.table.split('\n')) t.diagnostic(line)
     const { verdict } = result
-    assert.ok(result.ok, show(result.table, verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     assert.deepEqual(result.clientExits, { 'client-a': 0 })
 
     // The server died after round 5 and came back while the client went on measuring.
@@ -109,7 +106,7 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
     // The server's pair exclusion (docs/PROTOCOL.md, "Allocation"): each client measures each remote once in its 2 rounds.
     const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     const pairs = result.verdict.rounds
       .map(({ round }) => `${round.client}→${round.remote}:${round.outcome}`)
       .sort()
@@ -144,7 +141,7 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
     })
     const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     const rounds = result.verdict.rounds.map(({ round }) => round)
     assert.deepEqual(rounds.map((r) => `${r.remote}:${r.outcome}`).sort(), [
       'remote-g:SUCCESS',
@@ -183,7 +180,7 @@ describe('lab campaigns with rust-libp2p remotes', { skip, timeout: 40 * 60_000 
       onProgress: (line) => progress.push(line),
     })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     assert.ok(
       progress.some((l) => l.startsWith('rust-libp2p remote: building or taking it from the cache')),
       progress.join('\n'),
@@ -275,7 +272,7 @@ describe('lab campaigns over QUIC (our transport, src/quic)', { skip, timeout: 3
     // the round before (js-libp2p's dial queue joins dials per peer, forced ones too).
     const result = await runCampaign(scenario, { outDir, env, clientHostCount: 3 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     assert.deepEqual(result.clientExits, { 'client-q': 0, 'client-m': 0 })
     const rounds = result.verdict.rounds.map(({ round }) => round)
     const quicOnly = rounds.filter((r) => r.client === 'client-q')
@@ -315,7 +312,7 @@ describe('lab campaigns over QUIC (our transport, src/quic)', { skip, timeout: 3
     })
     const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     const pairs = result.verdict.rounds
       .map(({ round }) => `${round.client}→${round.remote}:${round.outcome}:${round.transport}`)
       .sort()
@@ -363,7 +360,7 @@ describe('lab campaigns over QUIC with go-libp2p and rust-libp2p remotes', {
     // The server's pair exclusion (docs/PROTOCOL.md, "Allocation"): each client measures each remote once in its 4 rounds.
     const result = await runCampaign(scenario, { outDir, env, retryPairAfterSeconds: 600 })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, show(result.table, result.verdict.problems))
+    assert.ok(result.ok, explainFailure(result))
     assert.deepEqual(result.clientExits, { 'client-a': 0, 'client-d': 0 })
     const rounds = result.verdict.rounds.map(({ round }) => round)
     assert.deepEqual(rounds.map((r) => `${r.client}→${r.remote}:${r.outcome}:${r.transport}`).sort(), [

@@ -9,14 +9,17 @@ import { runCampaign } from '../../src/lab/campaign/campaign.js'
 import { programPath } from '../../src/lab/peers/launch.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
 import { loadScenario } from '../../src/lab/scenario-file.js'
+import { explainFailure } from '../support/campaign-failure.js'
 import { startTestServer } from '../support/server.js'
 
 /**
  * The shipped scenario `dual-stack`: clients behind cone/firewall and symmetric/nat66-symmetric
- * homes against js, go and rust remotes, TCP and QUIC. Every stored round agrees with the ground
- * truth of its IP version; IPv6 rounds measure SUCCESS (firewall ↔ firewall, firewall ↔ nat66)
- * and FAILED (nat66-symmetric); no ip6 filter is served to a client or for a remote that cannot
- * use it; the dashboard, in a real browser, shows the campaign's IPv6 rows.
+ * homes and in an IPv6-only home against js, go and rust remotes (and a js remote in an
+ * IPv6-only home), TCP and QUIC. Every stored round agrees with the ground truth of its IP
+ * version; IPv6 rounds measure SUCCESS (firewall ↔ firewall, firewall ↔ nat66) and FAILED
+ * (nat66-symmetric); the IPv6-only hosts measure and are measured, over IPv6 alone; no ip6 filter
+ * is served to a client or for a remote that cannot use it; the dashboard, in a real browser,
+ * shows the campaign's IPv6 rows.
  */
 
 const CHROMIUM = process.env.PUNCHR_TEST_CHROMIUM ?? '/usr/bin/chromium'
@@ -42,12 +45,28 @@ describe('lab: dual stack', { skip, timeout: 900_000 }, () => {
       env: { PUNCHR_LOG_LEVEL: 'info' },
     })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, `\n${result.table}\n${result.verdict.problems.join('\n')}`)
+    assert.ok(result.ok, explainFailure(result))
 
     const v6 = result.verdict.rounds.filter(({ round }) => round.ipVersion === 6)
     const v6Outcomes = new Set(v6.map(({ round }) => round.outcome))
     assert.ok(v6Outcomes.has('SUCCESS'), `an IPv6 round succeeded:\n${result.table}`)
     assert.ok(v6Outcomes.has('FAILED'), `an IPv6 round failed:\n${result.table}`)
+
+    // The IPv6-only hosts: no round of theirs went over IPv4 (one that punched nothing tells no
+    // version), and the client punched.
+    const ipv6Only = result.verdict.rounds.filter(
+      ({ round }) => round.client === 'client-6' || round.remote === 'js-6',
+    )
+    assert.ok(
+      ipv6Only.some(({ round }) => round.remote === 'js-6'),
+      `the IPv6-only remote was measured:\n${result.table}`,
+    )
+    assert.ok(
+      ipv6Only.some(({ round }) => round.client === 'client-6' && round.outcome === 'SUCCESS'),
+      `the IPv6-only client punched:\n${result.table}`,
+    )
+    for (const { round } of ipv6Only)
+      assert.notEqual(round.ipVersion, 4, `round ${round.client} → ${round.remote}`)
 
     const db = await openDatabase({ dataDir: result.folder.database })
     try {
@@ -62,7 +81,7 @@ describe('lab: dual stack', { skip, timeout: 900_000 }, () => {
       )
       assert.ok(filtered.length > 0, 'ip6 filters were served')
       for (const row of filtered) {
-        assert.match(row.agent_version, / ip=4,6\b/)
+        assert.match(row.agent_version, / ip=(4,)?6\b/)
         assert.ok(row.remote_versions?.map(Number).includes(6), 'an ip6 filter for a remote with IPv6')
       }
 

@@ -10,6 +10,7 @@ import { programPath } from '../../src/lab/peers/launch.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
 import { loadScenario } from '../../src/lab/scenario-file.js'
 import { LIMITS } from '../../src/lib/report-limits.js'
+import { explainFailure } from '../support/campaign-failure.js'
 
 /**
  * The shipped scenario `misbehaving-remotes`: two punchr clients against a well-behaved remote
@@ -33,7 +34,7 @@ describe('lab: misbehaving remotes', { skip, timeout: 600_000 }, () => {
       retryPairAfterSeconds: 600,
     })
     for (const line of result.table.split('\n')) t.diagnostic(line)
-    assert.ok(result.ok, `\n${result.table}\n${result.verdict.problems.join('\n')}`)
+    assert.ok(result.ok, explainFailure(result))
 
     const measured = new Set(result.verdict.rounds.map(({ round }) => round.remote))
     for (const behaviour of [...REMOTE_BEHAVIOURS, 'honest'])

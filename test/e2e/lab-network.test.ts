@@ -239,7 +239,7 @@ async function punch(
   port: number,
   ms: number,
 ): Promise<Json[]> {
-  const relay = lab.node('relay-1').ip
+  const relay = lab.ip4('relay-1')
   const [pa, pb] = [
     new Program(lab, a, script, [relay, port, ms]),
     new Program(lab, b, script, [relay, port, ms]),
@@ -251,9 +251,7 @@ async function punch(
 }
 
 function nat(lab: LabNetwork, host: string): NatType {
-  const node = lab.node(host)
-  assert.ok(node.kind === 'host')
-  return node.nat
+  return lab.nat(host)
 }
 
 /** The measured outcome beside the ground truth for the pair and transport. */
@@ -283,11 +281,11 @@ describe('lab network (packet level)', { skip, timeout: 60_000 }, () => {
     await lab?.down()
   })
 
-  const wan = (home: string) => lab.node(`${home}-router`).ip
+  const wan = (home: string) => lab.ip4(`${home}-router`)
 
   it('hosts behind every router reach the relay', async (t) => {
     t.diagnostic(`lab ${lab.id} with ${lab.namespaces.length} namespaces up in ${lab.upMs.toFixed(0)} ms`)
-    const relay = lab.node('relay-1').ip
+    const relay = lab.ip4('relay-1')
     const probes = await Promise.all(
       ['alice', 'bob', 'carol'].map((h) => run(lab, h, UDP_PROBE, [relay, 40000])),
     )
@@ -295,7 +293,7 @@ describe('lab network (packet level)', { skip, timeout: 60_000 }, () => {
   })
 
   it('cone: the relay sees the router WAN address and the host port, the same for every destination', async () => {
-    const relay = lab.node('relay-1').ip
+    const relay = lab.ip4('relay-1')
     const probe = await run(lab, 'alice', UDP_PROBE, [relay, 40001])
     assert.deepEqual(probe.seen, {
       7000: { address: wan('cone-a'), port: 40001 },
@@ -308,7 +306,7 @@ describe('lab network (packet level)', { skip, timeout: 60_000 }, () => {
   })
 
   it('symmetric: a different external port for every destination', async () => {
-    const relay = lab.node('relay-1').ip
+    const relay = lab.ip4('relay-1')
     const probe = await run(lab, 'carol', UDP_PROBE, [relay, 40002])
     assert.equal(probe.seen[7000].address, wan('sym-c'))
     assert.equal(probe.seen[7001].address, wan('sym-c'))
@@ -316,7 +314,7 @@ describe('lab network (packet level)', { skip, timeout: 60_000 }, () => {
   })
 
   it('unsolicited inbound packets do not reach the host; replies from the exact endpoint do', async () => {
-    const relay = lab.node('relay-1').ip
+    const relay = lab.ip4('relay-1')
     const aliceWan = wan('cone-a')
     // alice:40003 has talked to relay:7000 and relay:7001 (a mapping exists); 40004 never sent anything.
     await run(lab, 'alice', UDP_PROBE, [relay, 40003])
@@ -445,7 +443,7 @@ describe('lab latency: a home router that delays what it forwards', { skip, time
   it('adds its delay each way to a round trip through it, and nothing to the others', async () => {
     const acceptor = new Program(lab, 'relay-1', ACCEPTOR, [7200])
     assert.deepEqual(await acceptor.next(), { ready: true })
-    const relay = lab.node('relay-1').ip
+    const relay = lab.ip4('relay-1')
     const [slow, fast] = await Promise.all([
       new Program(lab, 'dave', CONNECT_TIMES, [relay, 7200, 5]).next(10_000),
       new Program(lab, 'erin', CONNECT_TIMES, [relay, 7200, 5]).next(10_000),
@@ -465,5 +463,41 @@ describe('lab latency: a home router that delays what it forwards', { skip, time
     const pids = pidsInNamespaces(inodes)
     await lab.down()
     for (const pid of pids) assert.equal(isAlive(pid), false)
+  })
+})
+
+describe('lab network: an IPv6-only home', { skip, timeout: 60_000 }, () => {
+  let lab: LabNetwork
+
+  before(async () => {
+    lab = await upLabNetwork(
+      validateScenario(
+        {
+          name: 'lab-ipv6-only-e2e',
+          relays: 1,
+          homes: [{ name: 'v6', nat6: 'firewall', hosts: [{ name: 'frank', role: 'client' }] }],
+        },
+        'lab-ipv6-only-e2e',
+      ),
+    )
+  })
+  after(() => lab?.down())
+
+  it('its host has no IPv4 beyond loopback, reaches the relay over IPv6 and cannot over IPv4', async () => {
+    const { stdout } = await lab.exec('frank', 'ip', ['-4', '-o', 'addr', 'show'])
+    assert.deepEqual(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/)[3]),
+      ['127.0.0.1/8'],
+    )
+    const acceptor = new Program(lab, 'relay-1', ACCEPTOR, [7300])
+    assert.deepEqual(await acceptor.next(), { ready: true })
+    const relay6 = lab.node('relay-1').ip6!
+    const over6 = await new Program(lab, 'frank', CONNECT_TIMES, [relay6, 7300, 2]).next(10_000)
+    assert.ok(Array.isArray(over6.times), JSON.stringify(over6))
+    const over4 = await new Program(lab, 'frank', CONNECT_TIMES, [lab.ip4('relay-1'), 7300, 1]).next(10_000)
+    assert.equal(over4.error, 'ENETUNREACH')
   })
 })

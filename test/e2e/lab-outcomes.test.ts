@@ -70,11 +70,7 @@ describe('outcomes the remote decides (js-libp2p remotes, traced probe)', { skip
   let relayListenAddrs: string[]
   const peers: PeerProcess[] = []
 
-  const nat = (host: string): NatType => {
-    const node = lab.node(host)
-    assert.ok(node.kind === 'host')
-    return node.nat
-  }
+  const nat = (host: string): NatType => lab.nat(host)
 
   function startRemote(dialPort: number, extra: string[] = []): PeerProcess {
     const process = startPeer(
@@ -117,7 +113,7 @@ describe('outcomes the remote decides (js-libp2p remotes, traced probe)', { skip
 
   before(async () => {
     lab = await upLabNetwork(scenario)
-    const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.node('relay-1').ip])
+    const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.ip4('relay-1')])
     peers.push(relay)
     const relayReady = (await relay.next()) as Ready
     relayAddr = relayReady.addrs![0]!

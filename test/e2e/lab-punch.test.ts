@@ -58,12 +58,8 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
   let relayListenAddrs: string[]
   const remotes = new Map<string, { process: PeerProcess; ready: Ready }>()
 
-  const nat = (host: string): NatType => {
-    const node = lab.node(host)
-    assert.ok(node.kind === 'host')
-    return node.nat
-  }
-  const wan = (host: string) => lab.node(host).publicIp
+  const nat = (host: string): NatType => lab.nat(host)
+  const wan = (host: string) => lab.ip4(host, 'publicIp')
 
   /** One round: a fresh probe in `client` dials `remote` through the relay; its JSON line and wall time. */
   async function round(client: string, remote: string): Promise<{ result: ProbeResult; ms: number }> {
@@ -92,11 +88,11 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
 
   before(async () => {
     lab = await upLabNetwork(scenario)
-    const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.node('relay-1').ip])
+    const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.ip4('relay-1')])
     const relayReady = (await relay.next()) as Ready
     relayAddr = relayReady.addrs![0]!
     relayListenAddrs = relayReady.addrs!
-    assert.equal(relayAddr, `/ip4/${lab.node('relay-1').ip}/tcp/4001/p2p/${relayReady.peerId}`)
+    assert.equal(relayAddr, `/ip4/${lab.ip4('relay-1')}/tcp/4001/p2p/${relayReady.peerId}`)
     await Promise.all(
       ['b', 'c'].map(async (host) => {
         const process = startPeer(

@@ -15,6 +15,7 @@ import { PunchrService } from '../../src/gen/punchr_pb.js'
 import { PUNCHR_BIN, punchr } from '../support/cli.js'
 import { relayAddr, visitor } from '../support/dht.js'
 import { newPeer } from '../support/fixtures.js'
+import { hasIpv6Loopback } from '../support/ipv6.js'
 
 const LOOPBACK_PORTS = ['--port', '0', '--http-port', '0']
 
@@ -67,6 +68,8 @@ function lineValue(lines: string[], prefix: string): string {
   assert.equal(found.length, 1, `one line starting with "${prefix}" in:\n${lines.join('\n')}`)
   return found[0]!.slice(prefix.length)
 }
+
+const ipv6Loopback = await hasIpv6Loopback()
 
 describe('punchr honeypot and punchr up (embedded database)', () => {
   let dir: string
@@ -162,6 +165,30 @@ describe('punchr honeypot and punchr up (embedded database)', () => {
     const again = await start([...args, ...LOOPBACK_PORTS, '--bootstrap-peers', ''])
     assert.equal(lineValue(again.lines, 'honeypot peer ID: '), peerId, 'the same identity after a restart')
     assert.equal((await again.stop()).code, 0)
+  })
+
+  it('honeypot --listen-host6 listens on IPv6 (TCP) as well', {
+    skip: ipv6Loopback ? false : 'no IPv6 loopback (::1) here',
+  }, async () => {
+    const args = [
+      'honeypot',
+      '--data-dir',
+      join(dir, 'hp6'),
+      '--key-file',
+      join(dir, 'hp6.key'),
+      '--listen-host',
+      '127.0.0.1',
+      '--listen-host6',
+      '::1',
+    ]
+    const honeypot = await start([...args, ...LOOPBACK_PORTS, '--bootstrap-peers', ''])
+    const peerId = lineValue(honeypot.lines, 'honeypot peer ID: ')
+    const listening = honeypot.lines.filter((l) => l.startsWith('honeypot listening on '))
+    assert.ok(
+      listening.some((l) => new RegExp(`^honeypot listening on /ip6/::1/tcp/\\d+/p2p/${peerId}$`).test(l)),
+      listening.join('\n'),
+    )
+    assert.equal((await honeypot.stop()).code, 0)
   })
 
   it('up runs server and honeypot on one database: a peer its honeypot records, its server hands out', async () => {

@@ -68,12 +68,8 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
   let services: LabServices
   const remotes = new Map<string, { process: PeerProcess; ready: GoReady }>()
 
-  const nat = (host: string): NatType => {
-    const node = lab.node(host)
-    assert.ok(node.kind === 'host')
-    return node.nat
-  }
-  const wan = (host: string) => lab.node(host).publicIp
+  const nat = (host: string): NatType => lab.nat(host)
+  const wan = (host: string) => lab.ip4(host, 'publicIp')
 
   const round = (client: string, remote: string): Promise<ProbeResult> =>
     runProbe(lab, client, {

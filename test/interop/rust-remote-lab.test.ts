@@ -82,12 +82,8 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   const logFile = (node: string, program: string) => join(logDir, `${node}-${program}.log`)
   const remotes = new Map<string, { process: PeerProcess; ready: RustReady }>()
 
-  const nat = (host: string): NatType => {
-    const node = lab.node(host)
-    assert.ok(node.kind === 'host')
-    return node.nat
-  }
-  const wan = (host: string) => lab.node(host).publicIp
+  const nat = (host: string): NatType => lab.nat(host)
+  const wan = (host: string) => lab.ip4(host, 'publicIp')
   const logOf = (host: string) => `--- ${host}'s log:\n${remotes.get(host)!.process.stderr()}`
   /** A remote's whole log so far (PeerProcess keeps only the tail of stderr). */
   const fullLog = (host: string) => readFileSync(logFile(host, 'rust-remote'), 'utf8')

@@ -107,10 +107,10 @@ export async function startLabServices(
   options: { name: string; logFile?: (node: string, program: string) => string },
 ): Promise<LabServices> {
   const logFile = options.logFile ?? (() => undefined)
-  const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.node('relay-1').ip], {
+  const relay = startPeer(lab, 'relay-1', 'relay', ['--ip', lab.ip4('relay-1')], {
     logFile: logFile('relay-1', 'relay'),
   })
-  const bootstrap = startPeer(lab, 'bootstrap-1', 'bootstrap', ['--ip', lab.node('bootstrap-1').ip], {
+  const bootstrap = startPeer(lab, 'bootstrap-1', 'bootstrap', ['--ip', lab.ip4('bootstrap-1')], {
     logFile: logFile('bootstrap-1', 'bootstrap'),
   })
   const [relayReady, bootstrapReady] = (await Promise.all([relay.next(), bootstrap.next()])) as {
@@ -120,7 +120,7 @@ export async function startLabServices(
   const relayListenAddrs = relayReady!.addrs
   // The honeypot (with the server: PGlite is one process's database).
   const dataDir = mkdtempSync(join(tmpdir(), `punchr-${options.name}-`))
-  const ip = lab.node('server').ip
+  const ip = lab.ip4('server')
   const bootstrapAddr = bootstrapReady!.addrs[0]!
   const server = new PeerProcess(
     lab,

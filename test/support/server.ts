@@ -33,6 +33,7 @@ export interface TestServer {
 export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   return {
     host: '127.0.0.1',
+    host6: '',
     port: 0,
     httpPort: 0,
     openRegistration: false,

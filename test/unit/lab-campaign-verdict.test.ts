@@ -328,6 +328,25 @@ describe('campaign verdict with IPv6', () => {
     assert.match(table, /\nany +cone \/ firewall +symmetric \/ firewall +js +tcp +2 /)
   })
 
+  it('judges a round with a host of an IPv6-only home by IPv6, even one that punched nothing', () => {
+    const v6only = validateScenario({
+      name: 'v6only',
+      homes: [
+        { name: 'home-a', nat6: 'firewall', hosts: [{ name: 'client-a', role: 'client' }] },
+        { name: 'home-b', nat: 'symmetric', nat6: 'firewall', hosts: [{ name: 'remote-b', role: 'remote' }] },
+      ],
+    })
+    const verdict = judge(v6only, [on('remote-b', 'SUCCESS', 'any'), on('remote-b', 'SUCCESS', 4)])
+    assert.deepEqual(
+      verdict.rounds.map((r) => [r.expected?.outcome, r.agrees]),
+      [
+        ['SUCCESS', true],
+        ['SUCCESS', true],
+      ],
+    )
+    assert.match(formatVerdictTable(verdict), /\n6 +firewall \(IPv6 only\) +firewall +js +tcp +2 +SUCCESS 2/)
+  })
+
   it('an IPv4 lab keeps its table without the IP column', () => {
     assert.doesNotMatch(formatVerdictTable(judge(scenario, [on('remote-b', 'SUCCESS', 'any')])), /^IP /)
   })

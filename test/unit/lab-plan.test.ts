@@ -32,8 +32,10 @@ describe('planLab', () => {
         assert.ok(iface.startsWith(`${ID}-`), iface)
         assert.ok(iface.length <= MAX_IFNAME, iface)
       }
-      const ips = plan.nodes.map((n) => n.ip)
-      assert.equal(new Set(ips).size, ips.length, 'addresses are unique')
+      for (const version of ['ip', 'ip6'] as const) {
+        const ips = plan.nodes.flatMap((n) => n[version] ?? [])
+        assert.equal(new Set(ips).size, ips.length, `${version} addresses are unique`)
+      }
     })
   }
 
@@ -99,6 +101,44 @@ describe('planLab', () => {
     assert.match(
       table,
       /client-a +host +pl0a1b2c-client-a +10\.1\.0\.2\/24 +11\.0\.0\.3 +cone +client, js, tcp\+quic, via 10\.1\.0\.1/,
+    )
+  })
+})
+
+describe('planLab with an IPv6-only home', () => {
+  const scenario = validateScenario({
+    name: 'v6only',
+    relays: 1,
+    homes: [
+      { name: 'home-a', nat: 'cone', nat6: 'firewall', hosts: [{ name: 'a', role: 'client' }] },
+      { name: 'home-b', nat6: 'nat66', hosts: [{ name: 'b', role: 'remote' }] },
+    ],
+  })
+  const plan = planLab(scenario, ID)
+  const node = (name: string) => plan.nodes.find((n) => n.name === name)!
+
+  it('gives its router and hosts no IPv4 at all, and its router IPv6 rules only', () => {
+    const router = node('home-b-router')
+    const host = node('b')
+    assert.deepEqual(
+      [router.ip, router.publicIp, host.ip, host.publicIp, router.ip6, host.ip6, host.publicIp6],
+      // The router keeps its number on the internet: 11.0.0.4's IPv6 twin.
+      [undefined, undefined, undefined, undefined, '2600:11::4', 'fd11:0:0:2::2', '2600:11::4'],
+    )
+    assert.ok(
+      host.kind === 'host' && host.nat === undefined && host.nat6 === 'nat66' && host.gateway === undefined,
+    )
+    for (const netns of [router.netns, host.netns]) {
+      const lines = plan.configure.get(netns)!
+      assert.ok(!lines.some((l) => /^addr add \d+\.\d+\.\d+\.\d+\//.test(l)), `no IPv4 address in ${netns}`)
+      assert.ok(!lines.some((l) => /^route add default via \d/.test(l)), `no IPv4 route in ${netns}`)
+    }
+    assert.ok(plan.configure.get(host.netns)!.includes('route add default via fd11:0:0:2::1'))
+    assert.ok(!plan.firewall.has(router.netns), 'no iptables rules')
+    assert.match(plan.firewall6.get(router.netns)!, /-j MASQUERADE$/m)
+    assert.match(
+      formatAddressTable({ id: ID, scenario, nodes: plan.nodes }),
+      /\nb +host +pl0a1b2c-b +IPv6 only +fd11:0:0:2::2 +2600:11::4 +nat66 +remote, js, tcp\+quic$/,
     )
   })
 })

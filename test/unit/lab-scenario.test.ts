@@ -407,7 +407,7 @@ describe('NAT profiles and the ground truth', () => {
       ],
     })
     const plan = planLab(scenario, 'pt0000')
-    const relays = plan.nodes.filter((n) => n.kind === 'relay').map((n) => n.ip)
+    const relays = plan.nodes.flatMap((n) => (n.kind === 'relay' ? [n.ip] : []))
     const router = plan.nodes.find((n) => n.name === 'home-b-router')!
     assert.equal(router.kind === 'router' && router.delayMs, SLOW_RELAY_DELAY_MS)
     assert.deepEqual(router.kind === 'router' && router.delayPeers, relays)
@@ -454,6 +454,51 @@ describe('NAT profiles and the ground truth', () => {
     assert.equal(expectedOutcome6('none', 'firewall', 'tcp'), 'SUCCESS')
     assert.equal(expectedOutcome6('nat66-symmetric', 'firewall', 'tcp'), 'FAILED')
     assert.equal(expectedOutcome6('none', 'nat66-symmetric', 'quic'), 'FAILED')
+  })
+
+  it('IPv6-only homes: nat left out with nat6, our client and js remotes only, a version shared with every pair', () => {
+    const ok = validateScenario({
+      name: 'v6only',
+      homes: [
+        { name: 'a', nat6: 'firewall', hosts: [{ name: 'x', role: 'client' }] },
+        { name: 'b', nat6: 'nat66', hosts: [{ name: 'y', role: 'remote' }] },
+        { name: 'c', nat: 'cone', nat6: 'firewall', hosts: [{ name: 'z', role: 'remote' }] },
+      ],
+    })
+    assert.deepEqual(
+      ok.homes.map((h) => [h.nat, h.nat6]),
+      [
+        [undefined, 'firewall'],
+        [undefined, 'nat66'],
+        ['cone', 'firewall'],
+      ],
+    )
+    assert.throws(
+      () =>
+        validateScenario({
+          name: 'bad',
+          homes: [
+            { name: 'a', nat6: 'none', hosts: [{ name: 'x', role: 'client', impl: 'go' }] },
+            {
+              name: 'b',
+              nat6: 'firewall',
+              hosts: [
+                { name: 'y', role: 'remote', impl: 'rust' },
+                { name: 'w', role: 'remote', behaviour: 'silent-dcutr' },
+              ],
+            },
+            { name: 'c', nat: 'cone', hosts: [{ name: 'z', role: 'remote' }] },
+            { name: 'd', hosts: [{ name: 'v', role: 'remote' }] },
+          ],
+        }),
+      (err: Error) =>
+        /homes\[0\]\.nat6: an IPv6-only home needs a router/.test(err.message) &&
+        /homes\[0\]\.hosts\[0\]\.impl: a go client needs IPv4/.test(err.message) &&
+        /homes\[1\]\.hosts\[0\]\.impl: a rust remote needs IPv4/.test(err.message) &&
+        /homes\[1\]\.hosts\[1\]\.behaviour: misbehaving remotes are measured on IPv4/.test(err.message) &&
+        /homes\[0\]\.hosts\[0\]: client 'x' and remote 'z' share no IP version/.test(err.message) &&
+        /homes\[3\]\.nat: is required: .* \(left out with nat6, the home is IPv6-only\)/.test(err.message),
+    )
   })
 
   it('IPv6: a go remote in a dual-stack home needs a js bootstrap peer per path the relay does not show it', () => {

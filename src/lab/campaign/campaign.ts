@@ -256,10 +256,7 @@ class Campaign {
     const relayAddrs = await this.startRelays()
     const bootstrapAddrs = await this.startBootstrapPeers()
     const honeypotAddr = await this.startServer(bootstrapAddrs)
-    const remoteNames = await this.startRemotes(
-      relayAddrs,
-      bootstrapAddrs.length > 0 ? bootstrapAddrs : [honeypotAddr],
-    )
+    const remoteNames = await this.startRemotes(relayAddrs, honeypotAddr)
     await this.slowDownRelayLinks()
     const clientExits = await this.runClients(apiKeys, relayAddrs)
     await this.stopServer()
@@ -306,7 +303,8 @@ class Campaign {
   private async startRelays(): Promise<RelayAddrs[]> {
     return Promise.all(
       this.scenario.relays.map(async (name) => {
-        const { ip, ip6 } = this.lab.node(name)
+        const ip = this.lab.ip4(name)
+        const { ip6 } = this.lab.node(name)
         const relay = this.peer(name, 'relay', [
           '--ip',
           ip,
@@ -333,7 +331,8 @@ class Campaign {
   private async startBootstrapPeers(): Promise<string[]> {
     this.bootstrapPaths = await Promise.all(
       this.scenario.bootstrap.map(async (name) => {
-        const { ip, ip6 } = this.lab.node(name)
+        const ip = this.lab.ip4(name)
+        const { ip6 } = this.lab.node(name)
         const args = ['--ip', ip, '--port', String(PORTS.bootstrap)]
         // go-bootstrap is IPv4 only. With IPv6 the js one also speaks QUIC: go remotes learn
         // their public address on a path from a bootstrap peer reached on it (goRemotePaths).
@@ -369,11 +368,14 @@ class Campaign {
 
   /** `punchr up` in node `server`; returns the honeypot's address (with /p2p/). */
   private async startServer(bootstrapAddrs: string[]): Promise<string> {
-    const { ip, ip6 } = this.lab.node('server')
+    const ip = this.lab.ip4('server')
+    const { ip6 } = this.lab.node('server')
     this.serverArgs = [
       'up',
       '--host',
       ip,
+      // For the clients in IPv6-only homes.
+      ...(ip6 === undefined ? [] : ['--host6', ip6]),
       '--port',
       String(PORTS.serverGrpc),
       '--http-port',
@@ -407,7 +409,7 @@ class Campaign {
   private async launchServer(): Promise<string> {
     const server = this.process('server', 'up', PUNCHR_CLI, this.serverArgs)
     this.server = server
-    const ip = this.lab.node('server').ip
+    const ip = this.lab.ip4('server')
     return server.waitFor(
       'honeypot address',
       (line) => {
@@ -423,8 +425,22 @@ class Campaign {
     this.progress('server stopped')
   }
 
+  /**
+   * The DHT peers a remote joins through: the bootstrap peers, else the honeypot; over IPv6 from
+   * an IPv6-only home; on each path the relay does not show it for a go remote with IPv6.
+   */
+  private dhtBootstrapOf(node: HostNode, honeypotAddr: string): string[] {
+    if (node.ip6 !== undefined && node.impl === 'go') return this.goRemotePaths(node)
+    const path: Path = node.ip === undefined ? 'ip6/tcp' : 'ip4/tcp'
+    const viaBootstrap = this.bootstrapPaths.flatMap((paths) => paths.get(path) ?? [])
+    if (viaBootstrap.length > 0) return viaBootstrap
+    if (path === 'ip4/tcp') return [honeypotAddr]
+    const id = honeypotAddr.slice(honeypotAddr.lastIndexOf('/p2p/'))
+    return [`/ip6/${this.lab.node('server').ip6}/tcp/${PORTS.honeypot}${id}`]
+  }
+
   /** Starts every remote; returns peer ID → host name. */
-  private async startRemotes(relayAddrs: RelayAddrs[], dhtBootstrap: string[]): Promise<Map<string, string>> {
+  private async startRemotes(relayAddrs: RelayAddrs[], honeypotAddr: string): Promise<Map<string, string>> {
     const names = new Map<string, string>()
     await Promise.all(
       this.hosts.remotes.map(async (name, i) => {
@@ -436,8 +452,10 @@ class Campaign {
         // and keep TCP for the reservation; a go-libp2p swarm keeps one connection per peer, so
         // a go remote reaches the relay over QUIC only and learns its TCP address from the DHT
         // peers (test/interop/go-remote/main.go, docs/INTEROP.md).
+        // In an IPv6-only home the relay's IPv6 addresses alone (--relay6 is the reservation's).
+        const ipv4 = node.ip !== undefined
         const quic = node.transports.includes('quic')
-          ? ['--relay-quic', relay.quic, '--quic-port', String(PORTS.remoteQuic)]
+          ? [...(ipv4 ? ['--relay-quic', relay.quic] : []), '--quic-port', String(PORTS.remoteQuic)]
           : []
         // A js or rust remote with IPv6 learns its public IPv6 addresses over the relay's IPv6
         // addresses (one more connection each); a go remote from the DHT peers (goRemoteIpv6).
@@ -445,15 +463,14 @@ class Campaign {
           node.ip6 === undefined || node.impl === 'go' || relay.tcp6 === undefined
             ? []
             : [
-                ...(node.transports.includes('tcp') ? ['--relay6', relay.tcp6] : []),
+                ...(node.transports.includes('tcp') || !ipv4 ? ['--relay6', relay.tcp6] : []),
                 ...(node.transports.includes('quic') && relay.quic6 !== undefined
                   ? ['--relay-quic6', relay.quic6]
                   : []),
               ]
         const goIpv6 = node.ip6 !== undefined && node.impl === 'go'
         const args = [
-          '--relay',
-          relay.tcp,
+          ...(ipv4 ? ['--relay', relay.tcp] : []),
           ...quic,
           ...ipv6,
           ...(goIpv6 ? ['--ip6'] : []),
@@ -463,7 +480,7 @@ class Campaign {
           String(PORTS.remoteDial + 1),
           '--ready-timeout-ms',
           String(READY_TIMEOUT_MS),
-          ...(goIpv6 ? this.goRemotePaths(node) : dhtBootstrap).flatMap((addr) => ['--dht-bootstrap', addr]),
+          ...this.dhtBootstrapOf(node, honeypotAddr).flatMap((addr) => ['--dht-bootstrap', addr]),
           ...(node.behaviour === undefined ? [] : ['--behaviour', node.behaviour]),
           ...(node.behaviour === 'foreign-addrs'
             ? this.foreignAddrs(relayAddrs).flatMap((addr) => ['--foreign-addr', addr])
@@ -472,7 +489,9 @@ class Campaign {
         const remote = await this.startRemote(node, args)
         const peerId = await remote.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS + 5_000)
         names.set(peerId, name)
-        this.progress(`remote ${name} (${node.impl}, ${node.nat}) ready: ${peerId}`)
+        this.progress(
+          `remote ${name} (${node.impl}, ${node.nat ?? `${node.nat6}, IPv6 only`}) ready: ${peerId}`,
+        )
       }),
     )
     return names
@@ -508,7 +527,7 @@ class Campaign {
     return new Map(
       this.hosts.remotes.map((name) => {
         const node = this.lab.node(name)
-        return [name, [node.publicIp, ...(node.publicIp6 === undefined ? [] : [node.publicIp6])]]
+        return [name, [node.publicIp, node.publicIp6].filter((ip) => ip !== undefined)]
       }),
     )
   }
@@ -520,7 +539,7 @@ class Campaign {
    * told from the remote's own: docs/SECURITY.md says what bounds such dials.)
    */
   private foreignAddrs(relayAddrs: RelayAddrs[]): string[] {
-    const server = this.lab.node('server').ip
+    const server = this.lab.ip4('server')
     const bare = (addr: string) => addr.replace(/\/p2p\/[^/]+$/, '')
     return [
       ...relayAddrs.flatMap((r) => [bare(r.tcp), bare(r.quic)]),
@@ -556,10 +575,9 @@ class Campaign {
     const rounds =
       this.options.rounds ?? (this.options.durationSeconds === undefined ? this.scenario.rounds : undefined)
     const duration = this.options.durationSeconds ?? this.scenario.durationSeconds
-    const server = `${this.lab.node('server').ip}:${PORTS.serverGrpc}`
     const fault = new ServerFault(this.options.killServerAfterRounds)
     const clients = this.hosts.clients.map((name) =>
-      this.startClient(name, server, rounds, apiKeys.get(name)!, relayAddrs, (line) => {
+      this.startClient(name, rounds, apiKeys.get(name)!, relayAddrs, (line) => {
         if (line.trim() !== '') this.progress(`${name}: ${line}`)
         // `punchr client` prints `round <n> …` once a round's report is queued, the Go client a
         // JSON line `{"round":<n>,…}` once it sent it.
@@ -614,13 +632,17 @@ class Campaign {
    */
   private startClient(
     name: string,
-    server: string,
     rounds: number | undefined,
     apiKey: string,
     relayAddrs: RelayAddrs[],
     onLine: (line: string) => void,
   ): PeerProcess {
     const node = this.lab.node(name) as HostNode
+    // A client in an IPv6-only home reaches the server over IPv6 (its --host6).
+    const server =
+      node.ip === undefined
+        ? `[${this.lab.node('server').ip6}]:${PORTS.serverGrpc}`
+        : `${this.lab.ip4('server')}:${PORTS.serverGrpc}`
     const hostCount = String(this.options.clientHostCount ?? 1)
     const keyFile = join(this.folder.clients, `${name}.keys`)
     if (node.impl === 'go') {
@@ -660,10 +682,14 @@ class Campaign {
       )
     }
     // A client with IPv6 bootstraps over it too: identify tells it its public IPv6 addresses.
+    // In an IPv6-only home over IPv6 alone.
     const bootstrap = relayAddrs.flatMap((relay) =>
       node.transports.flatMap((t) => {
         const v6 = t === 'tcp' ? relay.tcp6 : relay.quic6
-        return [relay[t], ...(node.ip6 === undefined || v6 === undefined ? [] : [v6])]
+        return [
+          ...(node.ip === undefined ? [] : [relay[t]]),
+          ...(node.ip6 === undefined || v6 === undefined ? [] : [v6]),
+        ]
       }),
     )
     return this.process(

@@ -73,12 +73,21 @@ export function judge(
     scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, { home, h }] as const)),
   )
   const natOf = new Map([...hosts].map(([name, { home }]) => [name, home.nat]))
-  // Without IPv6 in the lab every round is an IPv4 one, whatever its stored addresses say.
-  const ipVersionOf = (round: MeasuredRound): RoundIpVersion =>
-    scenario.internet6 === undefined ? 4 : round.ipVersion
+  // Without IPv6 in the lab every round is an IPv4 one, whatever its stored addresses say; a
+  // round with a host of an IPv6-only (or IPv4-only) home is one of that version, even when it
+  // punched nothing to tell.
+  const ipVersionOf = (round: MeasuredRound): RoundIpVersion => {
+    if (scenario.internet6 === undefined) return 4
+    const homes = [round.client, round.remote].flatMap((host) => hosts.get(host ?? '')?.home ?? [])
+    if (homes.some((home) => home.nat === undefined)) return 6
+    if (homes.some((home) => home.nat6 === undefined)) return 4
+    return round.ipVersion
+  }
   const natText = (host: string, ipVersion: RoundIpVersion): string | undefined => {
     const home = hosts.get(host)?.home
-    if (home === undefined || ipVersion === 4 || home.nat6 === undefined) return home?.nat
+    if (home === undefined) return undefined
+    if (home.nat === undefined) return `${home.nat6} (IPv6 only)`
+    if (ipVersion === 4 || home.nat6 === undefined) return home.nat
     return ipVersion === 6 ? home.nat6 : `${home.nat} / ${home.nat6}`
   }
   const judged = rounds.map((round): JudgedRound => {

@@ -47,7 +47,14 @@ runProgram('lab-bootstrap', async ({ log, signal, onCleanup }) => {
   })
   onCleanup(() => node.stop())
   node.addEventListener('peer:identify', (e) =>
-    log.info({ peer: e.detail.peerId.toString(), agentVersion: e.detail.agentVersion }, 'identified'),
+    log.info(
+      {
+        peer: e.detail.peerId.toString(),
+        agentVersion: e.detail.agentVersion,
+        listenAddrs: e.detail.listenAddrs.map(String),
+      },
+      'identified',
+    ),
   )
   const ready = { ready: true, peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) }
   printLine(ready)

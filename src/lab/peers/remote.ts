@@ -63,7 +63,7 @@ import { aborted, intOption, parseOptions, printLine, required, runProgram, Usag
 import { LAB_CONNECTION_LIMITS, LAB_CONNECTION_MONITOR, until, withoutPeerId } from './util.js'
 
 const USAGE =
-  'remote --relay <relay multiaddr with /p2p/> --dial-port <port> [--listen-ip 0.0.0.0] ' +
+  'remote --relay <relay multiaddr with /p2p/> | --relay6 <its IPv6 one> --dial-port <port> [--listen-ip 0.0.0.0] ' +
   '[--listen-port 0] [--announce <multiaddr>]… [--dht-bootstrap <multiaddr with /p2p/>]… [--key <file>] ' +
   '[--relay-quic <relay QUIC multiaddr with /p2p/> [--quic-port 0]] [--no-dcutr] [--ready-timeout-ms 10000] ' +
   `[--behaviour ${REMOTE_BEHAVIOURS.join('|')}] [--foreign-addr <multiaddr>]… ` +
@@ -132,7 +132,13 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     ...(opts['foreign-addr'] ?? []),
     ...(behaviour === 'foreign-addrs' ? FOREIGN_ADDRS : []),
   ].map((a) => multiaddr(a))
-  const relay = multiaddr(required(opts.relay, 'relay', USAGE))
+  // IPv6 (a dual-stack home): connections to the relay over IPv6 tell the remote its public
+  // IPv6 addresses, which its CONNECT then carries beside the IPv4 ones. In an IPv6-only home
+  // --relay6 alone is the relay: the reservation is made over IPv6.
+  const relay6 = opts.relay6 === undefined ? undefined : multiaddr(opts.relay6)
+  const relayQuic6 = opts['relay-quic6'] === undefined ? undefined : multiaddr(opts['relay-quic6'])
+  const relay4 = opts.relay === undefined ? undefined : multiaddr(opts.relay)
+  const relay = relay4 ?? relay6 ?? multiaddr(required(opts.relay, 'relay', USAGE))
   const relayPeer = relay.getComponents().find((c) => c.name === 'p2p')?.value
   if (relayPeer === undefined)
     throw new UsageError(`--relay must end in /p2p/<relay peer id>\nusage: ${USAGE}`)
@@ -146,10 +152,6 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   if (relayQuic !== undefined && !isQuicAddress(relayQuic))
     throw new UsageError(`--relay-quic must be a /udp/<port>/quic-v1 address\nusage: ${USAGE}`)
   const quicPort = intOption(opts['quic-port'], 'quic-port', 0, 0, 65535)
-  // IPv6 (a dual-stack home): connections to the relay over IPv6 tell the remote its public
-  // IPv6 addresses, which its CONNECT then carries beside the IPv4 ones.
-  const relay6 = opts.relay6 === undefined ? undefined : multiaddr(opts.relay6)
-  const relayQuic6 = opts['relay-quic6'] === undefined ? undefined : multiaddr(opts['relay-quic6'])
   const quic = relayQuic !== undefined || relayQuic6 !== undefined
 
   const privateKey = await loadOrCreateKey(opts.key)
@@ -180,7 +182,7 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
     ...(behaviour === 'nul-agent' ? { nodeInfo: { userAgent: NUL_TEXT } } : {}),
     addresses: {
       listen: [
-        `/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`,
+        ...(relay4 === undefined ? [] : [`/ip4/${opts['listen-ip'] ?? '0.0.0.0'}/tcp/${listenPort}`]),
         ...(relay6 === undefined ? [] : [`/ip6/::/tcp/${listenPort}`]),
         // One QUIC socket (src/quic), dual-stack when the remote has IPv6.
         ...(!quic
@@ -277,7 +279,9 @@ runProgram('lab-remote', async ({ log, signal, onCleanup }) => {
   const relayAddrs = () => node.getMultiaddrs().filter((a) => isRelayAddr(a))
   // More connections to the relay, over QUIC and IPv6: identify on each tells us our public
   // address on that path.
-  const morePaths = [relayQuic, relay6, relayQuic6].filter((a): a is Multiaddr => a !== undefined)
+  const morePaths = [relayQuic, relay4 === undefined ? undefined : relay6, relayQuic6].filter(
+    (a): a is Multiaddr => a !== undefined,
+  )
   for (const path of morePaths) {
     await node.dial(path, {
       force: true,
