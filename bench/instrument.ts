@@ -52,6 +52,7 @@ export class Instrumented {
         }
       },
       exec: (sql: string) => inner.exec(sql),
+      listen: (channel, onNotify, onListening) => inner.listen(channel, onNotify, onListening),
       close: () => inner.close(),
     }
   }

@@ -13,6 +13,7 @@ import {
   NATMappingSchema,
   NetworkInformationSchema,
   PunchrService,
+  RegisterRequestSchema,
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../src/gen/punchr_pb.js'
@@ -26,7 +27,7 @@ import type { RemoteSample } from './seed.js'
  * the other for `warmupMs + durationMs`; only calls started after the warm-up are measured.
  */
 
-export type Rpc = 'TrackHolePunch' | 'GetAddrInfo'
+export type Rpc = 'TrackHolePunch' | 'GetAddrInfo' | 'Register'
 
 export interface WorkerHost {
   peerId: string
@@ -63,6 +64,14 @@ export interface LoadResult {
   /** GetAddrInfo: answers without any multiaddr. */
   emptyAddrs: number
 }
+
+/** What a client host announces in Register (a realistic list, not an empty one). */
+const REGISTER_PROTOCOLS = [
+  '/ipfs/id/1.0.0',
+  '/ipfs/ping/1.0.0',
+  '/libp2p/dcutr',
+  '/libp2p/circuit/relay/0.2.0/stop',
+]
 
 const NS_PER_MS = 1_000_000n
 const NS = 1_000_000_000n
@@ -238,6 +247,15 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
       try {
         if (spec.rpc === 'TrackHolePunch') {
           await client.trackHolePunch(buildReport(host, pick(remotes), seq++))
+        } else if (spec.rpc === 'Register') {
+          await client.register(
+            create(RegisterRequestSchema, {
+              clientId: host.bytes,
+              agentVersion: 'punchr/ts-client/bench transports=tcp,quic ip=4',
+              protocols: REGISTER_PROTOCOLS,
+              apiKey: host.apiKey,
+            }),
+          )
         } else {
           const res = await client.getAddrInfo(
             create(GetAddrInfoRequestSchema, {

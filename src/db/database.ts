@@ -25,8 +25,27 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
   /** Runs a multi-statement SQL script without parameters (migrations). */
   exec(sql: string): Promise<void>
+  /**
+   * Calls `onNotify` with the payload of every NOTIFY on `channel` (a plain lower-case name)
+   * until the returned function is called or the database closes. On PostgreSQL a connection of
+   * its own listens and reconnects after a loss; `onListening` hears when it listens and when
+   * it stopped, since a notification sent meanwhile is lost. Never rejects for the database
+   * being down: it keeps trying.
+   */
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onListening?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>>
   /** Closes every connection. Idempotent. */
   close(): Promise<void>
+}
+
+/** Pause before a lost LISTEN connection to PostgreSQL tries again. */
+const LISTEN_RETRY_MS = 2_000
+
+function checkChannel(channel: string): void {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a plain channel name: ${channel}`)
 }
 
 export interface OpenDatabaseOptions {
@@ -86,6 +105,15 @@ async function openPglite(dataDir: string): Promise<Database> {
         ),
       ),
     exec: (sql: string) => serialise(async () => void (await db.exec(sql))),
+    listen: async (channel, onNotify, onListening) => {
+      checkChannel(channel)
+      const unlisten = await serialise(() => db.listen(channel, onNotify))
+      onListening?.(true)
+      return async () => {
+        if (!closed) await serialise(() => unlisten())
+        onListening?.(false)
+      }
+    },
     close: async () => {
       if (closed) return
       closed = true
@@ -155,6 +183,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     }
   }
   let closed = false
+  const listeners = new Set<() => Promise<void>>()
   return {
     kind: 'postgres',
     query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(pool, sql, params),
@@ -162,9 +191,19 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     exec: async (sql: string) => {
       await run(pool, sql, [])
     },
+    listen: async (channel, onNotify, onListening) => {
+      checkChannel(channel)
+      const stop = listenPostgres(url, channel, onNotify, onListening)
+      listeners.add(stop)
+      return async () => {
+        listeners.delete(stop)
+        await stop()
+      }
+    },
     close: async () => {
       if (closed) return
       closed = true
+      await Promise.all([...listeners].map((stop) => stop()))
       await pool.end()
     },
   }
@@ -188,6 +227,72 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       throw err
     } finally {
       client.release()
+    }
+  }
+}
+
+/**
+ * LISTEN on a connection of its own (a pooled one would be handed to queries), connected again
+ * LISTEN_RETRY_MS after a failure or loss until stopped. Returns the stop function.
+ */
+function listenPostgres(
+  url: string,
+  channel: string,
+  onNotify: (payload: string) => void,
+  onListening?: (listening: boolean) => void,
+): () => Promise<void> {
+  let stopped = false
+  let client: pg.Client | undefined
+  let retry: NodeJS.Timeout | undefined
+  const again = () => {
+    if (stopped || retry !== undefined) return
+    retry = setTimeout(() => {
+      retry = undefined
+      void connect()
+    }, LISTEN_RETRY_MS)
+    retry.unref()
+  }
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 })
+    c.on('notification', (message) => {
+      if (message.channel === channel) onNotify(message.payload ?? '')
+    })
+    // Log only message and code: the error carries the pg client, cancel key included.
+    c.on('error', (err) =>
+      log.warn(
+        { channel, err: err.message, code: (err as { code?: string }).code },
+        'LISTEN connection failed',
+      ),
+    )
+    c.on('end', () => {
+      if (client === c) {
+        client = undefined
+        onListening?.(false)
+      }
+      again()
+    })
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${channel}`)
+    } catch (err) {
+      log.warn({ channel, err: (err as Error).message }, 'cannot LISTEN; trying again')
+      await c.end().catch(() => undefined)
+      again()
+      return
+    }
+    if (stopped) return void (await c.end().catch(() => undefined))
+    client = c
+    onListening?.(true)
+  }
+  void connect()
+  return async () => {
+    stopped = true
+    clearTimeout(retry)
+    const c = client
+    client = undefined
+    if (c !== undefined) {
+      onListening?.(false)
+      await c.end().catch(() => undefined)
     }
   }
 }

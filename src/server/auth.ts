@@ -1,8 +1,9 @@
 import { Code, ConnectError } from '@connectrpc/connect'
 import type { Authorization } from '../db/authorizations.js'
-import { addApiKey, findApiKey } from '../db/authorizations.js'
+import { addApiKey, findApiKey, hashApiKey } from '../db/authorizations.js'
 import type { Database } from '../db/database.js'
 import { TokenBucket } from '../lib/token-bucket.js'
+import { ApiKeyCache } from './api-key-cache.js'
 
 export interface AuthOptions {
   /** Register may create a key for an unknown one (off by default; docs/PROTOCOL.md, "API keys"). */
@@ -24,6 +25,8 @@ export class Authenticator {
   constructor(
     private readonly db: Database,
     private readonly options: AuthOptions,
+    /** Keys checked recently (api-key-cache.ts); the server makes it listen for revocations. */
+    readonly cache: ApiKeyCache = new ApiKeyCache(),
   ) {
     this.registrations = TokenBucket.perMinute(options.openRegistrationPerMinute ?? 10)
     this.failures = TokenBucket.perMinute(options.failedAuthPerMinute ?? 600)
@@ -32,7 +35,13 @@ export class Authenticator {
   /** Authenticates a key; `allowCreate` is true only for Register. */
   async authenticate(apiKey: string, allowCreate = false): Promise<Authorization> {
     if (apiKey === '') return this.reject(new ConnectError('api_key: missing API key', Code.Unauthenticated))
-    const found = await findApiKey(this.db, apiKey)
+    const keyHash = hashApiKey(apiKey).toString('hex')
+    const ticket = this.cache.ticket()
+    let found = this.cache.get(keyHash)
+    if (found === undefined) {
+      found = await findApiKey(this.db, apiKey)
+      if (found !== undefined) this.cache.set(keyHash, found, ticket)
+    }
     if (found !== undefined) {
       if (found.revokedAt !== null)
         return this.reject(new ConnectError('api_key: this API key was revoked', Code.PermissionDenied))
@@ -41,7 +50,9 @@ export class Authenticator {
     if (allowCreate && this.options.openRegistration) {
       if (!this.registrations.take())
         throw new ConnectError('open registration is rate-limited; retry in a minute', Code.ResourceExhausted)
-      return (await addApiKey(this.db, 'open-registration', apiKey)).authorization
+      const { authorization } = await addApiKey(this.db, 'open-registration', apiKey)
+      this.cache.set(keyHash, authorization, ticket)
+      return authorization
     }
     return this.reject(new ConnectError('api_key: unknown API key', Code.Unauthenticated))
   }

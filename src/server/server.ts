@@ -15,6 +15,7 @@ import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
 import { logger } from '../lib/logger.js'
 import { LIMITS } from '../lib/report-limits.js'
 import { nowNs } from '../lib/time.js'
+import { ApiKeyCache, type ApiKeyCacheOptions } from './api-key-cache.js'
 import { Authenticator } from './auth.js'
 import type { ServerConfig } from './config.js'
 import { malformedRequest, punchrConnectAdapter } from './connect-adapter.js'
@@ -39,6 +40,8 @@ export interface ServerDeps {
   geo?: GeoLookup
   nowNs?: () => bigint
   random?: () => number
+  /** The API-key cache's settings; `{ maxEntries: 0 }` caches nothing (the benchmark's baseline). */
+  apiKeyCache?: ApiKeyCacheOptions
 }
 
 export interface PunchrServer {
@@ -67,9 +70,14 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   const geo = deps.geo ?? createGeoLookup()
   await geo.ready()
   const metrics = new ServerMetrics()
+  const auth = new Authenticator(
+    db,
+    { openRegistration: config.openRegistration },
+    new ApiKeyCache(deps.apiKeyCache),
+  )
   const ctx: ServerContext = {
     db,
-    auth: new Authenticator(db, { openRegistration: config.openRegistration }),
+    auth,
     allocation: {
       maxResultsPerRemotePerMinute: config.maxResultsPerRemotePerMinute,
       retryPairAfterSeconds: config.retryPairAfter,
@@ -165,6 +173,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         grpcPort = await listen(grpcServers[i]!, host, i === 0 ? config.port : grpcPort, ipv6Only)
         httpPort = await listen(httpServers[i]!, host, i === 0 ? config.httpPort : httpPort, ipv6Only)
       }
+      await auth.cache.listen(db)
       maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS)
       maintenance.unref()
       log.info(
@@ -190,6 +199,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         for (const session of grpcSessions) session.close()
         for (const server of httpServers) server.closeAllConnections()
         await closing
+        await auth.cache.stop()
         if (ownsGeo) geo.close()
         if (ownsDb) await db.close()
         log.info('server stopped')
