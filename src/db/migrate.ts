@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { logger } from '../lib/logger.js'
-import type { Database } from './database.js'
+import type { Database, Queryable } from './database.js'
 
 const log = logger('migrate')
 
@@ -32,22 +32,32 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 }
 
 /**
+ * Held by whoever migrates, for the whole of one migration: server replicas started together
+ * on one database (and a `punchr migrate` beside them) take turns, and each applies only what
+ * the ones before it left. Without it two could both see version n missing, and the second's
+ * CREATE failed its start. An arbitrary constant (the ASCII of "punchr").
+ */
+const MIGRATION_LOCK = 0x70756e636872
+
+/**
  * Applies every migration not applied yet, each in its own transaction, and records it in
  * `schema_migrations`. A database migrated by a newer punchr (unknown versions) is refused,
- * and so is one whose applied migration files were edited afterwards.
+ * and so is one whose applied migration files were edited afterwards. Safe to run from several
+ * processes at once (MIGRATION_LOCK).
  */
 export async function migrate(db: Database, migrations: Migration[] = readMigrations()): Promise<number[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL,
-    sha256     TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-  )`)
-  const rows = await db.query<{ version: number; sha256: string }>(
-    'SELECT version, sha256 FROM schema_migrations ORDER BY version',
-  )
-  const applied = new Map(rows.map((r) => [Number(r.version), r.sha256]))
   const newest = migrations.at(-1)?.version ?? 0
+  const applied = await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+    // IF NOT EXISTS alone is no guard against a concurrent CREATE: the lock is.
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      sha256     TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )`)
+    return appliedMigrations(tx)
+  })
   for (const [version] of applied) {
     if (version > newest) {
       throw new Error(
@@ -58,15 +68,18 @@ export async function migrate(db: Database, migrations: Migration[] = readMigrat
   const done: number[] = []
   for (const m of migrations) {
     const digest = createHash('sha256').update(m.sql).digest('hex')
-    const appliedDigest = applied.get(m.version)
-    if (appliedDigest !== undefined) {
-      if (appliedDigest !== digest)
-        throw new Error(
-          `migration ${m.version}_${m.name} was changed after it was applied; add a new migration instead`,
-        )
+    if (applied.has(m.version)) {
+      checkUnchanged(m, digest, applied.get(m.version)!)
       continue
     }
-    await db.transaction(async (tx) => {
+    const appliedHere = await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+      // Another process may have applied it while this one waited for the lock.
+      const meanwhile = (await appliedMigrations(tx)).get(m.version)
+      if (meanwhile !== undefined) {
+        checkUnchanged(m, digest, meanwhile)
+        return false
+      }
       // Migrations are plain multi-statement scripts; run them statement by statement so the
       // same code works on pg (no multi-statement prepared queries) and PGlite.
       for (const statement of splitStatements(m.sql)) await tx.query(statement)
@@ -75,17 +88,34 @@ export async function migrate(db: Database, migrations: Migration[] = readMigrat
         m.name,
         digest,
       ])
+      return true
     })
+    if (!appliedHere) continue
     log.info({ version: m.version, name: m.name }, 'applied migration')
     done.push(m.version)
   }
   return done
 }
 
+async function appliedMigrations(tx: Queryable): Promise<Map<number, string>> {
+  const rows = await tx.query<{ version: number; sha256: string }>(
+    'SELECT version, sha256 FROM schema_migrations ORDER BY version',
+  )
+  return new Map(rows.map((r) => [Number(r.version), r.sha256]))
+}
+
+function checkUnchanged(m: Migration, digest: string, appliedDigest: string): void {
+  if (appliedDigest !== digest)
+    throw new Error(
+      `migration ${m.version}_${m.name} was changed after it was applied; add a new migration instead`,
+    )
+}
+
 /**
  * Splits a migration script into statements at semicolons that end a line, outside of
- * comments. Migrations keep to that style (no semicolons inside string literals or
- * function bodies); a test runs every shipped migration through it.
+ * comments. Migrations keep to that style (no semicolon ends a line inside a string literal or
+ * a function body: 0006 writes its trigger function on one line); a test runs every shipped
+ * migration through it.
  */
 export function splitStatements(sql: string): string[] {
   const withoutComments = sql

@@ -42,7 +42,8 @@ describeEachDatabase('API key cache', (getDb) => {
     assert.equal(lookups, 1)
   })
 
-  it('a key revoked elsewhere is refused by every server that had it cached, at once', async () => {
+  /** Caches a new key on every server, revokes it, and waits for each server to refuse it. */
+  async function revokeAndExpectRefusal(): Promise<void> {
     const key = (await addApiKey(db, 'soon-revoked')).key
     const host = await newPeer()
     const register = (server: TestServer) =>
@@ -50,7 +51,7 @@ describeEachDatabase('API key cache', (getDb) => {
     for (const server of servers) await register(server)
     await revokeApiKey(db, key)
     for (const [i, server] of servers.entries()) {
-      // Cached for a minute otherwise: only the NOTIFY can make this happen so soon.
+      // Cached for a minute (5 s while deaf) otherwise: only the NOTIFY makes this happen so soon.
       await until(
         `server ${i + 1} to refuse the revoked key`,
         () =>
@@ -61,5 +62,27 @@ describeEachDatabase('API key cache', (getDb) => {
         3_000,
       )
     }
+  }
+
+  it('a key revoked elsewhere is refused by every server that had it cached, at once', async () => {
+    await revokeAndExpectRefusal()
+  })
+
+  it('hears revocations again after losing its LISTEN connection', async (t) => {
+    if (db.kind !== 'postgres') return t.skip('PGlite listens in process: there is no connection to lose')
+    const listening = async () =>
+      (
+        await db.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN punchr_api_keys' AND datname = current_database()`,
+        )
+      ).map((r) => Number(r.pid))
+    await until('both servers to listen', async () => (await listening()).length === servers.length)
+    const before = await listening()
+    await db.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before])
+    await until('both servers to listen again, on new connections', async () => {
+      const now = await listening()
+      return now.length === servers.length && now.every((pid) => !before.includes(pid))
+    })
+    await revokeAndExpectRefusal()
   })
 })

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { Database } from '../../src/db/database.js'
+import { type Database, openDatabase } from '../../src/db/database.js'
 import { type Migration, migrate, readMigrations, splitStatements } from '../../src/db/migrate.js'
-import { type DatabaseKind, databaseKinds, openTestDatabase } from '../support/databases.js'
+import { type DatabaseKind, databaseKinds, openTestDatabase, postgresTestUrl } from '../support/databases.js'
+import { createTestDatabase, dropTestDatabase } from '../support/postgres.js'
 
 const migrations = readMigrations()
 const newest = migrations.at(-1)?.version ?? 0
@@ -151,4 +152,33 @@ describe('migrate gives the same schema on PGlite and PostgreSQL', () => {
       assert.deepEqual(pglite, postgres)
     })
   }
+})
+
+describe('migrate from several processes at once [postgres]', () => {
+  it('applies each migration once, and every process starts', async () => {
+    const base = postgresTestUrl()
+    const url = await createTestDatabase(base)
+    // Four processes' worth: each its own pool, as server replicas started together have.
+    const dbs = await Promise.all(
+      Array.from({ length: 4 }, () => openDatabase({ databaseUrl: url, poolSize: 2 })),
+    )
+    try {
+      const applied = await Promise.all(dbs.map((db) => migrate(db)))
+      assert.deepEqual(
+        applied.flat().sort((a, b) => a - b),
+        migrations.map((m) => m.version),
+        'every version applied by exactly one of them',
+      )
+      const rows = await dbs[0]!.query<{ version: number }>(
+        'SELECT version FROM schema_migrations ORDER BY version',
+      )
+      assert.deepEqual(
+        rows.map((r) => Number(r.version)),
+        migrations.map((m) => m.version),
+      )
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()))
+      await dropTestDatabase(base, url)
+    }
+  })
 })
