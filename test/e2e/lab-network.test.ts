@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process'
 import { execFileSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
-import { expectedOutcome, type NatType, type Transport } from '../../src/lab/nat-profiles.js'
+import { expectedOutcome, type Transport } from '../../src/lab/nat-profiles.js'
 import { namespaceInode, pidsInNamespaces } from '../../src/lab/netns.js'
 import { isAlive } from '../../src/lab/owners.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
@@ -250,15 +250,11 @@ async function punch(
   return Promise.all([pa.next(ms + 5_000), pb.next(ms + 5_000)])
 }
 
-function nat(lab: LabNetwork, host: string): NatType {
-  return lab.nat(host)
-}
-
 /** The measured outcome beside the ground truth for the pair and transport. */
 function verdict(lab: LabNetwork, a: string, b: string, transport: Transport, success: boolean) {
   return {
     measured: success ? 'SUCCESS' : 'FAILED',
-    expected: expectedOutcome(nat(lab, a), nat(lab, b), transport),
+    expected: expectedOutcome(lab.nat(a), lab.nat(b), transport),
   }
 }
 

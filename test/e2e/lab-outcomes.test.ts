@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { expectedOutcome, type NatType } from '../../src/lab/nat-profiles.js'
+import { expectedOutcome } from '../../src/lab/nat-profiles.js'
 import { namespaceInode, pidsInNamespaces } from '../../src/lab/netns.js'
 import { isAlive } from '../../src/lab/owners.js'
 import { type PeerProcess, programPath, startPeer } from '../../src/lab/peers/launch.js'
@@ -70,8 +70,6 @@ describe('outcomes the remote decides (js-libp2p remotes, traced probe)', { skip
   let relayListenAddrs: string[]
   const peers: PeerProcess[] = []
 
-  const nat = (host: string): NatType => lab.nat(host)
-
   function startRemote(dialPort: number, extra: string[] = []): PeerProcess {
     const process = startPeer(
       lab,
@@ -126,7 +124,7 @@ describe('outcomes the remote decides (js-libp2p remotes, traced probe)', { skip
   })
 
   it('ground truth: the NATs alone would let the punch through', () => {
-    assert.equal(expectedOutcome(nat('a'), nat('b'), 'tcp'), 'SUCCESS')
+    assert.equal(expectedOutcome(lab.nat('a'), lab.nat('b'), 'tcp'), 'SUCCESS')
   })
 
   it('a remote without /libp2p/dcutr: NO_STREAM after the stream-open timeout', async (t) => {

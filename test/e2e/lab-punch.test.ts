@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { expectedOutcome, type NatType } from '../../src/lab/nat-profiles.js'
+import { expectedOutcome } from '../../src/lab/nat-profiles.js'
 import { namespaceInode, pidsInNamespaces } from '../../src/lab/netns.js'
 import { isAlive } from '../../src/lab/owners.js'
 import { type PeerProcess, programPath, startPeer } from '../../src/lab/peers/launch.js'
@@ -58,7 +58,6 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
   let relayListenAddrs: string[]
   const remotes = new Map<string, { process: PeerProcess; ready: Ready }>()
 
-  const nat = (host: string): NatType => lab.nat(host)
   const wan = (host: string) => lab.ip4(host, 'publicIp')
 
   /** One round: a fresh probe in `client` dials `remote` through the relay; its JSON line and wall time. */
@@ -82,7 +81,7 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
     // The relay saw the probe's fixed port through its NAT: on a cone NAT it is kept.
     const observed = result.observedAddrs[0] ?? ''
     assert.ok(observed.startsWith(`/ip4/${wan(client)}/tcp/`), observed)
-    if (nat(client) === 'cone') assert.equal(observed, `/ip4/${wan(client)}/tcp/${port}`)
+    if (lab.nat(client) === 'cone') assert.equal(observed, `/ip4/${wan(client)}/tcp/${port}`)
     return { result, ms }
   }
 
@@ -132,7 +131,7 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
   })
 
   it(`cone ↔ cone: SUCCESS on the first attempt in each of ${ROUNDS} rounds`, async (t) => {
-    const expected = expectedOutcome(nat('a'), nat('b'), 'tcp')
+    const expected = expectedOutcome(lab.nat('a'), lab.nat('b'), 'tcp')
     assert.equal(expected, 'SUCCESS')
     for (let i = 0; i < ROUNDS; i++) {
       const { result, ms } = await round('a', 'b')
@@ -173,7 +172,7 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
     const results = await Promise.all(pairs.map(([client, remote]) => round(client, remote)))
     for (const [i, { result, ms }] of results.entries()) {
       const [client, remote] = pairs[i]!
-      const expected = expectedOutcome(nat(client), nat(remote), 'tcp')
+      const expected = expectedOutcome(lab.nat(client), lab.nat(remote), 'tcp')
       assert.equal(expected, 'FAILED')
       const why = JSON.stringify(result, null, 1)
       assert.equal(result.outcome, expected, why)
@@ -185,7 +184,7 @@ describe('DCUtR through the lab’s NATs (js-libp2p remotes, traced probe)', { s
       }
       assert.deepEqual(result.directConnections, [], why)
       t.diagnostic(
-        `${nat(client)} ${client} → ${nat(remote)} ${remote}: ${result.outcome} in ${ms.toFixed(0)} ms wall, ` +
+        `${lab.nat(client)} ${client} → ${lab.nat(remote)} ${remote}: ${result.outcome} in ${ms.toFixed(0)} ms wall, ` +
           `attempts ${result.attempts.map((a) => `${a.outcome} (${a.error ?? ''})`).join(', ')}`,
       )
     }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { addApiKey, revokeApiKey } from '../../src/db/authorizations.js'
 import type { Database } from '../../src/db/database.js'
 import { Authenticator } from '../../src/server/auth.js'
-import { describeEachDatabase } from '../support/databases.js'
+import { describeEachDatabase, openTestDatabase } from '../support/databases.js'
 import { newPeer } from '../support/fixtures.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { until } from '../support/until.js'
@@ -42,34 +42,26 @@ describeEachDatabase('API key cache', (getDb) => {
     assert.equal(lookups, 1)
   })
 
-  /** Caches a new key on every server, revokes it, and waits for each server to refuse it. */
-  async function revokeAndExpectRefusal(): Promise<void> {
-    const key = (await addApiKey(db, 'soon-revoked')).key
-    const host = await newPeer()
-    const register = (server: TestServer) =>
-      server.client.register({ clientId: host.bytes, agentVersion: 'cache-test', apiKey: key })
-    for (const server of servers) await register(server)
-    await revokeApiKey(db, key)
-    for (const [i, server] of servers.entries()) {
-      // Cached for a minute (5 s while deaf) otherwise: only the NOTIFY makes this happen so soon.
-      await until(
-        `server ${i + 1} to refuse the revoked key`,
-        () =>
-          register(server).then(
-            () => false,
-            (err: unknown) => err instanceof ConnectError && err.code === Code.PermissionDenied,
-          ),
-        3_000,
-      )
-    }
-  }
-
   it('a key revoked elsewhere is refused by every server that had it cached, at once', async () => {
-    await revokeAndExpectRefusal()
+    await revokeAndExpectRefusal(db, servers)
+  })
+})
+
+// PGlite listens in process: only PostgreSQL has a LISTEN connection to lose.
+describe('API key cache after a lost LISTEN connection [postgres]', () => {
+  let db: Database
+  const servers: TestServer[] = []
+
+  before(async () => {
+    db = await openTestDatabase('postgres')
+    servers.push(await startTestServer(db), await startTestServer(db))
+  })
+  after(async () => {
+    for (const server of servers) await server.stop()
+    await db?.close()
   })
 
-  it('hears revocations again after losing its LISTEN connection', async (t) => {
-    if (db.kind !== 'postgres') return t.skip('PGlite listens in process: there is no connection to lose')
+  it('hears revocations again after losing its LISTEN connection', async () => {
     const listening = async () =>
       (
         await db.query<{ pid: number }>(
@@ -83,6 +75,28 @@ describeEachDatabase('API key cache', (getDb) => {
       const now = await listening()
       return now.length === servers.length && now.every((pid) => !before.includes(pid))
     })
-    await revokeAndExpectRefusal()
+    await revokeAndExpectRefusal(db, servers)
   })
 })
+
+/** Caches a new key on every server, revokes it, and waits for each server to refuse it. */
+async function revokeAndExpectRefusal(db: Database, servers: TestServer[]): Promise<void> {
+  const key = (await addApiKey(db, 'soon-revoked')).key
+  const host = await newPeer()
+  const register = (server: TestServer) =>
+    server.client.register({ clientId: host.bytes, agentVersion: 'cache-test', apiKey: key })
+  for (const server of servers) await register(server)
+  await revokeApiKey(db, key)
+  for (const [i, server] of servers.entries()) {
+    // Cached for a minute (5 s while deaf) otherwise: only the NOTIFY makes this happen so soon.
+    await until(
+      `server ${i + 1} to refuse the revoked key`,
+      () =>
+        register(server).then(
+          () => false,
+          (err: unknown) => err instanceof ConnectError && err.code === Code.PermissionDenied,
+        ),
+      3_000,
+    )
+  }
+}

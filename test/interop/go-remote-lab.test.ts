@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { existsSync, rmSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { expectedOutcome, type NatType } from '../../src/lab/nat-profiles.js'
+import { expectedOutcome } from '../../src/lab/nat-profiles.js'
 import { startGoRemote } from '../../src/lab/peers/go-build.js'
 import { type PeerProcess, programPath } from '../../src/lab/peers/launch.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
@@ -68,7 +68,6 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
   let services: LabServices
   const remotes = new Map<string, { process: PeerProcess; ready: GoReady }>()
 
-  const nat = (host: string): NatType => lab.nat(host)
   const wan = (host: string) => lab.ip4(host, 'publicIp')
 
   const round = (client: string, remote: string): Promise<ProbeResult> =>
@@ -150,7 +149,7 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
   // tracer, by the remote's agent (roleFor), initiates. As responder it got SUCCESS only on the
   // third attempt, when go switches roles (docs/INTEROP.md, finding 1).
   it(`cone → cone go remote: SUCCESS on the first attempt in each of ${ROUNDS} rounds`, async (t) => {
-    assert.equal(expectedOutcome(nat('a'), nat('b'), 'tcp'), 'SUCCESS')
+    assert.equal(expectedOutcome(lab.nat('a'), lab.nat('b'), 'tcp'), 'SUCCESS')
     for (let i = 0; i < ROUNDS; i++) {
       const result = await round('a', 'b')
       const why = JSON.stringify(result, null, 1)
@@ -197,7 +196,7 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
   })
 
   it('cone → symmetric go remote: FAILED', async (t) => {
-    assert.equal(expectedOutcome(nat('a'), nat('c'), 'tcp'), 'FAILED')
+    assert.equal(expectedOutcome(lab.nat('a'), lab.nat('c'), 'tcp'), 'FAILED')
     const result = await round('a', 'c')
     const why = JSON.stringify(result, null, 1)
     t.diagnostic(describeAttempts(result))

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { expectedOutcome, type NatType } from '../../src/lab/nat-profiles.js'
+import { expectedOutcome } from '../../src/lab/nat-profiles.js'
 import { type PeerProcess, programPath } from '../../src/lab/peers/launch.js'
 import { rustRemoteBinary, startRustRemote } from '../../src/lab/peers/rust-build.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
@@ -82,7 +82,6 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   const logFile = (node: string, program: string) => join(logDir, `${node}-${program}.log`)
   const remotes = new Map<string, { process: PeerProcess; ready: RustReady }>()
 
-  const nat = (host: string): NatType => lab.nat(host)
   const wan = (host: string) => lab.ip4(host, 'publicIp')
   const logOf = (host: string) => `--- ${host}'s log:\n${remotes.get(host)!.process.stderr()}`
   /** A remote's whole log so far (PeerProcess keeps only the tail of stderr). */
@@ -197,7 +196,7 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   // rust-libp2p B punches with `override_role()`: it dials as the security/muxer *listener*, as
   // the DCUtR spec says, and the tracer, by the remote's agent (roleFor), initiates.
   it(`cone → cone rust remote: SUCCESS on the first attempt in each of ${ROUNDS} rounds`, async (t) => {
-    assert.equal(expectedOutcome(nat('a'), nat('b'), 'tcp'), 'SUCCESS')
+    assert.equal(expectedOutcome(lab.nat('a'), lab.nat('b'), 'tcp'), 'SUCCESS')
     for (let i = 0; i < ROUNDS; i++) {
       const result = await round('a', 'b')
       const why = JSON.stringify(result, null, 1)
@@ -255,7 +254,7 @@ describe('DCUtR through the lab’s NATs with rust-libp2p remotes', {
   })
 
   it('cone → symmetric rust remote: FAILED', async (t) => {
-    assert.equal(expectedOutcome(nat('a'), nat('c'), 'tcp'), 'FAILED')
+    assert.equal(expectedOutcome(lab.nat('a'), lab.nat('c'), 'tcp'), 'FAILED')
     const result = await round('a', 'c')
     const why = JSON.stringify(result, null, 1)
     t.diagnostic(describeAttempts(result))
