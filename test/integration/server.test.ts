@@ -368,6 +368,20 @@ describeEachDatabase('punchr server', (getDb) => {
       assert.equal(ni[0]!.supports_ipv6, false)
     })
 
+    it('TrackHolePunch stores a report without relay addresses (a repeated field, not required)', async () => {
+      const before = await count(t.db, 'hole_punch_results')
+      await t.client.trackHolePunch({ ...report, remoteMultiAddresses: [], endedAt: report.endedAt + 2n })
+      assert.equal(await count(t.db, 'hole_punch_results'), before + 1)
+      const links = await t.db.query<{ relationship: string }>(
+        `SELECT x.relationship FROM hole_punch_results_x_multi_addresses x
+         WHERE x.hole_punch_result_id = (SELECT max(id) FROM hole_punch_results)`,
+      )
+      assert.deepEqual(
+        links.map((l) => l.relationship),
+        ['FINAL', 'FINAL'],
+      )
+    })
+
     it('TrackHolePunch stores a retried report once', async () => {
       report.endedAt += 1n // distinct from the other tests' reports
       const before = await count(t.db, 'hole_punch_results')
