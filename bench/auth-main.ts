@@ -1,20 +1,15 @@
 // `npm run bench -- --auth`: Register, the RPC that is little more than its key check, against
 // a real server with the API-key cache off and on (src/server/api-key-cache.ts), on the same
 // database in one run: calls per second, latency and database statements per call.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Worker } from 'node:worker_threads'
 import { addApiKey } from '../src/db/authorizations.js'
-import { type Database, openDatabase } from '../src/db/database.js'
-import { migrate } from '../src/db/migrate.js'
+import type { Database } from '../src/db/database.js'
 import { createServer } from '../src/server/server.js'
 import { newPeer } from '../test/support/fixtures.js'
-import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
 import { loopbackServerConfig, testGeo } from '../test/support/server.js'
 import { type DbKind, databaseKinds, positiveNumber } from './args.js'
-import type { LoadResult, LoadSpec, WorkerHost } from './load-worker.js'
+import type { LoadSpec, WorkerHost } from './load-worker.js'
+import { countingDatabase, runLoadWorker, withBenchDatabase } from './rpc-load.js'
 import { int, ms, summarize } from './stats.js'
 
 const USAGE = `npm run bench -- --auth [--db pglite|postgres] [--seconds 10] [--workers 8]
@@ -66,14 +61,8 @@ for (const run of runs) {
   )
 }
 
-async function benchDatabase(kind: DbKind): Promise<Run[]> {
-  let cluster: PostgresCluster | undefined
-  const dir = mkdtempSync(join(tmpdir(), 'punchr-bench-auth-'))
-  let db: Database | undefined
-  try {
-    if (kind === 'postgres') cluster = await startPostgres()
-    db = await openDatabase(cluster === undefined ? { dataDir: dir } : { databaseUrl: cluster.url })
-    await migrate(db)
+function benchDatabase(kind: DbKind): Promise<Run[]> {
+  return withBenchDatabase(kind, async (db) => {
     const hosts: WorkerHost[] = []
     for (let k = 0; k < KEYS; k++) {
       const { key } = await addApiKey(db, `bench-${k}`)
@@ -84,13 +73,7 @@ async function benchDatabase(kind: DbKind): Promise<Run[]> {
     const result: Run[] = []
     for (const cache of ['off', 'on'] as const) result.push(await benchServer(kind, db, cache, hosts))
     return result
-  } finally {
-    await db?.close()
-    // Let the pool's connections finish closing before the cluster goes away.
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    await cluster?.stop()
-    rmSync(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 async function benchServer(
@@ -99,24 +82,7 @@ async function benchServer(
   cache: 'off' | 'on',
   hosts: WorkerHost[],
 ): Promise<Run> {
-  let statements = 0
-  let counting = false
-  const counted: Database = {
-    ...db,
-    query: (sql, params) => {
-      if (counting) statements++
-      return db.query(sql, params)
-    },
-    transaction: (fn) =>
-      db.transaction((tx) =>
-        fn({
-          query: (sql, params) => {
-            if (counting) statements++
-            return tx.query(sql, params)
-          },
-        }),
-      ),
-  }
+  const { db: counted, counts } = countingDatabase(db)
   const server = await createServer(loopbackServerConfig(), {
     db: counted,
     geo: await testGeo(),
@@ -134,17 +100,8 @@ async function benchServer(
       remotes: [],
     }
     process.stderr.write(`${kind}, key cache ${cache}: ${spec.warmupMs / 1000} s warm-up + ${seconds} s …\n`)
-    const load = await new Promise<LoadResult>((resolve, reject) => {
-      const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: spec })
-      worker.on('message', (msg: { measuring?: true; result?: LoadResult; error?: string }) => {
-        if (msg.measuring === true) counting = true
-        else if (msg.result !== undefined) {
-          counting = false
-          resolve(msg.result)
-          void worker.terminate()
-        } else reject(new Error(`load worker: ${msg.error}`))
-      })
-      worker.once('error', reject)
+    const load = await runLoadWorker(spec, (measuring) => {
+      counts.counting = measuring
     })
     const latency = summarize([...load.latencies])
     const errors = Object.values(load.errors).reduce((a, b) => a + b, 0)
@@ -155,7 +112,7 @@ async function benchServer(
       callsPerSecond: load.ok / (load.windowMs / 1000),
       p50: latency.p50,
       p99: latency.p99,
-      statementsPerCall: load.ok === 0 ? 0 : statements / load.ok,
+      statementsPerCall: load.ok === 0 ? 0 : counts.statements / load.ok,
       errors,
     }
   } finally {

@@ -71,12 +71,12 @@ export class Instrumented {
 
 export const ALLOCATION_PICK = 'allocation pick (WITH candidate … UPDATE remote_candidates)'
 export const ALLOCATION_TX = 'allocateRemote'
-export const REPORT_TX = 'insertHolePunchReport'
+export const REPORT_TX = 'insertHolePunchReports'
 
 function transactionLabel(sql: string): string | undefined {
-  // allocateRemote starts by pruning stale candidates; insertHolePunchReport by upserting the remote.
-  if (/^\s*DELETE FROM remote_candidates/i.test(sql)) return ALLOCATION_TX
-  if (/^\s*INSERT INTO peers/i.test(sql)) return REPORT_TX
+  // allocateRemote starts with the candidate pick; insertHolePunchReports by upserting the peers.
+  if (/^\s*WITH candidate AS/i.test(sql)) return ALLOCATION_TX
+  if (/^\s*WITH input AS \(SELECT unnest\(\$1::text\[\]\) AS multi_hash\)/i.test(sql)) return REPORT_TX
   return undefined
 }
 

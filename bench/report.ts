@@ -234,7 +234,7 @@ export function markdownReport(report: BenchReport): string {
     '',
     `Each row: ${report.warmupMs / 1000} s warm-up, then ${report.durationMs / 1000} s measured; "workers" are concurrent client loops, each on its own HTTP/2 connection, each sending one call after another. ` +
       'TrackHolePunch reports are realistic (3 attempts, 2–4 relay addrs, 4 listen addrs, 3 latency measurements of 5 pings, network information, a NAT mapping) about a sample of 2 000 candidate remotes, from random registered hosts; GetAddrInfo calls come from random registered hosts with all_host_ids set. ' +
-      'Latencies are client-side round trips; "server transaction" is the RPC\'s database transaction (insertHolePunchReport or allocateRemote) from its first statement, without waiting for a connection; "allocation statement" is the candidate pick (WITH candidate … UPDATE remote_candidates). ' +
+      'Latencies are client-side round trips; "server transaction" is the RPC\'s database transaction (insertHolePunchReports or allocateRemote) from its first statement, without waiting for a connection; "allocation statement" is the candidate pick (WITH candidate … UPDATE remote_candidates). ' +
       'Both are timed in the server process, so they include the round trip and any delay of the busy event loop in taking the answer; the EXPLAIN below shows the time inside the database. ' +
       "The last column is where the machine's CPU went during the measured window, in cores.",
     '',

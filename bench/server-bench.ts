@@ -249,7 +249,7 @@ export function describePhase(p: PhaseResult): string {
     `    ${int(p.ok)} ok${p.calls > p.ok ? `, ${int(p.calls - p.ok)} failed ${JSON.stringify(p.errors)} (first: ${p.firstError})` : ''}` +
       ` → ${p.perSecond.toFixed(1)}/s; latency p50 ${ms(p.latency.p50)} ms, p90 ${ms(p.latency.p90)}, p99 ${ms(p.latency.p99)}, max ${ms(p.latency.max)}` +
       ` (p50 first/last fifth ${ms(p.p50First)}/${ms(p.p50Last)} ms)`,
-    `    server: ${p.rpc === 'GetAddrInfo' ? 'allocateRemote' : 'insertHolePunchReport'} transaction p50 ${ms(p.serverTx.p50)} ms, p99 ${ms(p.serverTx.p99)}` +
+    `    server: ${p.rpc === 'GetAddrInfo' ? 'allocateRemote' : 'insertHolePunchReports'} transaction p50 ${ms(p.serverTx.p50)} ms, p99 ${ms(p.serverTx.p99)}` +
       ` (with wait for the connection/queue p50 ${ms(p.serverTxWithWait.p50)}, p99 ${ms(p.serverTxWithWait.p99)})`,
   ]
   if (p.pick !== undefined) {

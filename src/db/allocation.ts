@@ -1,5 +1,10 @@
-import type { Database } from './database.js'
-import { capRelayAddrs, MAX_PICKS_PER_ALLOCATION, type RelayHopBudget } from './relay-hops.js'
+import type { Database, Queryable } from './database.js'
+import {
+  capRelayAddrs,
+  HOP_BUDGET_BUCKET_SECONDS,
+  MAX_PICKS_PER_ALLOCATION,
+  MAX_RELAY_ADDRS_PER_HOP_PER_MINUTE,
+} from './relay-hops.js'
 
 /** The allocation's windows (docs/PROTOCOL.md, "Allocation"). */
 export const ELIGIBLE_WINDOW = '10 minutes' // remote seen by a honeypot within this window
@@ -15,6 +20,11 @@ export interface AllocationPolicy {
   maxResultsPerRemotePerMinute: number
   /** A (remote, relay addr) pair a client tried is not handed to it again for this long. */
   retryPairAfterSeconds: number
+  /**
+   * Relay addresses at one hop IP handed out per minute by all server processes on the
+   * database together (relay-hops.ts). @default MAX_RELAY_ADDRS_PER_HOP_PER_MINUTE
+   */
+  maxRelayAddrsPerHopPerMinute?: number
 }
 
 export const DEFAULT_ALLOCATION_POLICY: AllocationPolicy = {
@@ -84,6 +94,40 @@ export function undecodablePattern(names: readonly string[] | undefined): string
 }
 
 /**
+ * Counts relay addresses handed out at their hops in the current bucket (relay_hop_handouts,
+ * migration 0007), in the allocation's transaction: a rolled-back hand-out reached nobody and
+ * counts for nothing, and every server process on the database reads the same counts. Rows
+ * are taken in key order, so concurrent allocations at the same hops wait instead of
+ * deadlocking.
+ */
+async function countHopHandouts(tx: Queryable, hopKeys: readonly string[]): Promise<void> {
+  if (hopKeys.length === 0) return
+  await tx.query(
+    `INSERT INTO relay_hop_handouts (hop_key, bucket, handed_out)
+     SELECT k, to_timestamp(floor(extract(epoch FROM now()) / ${HOP_BUDGET_BUCKET_SECONDS}) * ${HOP_BUDGET_BUCKET_SECONDS}), count(*)
+     FROM unnest($1::text[]) AS k GROUP BY k ORDER BY k
+     ON CONFLICT (hop_key, bucket) DO UPDATE SET handed_out = relay_hop_handouts.handed_out + EXCLUDED.handed_out`,
+    [hopKeys],
+  )
+}
+
+/**
+ * Deletes the candidates no honeypot has seen within ELIGIBLE_WINDOW; returns how many. The
+ * pick skips them anyway: this keeps the working set small. The server runs it on a timer,
+ * not in every allocation, so replicas on one database do not all delete on every call (a
+ * prune running in two replicas at once is harmless: the second finds nothing left).
+ */
+export async function pruneStaleCandidates(db: Database): Promise<number> {
+  const rows = await db.query<{ n: string | number }>(
+    `WITH gone AS (DELETE FROM remote_candidates WHERE last_seen_at < now() - interval '${ELIGIBLE_WINDOW}' RETURNING 1),
+     -- Hop budget buckets past the budget's minute count for nothing any more.
+     spent AS (DELETE FROM relay_hop_handouts WHERE bucket < now() - interval '2 minutes')
+     SELECT count(*) AS n FROM gone`,
+  )
+  return Number(rows[0]!.n)
+}
+
+/**
  * Vacuums and analyses the allocation working set. Every hand-out rewrites a
  * remote_candidates row; PGlite runs no autovacuum, so dead rows would pile up in front of
  * the allocation index scan. The server calls this every few minutes on both databases.
@@ -100,9 +144,10 @@ export async function maintainAllocationTables(db: Database): Promise<void> {
  * serving one moves it to the back, so every eligible remote gets its turn before any gets a
  * second one. Concurrent callers on PostgreSQL skip each other's locked rows.
  *
- * Speed: `remote_candidates` holds only current candidates (stale rows are pruned here via
- * remote_candidates_last_seen_idx), so the walk over remote_candidates_allocation_idx stops
- * at the first row that passes the exclusions, each checked through an index:
+ * Speed: `remote_candidates` holds hardly more than the current candidates (the server prunes
+ * stale rows every half minute, pruneStaleCandidates), so the walk over
+ * remote_candidates_allocation_idx stops at the first row that passes the exclusions, each
+ * checked through an index:
  *
  *   Update on remote_candidates rc
  *     -> Nested Loop
@@ -119,7 +164,8 @@ export async function maintainAllocationTables(db: Database): Promise<void> {
  * the timings.)
  *
  * Address poisoning (docs/SECURITY.md): only relay addresses whose hop is a public IP are
- * handed out (unless `privateRelayHops`), none at a hop IP whose budget in `hops` is spent,
+ * handed out (unless `privateRelayHops`), none at a hop IP whose budget for the last minute is
+ * spent (counted across server processes in relay_hop_handouts),
  * one per hop endpoint and at most MAX_RELAY_ADDRS_PER_RESPONSE (relay-hops.ts). A picked
  * remote left with no address is passed over (it moves to the back all the same) and the next
  * is picked, at most MAX_PICKS_PER_ALLOCATION times.
@@ -133,13 +179,10 @@ export async function allocateRemote(
   db: Database,
   request: AllocationRequest,
   policy: AllocationPolicy = DEFAULT_ALLOCATION_POLICY,
-  /** Relay addresses handed out per hop IP in the last minute; none = no per-hop bound. */
-  hops?: RelayHopBudget,
 ): Promise<Allocation | undefined> {
-  const exhausted = hops?.exhausted() ?? []
+  const hopBudget = policy.maxRelayAddrsPerHopPerMinute ?? MAX_RELAY_ADDRS_PER_HOP_PER_MINUTE
   const undecodable = undecodablePattern(request.undecodableProtocols)
   const handed = await db.transaction(async (tx) => {
-    await tx.query(`DELETE FROM remote_candidates WHERE last_seen_at < now() - interval '${ELIGIBLE_WINDOW}'`)
     for (let pick = 0; pick < MAX_PICKS_PER_ALLOCATION; pick++) {
       const picked = await tx.query<{
         peer_id: string | number
@@ -197,7 +240,9 @@ export async function allocateRemote(
          FROM unnest($3::bigint[]) WITH ORDINALITY AS relay(id, position)
          JOIN multi_addresses ma ON ma.id = relay.id
          WHERE ${HANDABLE_HOP}
-           AND (ma.addr IS NULL OR NOT (${HOP_KEY} = ANY($6::text[])))
+           AND (ma.addr IS NULL OR (
+             SELECT coalesce(sum(h.handed_out), 0) FROM relay_hop_handouts h
+             WHERE h.hop_key = ${HOP_KEY} AND h.bucket > now() - interval '1 minute') < $6)
            AND ($7::text IS NULL OR ma.maddr !~ $7)
            AND NOT EXISTS (
              SELECT 1 FROM allocations a
@@ -211,7 +256,7 @@ export async function allocateRemote(
           row.relay_multi_address_ids,
           request.hostClientIds,
           policy.retryPairAfterSeconds,
-          exhausted,
+          hopBudget,
           undecodable ?? null,
         ],
       )
@@ -226,6 +271,10 @@ export async function allocateRemote(
          SELECT $1, $2, unnest($3::bigint[]), $4`,
         [request.clientId, remoteId, addrs.map((a) => a.id), protocols],
       )
+      await countHopHandouts(
+        tx,
+        addrs.flatMap((a) => (a.hop_key === null ? [] : [a.hop_key])),
+      )
       const peer = await tx.query<{ multi_hash: string }>('SELECT multi_hash FROM peers WHERE id = $1', [
         remoteId,
       ])
@@ -234,8 +283,6 @@ export async function allocateRemote(
     return undefined
   })
   if (handed === undefined) return undefined
-  // Counted once committed: a rolled-back hand-out reached nobody.
-  hops?.record(handed.addrs.flatMap((a) => (a.hop_key === null ? [] : [a.hop_key])))
   return {
     remoteMultiHash: handed.remoteMultiHash,
     relayAddrs: handed.addrs.map((a) => a.maddr),

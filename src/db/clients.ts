@@ -69,19 +69,3 @@ export async function findClientHosts(
     ]),
   )
 }
-
-/**
- * Records the IP versions a host's latest report listened on (client-capabilities.ts). Writes
- * only when they changed, which for a host that stays on one network is its first report.
- */
-export async function recordListenIpVersions(
-  db: Queryable,
-  clientId: number,
-  versions: readonly number[],
-): Promise<void> {
-  await db.query(
-    `UPDATE clients SET listen_ip_versions = $2::smallint[]
-     WHERE id = $1 AND listen_ip_versions IS DISTINCT FROM $2::smallint[]`,
-    [clientId, versions],
-  )
-}

@@ -61,7 +61,10 @@ export async function upsertPeers(db: Queryable, peers: readonly PeerInfo[]): Pr
 }
 
 /** SQL: the jsonb array `expr` as a `type[]`, elements in their order. */
-export function jsonbArray(expr: string, type: 'text' | 'bigint' | 'smallint'): string {
+export function jsonbArray(
+  expr: string,
+  type: 'text' | 'bigint' | 'smallint' | 'integer' | 'double precision',
+): string {
   return `ARRAY(SELECT e.v::${type} FROM jsonb_array_elements_text(${expr}) WITH ORDINALITY AS e(v, n) ORDER BY e.n)`
 }
 
@@ -72,7 +75,7 @@ export async function upsertPeerIds(db: Queryable, multiHashes: readonly string[
   const rows = await db.query<{ id: string | number; multi_hash: string }>(
     `WITH input AS (SELECT unnest($1::text[]) AS multi_hash),
      inserted AS (
-       INSERT INTO peers (multi_hash) SELECT multi_hash FROM input
+       INSERT INTO peers (multi_hash) SELECT multi_hash FROM input ORDER BY multi_hash
        ON CONFLICT (multi_hash) DO NOTHING RETURNING id, multi_hash
      )
      SELECT id, multi_hash FROM inserted

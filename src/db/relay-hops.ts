@@ -3,7 +3,7 @@
 // to the relay hop (the part before /p2p-circuit) before any Noise handshake can fail. So the
 // server bounds how many addresses one answer carries, never lets two of them point at the
 // same hop endpoint, and bounds how many addresses at one hop IP it hands out per minute
-// across all clients. Which hops are public at all is decided in SQL (allocation.ts).
+// across all clients and server processes. Which hops are public at all is decided in SQL (allocation.ts).
 
 /**
  * Relay addresses in one GetAddrInfo answer, at most. An honest peer lists far fewer:
@@ -17,7 +17,7 @@ export const MAX_RELAY_ADDRS_PER_RESPONSE = 32
 
 /**
  * Relay addresses whose hop is at one IP (one /64 for IPv6), handed out per minute across all
- * clients of one server process, at most: each is one connection attempt at that IP, so this
+ * clients and all server processes on one database, at most: each is one connection attempt at that IP, so this
  * is the most a poisoner can aim at one victim however many identities it uses. 600 a minute
  * is 10 attempts a second, nothing to a victim; an honest relay reaches it only if its remotes
  * get 150 hand-outs a minute (4 addresses each at its IP), about the whole original campaign's
@@ -34,7 +34,11 @@ export const MAX_RELAY_ADDRS_PER_HOP_PER_MINUTE = 600
  */
 export const MAX_PICKS_PER_ALLOCATION = 8
 
-const BUDGET_WINDOW_MS = 60_000
+/**
+ * The hop budget counts hand-outs in buckets of this many seconds (relay_hop_handouts): "the
+ * last minute" is the buckets that started within it, 50 to 60 s of hand-outs.
+ */
+export const HOP_BUDGET_BUCKET_SECONDS = 10
 
 /**
  * The hop endpoint of a relay address: what comes before /p2p-circuit, without the relay's
@@ -66,48 +70,4 @@ export function capRelayAddrs<T extends { maddr: string }>(
     kept.push(addr)
   }
   return kept
-}
-
-/**
- * Relay addresses handed out per hop key (an IPv4 address, or an IPv6 /64) over the last
- * minute, in this process. In memory: the allocations table has no index by address, and a
- * per-process bound is what one server process needs; several servers on one PostgreSQL
- * database each allow `limit` (docs/SECURITY.md, "What remains of address poisoning").
- */
-export class RelayHopBudget {
-  private readonly handedOut = new Map<string, number[]>()
-
-  constructor(
-    readonly limit = MAX_RELAY_ADDRS_PER_HOP_PER_MINUTE,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Hop keys whose budget for the last minute is spent; forgets hand-outs older than that. */
-  exhausted(): string[] {
-    const since = this.now() - BUDGET_WINDOW_MS
-    const spent: string[] = []
-    for (const [key, times] of this.handedOut) {
-      let old = 0
-      while (old < times.length && times[old]! <= since) old++
-      if (old > 0) times.splice(0, old)
-      if (times.length === 0) this.handedOut.delete(key)
-      else if (times.length >= this.limit) spent.push(key)
-    }
-    return spent
-  }
-
-  /** Counts one handed-out address per key (keys may repeat). */
-  record(keys: readonly string[]): void {
-    const at = this.now()
-    for (const key of keys) {
-      const times = this.handedOut.get(key)
-      if (times === undefined) this.handedOut.set(key, [at])
-      else times.push(at)
-    }
-  }
-
-  /** Hop keys with hand-outs in the window (bounded by what one minute hands out). */
-  get size(): number {
-    return this.handedOut.size
-  }
 }

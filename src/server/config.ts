@@ -3,6 +3,13 @@ import { databaseFlags } from '../db/database-flags.js'
 import { boolFlag, type FlagValues, intFlag, optionalStringFlag, portFlag, stringFlag } from '../lib/flags.js'
 import { DEFAULT_FILTER_SHARES_TEXT } from './protocol-filter.js'
 
+/**
+ * Group commit of reports (group-commit.ts): 100 reports keep a batch's statements small
+ * (their JSON parameters stay under ~1 MB); 2 ms is unnoticeable to a client and, at 100
+ * reports/s and more, collects several reports per transaction even while the database idles.
+ */
+export const REPORT_BATCH_DEFAULTS = { maxReports: 100, windowMs: 2 } as const
+
 /** Flags of `punchr server` (each also read from PUNCHR_SERVER_<FLAG>). */
 export const serverFlags = {
   host: stringFlag('host', 'Address to listen on (gRPC and HTTP)', '0.0.0.0', { group: 'Network' }),
@@ -62,6 +69,27 @@ export const serverFlags = {
       'machine or a private network, never a public server (clients would dial into their own networks)',
     false,
     { group: 'Allocation' },
+  ),
+  reportBatchMax: intFlag(
+    'report-batch-max',
+    'Reports stored together in one transaction at most (group commit; 1 = each alone)',
+    REPORT_BATCH_DEFAULTS.maxReports,
+    1,
+    1000,
+    { group: 'Database' },
+  ),
+  reportBatchWindow: intFlag(
+    'report-batch-window',
+    'Milliseconds a batch of reports waits for more after its first one (0 = only what arrives while the database is busy)',
+    REPORT_BATCH_DEFAULTS.windowMs,
+    0,
+    1000,
+    { group: 'Database' },
+  ),
+  readDatabaseUrl: optionalStringFlag(
+    'read-database-url',
+    'PostgreSQL URL the dashboard reads from, e.g. a streaming replica (default: the main database)',
+    { group: 'Database', secret: true },
   ),
   ...databaseFlags,
 }

@@ -1,9 +1,10 @@
 import type { AllocationPolicy } from '../db/allocation.js'
 import type { Database } from '../db/database.js'
+import type { HolePunchReport } from '../db/hole-punches.js'
 import type { GeoResolver } from '../db/multi-addresses.js'
-import type { RelayHopBudget } from '../db/relay-hops.js'
 import type { Logger } from '../lib/logger.js'
 import type { Authenticator } from './auth.js'
+import type { GroupCommit } from './group-commit.js'
 import type { ServerMetrics } from './metrics.js'
 import type { FilterShare } from './protocol-filter.js'
 
@@ -12,13 +13,13 @@ export interface ServerContext {
   db: Database
   auth: Authenticator
   allocation: AllocationPolicy
-  /** Relay addresses handed out per hop IP in the last minute (address poisoning bound). */
-  relayHops: RelayHopBudget
   /** Hand out relay addresses whose hop is a private or loopback IP too (--private-relay-hops). */
   privateRelayHops: boolean
   /** The protocol filters' shares (--filter-shares); default FILTER_SHARES. */
   filterShares?: readonly FilterShare[]
   geo: GeoResolver
+  /** Stores reports in batches (group commit); answers each with its result id, or undefined for a retry. */
+  reports: GroupCommit<HolePunchReport, number | undefined>
   metrics: ServerMetrics
   log: Logger
   /** Server clock in Unix nanoseconds (tests may pin it). */

@@ -46,6 +46,26 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly reportBatchSize = new Histogram({
+    name: 'punchr_server_report_batch_size',
+    help: 'Reports stored per transaction (group commit of TrackHolePunch)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  })
+
+  readonly reportBatchSeconds = new Histogram({
+    name: 'punchr_server_report_batch_seconds',
+    help: 'Time to store one batch of reports, its transaction included',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  })
+
+  readonly reportBatchesSplit = new Counter({
+    name: 'punchr_server_report_batches_split_total',
+    help: 'Batches of reports that failed as a whole and were stored report by report',
+    registers: [this.registry],
+  })
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'punchr_server_' })
   }

@@ -5,10 +5,11 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { type ConnectRouter, createContextValues } from '@connectrpc/connect'
 import { createDashboard, type DashboardHandler } from '../dashboard/http.js'
-import { maintainAllocationTables } from '../db/allocation.js'
+import { maintainAllocationTables, pruneStaleCandidates } from '../db/allocation.js'
 import { type Database, openDatabase } from '../db/database.js'
+import type { HolePunchReport } from '../db/hole-punches.js'
 import { migrate } from '../db/migrate.js'
-import { RelayHopBudget } from '../db/relay-hops.js'
+import { insertHolePunchReports } from '../db/report-batch.js'
 import { PunchrService } from '../gen/punchr_pb.js'
 import { ConfigError } from '../lib/errors.js'
 import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
@@ -20,6 +21,7 @@ import { Authenticator } from './auth.js'
 import type { ServerConfig } from './config.js'
 import { malformedRequest, punchrConnectAdapter } from './connect-adapter.js'
 import type { ServerContext } from './context.js'
+import { GroupCommit } from './group-commit.js'
 import { errorsAndMetrics, messageSizeLimit } from './interceptors.js'
 import { ServerMetrics } from './metrics.js'
 import { parseFilterShares } from './protocol-filter.js'
@@ -29,6 +31,12 @@ import { trackHolePunch } from './routes/track-hole-punch.js'
 
 /** How often the allocation working set is vacuumed (see maintainAllocationTables). */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000
+
+/** How often stale allocation candidates are deleted (pruneStaleCandidates). */
+const PRUNE_INTERVAL_MS = 30_000
+
+/** Bytes of reports (as sent) stored in one batch at most: a bound on the memory a batch holds. */
+const REPORT_BATCH_MAX_BYTES = 8 * 1024 * 1024
 
 /** Connect's own read limit: a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
 const HARD_READ_LIMIT_BYTES = 2 * LIMITS.maxMessageBytes
@@ -42,6 +50,8 @@ export interface ServerDeps {
   random?: () => number
   /** The API-key cache's settings; `{ maxEntries: 0 }` caches nothing (the benchmark's baseline). */
   apiKeyCache?: ApiKeyCacheOptions
+  /** How often stale candidates are pruned (tests shorten it). @default 30 000 ms */
+  pruneIntervalMs?: number
 }
 
 export interface PunchrServer {
@@ -75,6 +85,22 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     { openRegistration: config.openRegistration },
     new ApiKeyCache(deps.apiKeyCache),
   )
+  const reports = new GroupCommit(
+    (batch: readonly HolePunchReport[]) => insertHolePunchReports(db, batch, ctx.geo),
+    {
+      maxItems: config.reportBatchMax,
+      maxBytes: REPORT_BATCH_MAX_BYTES,
+      windowMs: config.reportBatchWindow,
+      // PGlite runs one transaction at a time: a second batch would only queue behind the
+      // first instead of growing. PostgreSQL overlaps two, leaving its pool to the other RPCs.
+      concurrency: db.kind === 'pglite' ? 1 : 2,
+    },
+    (batch) => {
+      metrics.reportBatchSize.observe(batch.items)
+      metrics.reportBatchSeconds.observe(batch.seconds)
+      if (batch.split) metrics.reportBatchesSplit.inc()
+    },
+  )
   const ctx: ServerContext = {
     db,
     auth,
@@ -82,10 +108,10 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       maxResultsPerRemotePerMinute: config.maxResultsPerRemotePerMinute,
       retryPairAfterSeconds: config.retryPairAfter,
     },
-    relayHops: new RelayHopBudget(),
     privateRelayHops: config.privateRelayHops,
     filterShares,
     geo: (ip) => geo.lookup(ip),
+    reports,
     metrics,
     log,
     nowNs: deps.nowNs ?? nowNs,
@@ -127,7 +153,12 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   }
   // The HTTP/1.1 port serves /metrics, /healthz and the dashboard, and the same API over
   // Connect and gRPC-Web for browsers and curl.
-  const dashboard = createDashboard(db)
+  // The dashboard only reads: it may read from a replica and spare the primary its scans.
+  const readDb =
+    config.readDatabaseUrl === undefined
+      ? undefined
+      : await openDatabase({ databaseUrl: config.readDatabaseUrl })
+  const dashboard = createDashboard(readDb ?? db)
   const httpHandler = punchrConnectAdapter({
     ...adapterOptions,
     fallback: (req, res) =>
@@ -148,6 +179,18 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         { err: err instanceof Error ? err.message : String(err) },
         'vacuum of remote_candidates failed',
       ),
+    )
+  let pruning: NodeJS.Timeout | undefined
+  const prune = () =>
+    pruneStaleCandidates(db).then(
+      (pruned) => {
+        if (pruned > 0) log.debug({ pruned }, 'deleted stale allocation candidates')
+      },
+      (err: unknown) =>
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'pruning stale allocation candidates failed; the next try is in half a minute',
+        ),
     )
 
   let grpcPort = config.port
@@ -176,6 +219,9 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       await auth.cache.listen(db)
       maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS)
       maintenance.unref()
+      void prune()
+      pruning = setInterval(prune, deps.pruneIntervalMs ?? PRUNE_INTERVAL_MS)
+      pruning.unref()
       log.info(
         {
           grpc: `${config.host}:${grpcPort}`,
@@ -193,15 +239,18 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       destroyed ??= (async () => {
         log.info({ inFlight }, 'shutting down: no new requests, finishing in-flight ones')
         clearInterval(maintenance)
+        clearInterval(pruning)
         const closing = Promise.all([...grpcServers, ...httpServers].map(close))
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
         // Idle HTTP/2 sessions would keep close() waiting; in-flight work is done now.
         for (const session of grpcSessions) session.close()
         for (const server of httpServers) server.closeAllConnections()
         await closing
+        await reports.flush()
         await auth.cache.stop()
         if (ownsGeo) geo.close()
         if (ownsDb) await db.close()
+        await readDb?.close()
         log.info('server stopped')
       })()
       return destroyed

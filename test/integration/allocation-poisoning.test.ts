@@ -5,23 +5,24 @@
 // list, a bounded number of addresses at one hop IP per minute however many identities list
 // it — and honest remotes unaffected.
 import assert from 'node:assert/strict'
-import { beforeEach, it } from 'node:test'
+import { after, before, beforeEach, describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
-import { allocateRemote } from '../../src/db/allocation.js'
+import { allocateRemote, DEFAULT_ALLOCATION_POLICY } from '../../src/db/allocation.js'
 import { addApiKey } from '../../src/db/authorizations.js'
 import { registerClient } from '../../src/db/clients.js'
 import { recordConnectionEvent } from '../../src/db/connection-events.js'
-import type { Database } from '../../src/db/database.js'
+import { type Database, openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrate.js'
 import { upsertPeer } from '../../src/db/peers.js'
 import {
   MAX_PICKS_PER_ALLOCATION,
   MAX_RELAY_ADDRS_PER_RESPONSE,
-  RelayHopBudget,
   relayHopEndpoint,
 } from '../../src/db/relay-hops.js'
 import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
-import { describeEachDatabase } from '../support/databases.js'
+import { describeEachDatabase, postgresTestUrl } from '../support/databases.js'
 import { newPeer, type TestPeer } from '../support/fixtures.js'
+import { createTestDatabase, dropTestDatabase } from '../support/postgres.js'
 
 /** Stores what the honeypot stores for a DCUtR remote advertising these relay addresses. */
 async function advertisesAddrs(db: Database, remote: TestPeer, addrs: readonly string[]): Promise<string[]> {
@@ -86,13 +87,12 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
   let nextHost: number
 
   /** A fresh client host each call, so the "pair tried" exclusion never interferes. */
-  const ask = (hops?: RelayHopBudget, privateRelayHops = false) => {
+  const ask = (hopBudget?: number, privateRelayHops = false) => {
     const host = hostIds[nextHost++]!
     return allocateRemote(
       db,
       { clientId: host, hostClientIds: [host], protocols: [], privateRelayHops },
-      undefined,
-      hops,
+      { ...DEFAULT_ALLOCATION_POLICY, maxRelayAddrsPerHopPerMinute: hopBudget },
     )
   }
 
@@ -100,6 +100,7 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
     db = getDb()
     await db.query('DELETE FROM allocations')
     await db.query('DELETE FROM remote_candidates')
+    await db.query('DELETE FROM relay_hop_handouts')
     authId = (await addApiKey(db, 'poison')).authorization.id
     hostIds = []
     for (let i = 0; i < 40; i++) {
@@ -114,7 +115,7 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
   it('hands out an honest peer’s 16 relay addresses whole and in its order', async () => {
     const honest = await newPeer()
     const addrs = await advertises(db, honest, honestHops(1))
-    assert.deepEqual(await ask(new RelayHopBudget()), {
+    assert.deepEqual(await ask(), {
       remoteMultiHash: honest.id,
       relayAddrs: addrs,
       protocols: [],
@@ -187,8 +188,7 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
   })
 
   it('bounds the addresses at one victim IP per minute however many identities list it; honest remotes are unaffected', async () => {
-    let now = 1_000_000
-    const budget = new RelayHopBudget(10, () => now)
+    const budget = 10
     // 20 identities, each listing 4 ports at the victim 9.9.9.9 (and 2 at the victim's IPv6 /64).
     for (let i = 0; i < 20; i++)
       await advertises(db, await newPeer(), [
@@ -222,9 +222,48 @@ describeEachDatabase('allocation against address poisoning', (getDb) => {
     assert.equal(honestServed.size, honest.length, 'every honest remote was handed out')
 
     // A minute later the victim's budget is back: the bound is a rate, not a ban.
-    now += 61_000
+    await db.query(`UPDATE relay_hop_handouts SET bucket = bucket - interval '61 seconds'`)
     await db.query(`UPDATE remote_candidates SET last_allocated_at = NULL`)
     const later = await ask(budget)
     assert.ok(later?.relayAddrs.some((a) => a.startsWith('/ip4/9.9.9.9/')))
+  })
+})
+
+describe('the hop budget across server processes (two pools on one PostgreSQL)', () => {
+  let url: string
+  let replicas: Database[] = []
+  before(async () => {
+    url = await createTestDatabase(postgresTestUrl())
+    replicas = [await openDatabase({ databaseUrl: url }), await openDatabase({ databaseUrl: url })]
+    await migrate(replicas[0]!)
+  })
+  after(async () => {
+    await Promise.all(replicas.map((r) => r.close()))
+    await dropTestDatabase(postgresTestUrl(), url)
+  })
+
+  it('is spent by the hand-outs of all of them together', async () => {
+    const [first, second] = replicas as [Database, Database]
+    const authId = (await addApiKey(first, 'replicas')).authorization.id
+    // 10 identities, each listing 2 ports at the victim 9.9.9.9; a budget of 6 a minute.
+    for (let i = 0; i < 10; i++)
+      await advertises(first, await newPeer(), [
+        `/ip4/9.9.9.9/tcp/${2 * i + 1}`,
+        `/ip4/9.9.9.9/tcp/${2 * i + 2}`,
+      ])
+    let atVictim = 0
+    for (let call = 0; call < 10; call++) {
+      const replica = call % 2 === 0 ? first : second
+      const peer = await newPeer()
+      const host = await registerClient(replica, await upsertPeer(replica, { multiHash: peer.id }), authId)
+      const got = await allocateRemote(
+        replica,
+        { clientId: host, hostClientIds: [host], protocols: [] },
+        { ...DEFAULT_ALLOCATION_POLICY, maxRelayAddrsPerHopPerMinute: 6 },
+      )
+      atVictim += got?.relayAddrs.length ?? 0
+    }
+    // Per process, each would have handed out 6 (12 in all).
+    assert.equal(atVictim, 6)
   })
 })

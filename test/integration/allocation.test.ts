@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { beforeEach, it } from 'node:test'
-import { allocateRemote, maintainAllocationTables } from '../../src/db/allocation.js'
+import { allocateRemote, maintainAllocationTables, pruneStaleCandidates } from '../../src/db/allocation.js'
 import { addApiKey } from '../../src/db/authorizations.js'
 import { registerClient } from '../../src/db/clients.js'
 import type { Database } from '../../src/db/database.js'
@@ -105,14 +105,24 @@ describeEachDatabase('allocation (docs/PROTOCOL.md, "Allocation")', (getDb) => {
     )
   })
 
-  it('skips remotes not seen by a honeypot within 10 minutes, and prunes them', async () => {
-    await seenByHoneypot(db, await newPeer(), { minutesAgo: 11 })
+  it('skips remotes not seen by a honeypot within 10 minutes; the prune deletes them and only them', async () => {
+    const stale = await newPeer()
+    await seenByHoneypot(db, stale, { minutesAgo: 11 })
     assert.equal(
       await allocateRemote(db, { clientId: hostA, hostClientIds: [hostA], protocols: [] }),
       undefined,
     )
-    const left = await db.query('SELECT 1 FROM remote_candidates')
-    assert.equal(left.length, 0)
+    const fresh = await newPeer()
+    await seenByHoneypot(db, fresh, { minutesAgo: 9 })
+    assert.equal(await pruneStaleCandidates(db), 1)
+    const left = await db.query<{ multi_hash: string }>(
+      'SELECT p.multi_hash FROM remote_candidates rc JOIN peers p ON p.id = rc.peer_id',
+    )
+    assert.deepEqual(
+      left.map((r) => r.multi_hash),
+      [fresh.id],
+    )
+    assert.equal(await pruneStaleCandidates(db), 0)
   })
 
   it('serves the least recently handed-out remote first (fair rotation)', async () => {

@@ -16,17 +16,13 @@ import { finalConnections, successAttempts } from '../../src/dashboard/queries/s
 import { bucketSeconds, cdfFromHistogram, logEdges } from '../../src/dashboard/statistics.js'
 import { findApiKey } from '../../src/db/authorizations.js'
 import type { Database, Queryable } from '../../src/db/database.js'
-import {
-  type AttemptOutcomeName,
-  type HolePunchOutcomeName,
-  type HolePunchReport,
-  insertHolePunchReport,
-} from '../../src/db/hole-punches.js'
+import type { AttemptOutcomeName, HolePunchOutcomeName, HolePunchReport } from '../../src/db/hole-punches.js'
 import { readMigrations, splitStatements } from '../../src/db/migrate.js'
+import { insertHolePunchReport, insertHolePunchReports } from '../../src/db/report-batch.js'
 import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { type DashboardSeed, seedDashboard } from '../support/dashboard-seed.js'
 import { describeEachDatabase } from '../support/databases.js'
-import { newPeer } from '../support/fixtures.js'
+import { newPeer, type TestPeer } from '../support/fixtures.js'
 
 const HOUR = 3_600_000
 const EDGES = logEdges()
@@ -449,53 +445,8 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
   it('counts every one of many concurrent reports once, retries included, without deadlocks', async () => {
     const db = getDb()
     const [client] = await db.query<{ id: number }>('SELECT id::int AS id FROM clients ORDER BY id LIMIT 1')
-    const addr = (text: string) => classifyMultiaddr(multiaddr(text))
-    const outcomes: [HolePunchOutcomeName, AttemptOutcomeName][] = [
-      ['SUCCESS', 'SUCCESS'],
-      ['FAILED', 'FAILED'],
-      ['SUCCESS', 'DIRECT_DIAL'],
-      ['FAILED', 'TIMEOUT'],
-    ]
     const remotes = await Promise.all(Array.from({ length: 4 }, () => newPeer()))
-    const at = new Date().toISOString()
-    const reports = Array.from({ length: 24 }, (_, i): HolePunchReport => {
-      const [outcome, attempt] = outcomes[i % 4]!
-      return {
-        clientId: client!.id,
-        remoteId: remotes[i % 4]!.id,
-        remoteMultiAddresses: [],
-        connectStartedAt: at,
-        connectEndedAt: at,
-        attempts: [
-          {
-            openedAt: at,
-            startedAt: at,
-            endedAt: at,
-            startRtt: 0.01 * (1 + (i % 7)),
-            elapsedTime: 1,
-            outcome: attempt,
-            error: null,
-            directDialError: null,
-            multiAddresses: [addr('/ip4/11.10.0.1/tcp/4001')],
-          },
-        ],
-        openMultiAddresses: outcome === 'SUCCESS' ? [addr('/ip4/11.10.0.1/tcp/4001')] : [],
-        hasDirectConns: outcome === 'SUCCESS',
-        error: null,
-        outcome,
-        endedAt: at,
-        listenMultiAddresses: [addr('/ip4/11.1.0.1/tcp/4001')],
-        protocols: i % 3 === 0 ? [4, 6] : [],
-        latencies: [],
-        networkInformation: null,
-        natMappings: [],
-        clientImplementation: 'punchr-ts',
-        quirks: [],
-        reportSha256: createHash('sha256')
-          .update(`concurrent ${at} ${i % 20}`)
-          .digest(),
-      }
-    })
+    const reports = sampleReports(client!.id, remotes, 'concurrent')
     const before = await db.query<{ n: number }>(
       `SELECT coalesce(sum(results), 0)::int AS n FROM hole_punch_result_counts WHERE dimension = 'outcome'`,
     )
@@ -510,4 +461,124 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
     assert.equal(after[0]!.n - before[0]!.n, 20)
     await assertHourlyTablesMatchRawRows(db)
   })
+  it('stores batches of reports as it stores them alone: each copy once, rollups that are the raw rows', async () => {
+    const db = getDb() as Database
+    const [client] = await db.query<{ id: number }>('SELECT id::int AS id FROM clients ORDER BY id LIMIT 1')
+    const remotes = await Promise.all(Array.from({ length: 4 }, () => newPeer()))
+    const reports = sampleReports(client!.id, remotes, 'batched').map((r, i) =>
+      i === 5 ? { ...r, clientListenIpVersions: [4, 6] } : r,
+    )
+    const before = await db.query<{ n: number }>(
+      `SELECT coalesce(sum(results), 0)::int AS n FROM hole_punch_result_counts WHERE dimension = 'outcome'`,
+    )
+    const noGeo = () => ({ country: null, asn: null })
+    // Three batches at once over the same remotes: 20 and 21 copy 0 and 1 inside the first
+    // batch, 22 and 23 copy 2 and 3 across batches.
+    const batches = [
+      [...reports.slice(0, 8), reports[20]!, reports[21]!],
+      [...reports.slice(8, 14), reports[22]!],
+      [...reports.slice(14, 20), reports[23]!, reports[2]!],
+    ]
+    const ids = await Promise.all(batches.map((batch) => insertHolePunchReports(db, batch, noGeo)))
+    const stored = ids.flat().filter((id) => id !== undefined)
+    assert.equal(stored.length, 20)
+    assert.equal(new Set(stored).size, 20)
+    assert.deepEqual(ids[0]!.slice(8), [undefined, undefined], 'copies inside a batch are stored once')
+    const after = await db.query<{ n: number }>(
+      `SELECT sum(results)::int AS n FROM hole_punch_result_counts WHERE dimension = 'outcome'`,
+    )
+    assert.equal(after[0]!.n - before[0]!.n, 20)
+    const attempts = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM hole_punch_attempts WHERE hole_punch_result_id = ANY($1::bigint[])',
+      [stored],
+    )
+    assert.equal(attempts[0]!.n, 20)
+    const [host] = await db.query<{ v: number[] }>(
+      'SELECT listen_ip_versions AS v FROM clients WHERE id = $1',
+      [client!.id],
+    )
+    assert.deepEqual(host!.v, [4, 6])
+    await assertHourlyTablesMatchRawRows(db)
+  })
 })
+
+/**
+ * 24 small reports of one client about `remotes`, four outcomes in turn; 20…23 are copies
+ * (same digest) of 0…3, as a client's retries are.
+ */
+function sampleReports(clientId: number, remotes: readonly TestPeer[], label: string): HolePunchReport[] {
+  const addr = (text: string) => classifyMultiaddr(multiaddr(text))
+  const outcomes: [HolePunchOutcomeName, AttemptOutcomeName][] = [
+    ['SUCCESS', 'SUCCESS'],
+    ['FAILED', 'FAILED'],
+    ['SUCCESS', 'DIRECT_DIAL'],
+    ['FAILED', 'TIMEOUT'],
+  ]
+  const at = new Date().toISOString()
+  return Array.from({ length: 24 }, (_, i): HolePunchReport => {
+    const [outcome, attempt] = outcomes[i % 4]!
+    return {
+      clientId,
+      remoteId: remotes[i % remotes.length]!.id,
+      remoteMultiAddresses: [],
+      connectStartedAt: at,
+      connectEndedAt: at,
+      attempts: [
+        {
+          openedAt: at,
+          startedAt: at,
+          endedAt: at,
+          startRtt: 0.01 * (1 + (i % 7)),
+          elapsedTime: 1,
+          outcome: attempt,
+          error: null,
+          directDialError: null,
+          multiAddresses: [addr('/ip4/11.10.0.1/tcp/4001')],
+        },
+      ],
+      openMultiAddresses: outcome === 'SUCCESS' ? [addr('/ip4/11.10.0.1/tcp/4001')] : [],
+      hasDirectConns: outcome === 'SUCCESS',
+      error: null,
+      outcome,
+      endedAt: at,
+      listenMultiAddresses: [addr('/ip4/11.1.0.1/tcp/4001')],
+      protocols: i % 3 === 0 ? [4, 6] : [],
+      // Every other report with a latency measurement, a port mapping and network information.
+      latencies:
+        i % 2 === 0
+          ? [
+              {
+                remoteId: remotes[(i + 1) % remotes.length]!.id,
+                agentVersion: 'go-libp2p/0.33.0',
+                protocols: ['/ipfs/ping/1.0.0'],
+                multiAddress: addr('/ip4/11.10.0.2/tcp/4001'),
+                rtts: [0.01 * (1 + (i % 5)), 0.5],
+                rttErrs: ['', 'timeout'],
+                mtype: 'TO_RELAY',
+              },
+            ]
+          : [],
+      networkInformation:
+        i % 2 === 0
+          ? { routerLoginHtml: null, routerLoginHtmlError: null, supportsIpv6: true, supportsIpv6Error: null }
+          : null,
+      natMappings:
+        i % 2 === 0
+          ? [
+              {
+                internalPort: 4001,
+                externalPort: 40000 + i,
+                protocol: 'tcp',
+                addr: '11.1.0.1',
+                addrNetwork: 'ip4',
+              },
+            ]
+          : [],
+      clientImplementation: 'punchr-ts',
+      quirks: [],
+      reportSha256: createHash('sha256')
+        .update(`${label} ${at} ${i % 20}`)
+        .digest(),
+    }
+  })
+}

@@ -476,6 +476,25 @@ describeEachDatabase('punchr server', (getDb) => {
     })
   }
 
+  it('deletes candidates no honeypot has seen for 10 minutes on its own timer', async () => {
+    const stale = await newPeer()
+    await seenByHoneypot(t.db, stale, { minutesAgo: 11 })
+    const staleLeft = async () =>
+      (
+        await t.db.query(
+          'SELECT 1 FROM remote_candidates rc JOIN peers p ON p.id = rc.peer_id WHERE p.multi_hash = $1',
+          [stale.id],
+        )
+      ).length
+    assert.equal(await staleLeft(), 1)
+    const pruner = await startTestServer(t.db, { pruneIntervalMs: 20 })
+    try {
+      await until('the stale candidate to be pruned', async () => (await staleLeft()) === 0)
+    } finally {
+      await pruner.stop()
+    }
+  })
+
   it('/metrics counts RPCs by method and code, /healthz reports the database', async () => {
     const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text()
     assert.match(metrics, /punchr_server_rpcs_total\{method="TrackHolePunch",code="InvalidArgument"\} \d+/)

@@ -39,15 +39,15 @@ import { addApiKey } from '../../src/db/authorizations.js'
 import { registerClient } from '../../src/db/clients.js'
 import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
-import {
-  type AttemptOutcomeName,
-  type HolePunchOutcomeName,
-  type HolePunchReport,
-  insertHolePunchReport,
-  type LatencyRecord,
+import type {
+  AttemptOutcomeName,
+  HolePunchOutcomeName,
+  HolePunchReport,
+  LatencyRecord,
 } from '../../src/db/hole-punches.js'
 import type { GeoResolver } from '../../src/db/multi-addresses.js'
 import { upsertPeer } from '../../src/db/peers.js'
+import { insertHolePunchReport } from '../../src/db/report-batch.js'
 import { type ClassifiedMultiaddr, classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { newPeer, type TestPeer } from './fixtures.js'
 

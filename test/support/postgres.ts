@@ -203,8 +203,22 @@ function runTool(bin: string, args: string[], cwd: string, user: RunAs | undefin
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 30_000
 
-/** Starts a fresh cluster with database `punchr_test`. Throws PostgresNotInstalledError without binaries. */
-export async function startPostgres(): Promise<PostgresCluster> {
+export interface StartPostgresOptions {
+  /**
+   * Start a hot standby of this cluster instead (pg_basebackup, streaming replication): its
+   * `url` reads what the primary committed once it has replayed it. The primary must have
+   * been started with `replicable`.
+   */
+  standbyOf?: PostgresCluster
+  /** Keep full_page_writes on, which a base backup of this cluster needs. @default false */
+  replicable?: boolean
+}
+
+/**
+ * Starts a fresh cluster with database `punchr_test` (or a standby of another, `standbyOf`).
+ * Throws PostgresNotInstalledError without binaries.
+ */
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
   const bin = findPostgresBin()
   const user = runAsUser()
   const dir = mkdtempSync(join(tmpdir(), 'punchr-pg-'))
@@ -241,7 +255,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
         '-c',
         'synchronous_commit=off',
         '-c',
-        'full_page_writes=off',
+        `full_page_writes=${options.replicable === true ? 'on' : 'off'}`,
         '-c',
         'max_connections=200',
       ],
@@ -283,12 +297,37 @@ export async function startPostgres(): Promise<PostgresCluster> {
   }
 
   try {
-    runTool(
-      join(bin, 'initdb'),
-      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'],
-      dir,
-      user,
-    )
+    if (options.standbyOf === undefined) {
+      runTool(
+        join(bin, 'initdb'),
+        ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'],
+        dir,
+        user,
+      )
+    } else {
+      // -R writes standby.signal and primary_conninfo: the copy starts as a streaming standby.
+      runTool(
+        join(bin, 'pg_basebackup'),
+        [
+          '-D',
+          dataDir,
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(options.standbyOf.port),
+          '-U',
+          'postgres',
+          '-R',
+          '-X',
+          'stream',
+          // An immediate checkpoint instead of a spread one: the copy starts at once.
+          '--checkpoint=fast',
+          '--no-sync',
+        ],
+        dir,
+        user,
+      )
+    }
     // Another process may take the free port between our probe and postgres binding it; try
     // a few ports before giving up.
     for (let attempt = 1; ; attempt++) {
@@ -302,12 +341,15 @@ export async function startPostgres(): Promise<PostgresCluster> {
         if (!inUse || attempt >= 3) throw err
       }
     }
-    const admin = new pg.Client({ connectionString: adminUrl(port) })
-    await admin.connect()
-    try {
-      await admin.query(`CREATE DATABASE ${TEST_DATABASE}`)
-    } finally {
-      await admin.end()
+    // A standby has the primary's databases already, and writes nothing.
+    if (options.standbyOf === undefined) {
+      const admin = new pg.Client({ connectionString: adminUrl(port) })
+      await admin.connect()
+      try {
+        await admin.query(`CREATE DATABASE ${TEST_DATABASE}`)
+      } finally {
+        await admin.end()
+      }
     }
   } catch (err) {
     await stopServer()

@@ -5,7 +5,7 @@ import { addApiKey } from '../../src/db/authorizations.js'
 import type { Database } from '../../src/db/database.js'
 import { PunchrService } from '../../src/gen/punchr_pb.js'
 import { createGeoLookup, type GeoLookup } from '../../src/lib/geo.js'
-import type { ServerConfig } from '../../src/server/config.js'
+import { REPORT_BATCH_DEFAULTS, type ServerConfig } from '../../src/server/config.js'
 import { DEFAULT_FILTER_SHARES_TEXT } from '../../src/server/protocol-filter.js'
 import { createServer, type PunchrServer, type ServerDeps } from '../../src/server/server.js'
 
@@ -44,8 +44,11 @@ export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): Ser
     filterShares: DEFAULT_FILTER_SHARES_TEXT,
     // Loopback tests run their relays on 127.0.0.1.
     privateRelayHops: true,
+    reportBatchMax: REPORT_BATCH_DEFAULTS.maxReports,
+    reportBatchWindow: REPORT_BATCH_DEFAULTS.windowMs,
     dataDir: 'unused',
     databaseUrl: undefined,
+    readDatabaseUrl: undefined,
     ...overrides,
   }
 }

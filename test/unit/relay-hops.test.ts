@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  capRelayAddrs,
-  MAX_RELAY_ADDRS_PER_RESPONSE,
-  RelayHopBudget,
-  relayHopEndpoint,
-} from '../../src/db/relay-hops.js'
+import { capRelayAddrs, MAX_RELAY_ADDRS_PER_RESPONSE, relayHopEndpoint } from '../../src/db/relay-hops.js'
 
 const R1 = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
 const R2 = '12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
@@ -63,35 +58,5 @@ describe('capRelayAddrs', () => {
     const many = Array.from({ length: 100 }, (_, port) => circuit(`/ip4/9.9.9.9/tcp/${port + 1}`))
     assert.deepEqual(capRelayAddrs(many), many.slice(0, MAX_RELAY_ADDRS_PER_RESPONSE))
     assert.deepEqual(capRelayAddrs(many, 3), many.slice(0, 3))
-  })
-})
-
-describe('RelayHopBudget', () => {
-  function clocked(limit: number) {
-    let t = 1_000_000
-    const budget = new RelayHopBudget(limit, () => t)
-    return { budget, advance: (ms: number) => (t += ms) }
-  }
-
-  it('is spent for a key once `limit` addresses at it were handed out within a minute', () => {
-    const { budget } = clocked(3)
-    budget.record(['9.9.9.9', '9.9.9.9'])
-    assert.deepEqual(budget.exhausted(), [])
-    budget.record(['9.9.9.9', '8.8.8.8'])
-    assert.deepEqual(budget.exhausted(), ['9.9.9.9'])
-  })
-
-  it('forgets hand-outs older than a minute, and keys with none left', () => {
-    const { budget, advance } = clocked(2)
-    budget.record(['9.9.9.9'])
-    advance(30_000)
-    budget.record(['9.9.9.9', '2001:db9::/64'])
-    assert.deepEqual(budget.exhausted(), ['9.9.9.9'])
-    advance(30_000) // the first hand-out is now exactly a minute old
-    assert.deepEqual(budget.exhausted(), [])
-    assert.equal(budget.size, 2)
-    advance(30_001)
-    assert.deepEqual(budget.exhausted(), [])
-    assert.equal(budget.size, 0)
   })
 })

@@ -1,4 +1,4 @@
-// Results per group and outcome, read from the hourly counts insertHolePunchReport keeps
+// Results per group and outcome, read from the hourly counts insertHolePunchReports keeps
 // (hole_punch_result_counts) for the whole hours of a scope and from raw rows for the rest
 // (see hourly() in scope.ts): the summary, the time series, the breakdowns and the facts
 // about successes all sum these rows.

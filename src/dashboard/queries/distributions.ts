@@ -19,7 +19,7 @@ export interface Distribution {
 const EDGES = logEdges()
 
 /**
- * The series of `kind` over a scope. The histogram sums the hourly bins insertHolePunchReport
+ * The series of `kind` over a scope. The histogram sums the hourly bins insertHolePunchReports
  * keeps (rtt_histograms) and bins the raw values of the partial hours. Everyone's median then
  * comes from the one or two bins the middle values lie in (medianFromBins); one key's values,
  * fewer and not in the hourly bins, are sorted whole (percentile_cont).

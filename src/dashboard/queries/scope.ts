@@ -43,7 +43,7 @@ export interface HourlySql extends ScopedSql {
 const HOUR_MS = 3_600_000
 
 /**
- * The whole UTC hours of a scope come from the hourly tables insertHolePunchReport keeps
+ * The whole UTC hours of a scope come from the hourly tables insertHolePunchReports keeps
  * (hole_punch_result_counts, rtt_histograms): a few rows per hour, however many results it
  * holds. Only the partial hours at either end are counted from raw rows (through the
  * created_at index), so the sum is exactly what the raw rows give. The tables count

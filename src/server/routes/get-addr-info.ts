@@ -58,7 +58,6 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
       undecodableProtocols: undecodableProtocolNames(capabilities.decodes),
     },
     ctx.allocation,
-    ctx.relayHops,
   ).finally(stopTimer)
   if (allocation === undefined)
     throw new ConnectError('no remote peer available right now; retry in 30 s', Code.NotFound)

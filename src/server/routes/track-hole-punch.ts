@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
 import { create, toBinary } from '@bufbuild/protobuf'
-import { recordListenIpVersions } from '../../db/clients.js'
-import { insertHolePunchReport } from '../../db/hole-punches.js'
 import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
@@ -18,7 +16,7 @@ import { requireOwnHost } from './client-host.js'
 /**
  * TrackHolePunch: validates and stores one report (docs/PROTOCOL.md, "Wire API"). A rejected
  * report writes nothing (INVALID_ARGUMENT names the field); an accepted one is stored whole in
- * one transaction; the same report sent again (a retry after a lost answer) is stored once. A
+ * one transaction, with the reports that arrived beside it (group commit); the same report sent again (a retry after a lost answer) is stored once. A
  * report of the original Go or Rust client has its known quirks normalised first and named in
  * the result (quirks.ts), as has NUL in any report's text (text-fields.ts).
  */
@@ -36,16 +34,21 @@ export async function trackHolePunch(
   const normalised = normaliseQuirks(clean.request, implementation)
   const quirks: string[] = [...normalised.quirks, ...(clean.stripped ? [NUL_QUIRK] : [])]
   const report = toHolePunchReport(normalised.request, ctx.nowNs())
-  const resultId = await insertHolePunchReport(
-    ctx.db,
+  // A report's identity: its bytes as sent without the API key (a retry may use a rotated key).
+  const sent = toBinary(TrackHolePunchRequestSchema, { ...req, apiKey: '' })
+  // Answered once the batch the report joined is committed (group-commit.ts).
+  const resultId = await ctx.reports.add(
     {
       ...report,
       clientId: host.clientId,
       clientImplementation: implementation,
       quirks,
-      reportSha256: reportDigest(req),
+      reportSha256: createHash('sha256').update(sent).digest(),
+      ...(report.listenMultiAddresses.length > 0
+        ? { clientListenIpVersions: listenIpVersions(report.listenMultiAddresses) }
+        : {}),
     },
-    ctx.geo,
+    sent.byteLength,
   )
   if (resultId === undefined) {
     ctx.metrics.duplicateReports.inc()
@@ -62,15 +65,5 @@ export async function trackHolePunch(
       { client: clientMultiHash, result: resultId, quirks },
       'stored a report with known client quirks normalised',
     )
-  // What IP version filters this host can run from now on (client-capabilities.ts).
-  if (report.listenMultiAddresses.length > 0)
-    await recordListenIpVersions(ctx.db, host.clientId, listenIpVersions(report.listenMultiAddresses))
   return create(TrackHolePunchResponseSchema)
-}
-
-/** Identity of a report: its canonical bytes as sent, without the API key (a retry may use a rotated key). */
-function reportDigest(req: TrackHolePunchRequest): Uint8Array {
-  return createHash('sha256')
-    .update(toBinary(TrackHolePunchRequestSchema, { ...req, apiKey: '' }))
-    .digest()
 }

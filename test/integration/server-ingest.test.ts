@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { toBinary } from '@bufbuild/protobuf'
+import { createClient } from '@connectrpc/connect'
+import { createGrpcTransport } from '@connectrpc/connect-node'
+import { freePorts } from '../../src/client/ports.js'
+import { addApiKey } from '../../src/db/authorizations.js'
+import { type Database, openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrate.js'
+import {
+  PunchrService,
+  type TrackHolePunchRequest,
+  TrackHolePunchRequestSchema,
+} from '../../src/gen/punchr_pb.js'
+import { createServer, type PunchrServer } from '../../src/server/server.js'
+import { PUNCHR_BIN } from '../support/cli.js'
+import { describeEachDatabase, postgresTestUrl } from '../support/databases.js'
+import { fullReport, newPeer, type TestPeer } from '../support/fixtures.js'
+import { createTestDatabase, dropTestDatabase } from '../support/postgres.js'
+import { loopbackServerConfig, testGeo } from '../support/server.js'
+import { until } from '../support/until.js'
+
+/** The digest the server stores a report under: its bytes without the API key. */
+function digestOf(report: TrackHolePunchRequest): string {
+  return createHash('sha256')
+    .update(toBinary(TrackHolePunchRequestSchema, { ...report, apiKey: '' }))
+    .digest('hex')
+}
+
+/** A distinct report per call: `n` shifts its end, so every digest differs. */
+function nthReport(base: TrackHolePunchRequest, n: number): TrackHolePunchRequest {
+  return { ...base, endedAt: base.endedAt + BigInt(n) }
+}
+
+describeEachDatabase('reports stored in batches (group commit)', (getDb) => {
+  let server: PunchrServer
+  let db: Database
+  before(async () => {
+    db = getDb()
+    // A long window, so that the burst below lands in one batch whatever the machine's speed.
+    server = await createServer(loopbackServerConfig({ reportBatchWindow: 200 }), {
+      db,
+      geo: await testGeo(),
+    })
+    await server.start()
+  })
+  after(() => server.destroy())
+
+  it('answers a burst of reports from one transaction, each stored once, a copy among them too', async () => {
+    const key = (await addApiKey(db, 'burst')).key
+    const client = createClient(
+      PunchrService,
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.grpcPort}` }),
+    )
+    const [host, remote, relay] = await Promise.all([newPeer(), newPeer(), newPeer()])
+    await client.register({
+      clientId: host.bytes,
+      agentVersion: 'punchr-ts/test',
+      protocols: [],
+      apiKey: key,
+    })
+    const base = fullReport({ client: host, remote, relay, apiKey: key })
+    const reports = Array.from({ length: 10 }, (_, n) => nthReport(base, n))
+    await Promise.all([...reports, reports[3]!].map((r) => client.trackHolePunch(r)))
+    const stored = await db.query<{ digest: string }>(
+      `SELECT encode(report_sha256, 'hex') AS digest FROM hole_punch_results WHERE client_id =
+         (SELECT id FROM clients WHERE peer_id = (SELECT id FROM peers WHERE multi_hash = $1))`,
+      [host.id],
+    )
+    assert.deepEqual(stored.map((r) => r.digest).sort(), reports.map(digestOf).sort())
+    const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text()
+    assert.match(metrics, /^punchr_server_report_batch_size_count 1$/m, 'one batch')
+    assert.match(metrics, /^punchr_server_report_batch_size_sum 11$/m, 'of all eleven reports')
+  })
+})
+
+describe('a server killed mid-load (kill -9, PostgreSQL)', { timeout: 120_000 }, () => {
+  let url: string
+  let db: Database
+  let child: ChildProcess | undefined
+  before(async () => {
+    url = await createTestDatabase(postgresTestUrl())
+    db = await openDatabase({ databaseUrl: url })
+    await migrate(db)
+  })
+  after(async () => {
+    child?.kill('SIGKILL')
+    await db.close()
+    await dropTestDatabase(postgresTestUrl(), url)
+  })
+
+  it('has stored every report it acknowledged', async () => {
+    const [port, httpPort] = await freePorts('127.0.0.1', 2)
+    child = spawn(
+      process.execPath,
+      [PUNCHR_BIN, 'server', '--database-url', url, '--host', '127.0.0.1', '--port', `${port}`],
+      {
+        env: { ...process.env, PUNCHR_LOG_LEVEL: 'warn', PUNCHR_SERVER_HTTP_PORT: `${httpPort}` },
+        stdio: 'ignore',
+      },
+    )
+    const exited = new Promise((resolve) => child!.once('exit', resolve))
+    await until(
+      'the server to answer /healthz',
+      async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined))?.ok === true,
+      30_000,
+    )
+    const key = (await addApiKey(db, 'kill')).key
+    const client = createClient(PunchrService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }))
+    const [remote, relay] = await Promise.all([newPeer(), newPeer()])
+    const hosts: TestPeer[] = await Promise.all(Array.from({ length: 16 }, () => newPeer()))
+    for (const host of hosts)
+      await client.register({
+        clientId: host.bytes,
+        agentVersion: 'punchr-ts/test',
+        protocols: [],
+        apiKey: key,
+      })
+
+    const acknowledged: string[] = []
+    let killed = false
+    // 16 hosts report back to back until the server dies under them.
+    const loops = hosts.map(async (host, h) => {
+      const base = fullReport({ client: host, remote, relay, apiKey: key })
+      for (let n = 0; !killed; n++) {
+        const report = nthReport(base, n)
+        try {
+          await client.trackHolePunch(report)
+          acknowledged.push(digestOf(report))
+        } catch {
+          if (!killed) throw new Error(`host ${h} failed before the kill`)
+        }
+      }
+    })
+    await until('300 acknowledged reports', () => acknowledged.length >= 300, 60_000)
+    killed = true
+    child.kill('SIGKILL')
+    await Promise.all([exited, ...loops])
+    const stored = new Set(
+      (
+        await db.query<{ digest: string }>(
+          `SELECT encode(report_sha256, 'hex') AS digest FROM hole_punch_results`,
+        )
+      ).map((r) => r.digest),
+    )
+    const lost = acknowledged.filter((d) => !stored.has(d))
+    assert.deepEqual(lost, [], `${lost.length} of ${acknowledged.length} acknowledged reports are not stored`)
+    // Stored but never acknowledged: those whose batch committed as the process died.
+    assert.ok(stored.size >= acknowledged.length)
+  })
+})
