@@ -3,18 +3,20 @@
 // the same database in one run: reports per second, latency, and what each report cost the
 // database in statements and transactions.
 import { parseArgs } from 'node:util'
-import { addApiKey } from '../src/db/authorizations.js'
-import { registerClient } from '../src/db/clients.js'
 import type { Database } from '../src/db/database.js'
-import { upsertPeer } from '../src/db/peers.js'
 import { REPORT_BATCH_DEFAULTS } from '../src/server/config.js'
 import { createServer } from '../src/server/server.js'
-import { newPeer } from '../test/support/fixtures.js'
 import { loopbackServerConfig, testGeo } from '../test/support/server.js'
 import { type DbKind, databaseKinds, positiveNumber } from './args.js'
 import { type CpuShares, type CpuSnapshot, cpuShares, cpuSnapshot } from './cpu.js'
 import type { LoadSpec, WorkerHost } from './load-worker.js'
-import { countingDatabase, runLoadWorker, withBenchDatabase } from './rpc-load.js'
+import {
+  countingDatabase,
+  registeredHosts,
+  runLoadWorker,
+  syntheticRemote,
+  withBenchDatabase,
+} from './rpc-load.js'
 import type { RemoteSample } from './seed.js'
 import { int, ms, summarize } from './stats.js'
 
@@ -82,7 +84,7 @@ function cpuColumn(cpu: CpuShares | undefined): string {
 
 function benchDatabase(kind: DbKind): Promise<Run[]> {
   return withBenchDatabase(kind, async (db, postmaster) => {
-    const hosts = await registeredHosts(db)
+    const hosts = await registeredHosts(db, KEYS, HOSTS_PER_KEY)
     const remotes = await Promise.all(Array.from({ length: REMOTES }, (_, i) => syntheticRemote(i)))
     const result: Run[] = []
     for (const workers of workerCounts)
@@ -90,47 +92,6 @@ function benchDatabase(kind: DbKind): Promise<Run[]> {
         result.push(await benchServer(kind, db, batching, workers, hosts, remotes, postmaster))
     return result
   })
-}
-
-async function registeredHosts(db: Database): Promise<WorkerHost[]> {
-  const hosts: WorkerHost[] = []
-  for (let k = 0; k < KEYS; k++) {
-    const { key, authorization } = await addApiKey(db, `bench-${k}`)
-    const group = await Promise.all(Array.from({ length: HOSTS_PER_KEY }, () => newPeer()))
-    for (const [i, peer] of group.entries()) {
-      await registerClient(db, await upsertPeer(db, { multiHash: peer.id }), authorization.id)
-      const lan = `192.168.${k}.${10 + i}`
-      hosts.push({
-        peerId: peer.id,
-        apiKey: key,
-        group: group.map((p) => p.id),
-        listenAddrs: [
-          `/ip4/${lan}/tcp/4001`,
-          `/ip4/${lan}/udp/4001/quic-v1`,
-          '/ip4/127.0.0.1/tcp/4001',
-          '/ip6/::1/tcp/4001',
-        ],
-      })
-    }
-  }
-  return hosts
-}
-
-/** A remote behind one of 20 relays, with a public TCP and QUIC address in 11.64.0.0/10. */
-async function syntheticRemote(i: number): Promise<RemoteSample> {
-  const [remote, relay] = await Promise.all([newPeer(), newPeer()])
-  const relayDirect = `/ip4/11.0.0.${1 + (i % 20)}/tcp/4001`
-  const publicIp = `11.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
-  return {
-    id: remote.id,
-    relayAddrs: [
-      `${relayDirect}/p2p/${relay.id}/p2p-circuit/p2p/${remote.id}`,
-      `/ip4/11.0.0.${1 + (i % 20)}/udp/4001/quic-v1/p2p/${relay.id}/p2p-circuit/p2p/${remote.id}`,
-    ],
-    publicAddrs: [`/ip4/${publicIp}/tcp/4001`, `/ip4/${publicIp}/udp/4001/quic-v1`],
-    relayId: relay.id,
-    relayDirectAddr: relayDirect,
-  }
 }
 
 async function benchServer(

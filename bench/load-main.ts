@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer as createNetServer } from 'node:net'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
@@ -14,7 +12,7 @@ import { ReportQueue } from '../src/client/report-queue.js'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { GetAddrInfoRequestSchema, TrackHolePunchRequestSchema } from '../src/gen/punchr_pb.js'
-import { ResourceSampler, type ResourceUsage } from '../src/lab/campaign/resources.js'
+import type { ResourceUsage } from '../src/lab/campaign/resources.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
 import { type DbKind, databaseKinds, positiveNumber } from './args.js'
 import {
@@ -26,6 +24,7 @@ import {
 } from './load-worker.js'
 import { writeDocs } from './report.js'
 import { FULL_SIZE, refreshCandidates, type SeedSize, sampleRemotes, seed } from './seed.js'
+import { ServerProcess, waitHealthy } from './server-process.js'
 import { int, ms, type Summary, summarize } from './stats.js'
 
 const USAGE = `npm run bench -- --load [options]
@@ -117,54 +116,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port))
     })
   })
-}
-
-const NODE =
-  Number(process.versions.node.split('.')[0]) >= 22
-    ? process.execPath
-    : fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
-const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
-
-/** One run of `punchr server`, sampled for CPU and memory while it lives. */
-class ServerProcess {
-  readonly child: ChildProcess
-  readonly exited: Promise<number | null>
-  private readonly sampler: ResourceSampler | undefined
-  usage: ResourceUsage | undefined
-
-  constructor(args: string[]) {
-    // The CLI itself, not bin/punchr.js: under an older Node that wrapper runs it as a child,
-    // and a SIGKILL would hit the wrapper and leave the server running.
-    this.child = spawn(NODE, [CLI_MAIN, 'server', ...args], {
-      env: { ...process.env, PUNCHR_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-    this.sampler = this.child.pid === undefined ? undefined : new ResourceSampler(this.child.pid)
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)))
-    void this.exited.then(() => {
-      this.usage ??= this.sampler?.stop()
-    })
-  }
-
-  /** Samples once more and stops sampling (before the process is stopped: its peak stays). */
-  stopSampling(): void {
-    this.usage ??= this.sampler?.stop()
-  }
-}
-
-async function waitHealthy(httpPort: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`)
-      if (res.ok) return
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline)
-      throw new Error(`the server did not become healthy within ${timeoutMs / 1000} s`)
-    await sleep(200)
-  }
 }
 
 // ---- figures -----------------------------------------------------------------------------

@@ -4,12 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { addApiKey } from '../src/db/authorizations.js'
+import { registerClient } from '../src/db/clients.js'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
+import { upsertPeer } from '../src/db/peers.js'
+import { newPeer } from '../test/support/fixtures.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
 import type { DbKind } from './args.js'
 import { postmasterPid } from './cpu.js'
-import type { LoadResult, LoadSpec } from './load-worker.js'
+import type { LoadResult, LoadSpec, WorkerHost } from './load-worker.js'
+import type { RemoteSample } from './seed.js'
 
 /**
  * Runs `fn` on a fresh, migrated database of `kind`: PGlite on disk in a temporary folder, or
@@ -84,4 +89,50 @@ export function runLoadWorker(
     })
     worker.once('error', reject)
   })
+}
+
+/** `keys` API keys with `hostsPerKey` registered client hosts each, as the load worker uses them. */
+export async function registeredHosts(
+  db: Database,
+  keys: number,
+  hostsPerKey: number,
+): Promise<WorkerHost[]> {
+  const hosts: WorkerHost[] = []
+  for (let k = 0; k < keys; k++) {
+    const { key, authorization } = await addApiKey(db, `bench-${k}`)
+    const group = await Promise.all(Array.from({ length: hostsPerKey }, () => newPeer()))
+    for (const [i, peer] of group.entries()) {
+      await registerClient(db, await upsertPeer(db, { multiHash: peer.id }), authorization.id)
+      const lan = `192.168.${k}.${10 + i}`
+      hosts.push({
+        peerId: peer.id,
+        apiKey: key,
+        group: group.map((p) => p.id),
+        listenAddrs: [
+          `/ip4/${lan}/tcp/4001`,
+          `/ip4/${lan}/udp/4001/quic-v1`,
+          '/ip4/127.0.0.1/tcp/4001',
+          '/ip6/::1/tcp/4001',
+        ],
+      })
+    }
+  }
+  return hosts
+}
+
+/** A remote behind one of 20 relays, with a public TCP and QUIC address in 11.64.0.0/10. */
+export async function syntheticRemote(i: number): Promise<RemoteSample> {
+  const [remote, relay] = await Promise.all([newPeer(), newPeer()])
+  const relayDirect = `/ip4/11.0.0.${1 + (i % 20)}/tcp/4001`
+  const publicIp = `11.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
+  return {
+    id: remote.id,
+    relayAddrs: [
+      `${relayDirect}/p2p/${relay.id}/p2p-circuit/p2p/${remote.id}`,
+      `/ip4/11.0.0.${1 + (i % 20)}/udp/4001/quic-v1/p2p/${relay.id}/p2p-circuit/p2p/${remote.id}`,
+    ],
+    publicAddrs: [`/ip4/${publicIp}/tcp/4001`, `/ip4/${publicIp}/udp/4001/quic-v1`],
+    relayId: relay.id,
+    relayDirectAddr: relayDirect,
+  }
 }

@@ -27,8 +27,12 @@ const PAGE_HEADERS = {
   'x-content-type-options': 'nosniff',
 }
 
-export function createDashboard(db: Queryable): DashboardHandler {
-  const keys = new KeyChecker(db)
+/**
+ * `db` answers the page's queries (it may be a read replica); `keysDb` checks API keys, on the
+ * primary, so a revoked key is refused at once even while a replica lags.
+ */
+export function createDashboard(db: Queryable, keysDb: Queryable = db): DashboardHandler {
+  const keys = new KeyChecker(keysDb)
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const asset = ASSETS[url.pathname]

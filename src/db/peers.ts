@@ -75,7 +75,7 @@ export async function upsertPeerIds(db: Queryable, multiHashes: readonly string[
   const rows = await db.query<{ id: string | number; multi_hash: string }>(
     `WITH input AS (SELECT unnest($1::text[]) AS multi_hash),
      inserted AS (
-       INSERT INTO peers (multi_hash) SELECT multi_hash FROM input ORDER BY multi_hash
+       INSERT INTO peers (multi_hash) SELECT multi_hash FROM input ORDER BY multi_hash COLLATE "C"
        ON CONFLICT (multi_hash) DO NOTHING RETURNING id, multi_hash
      )
      SELECT id, multi_hash FROM inserted

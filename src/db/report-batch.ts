@@ -167,16 +167,19 @@ async function insertResults(
        listen_ids jsonb, attempt_address_ids jsonb, client_implementation text, quirks jsonb)
      LEFT JOIN LATERAL (${firstWithGeo(jsonbArray('r.listen_ids', 'bigint'))}) client ON true
      LEFT JOIN LATERAL (${firstWithGeo(jsonbArray('r.attempt_address_ids', 'bigint'))}) remote ON true
+     -- Rows in digest order: two batches holding copies of the same reports cannot deadlock.
+     ORDER BY r.digest
      ON CONFLICT (report_sha256) DO NOTHING
      RETURNING id, encode(report_sha256, 'hex') AS digest, created_at::text AS created_at`,
     [JSON.stringify(rows), createdAt ?? null],
   )
-  const byDigest = new Map(prepared.map((p) => [p.digest, p]))
+  const insertedBy = new Map(inserted.map((row) => [row.digest, row]))
+  // In the batch's order, not RETURNING's: "the newest report of a host" means the last to arrive.
   const stored = new Map<string, StoredReport>()
-  for (const row of inserted) {
-    const p = byDigest.get(row.digest)!
+  for (const p of prepared) {
+    const row = insertedBy.get(p.digest)
     // The stored time as text round-trips with its microseconds (a JS Date would drop them).
-    stored.set(row.digest, { ...p, resultId: Number(row.id), createdAt: row.created_at })
+    if (row !== undefined) stored.set(p.digest, { ...p, resultId: Number(row.id), createdAt: row.created_at })
   }
   return stored
 }

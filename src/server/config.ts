@@ -4,9 +4,10 @@ import { boolFlag, type FlagValues, intFlag, optionalStringFlag, portFlag, strin
 import { DEFAULT_FILTER_SHARES_TEXT } from './protocol-filter.js'
 
 /**
- * Group commit of reports (group-commit.ts): 100 reports keep a batch's statements small
- * (their JSON parameters stay under ~1 MB); 2 ms is unnoticeable to a client and, at 100
- * reports/s and more, collects several reports per transaction even while the database idles.
+ * Group commit of reports (group-commit.ts): 100 reports keep a batch's statements and their
+ * JSON parameters moderate (a few hundred KB for realistic reports; the 8 MiB bound of a batch
+ * caps the rest); 2 ms is unnoticeable to a client and, at 100 reports/s and more, collects
+ * several reports per transaction even while the database idles.
  */
 export const REPORT_BATCH_DEFAULTS = { maxReports: 100, windowMs: 2 } as const
 

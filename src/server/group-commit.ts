@@ -41,16 +41,18 @@ interface Batch<I, R> {
 }
 
 export class GroupCommit<I, R> {
-  /** Oldest first; only the last one can be open. */
+  /** Oldest first; only the last one takes new items. */
   private readonly batches: Batch<I, R>[] = []
+  /** Batches being written, and the items in them. */
   private writing = 0
+  private writingItems = 0
   private readonly settled = new Set<() => void>()
 
   /**
    * `write` stores a batch all or nothing and returns one result per item, in order. When it
-   * throws for a batch of several, each item is written alone, so one bad item fails only its
-   * own caller; a database that is unavailable fails them all at once (one by one would fail
-   * too, only slower).
+   * throws for a batch of several, the halves are written again (writeOrSplit), so one bad
+   * item fails only its own caller; a database that is unavailable fails them all at once
+   * (smaller batches would fail too, only slower).
    */
   constructor(
     private readonly write: (items: readonly I[]) => Promise<R[]>,
@@ -63,7 +65,7 @@ export class GroupCommit<I, R> {
 
   /** Items waiting for a write slot or being written. */
   get pending(): number {
-    return this.batches.reduce((n, b) => n + b.items.length, 0) + this.writing
+    return this.batches.reduce((n, b) => n + b.items.length, 0) + this.writingItems
   }
 
   /** Resolves with the item's result once its batch is written, or rejects with its error. */
@@ -94,12 +96,12 @@ export class GroupCommit<I, R> {
    */
   private batchWithRoomFor(bytes: number): Batch<I, R> {
     const last = this.batches.at(-1)
-    if (
-      last !== undefined &&
-      last.items.length < this.options.maxItems &&
-      last.bytes + bytes <= this.options.maxBytes
-    )
-      return last
+    if (last !== undefined) {
+      if (last.items.length < this.options.maxItems && last.bytes + bytes <= this.options.maxBytes)
+        return last
+      // Full for this item: it goes as soon as a slot is free, not after its window.
+      last.ready = true
+    }
     const batch: Batch<I, R> = { items: [], bytes: 0, ready: false }
     if (this.options.windowMs > 0) {
       batch.timer = setTimeout(() => {
@@ -119,8 +121,10 @@ export class GroupCommit<I, R> {
       clearTimeout(next.timer)
       this.batches.shift()
       this.writing++
+      this.writingItems += next.items.length
       void this.commit(next.items).finally(() => {
         this.writing--
+        this.writingItems -= next.items.length
         this.pump()
         for (const resolve of this.settled) resolve()
         this.settled.clear()
@@ -130,25 +134,29 @@ export class GroupCommit<I, R> {
 
   private async commit(waiting: readonly Waiting<I, R>[]): Promise<void> {
     const started = performance.now()
-    const seconds = () => (performance.now() - started) / 1000
+    const split = await this.writeOrSplit(waiting)
+    this.onWritten({ items: waiting.length, seconds: (performance.now() - started) / 1000, split })
+  }
+
+  /**
+   * Writes `waiting` as one batch; when that fails, each half again, down to single items, so
+   * one bad item costs about 2·log2(n) writes and fails only its own caller. Returns whether
+   * the batch was split.
+   */
+  private async writeOrSplit(waiting: readonly Waiting<I, R>[]): Promise<boolean> {
     try {
       const results = await this.write(waiting.map((w) => w.item))
-      this.onWritten({ items: waiting.length, seconds: seconds(), split: false })
       for (const [i, w] of waiting.entries()) w.resolve(results[i]!)
+      return false
     } catch (err) {
       if (waiting.length === 1 || err instanceof DatabaseUnavailableError) {
         for (const w of waiting) w.reject(err)
-        return
+        return false
       }
-      for (const w of waiting) {
-        try {
-          const [result] = await this.write([w.item])
-          w.resolve(result!)
-        } catch (alone) {
-          w.reject(alone)
-        }
-      }
-      this.onWritten({ items: waiting.length, seconds: seconds(), split: true })
+      const half = Math.ceil(waiting.length / 2)
+      await this.writeOrSplit(waiting.slice(0, half))
+      await this.writeOrSplit(waiting.slice(half))
+      return true
     }
   }
 }

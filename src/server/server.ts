@@ -72,6 +72,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   // Before the database opens: a bad flag must not leave it open (or locked) behind.
   const tls = readTls(config)
   const filterShares = parseFilterShares(config.filterShares)
+  checkReadDatabaseUrl(config, deps.db)
   const log = logger('server')
   const ownsDb = deps.db === undefined
   const db = deps.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }))
@@ -154,11 +155,12 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
   // The HTTP/1.1 port serves /metrics, /healthz and the dashboard, and the same API over
   // Connect and gRPC-Web for browsers and curl.
   // The dashboard only reads: it may read from a replica and spare the primary its scans.
+  // API keys are still checked on the primary, where revocations land first.
   const readDb =
     config.readDatabaseUrl === undefined
       ? undefined
       : await openDatabase({ databaseUrl: config.readDatabaseUrl })
-  const dashboard = createDashboard(readDb ?? db)
+  const dashboard = createDashboard(readDb ?? db, db)
   const httpHandler = punchrConnectAdapter({
     ...adapterOptions,
     fallback: (req, res) =>
@@ -338,4 +340,17 @@ async function serveHttp(
   if (await deps.dashboard(req, res)) return
   res.writeHead(404, { 'content-type': 'text/plain' })
   res.end('not found\n')
+}
+
+/** --read-database-url names a PostgreSQL replica of --database-url; PGlite has none. */
+function checkReadDatabaseUrl(config: ServerConfig, given: Database | undefined): void {
+  if (config.readDatabaseUrl === undefined) return
+  if (!/^postgres(ql)?:\/\//.test(config.readDatabaseUrl))
+    throw new ConfigError(
+      '--read-database-url must be a postgres:// URL (a streaming replica of --database-url)',
+    )
+  if (given === undefined ? config.databaseUrl === undefined : given.kind === 'pglite')
+    throw new ConfigError(
+      '--read-database-url needs --database-url: the embedded PGlite database has no replicas; set both or neither',
+    )
 }

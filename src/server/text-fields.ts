@@ -1,5 +1,6 @@
 import { clone } from '@bufbuild/protobuf'
 import { type TrackHolePunchRequest, TrackHolePunchRequestSchema } from '../gen/punchr_pb.js'
+import type { ClassifiedMultiaddr } from '../lib/multiaddr.js'
 import { withoutNul } from '../lib/text.js'
 import { ValidationError } from './validation-error.js'
 
@@ -27,6 +28,7 @@ export function withoutNulInReport(req: TrackHolePunchRequest): {
   for (const m of request.latencyMeasurements) {
     m.agentVersion = withoutNul(m.agentVersion)
     m.protocols = m.protocols.map(withoutNul)
+    m.rttErrs = m.rttErrs.map(withoutNul)
   }
   for (const n of request.natMappings) {
     n.protocol = withoutNul(n.protocol)
@@ -46,13 +48,47 @@ function hasNulText(req: TrackHolePunchRequest): boolean {
   const texts = [
     req.error,
     ...req.holePunchAttempts.flatMap((a) => [a.error, a.directDialError]),
-    ...req.latencyMeasurements.flatMap((m) => [m.agentVersion, ...m.protocols]),
+    ...req.latencyMeasurements.flatMap((m) => [m.agentVersion, ...m.protocols, ...m.rttErrs]),
     ...req.natMappings.flatMap((n) => [n.protocol, n.addr, n.addrNetwork]),
     req.networkInformation?.routerLoginHtml,
     req.networkInformation?.routerLoginHtmlError,
     req.networkInformation?.supportsIpv6Error,
   ]
   return texts.some((t) => t?.includes('\0') === true)
+}
+
+/** The address lists of a validated report, whose multiaddr texts may quote a remote. */
+interface ReportAddresses {
+  remoteMultiAddresses: ClassifiedMultiaddr[]
+  openMultiAddresses: ClassifiedMultiaddr[]
+  listenMultiAddresses: ClassifiedMultiaddr[]
+  attempts: { multiAddresses: ClassifiedMultiaddr[] }[]
+  latencies: { multiAddress: ClassifiedMultiaddr }[]
+}
+
+/**
+ * The validated report without NUL in its addresses' text (a DNS name or an SNI component a
+ * remote advertised can carry one; it cannot be stored either), and whether it had any. The
+ * address keeps its classification; only its stored text loses the NUL.
+ */
+export function withoutNulInAddresses<R extends ReportAddresses>(
+  report: R,
+): { report: R; stripped: boolean } {
+  let stripped = false
+  const clean = (a: ClassifiedMultiaddr): ClassifiedMultiaddr => {
+    if (!a.maddr.includes('\0')) return a
+    stripped = true
+    return { ...a, maddr: withoutNul(a.maddr) }
+  }
+  const cleaned: R = {
+    ...report,
+    remoteMultiAddresses: report.remoteMultiAddresses.map(clean),
+    openMultiAddresses: report.openMultiAddresses.map(clean),
+    listenMultiAddresses: report.listenMultiAddresses.map(clean),
+    attempts: report.attempts.map((a) => ({ ...a, multiAddresses: a.multiAddresses.map(clean) })),
+    latencies: report.latencies.map((l) => ({ ...l, multiAddress: clean(l.multiAddress) })),
+  }
+  return stripped ? { report: cleaned, stripped } : { report, stripped }
 }
 
 /**

@@ -75,6 +75,24 @@ describe('punchr CLI (embedded database)', () => {
     assert.equal(badEnv.code, 2)
     assert.match(badEnv.stderr, /PUNCHR_SERVER_HTTP_PORT: must be between 0 and 65535/)
     assert.equal(punchr(['frobnicate']).code, 2)
+    const replicaOfPglite = punchr([
+      'server',
+      '--data-dir',
+      dir,
+      '--read-database-url',
+      'postgres://127.0.0.1:1/x',
+    ])
+    assert.equal(replicaOfPglite.code, 2)
+    assert.match(replicaOfPglite.stderr, /--read-database-url needs --database-url/)
+    const notPostgres = punchr([
+      'server',
+      '--database-url',
+      'postgres://127.0.0.1:1/x',
+      '--read-database-url',
+      'x',
+    ])
+    assert.equal(notPostgres.code, 2)
+    assert.match(notPostgres.stderr, /--read-database-url must be a postgres:\/\/ URL/)
   })
 
   it('migrate applies nothing on a migrated database', () => {

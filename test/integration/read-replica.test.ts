@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createClient } from '@connectrpc/connect'
-import { createGrpcTransport } from '@connectrpc/connect-node'
 import pg from 'pg'
-import { addApiKey } from '../../src/db/authorizations.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
-import { PunchrService } from '../../src/gen/punchr_pb.js'
 import { createServer, type PunchrServer } from '../../src/server/server.js'
-import { fullReport, newPeer } from '../support/fixtures.js'
 import { type PostgresCluster, startPostgres } from '../support/postgres.js'
-import { loopbackServerConfig, testGeo } from '../support/server.js'
+import { loopbackServerConfig, reportingHost, testGeo } from '../support/server.js'
 import { until } from '../support/until.js'
 
 /**
@@ -51,19 +46,7 @@ describe('the dashboard on a read replica (PostgreSQL streaming replication)', {
   it('shows what the replica has replayed, not what the primary holds', async () => {
     const [inRecovery] = (await replicaAdmin.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows
     assert.equal(inRecovery!.r, true, 'the read database is a standby')
-    const key = (await addApiKey(db, 'replica')).key
-    const client = createClient(
-      PunchrService,
-      createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.grpcPort}` }),
-    )
-    const [host, remote, relay] = await Promise.all([newPeer(), newPeer(), newPeer()])
-    await client.register({
-      clientId: host.bytes,
-      agentVersion: 'punchr-ts/test',
-      protocols: [],
-      apiKey: key,
-    })
-    const report = fullReport({ client: host, remote, relay, apiKey: key })
+    const { client, report } = await reportingHost(db, server.grpcPort, 'replica')
     const dashboardResults = async () => {
       const res = await fetch(`http://127.0.0.1:${server.httpPort}/api/summary`)
       assert.equal(res.status, 200)

@@ -2,16 +2,14 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Client, createClient } from '@connectrpc/connect'
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
-import { multiaddr } from '@multiformats/multiaddr'
 import { addApiKey } from '../../src/db/authorizations.js'
-import { type ConnectionEvent, recordConnectionEvents } from '../../src/db/connection-events.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { PunchrService } from '../../src/gen/punchr_pb.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { createServer, type PunchrServer } from '../../src/server/server.js'
 import { postgresTestUrl } from '../support/databases.js'
 import { newPeer, type TestPeer } from '../support/fixtures.js'
 import { type GrpcBalancer, startGrpcBalancer } from '../support/haproxy.js'
+import { seedCandidates } from '../support/honeypot-seed.js'
 import { createTestDatabase, dropTestDatabase } from '../support/postgres.js'
 import { loopbackServerConfig, testGeo } from '../support/server.js'
 
@@ -102,31 +100,6 @@ describe('three server replicas behind HAProxy (PostgreSQL)', { timeout: 240_000
       assert.ok(n > 100, `replica ${i} answered only ${n} GetAddrInfo calls`)
   })
 })
-
-/** `count` DCUtR remotes seen by a honeypot just now, each with a relay address at its own IP. */
-async function seedCandidates(db: Database, count: number): Promise<void> {
-  const noGeo = () => ({ country: null, asn: null })
-  for (let start = 0; start < count; start += 100) {
-    const events: ConnectionEvent[] = []
-    for (let i = start; i < Math.min(count, start + 100); i++) {
-      const [remote, relay] = await Promise.all([newPeer(), newPeer()])
-      const addr = classifyMultiaddr(
-        multiaddr(
-          `/ip4/11.${1 + (i >> 8)}.${i & 255}.1/tcp/4001/p2p/${relay.id}/p2p-circuit/p2p/${remote.id}`,
-        ),
-      )
-      events.push({
-        remoteId: remote.id,
-        agentVersion: 'kubo/0.30.0',
-        protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
-        listenAddrs: [addr],
-        connectionAddr: addr,
-        openedAt: new Date(),
-      })
-    }
-    await db.transaction((tx) => recordConnectionEvents(tx, events, noGeo))
-  }
-}
 
 /** Runs `calls` with at most `limit` in flight; results in call order. */
 async function inParallel<T>(calls: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {

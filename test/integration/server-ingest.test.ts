@@ -19,7 +19,7 @@ import { PUNCHR_BIN } from '../support/cli.js'
 import { describeEachDatabase, postgresTestUrl } from '../support/databases.js'
 import { fullReport, newPeer, type TestPeer } from '../support/fixtures.js'
 import { createTestDatabase, dropTestDatabase } from '../support/postgres.js'
-import { loopbackServerConfig, testGeo } from '../support/server.js'
+import { loopbackServerConfig, reportingHost, testGeo } from '../support/server.js'
 import { until } from '../support/until.js'
 
 /** The digest the server stores a report under: its bytes without the API key. */
@@ -49,19 +49,7 @@ describeEachDatabase('reports stored in batches (group commit)', (getDb) => {
   after(() => server.destroy())
 
   it('answers a burst of reports from one transaction, each stored once, a copy among them too', async () => {
-    const key = (await addApiKey(db, 'burst')).key
-    const client = createClient(
-      PunchrService,
-      createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.grpcPort}` }),
-    )
-    const [host, remote, relay] = await Promise.all([newPeer(), newPeer(), newPeer()])
-    await client.register({
-      clientId: host.bytes,
-      agentVersion: 'punchr-ts/test',
-      protocols: [],
-      apiKey: key,
-    })
-    const base = fullReport({ client: host, remote, relay, apiKey: key })
+    const { client, host, report: base } = await reportingHost(db, server.grpcPort, 'burst')
     const reports = Array.from({ length: 10 }, (_, n) => nthReport(base, n))
     await Promise.all([...reports, reports[3]!].map((r) => client.trackHolePunch(r)))
     const stored = await db.query<{ digest: string }>(

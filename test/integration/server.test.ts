@@ -304,6 +304,33 @@ describeEachDatabase('punchr server', (getDb) => {
       assert.equal(attempt!.error, 'dial to evilagent/1.0 failed')
     })
 
+    it('TrackHolePunch stores a report with NUL in a ping error and in an address a remote advertised', async () => {
+      report.latencyMeasurements[0]!.rttErrs = ['', 'time\0out', '']
+      report.holePunchAttempts[0]!.multiAddresses = [maBytes('/dns4/evil\0host/tcp/4001')]
+      report.endedAt += 3n // distinct from the other tests' reports
+      await t.client.trackHolePunch(report)
+      const [result] = await t.db.query<{ id: string | number; quirks: string[] }>(
+        'SELECT id, quirks FROM hole_punch_results ORDER BY id DESC LIMIT 1',
+      )
+      assert.deepEqual(result!.quirks, ['remote-nul-in-text'])
+      const [latency] = await t.db.query<{ rtt_errs: string[] }>(
+        `SELECT rtt_errs FROM latency_measurements WHERE hole_punch_result_id = $1 AND mtype = 'TO_RELAY'`,
+        [result!.id],
+      )
+      assert.deepEqual(latency!.rtt_errs, ['', 'timeout', ''])
+      const addresses = await t.db.query<{ maddr: string }>(
+        `SELECT ma.maddr FROM hole_punch_attempts a
+         JOIN hole_punch_attempts_x_multi_addresses x ON x.hole_punch_attempt_id = a.id
+         JOIN multi_addresses ma ON ma.id = x.multi_address_id
+         WHERE a.hole_punch_result_id = $1 AND a.attempt_number = 1`,
+        [result!.id],
+      )
+      assert.deepEqual(
+        addresses.map((a) => a.maddr),
+        ['/dns4/evilhost/tcp/4001'],
+      )
+    })
+
     it('TrackHolePunch stores a full report whole', async () => {
       const before = await count(t.db, 'hole_punch_results')
       await t.client.trackHolePunch(report)

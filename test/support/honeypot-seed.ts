@@ -1,5 +1,9 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { recordConnectionEvent } from '../../src/db/connection-events.js'
+import {
+  type ConnectionEvent,
+  recordConnectionEvent,
+  recordConnectionEvents,
+} from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
 import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { newPeer, relayAddr, type TestPeer } from './fixtures.js'
@@ -46,4 +50,29 @@ export async function seenByHoneypot(
 
 function connectionAddrOf(addr: string | undefined) {
   return addr === undefined ? null : classifyMultiaddr(multiaddr(addr))
+}
+
+/** `count` DCUtR remotes seen by a honeypot just now, each with a relay address at its own IP. */
+export async function seedCandidates(db: Database, count: number): Promise<void> {
+  const noGeo = () => ({ country: null, asn: null })
+  for (let start = 0; start < count; start += 100) {
+    const events: ConnectionEvent[] = []
+    for (let i = start; i < Math.min(count, start + 100); i++) {
+      const [remote, relay] = await Promise.all([newPeer(), newPeer()])
+      const addr = classifyMultiaddr(
+        multiaddr(
+          `/ip4/11.${1 + (i >> 8)}.${i & 255}.1/tcp/4001/p2p/${relay.id}/p2p-circuit/p2p/${remote.id}`,
+        ),
+      )
+      events.push({
+        remoteId: remote.id,
+        agentVersion: 'kubo/0.30.0',
+        protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
+        listenAddrs: [addr],
+        connectionAddr: addr,
+        openedAt: new Date(),
+      })
+    }
+    await db.transaction((tx) => recordConnectionEvents(tx, events, noGeo))
+  }
 }

@@ -3,11 +3,12 @@ import { createGrpcTransport } from '@connectrpc/connect-node'
 import { DEFAULT_ALLOCATION_POLICY } from '../../src/db/allocation.js'
 import { addApiKey } from '../../src/db/authorizations.js'
 import type { Database } from '../../src/db/database.js'
-import { PunchrService } from '../../src/gen/punchr_pb.js'
+import { PunchrService, type TrackHolePunchRequest } from '../../src/gen/punchr_pb.js'
 import { createGeoLookup, type GeoLookup } from '../../src/lib/geo.js'
 import { REPORT_BATCH_DEFAULTS, type ServerConfig } from '../../src/server/config.js'
 import { DEFAULT_FILTER_SHARES_TEXT } from '../../src/server/protocol-filter.js'
 import { createServer, type PunchrServer, type ServerDeps } from '../../src/server/server.js'
+import { fullReport, newPeer, type TestPeer } from './fixtures.js'
 
 let sharedGeo: GeoLookup | undefined
 
@@ -74,4 +75,21 @@ export async function startTestServer(
     addKey: async (user = 'tester') => (await addApiKey(db, user)).key,
     stop: () => server.destroy(),
   }
+}
+
+export interface ReportingHost {
+  client: Client<typeof PunchrService>
+  key: string
+  host: TestPeer
+  /** A full report of this host, ready to send (change endedAt for another distinct one). */
+  report: TrackHolePunchRequest
+}
+
+/** A client host registered on the server at `grpcPort` under a fresh key of `user`. */
+export async function reportingHost(db: Database, grpcPort: number, user: string): Promise<ReportingHost> {
+  const key = (await addApiKey(db, user)).key
+  const client = createClient(PunchrService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` }))
+  const [host, remote, relay] = await Promise.all([newPeer(), newPeer(), newPeer()])
+  await client.register({ clientId: host.bytes, agentVersion: 'punchr-ts/test', protocols: [], apiKey: key })
+  return { client, key, host, report: fullReport({ client: host, remote, relay, apiKey: key }) }
 }

@@ -1,5 +1,5 @@
 // Group commit against a recording sink: what goes into one batch, when a batch is written,
-// and whom a failure reaches (the real database: report-batch.test.ts, server-ingest.test.ts).
+// and whom a failure reaches (the real database: dashboard-rollups.test.ts, server-ingest.test.ts).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -41,6 +41,7 @@ describe('group commit', () => {
     const written: BatchWritten[] = []
     const group = new GroupCommit(s.write, options({ windowMs: 20 }), (b) => written.push(b))
     const answers = await Promise.all([1, 2, 3].map((n) => group.add(n, 10)))
+    await group.flush()
     assert.deepEqual(answers, [2, 4, 6])
     assert.deepEqual(s.batches, [[1, 2, 3]])
     assert.equal(written.length, 1)
@@ -98,17 +99,41 @@ describe('group commit', () => {
     assert.deepEqual(s.batches, [[1], [2, 3]])
   })
 
-  it('a batch that fails is written item by item: only the bad item fails', async () => {
+  it('a batch that fails is written again in halves: only the bad item fails', async () => {
     const s = sink((batch) => (batch.includes(13) ? new Error('item 13 breaks a constraint') : undefined))
     const written: BatchWritten[] = []
     const group = new GroupCommit(s.write, options({ windowMs: 20 }), (b) => written.push(b))
-    const results = await Promise.allSettled([12, 13, 14].map((n) => group.add(n, 1)))
+    const results = await Promise.allSettled([10, 11, 12, 13, 14, 15, 16, 17].map((n) => group.add(n, 1)))
     assert.deepEqual(
       results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
-      [24, 'item 13 breaks a constraint', 28],
+      [20, 22, 24, 'item 13 breaks a constraint', 28, 30, 32, 34],
     )
-    assert.deepEqual(s.batches, [[12, 13, 14], [12], [13], [14]])
-    assert.equal(written.at(-1)!.split, true)
+    // 8 → 4 + 4 → the bad half 2 + 2 → 1 + 1: seven writes, not nine.
+    assert.deepEqual(s.batches, [
+      [10, 11, 12, 13, 14, 15, 16, 17],
+      [10, 11, 12, 13],
+      [10, 11],
+      [12, 13],
+      [12],
+      [13],
+      [14, 15, 16, 17],
+    ])
+    await group.flush() // the batch's report comes after its callers' answers
+    assert.deepEqual(
+      written.map((w) => [w.items, w.split]),
+      [[8, true]],
+    )
+  })
+
+  it('a batch full by bytes goes as soon as a slot is free, not after its window', async () => {
+    const s = sink()
+    const group = new GroupCommit(s.write, options({ maxBytes: 100, windowMs: 60_000 }))
+    const first = group.add(1, 80)
+    const second = group.add(2, 80) // does not fit: the first batch is ready now
+    assert.equal(await first, 2)
+    assert.deepEqual(s.batches, [[1]])
+    await group.flush()
+    assert.equal(await second, 4)
   })
 
   it('an unavailable database fails the whole batch at once, without writing items alone', async () => {

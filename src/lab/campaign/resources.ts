@@ -20,7 +20,7 @@ export interface ResourceUsage {
   samples: number
 }
 
-const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ on Linux
+export const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ on Linux
 const SAMPLE_MS = 1_000
 /** Start-up (libp2p hosts, registration) is over well within this. */
 const WARMUP_MS = 30_000

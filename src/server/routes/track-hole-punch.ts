@@ -9,7 +9,7 @@ import {
 import { clientImplementation, listenIpVersions } from '../client-capabilities.js'
 import type { ServerContext } from '../context.js'
 import { normaliseQuirks } from '../quirks.js'
-import { NUL_QUIRK, withoutNulInReport } from '../text-fields.js'
+import { NUL_QUIRK, withoutNulInAddresses, withoutNulInReport } from '../text-fields.js'
 import { assertRequiredFields, peerIdField, toHolePunchReport } from '../validate.js'
 import { requireOwnHost } from './client-host.js'
 
@@ -32,8 +32,10 @@ export async function trackHolePunch(
   const implementation = clientImplementation(host.agentVersion)
   const clean = withoutNulInReport(req)
   const normalised = normaliseQuirks(clean.request, implementation)
-  const quirks: string[] = [...normalised.quirks, ...(clean.stripped ? [NUL_QUIRK] : [])]
-  const report = toHolePunchReport(normalised.request, ctx.nowNs())
+  const { report, stripped: nulInAddresses } = withoutNulInAddresses(
+    toHolePunchReport(normalised.request, ctx.nowNs()),
+  )
+  const quirks: string[] = [...normalised.quirks, ...(clean.stripped || nulInAddresses ? [NUL_QUIRK] : [])]
   // A report's identity: its bytes as sent without the API key (a retry may use a rotated key).
   const sent = toBinary(TrackHolePunchRequestSchema, { ...req, apiKey: '' })
   // Answered once the batch the report joined is committed (group-commit.ts).
