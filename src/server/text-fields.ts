@@ -7,7 +7,7 @@ import { ValidationError } from './validation-error.js'
 /**
  * NUL in a report's text. A report's texts quote what remotes chose (their agent version and
  * protocols, errors naming their addresses), and PostgreSQL text cannot hold NUL: stored as
- * sent, one NUL would fail the whole report's transaction and lose the measurement. So NUL is
+ * sent, one NUL would fail the transaction that stores the report and lose the measurement. So NUL is
  * dropped from every text field and the result names it (`remote-nul-in-text` in `quirks`),
  * as the honeypot drops it from what it records (docs/OUTCOMES.md, "Text").
  */
