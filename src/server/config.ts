@@ -89,7 +89,7 @@ export const serverFlags = {
   ),
   readDatabaseUrl: optionalStringFlag(
     'read-database-url',
-    'PostgreSQL URL the dashboard reads from, e.g. a streaming replica (default: the main database)',
+    'PostgreSQL URL the dashboard reads from, e.g. a streaming replica of --database-url, which it needs (default: the main database)',
     { group: 'Database', secret: true },
   ),
   ...databaseFlags,

@@ -74,12 +74,17 @@ interface ReportAddresses {
 export function withoutNulInAddresses<R extends ReportAddresses>(
   report: R,
 ): { report: R; stripped: boolean } {
-  let stripped = false
-  const clean = (a: ClassifiedMultiaddr): ClassifiedMultiaddr => {
-    if (!a.maddr.includes('\0')) return a
-    stripped = true
-    return { ...a, maddr: withoutNul(a.maddr) }
-  }
+  const all = [
+    ...report.remoteMultiAddresses,
+    ...report.openMultiAddresses,
+    ...report.listenMultiAddresses,
+    ...report.attempts.flatMap((a) => a.multiAddresses),
+    ...report.latencies.map((l) => l.multiAddress),
+  ]
+  // The common case copies nothing.
+  if (!all.some((a) => a.maddr.includes('\0'))) return { report, stripped: false }
+  const clean = (a: ClassifiedMultiaddr): ClassifiedMultiaddr =>
+    a.maddr.includes('\0') ? { ...a, maddr: withoutNul(a.maddr) } : a
   const cleaned: R = {
     ...report,
     remoteMultiAddresses: report.remoteMultiAddresses.map(clean),
@@ -88,7 +93,7 @@ export function withoutNulInAddresses<R extends ReportAddresses>(
     attempts: report.attempts.map((a) => ({ ...a, multiAddresses: a.multiAddresses.map(clean) })),
     latencies: report.latencies.map((l) => ({ ...l, multiAddress: clean(l.multiAddress) })),
   }
-  return stripped ? { report: cleaned, stripped } : { report, stripped }
+  return { report: cleaned, stripped: true }
 }
 
 /**
