@@ -272,6 +272,8 @@ export class PunchrClient {
               failed: result.failed.length,
               resets: result.resets,
               observed: result.observed.map(String),
+              // The NAT mapping per path as the bootstrap peers see it (docs/OUTCOMES.md).
+              nat: Object.fromEntries(host.natBehaviours().map((b) => [b.path, b.mapping])),
             },
             'host bootstrapped',
           )

@@ -27,6 +27,7 @@ import {
 } from './constants.js'
 import { retryResets } from './dial-retry.js'
 import { familyOf, type IpFamily } from './ip-families.js'
+import { MappingObservations, type NatBehaviour } from './nat-behaviour.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter, type PunchTransport } from './punch-addrs.js'
 import {
   type DcutrTracer,
@@ -96,20 +97,31 @@ export class MeasuringHost {
   /** The IP families it listens and punches on. */
   readonly families: ReadonlySet<IpFamily>
   private readonly agents: Map<string, string>
+  private readonly mappings: MappingObservations
+  /** The QUIC socket's port once it listens (QUIC dials leave from it). */
+  private readonly quicPort: () => number | undefined
+  /** The bootstrap peers reached: the observers whose view of our address we trust. */
+  private readonly observers = new Set<string>()
 
   private constructor(
     readonly node: Libp2p<HostServices>,
-    punchAddrs: PunchAddrFilter,
-    agents: Map<string, string>,
-    dialPort: number,
-    transports: ReadonlySet<PunchTransport>,
-    families: ReadonlySet<IpFamily>,
+    parts: {
+      punchAddrs: PunchAddrFilter
+      agents: Map<string, string>
+      mappings: MappingObservations
+      dialPort: number
+      quicPort: () => number | undefined
+      transports: ReadonlySet<PunchTransport>
+      families: ReadonlySet<IpFamily>
+    },
   ) {
-    this.punchAddrs = punchAddrs
-    this.agents = agents
-    this.dialPort = dialPort
-    this.transports = transports
-    this.families = families
+    this.punchAddrs = parts.punchAddrs
+    this.agents = parts.agents
+    this.mappings = parts.mappings
+    this.dialPort = parts.dialPort
+    this.quicPort = parts.quicPort
+    this.transports = parts.transports
+    this.families = parts.families
   }
 
   static async create(init: MeasuringHostInit): Promise<MeasuringHost> {
@@ -134,6 +146,7 @@ export class MeasuringHost {
       )
     const localAddress = wildcard ? undefined : init.listenHost
     const listen = listenAddrs(init.listenHost, families, transports, init.listenPort, init.quicPort ?? 0)
+    const quic = transports.has('quic') ? quicTransport() : undefined
     const node = await createLibp2p({
       privateKey: init.privateKey,
       nodeInfo: { userAgent: init.agentVersion },
@@ -143,7 +156,7 @@ export class MeasuringHost {
       },
       transports: [
         ...(transports.has('tcp') ? [tcp({ dialOpts: fixedPortDialOpts(init.dialPort, localAddress) })] : []),
-        ...(transports.has('quic') ? [quicTransport()] : []),
+        ...(quic === undefined ? [] : [quic]),
         circuitRelayTransport(),
       ],
       connectionEncrypters: [noise()],
@@ -164,11 +177,22 @@ export class MeasuringHost {
         }),
       },
     })
+    const mappings = new MappingObservations()
     node.addEventListener('peer:identify', (evt: CustomEvent<IdentifyResult>) => {
       if (evt.detail.agentVersion !== undefined)
         agents.set(evt.detail.peerId.toString(), evt.detail.agentVersion)
+      mappings.observe(evt.detail.observedAddr, evt.detail.connection)
     })
-    return new MeasuringHost(node, punchAddrs, agents, init.dialPort, transports, families)
+    node.addEventListener('connection:close', (evt) => mappings.forget(evt.detail.id))
+    return new MeasuringHost(node, {
+      punchAddrs,
+      agents,
+      mappings,
+      dialPort: init.dialPort,
+      quicPort: () => quic?.socket.port,
+      transports,
+      families,
+    })
   }
 
   get peerId(): PeerId {
@@ -216,6 +240,7 @@ export class MeasuringHost {
           )
           result.connected.push(addr)
           reached.set(connection.remotePeer.toString(), connection.remotePeer)
+          this.observers.add(connection.remotePeer.toString())
         } catch (err) {
           result.failed.push({ addr, error: err instanceof Error ? err.message : String(err) })
         }
@@ -278,6 +303,16 @@ export class MeasuringHost {
         .getConnections(peer)
         .filter((c) => c.status === 'open' && !isRelayAddr(c.remoteAddr))
         .flatMap((c) => pathOf(c.remoteAddr) ?? []),
+    )
+  }
+
+  /**
+   * The host's NAT mapping behaviour on each path it measures, as the bootstrap peers see it
+   * now (nat-behaviour.ts).
+   */
+  natBehaviours(): NatBehaviour[] {
+    return this.mappings.classify(this.paths(), this.observers, (path) =>
+      path.endsWith('/tcp') ? this.dialPort : this.quicPort(),
     )
   }
 

@@ -14,12 +14,16 @@ import {
   type LatencyMeasurement,
   LatencyMeasurementSchema,
   LatencyMeasurementType,
+  type NatBehaviour as NatBehaviourMessage,
+  NatBehaviourSchema,
+  NatMappingBehaviour,
   NetworkInformationSchema,
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
 import { LIMITS } from '../lib/report-limits.js'
 import { remoteProtocols, remoteText } from '../lib/text.js'
+import type { MappingBehaviour, NatBehaviour } from './nat-behaviour.js'
 import type { AttemptOutcome, OverallOutcomeKind } from './tracer/index.js'
 
 export type LatencyKind = keyof typeof LatencyMeasurementType
@@ -62,6 +66,8 @@ export interface RoundRecord {
   latencies: LatencyRecord[]
   /** What the client found out about its network (ip-families.ts); absent = nothing. */
   network?: NetworkFacts
+  /** The host's NAT mapping behaviour per path (nat-behaviour.ts); absent = not classified. */
+  natBehaviours?: readonly NatBehaviour[]
 }
 
 /** Facts about the client's network a report carries (`network_information`). */
@@ -87,6 +93,7 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
     apiKey: round.apiKey,
     protocols: round.protocols,
     latencyMeasurements: round.latencies.slice(0, LIMITS.maxLatencyMeasurements).map(toLatency),
+    natBehaviours: (round.natBehaviours ?? []).slice(0, LIMITS.maxNatBehaviours).map(toNatBehaviour),
   })
   if (round.network !== undefined) {
     report.networkInformation = create(NetworkInformationSchema, {
@@ -127,6 +134,27 @@ function toLatency(latency: LatencyRecord): LatencyMeasurement {
     rttErrs: latency.errors.slice(0, pings.length).map(remoteText),
     mtype: LatencyMeasurementType[latency.kind],
   })
+}
+
+const MAPPING_ON_WIRE: Readonly<Record<MappingBehaviour, NatMappingBehaviour>> = {
+  'endpoint-independent': NatMappingBehaviour.ENDPOINT_INDEPENDENT,
+  'address-dependent': NatMappingBehaviour.ADDRESS_DEPENDENT,
+  'address-and-port-dependent': NatMappingBehaviour.ADDRESS_AND_PORT_DEPENDENT,
+  'endpoint-dependent': NatMappingBehaviour.ENDPOINT_DEPENDENT,
+  unknown: NatMappingBehaviour.UNKNOWN,
+}
+
+function toNatBehaviour(behaviour: NatBehaviour): NatBehaviourMessage {
+  const [family, transport] = behaviour.path.split('/')
+  const message = create(NatBehaviourSchema, {
+    transport,
+    ipVersion: family === 'ip6' ? 6 : 4,
+    mapping: MAPPING_ON_WIRE[behaviour.mapping],
+    observations: behaviour.observations,
+    observerIps: behaviour.observerIps,
+  })
+  if (behaviour.portPreserved !== undefined) message.portPreserved = behaviour.portPreserved
+  return message
 }
 
 function addrBytes(addrs: readonly Multiaddr[]): Uint8Array[] {

@@ -124,6 +124,7 @@ export async function runRound(
     protocols: filter.protocols,
     latencies: punch.latencies,
     ...(options.network === undefined ? {} : { network: options.network }),
+    natBehaviours: host.natBehaviours(),
   })
   return {
     report,

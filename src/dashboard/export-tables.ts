@@ -122,6 +122,29 @@ export const EXPORT_TABLES: readonly ExportTable[] = [
         'r.quirks',
         'codes of known quirks of that client which the server normalised before storing the result (docs/INTEROP.md, "Known quirks"; src/server/quirks.ts); empty = stored as sent. Parquet: a list of strings; CSV: the codes joined by \';\' ("" when there are none)',
       ),
+      col(
+        'client_nat_mapping',
+        'string',
+        'r.client_nat_mapping',
+        'the client host\'s NAT mapping behaviour on the round\'s path (transport and IP version of its protocol filter): endpoint-independent, address-dependent, address-and-port-dependent, endpoint-dependent (not independent; port dependence untested), unknown (too few observers or paths disagree); empty = not reported (clients other than punchr-ts) (docs/OUTCOMES.md, "Client NAT behaviour")',
+      ),
+      col(
+        'client_nat_behaviours',
+        'json',
+        `(SELECT jsonb_agg(jsonb_build_object('transport', b.transport, 'ip_version', b.ip_version, 'mapping', b.mapping,
+            'port_preserved', b.port_preserved, 'observations', b.observations, 'observer_ips', b.observer_ips)
+            ORDER BY b.ip_version, b.transport)
+          FROM client_nat_behaviours b WHERE b.hole_punch_result_id = r.id)`,
+        "every path the client host classified: transport, ip_version, mapping, port_preserved (every observer saw the host's local port; null = unknown), observations (observers at distinct address and port), observer_ips; null = not reported",
+      ),
+      col(
+        'client_port_mappings',
+        'json',
+        `(SELECT jsonb_agg(jsonb_build_object('protocol', m.protocol, 'internal_port', m.internal_port,
+            'external_port', m.external_port, 'addr', m.addr, 'addr_network', m.addr_network) ORDER BY m.id)
+          FROM port_mappings m WHERE m.hole_punch_result_id = r.id)`,
+        'the port mappings (UPnP IGD / NAT-PMP) the client held on its gateway, as reported (nat_mappings); null = none',
+      ),
     ],
   },
   {

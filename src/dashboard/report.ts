@@ -45,6 +45,8 @@ const BREAKDOWN_TABLES: BreakdownDimension[] = [
   'client-country',
   'remote-country',
   'client-implementation',
+  'client-nat-mapping',
+  'client-port-mapping',
 ]
 const SUCCESS_RATE = 'success rate SUCCESS / (SUCCESS + FAILED)'
 
@@ -55,6 +57,14 @@ const BREAKDOWN_NOTES: Partial<Record<BreakdownDimension, string>> = {
     `A group ending in "${NORMALISED_SUFFIX.trim()}" holds results of such an old client whose known quirks ` +
     'the server corrected before storing them (their codes: the `quirks` column of `punchr export`; ' +
     'docs/INTEROP.md, "Known quirks"); leave those rows out for an analysis of reports stored as sent.',
+  'client-nat-mapping':
+    "The client host's NAT mapping behaviour on the round's path, from the addresses its bootstrap peers observed " +
+    '(RFC 4787): endpoint-independent lets a punch through a port-restricted cone; address- and ' +
+    'address-and-port-dependent mappings (symmetric NATs) break it unless the other side is open. ' +
+    'endpoint-dependent: not independent, port dependence untested; unknown: too few observers; ' +
+    'not reported: clients other than punchr-ts (docs/OUTCOMES.md, "Client NAT behaviour").',
+  'client-port-mapping':
+    'mapped: the client held a UPnP IGD or NAT-PMP port mapping on its gateway during the round; none: it held none.',
 }
 
 /** Gathers the tables of a range. */

@@ -59,6 +59,17 @@ export interface NetworkInformationRecord {
   supportsIpv6Error: string | null
 }
 
+/** One path's NAT mapping behaviour, as our client classified it (src/client/nat-behaviour.ts). */
+export interface NatBehaviourRecord {
+  transport: string
+  ipVersion: number
+  /** 'endpoint-independent', 'address-dependent', 'address-and-port-dependent', 'endpoint-dependent', 'unknown'. */
+  mapping: string
+  portPreserved: boolean | null
+  observations: number
+  observerIps: number
+}
+
 /** A validated TrackHolePunch report, ready to store (the server maps the wire message to it). */
 export interface HolePunchReport {
   clientId: number
@@ -77,6 +88,10 @@ export interface HolePunchReport {
   latencies: LatencyRecord[]
   networkInformation: NetworkInformationRecord | null
   natMappings: PortMappingRecord[]
+  /** Our client's extension (field 100); absent or empty for other clients. */
+  natBehaviours?: readonly NatBehaviourRecord[]
+  /** The mapping behaviour on the round's path (src/server/nat-behaviours.ts); null = not reported. */
+  clientNatMapping?: string | null
   /** The punchr client that reported it ('punchr-ts', 'punchr-go', 'punchr-rust', 'other'). */
   clientImplementation: string
   /** Codes of the known client quirks normalised in this report (src/server/quirks.ts). */
@@ -123,6 +138,8 @@ export const RESULT_GROUPS = {
   'success-attempt': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.success_attempt::text, 'none') END`,
   'final-connection': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.final_transport, 'none') || '/' || coalesce(r.final_ip_version::text, '') END`,
   'client-implementation': `r.client_implementation || CASE WHEN cardinality(r.quirks) > 0 THEN ' (normalised)' ELSE '' END`,
+  'client-nat-mapping': `coalesce(r.client_nat_mapping, 'not reported')`,
+  'client-port-mapping': `CASE WHEN EXISTS (SELECT 1 FROM port_mappings pm WHERE pm.hole_punch_result_id = r.id) THEN 'mapped' ELSE 'none' END`,
 } as const
 
 export type ResultGroupDimension = keyof typeof RESULT_GROUPS

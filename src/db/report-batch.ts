@@ -147,6 +147,7 @@ async function insertResults(
       attempt_address_ids: p.attemptAddressIds.flat(),
       client_implementation: p.report.clientImplementation,
       quirks: p.report.quirks,
+      client_nat_mapping: p.report.clientNatMapping ?? null,
     }
   })
   // The client's geo comes from its listen addresses (behind a NAT the public one is the
@@ -155,16 +156,17 @@ async function insertResults(
   const inserted = await tx.query<{ id: string | number; digest: string; created_at: string }>(
     `INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns, error,
        outcome, ended_at, protocols, attempt_count, final_transport, final_ip_version, report_sha256, created_at,
-       success_attempt, client_country, client_asn, remote_country, remote_asn, client_implementation, quirks)
+       success_attempt, client_country, client_asn, remote_country, remote_asn, client_implementation, quirks,
+       client_nat_mapping)
      SELECT r.client_id, r.remote_id, r.connect_started_at::timestamptz, r.connect_ended_at::timestamptz, r.has_direct_conns,
        r.error, r.outcome::hole_punch_outcome, r.ended_at::timestamptz, ${jsonbArray('r.protocols', 'integer')},
        r.attempt_count, r.final_transport, r.final_ip_version, decode(r.digest, 'hex'), coalesce($2::timestamptz, now()),
        r.success_attempt, client.country, client.asn, remote.country, remote.asn, r.client_implementation,
-       ${jsonbArray('r.quirks', 'text')}
+       ${jsonbArray('r.quirks', 'text')}, r.client_nat_mapping
      FROM jsonb_to_recordset($1::jsonb) AS r(digest text, client_id bigint, remote_id bigint, connect_started_at text,
        connect_ended_at text, has_direct_conns boolean, error text, outcome text, ended_at text, protocols jsonb,
        attempt_count smallint, final_transport text, final_ip_version smallint, success_attempt smallint,
-       listen_ids jsonb, attempt_address_ids jsonb, client_implementation text, quirks jsonb)
+       listen_ids jsonb, attempt_address_ids jsonb, client_implementation text, quirks jsonb, client_nat_mapping text)
      LEFT JOIN LATERAL (${firstWithGeo(jsonbArray('r.listen_ids', 'bigint'))}) client ON true
      LEFT JOIN LATERAL (${firstWithGeo(jsonbArray('r.attempt_address_ids', 'bigint'))}) remote ON true
      -- Rows in digest order: two batches holding copies of the same reports cannot deadlock.
@@ -219,7 +221,7 @@ class Params {
 /**
  * Writes every row of the batch that hangs off its results, in one statement of data-modifying
  * CTEs (each runs once, to completion, whether read or not): address links, attempts and their
- * addresses, latencies, port mappings, network information, what the batch teaches about its
+ * addresses, latencies, port mappings, network information, NAT behaviours, what the batch teaches about its
  * remotes' and hosts' IP versions, and the last result times. One round trip instead of ten:
  * on a busy server each round trip waits for its turn on the event loop.
  */
@@ -237,6 +239,7 @@ async function insertChildren(
     latencies(fresh, createdAt, p),
     portMappings(fresh, p),
     networkInformation(fresh, p),
+    natBehaviours(fresh, p),
     clientListenIpVersions(fresh, p),
     lastResults(fresh, createdAt, p),
   ].flatMap((part, i) =>
@@ -411,6 +414,24 @@ function networkInformation(fresh: readonly StoredReport[], p: Params): string |
       [(n) => n.routerLoginHtmlError, 'text[]'],
       [(n) => n.supportsIpv6, 'boolean[]'],
       [(n) => n.supportsIpv6Error, 'text[]'],
+    ])}`
+}
+
+function natBehaviours(fresh: readonly StoredReport[], p: Params): string | undefined {
+  const rows = fresh.flatMap((s) =>
+    (s.report.natBehaviours ?? []).map((b) => ({ resultId: s.resultId, ...b })),
+  )
+  if (rows.length === 0) return undefined
+  return `INSERT INTO client_nat_behaviours (hole_punch_result_id, transport, ip_version, mapping, port_preserved,
+      observations, observer_ips)
+    SELECT * FROM ${p.unnest(rows, [
+      [(b) => b.resultId, 'bigint[]'],
+      [(b) => b.transport, 'text[]'],
+      [(b) => b.ipVersion, 'smallint[]'],
+      [(b) => b.mapping, 'text[]'],
+      [(b) => b.portPreserved, 'boolean[]'],
+      [(b) => b.observations, 'smallint[]'],
+      [(b) => b.observerIps, 'smallint[]'],
     ])}`
 }
 

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file punchr.proto.
  */
 export const file_punchr: GenFile = /*@__PURE__*/
-  fileDesc("CgxwdW5jaHIucHJvdG8iXwoPUmVnaXN0ZXJSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAIoDBIVCg1hZ2VudF92ZXJzaW9uGAIgAigJEhEKCXByb3RvY29scxgDIAMoCRIPCgdhcGlfa2V5GAQgAigJIiYKEFJlZ2lzdGVyUmVzcG9uc2USEgoKZGJfcGVlcl9pZBgBIAIoAyJMChJHZXRBZGRySW5mb1JlcXVlc3QSDwoHaG9zdF9pZBgBIAIoDBIUCgxhbGxfaG9zdF9pZHMYAiADKAwSDwoHYXBpX2tleRgDIAIoCSJUChNHZXRBZGRySW5mb1Jlc3BvbnNlEhEKCXJlbW90ZV9pZBgBIAIoDBIXCg9tdWx0aV9hZGRyZXNzZXMYAiADKAwSEQoJcHJvdG9jb2xzGAMgAygFIowEChVUcmFja0hvbGVQdW5jaFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgAigMEhEKCXJlbW90ZV9pZBgCIAIoDBIeChZyZW1vdGVfbXVsdGlfYWRkcmVzc2VzGAMgAygMEhoKEmNvbm5lY3Rfc3RhcnRlZF9hdBgEIAIoBBIYChBjb25uZWN0X2VuZGVkX2F0GAUgAigEEi4KE2hvbGVfcHVuY2hfYXR0ZW1wdHMYBiADKAsyES5Ib2xlUHVuY2hBdHRlbXB0EhwKFG9wZW5fbXVsdGlfYWRkcmVzc2VzGAcgAygMEhgKEGhhc19kaXJlY3RfY29ubnMYCCACKAgSDQoFZXJyb3IYCSABKAkSIgoHb3V0Y29tZRgKIAIoDjIRLkhvbGVQdW5jaE91dGNvbWUSEAoIZW5kZWRfYXQYCyACKAQSHgoWbGlzdGVuX211bHRpX2FkZHJlc3NlcxgMIAMoDBIPCgdhcGlfa2V5GA0gAigJEhEKCXByb3RvY29scxgOIAMoBRIxChRsYXRlbmN5X21lYXN1cmVtZW50cxgPIAMoCzITLkxhdGVuY3lNZWFzdXJlbWVudBIwChNuZXR3b3JrX2luZm9ybWF0aW9uGBAgASgLMhMuTmV0d29ya0luZm9ybWF0aW9uEiEKDG5hdF9tYXBwaW5ncxgRIAMoCzILLk5BVE1hcHBpbmciGAoWVHJhY2tIb2xlUHVuY2hSZXNwb25zZSLiAQoQSG9sZVB1bmNoQXR0ZW1wdBIRCglvcGVuZWRfYXQYASACKAQSEgoKc3RhcnRlZF9hdBgCIAEoBBIQCghlbmRlZF9hdBgDIAIoBBIRCglzdGFydF9ydHQYBCABKAISFAoMZWxhcHNlZF90aW1lGAUgAigCEikKB291dGNvbWUYBiACKA4yGC5Ib2xlUHVuY2hBdHRlbXB0T3V0Y29tZRINCgVlcnJvchgHIAEoCRIZChFkaXJlY3RfZGlhbF9lcnJvchgIIAEoCRIXCg9tdWx0aV9hZGRyZXNzZXMYCSADKAwisAEKEkxhdGVuY3lNZWFzdXJlbWVudBIRCglyZW1vdGVfaWQYASACKAwSFQoNYWdlbnRfdmVyc2lvbhgCIAIoCRIRCglwcm90b2NvbHMYAyADKAkSFQoNbXVsdGlfYWRkcmVzcxgEIAIoDBIMCgRydHRzGAUgAygCEhAKCHJ0dF9lcnJzGAYgAygJEiYKBW10eXBlGAcgAigOMhcuTGF0ZW5jeU1lYXN1cmVtZW50VHlwZSKEAQoSTmV0d29ya0luZm9ybWF0aW9uEhkKEXJvdXRlcl9sb2dpbl9odG1sGAEgASgJEh8KF3JvdXRlcl9sb2dpbl9odG1sX2Vycm9yGAIgASgJEhUKDXN1cHBvcnRzX2lwdjYYAyABKAgSGwoTc3VwcG9ydHNfaXB2Nl9lcnJvchgEIAEoCSJwCgpOQVRNYXBwaW5nEhUKDWludGVybmFsX3BvcnQYASACKAUSFQoNZXh0ZXJuYWxfcG9ydBgCIAIoBRIQCghwcm90b2NvbBgDIAIoCRIMCgRhZGRyGAQgAigJEhQKDGFkZHJfbmV0d29yaxgFIAIoCSqHAgoQSG9sZVB1bmNoT3V0Y29tZRIeChpIT0xFX1BVTkNIX09VVENPTUVfVU5LTk9XThAAEiQKIEhPTEVfUFVOQ0hfT1VUQ09NRV9OT19DT05ORUNUSU9OEAESIAocSE9MRV9QVU5DSF9PVVRDT01FX05PX1NUUkVBTRACEioKJkhPTEVfUFVOQ0hfT1VUQ09NRV9DT05ORUNUSU9OX1JFVkVSU0VEEAMSIAocSE9MRV9QVU5DSF9PVVRDT01FX0NBTkNFTExFRBAEEh0KGUhPTEVfUFVOQ0hfT1VUQ09NRV9GQUlMRUQQBRIeChpIT0xFX1BVTkNIX09VVENPTUVfU1VDQ0VTUxAGKr0CChdIb2xlUHVuY2hBdHRlbXB0T3V0Y29tZRImCiJIT0xFX1BVTkNIX0FUVEVNUFRfT1VUQ09NRV9VTktOT1dOEAASKgomSE9MRV9QVU5DSF9BVFRFTVBUX09VVENPTUVfRElSRUNUX0RJQUwQARItCilIT0xFX1BVTkNIX0FUVEVNUFRfT1VUQ09NRV9QUk9UT0NPTF9FUlJPUhACEigKJEhPTEVfUFVOQ0hfQVRURU1QVF9PVVRDT01FX0NBTkNFTExFRBADEiYKIkhPTEVfUFVOQ0hfQVRURU1QVF9PVVRDT01FX1RJTUVPVVQQBBIlCiFIT0xFX1BVTkNIX0FUVEVNUFRfT1VUQ09NRV9GQUlMRUQQBRImCiJIT0xFX1BVTkNIX0FUVEVNUFRfT1VUQ09NRV9TVUNDRVNTEAYqYwoWTGF0ZW5jeU1lYXN1cmVtZW50VHlwZRIMCghUT19SRUxBWRAAEhsKF1RPX1JFTU9URV9USFJPVUdIX1JFTEFZEAESHgoaVE9fUkVNT1RFX0FGVEVSX0hPTEVfUFVOQ0gQAjLDAQoNUHVuY2hyU2VydmljZRIxCghSZWdpc3RlchIQLlJlZ2lzdGVyUmVxdWVzdBoRLlJlZ2lzdGVyUmVzcG9uc2UiABI6CgtHZXRBZGRySW5mbxITLkdldEFkZHJJbmZvUmVxdWVzdBoULkdldEFkZHJJbmZvUmVzcG9uc2UiABJDCg5UcmFja0hvbGVQdW5jaBIWLlRyYWNrSG9sZVB1bmNoUmVxdWVzdBoXLlRyYWNrSG9sZVB1bmNoUmVzcG9uc2UiAEIlWiNnaXRodWIuY29tL2Rlbm5pcy10cmEvcHVuY2hyL3BrZy9wYg");
+  fileDesc("CgxwdW5jaHIucHJvdG8iXwoPUmVnaXN0ZXJSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAIoDBIVCg1hZ2VudF92ZXJzaW9uGAIgAigJEhEKCXByb3RvY29scxgDIAMoCRIPCgdhcGlfa2V5GAQgAigJIiYKEFJlZ2lzdGVyUmVzcG9uc2USEgoKZGJfcGVlcl9pZBgBIAIoAyJMChJHZXRBZGRySW5mb1JlcXVlc3QSDwoHaG9zdF9pZBgBIAIoDBIUCgxhbGxfaG9zdF9pZHMYAiADKAwSDwoHYXBpX2tleRgDIAIoCSJUChNHZXRBZGRySW5mb1Jlc3BvbnNlEhEKCXJlbW90ZV9pZBgBIAIoDBIXCg9tdWx0aV9hZGRyZXNzZXMYAiADKAwSEQoJcHJvdG9jb2xzGAMgAygFIrMEChVUcmFja0hvbGVQdW5jaFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgAigMEhEKCXJlbW90ZV9pZBgCIAIoDBIeChZyZW1vdGVfbXVsdGlfYWRkcmVzc2VzGAMgAygMEhoKEmNvbm5lY3Rfc3RhcnRlZF9hdBgEIAIoBBIYChBjb25uZWN0X2VuZGVkX2F0GAUgAigEEi4KE2hvbGVfcHVuY2hfYXR0ZW1wdHMYBiADKAsyES5Ib2xlUHVuY2hBdHRlbXB0EhwKFG9wZW5fbXVsdGlfYWRkcmVzc2VzGAcgAygMEhgKEGhhc19kaXJlY3RfY29ubnMYCCACKAgSDQoFZXJyb3IYCSABKAkSIgoHb3V0Y29tZRgKIAIoDjIRLkhvbGVQdW5jaE91dGNvbWUSEAoIZW5kZWRfYXQYCyACKAQSHgoWbGlzdGVuX211bHRpX2FkZHJlc3NlcxgMIAMoDBIPCgdhcGlfa2V5GA0gAigJEhEKCXByb3RvY29scxgOIAMoBRIxChRsYXRlbmN5X21lYXN1cmVtZW50cxgPIAMoCzITLkxhdGVuY3lNZWFzdXJlbWVudBIwChNuZXR3b3JrX2luZm9ybWF0aW9uGBAgASgLMhMuTmV0d29ya0luZm9ybWF0aW9uEiEKDG5hdF9tYXBwaW5ncxgRIAMoCzILLk5BVE1hcHBpbmcSJQoObmF0X2JlaGF2aW91cnMYZCADKAsyDS5OYXRCZWhhdmlvdXIiGAoWVHJhY2tIb2xlUHVuY2hSZXNwb25zZSLiAQoQSG9sZVB1bmNoQXR0ZW1wdBIRCglvcGVuZWRfYXQYASACKAQSEgoKc3RhcnRlZF9hdBgCIAEoBBIQCghlbmRlZF9hdBgDIAIoBBIRCglzdGFydF9ydHQYBCABKAISFAoMZWxhcHNlZF90aW1lGAUgAigCEikKB291dGNvbWUYBiACKA4yGC5Ib2xlUHVuY2hBdHRlbXB0T3V0Y29tZRINCgVlcnJvchgHIAEoCRIZChFkaXJlY3RfZGlhbF9lcnJvchgIIAEoCRIXCg9tdWx0aV9hZGRyZXNzZXMYCSADKAwisAEKEkxhdGVuY3lNZWFzdXJlbWVudBIRCglyZW1vdGVfaWQYASACKAwSFQoNYWdlbnRfdmVyc2lvbhgCIAIoCRIRCglwcm90b2NvbHMYAyADKAkSFQoNbXVsdGlfYWRkcmVzcxgEIAIoDBIMCgRydHRzGAUgAygCEhAKCHJ0dF9lcnJzGAYgAygJEiYKBW10eXBlGAcgAigOMhcuTGF0ZW5jeU1lYXN1cmVtZW50VHlwZSKEAQoSTmV0d29ya0luZm9ybWF0aW9uEhkKEXJvdXRlcl9sb2dpbl9odG1sGAEgASgJEh8KF3JvdXRlcl9sb2dpbl9odG1sX2Vycm9yGAIgASgJEhUKDXN1cHBvcnRzX2lwdjYYAyABKAgSGwoTc3VwcG9ydHNfaXB2Nl9lcnJvchgEIAEoCSJwCgpOQVRNYXBwaW5nEhUKDWludGVybmFsX3BvcnQYASACKAUSFQoNZXh0ZXJuYWxfcG9ydBgCIAIoBRIQCghwcm90b2NvbBgDIAIoCRIMCgRhZGRyGAQgAigJEhQKDGFkZHJfbmV0d29yaxgFIAIoCSKgAQoMTmF0QmVoYXZpb3VyEhEKCXRyYW5zcG9ydBgBIAIoCRISCgppcF92ZXJzaW9uGAIgAigFEiUKB21hcHBpbmcYAyACKA4yFC5OYXRNYXBwaW5nQmVoYXZpb3VyEhYKDnBvcnRfcHJlc2VydmVkGAQgASgIEhQKDG9ic2VydmF0aW9ucxgFIAIoBRIUCgxvYnNlcnZlcl9pcHMYBiACKAUqhwIKEEhvbGVQdW5jaE91dGNvbWUSHgoaSE9MRV9QVU5DSF9PVVRDT01FX1VOS05PV04QABIkCiBIT0xFX1BVTkNIX09VVENPTUVfTk9fQ09OTkVDVElPThABEiAKHEhPTEVfUFVOQ0hfT1VUQ09NRV9OT19TVFJFQU0QAhIqCiZIT0xFX1BVTkNIX09VVENPTUVfQ09OTkVDVElPTl9SRVZFUlNFRBADEiAKHEhPTEVfUFVOQ0hfT1VUQ09NRV9DQU5DRUxMRUQQBBIdChlIT0xFX1BVTkNIX09VVENPTUVfRkFJTEVEEAUSHgoaSE9MRV9QVU5DSF9PVVRDT01FX1NVQ0NFU1MQBiq9AgoXSG9sZVB1bmNoQXR0ZW1wdE91dGNvbWUSJgoiSE9MRV9QVU5DSF9BVFRFTVBUX09VVENPTUVfVU5LTk9XThAAEioKJkhPTEVfUFVOQ0hfQVRURU1QVF9PVVRDT01FX0RJUkVDVF9ESUFMEAESLQopSE9MRV9QVU5DSF9BVFRFTVBUX09VVENPTUVfUFJPVE9DT0xfRVJST1IQAhIoCiRIT0xFX1BVTkNIX0FUVEVNUFRfT1VUQ09NRV9DQU5DRUxMRUQQAxImCiJIT0xFX1BVTkNIX0FUVEVNUFRfT1VUQ09NRV9USU1FT1VUEAQSJQohSE9MRV9QVU5DSF9BVFRFTVBUX09VVENPTUVfRkFJTEVEEAUSJgoiSE9MRV9QVU5DSF9BVFRFTVBUX09VVENPTUVfU1VDQ0VTUxAGKvkBChNOYXRNYXBwaW5nQmVoYXZpb3VyEiEKHU5BVF9NQVBQSU5HX0JFSEFWSU9VUl9VTktOT1dOEAASLgoqTkFUX01BUFBJTkdfQkVIQVZJT1VSX0VORFBPSU5UX0lOREVQRU5ERU5UEAESKwonTkFUX01BUFBJTkdfQkVIQVZJT1VSX0FERFJFU1NfREVQRU5ERU5UEAISNAowTkFUX01BUFBJTkdfQkVIQVZJT1VSX0FERFJFU1NfQU5EX1BPUlRfREVQRU5ERU5UEAMSLAooTkFUX01BUFBJTkdfQkVIQVZJT1VSX0VORFBPSU5UX0RFUEVOREVOVBAEKmMKFkxhdGVuY3lNZWFzdXJlbWVudFR5cGUSDAoIVE9fUkVMQVkQABIbChdUT19SRU1PVEVfVEhST1VHSF9SRUxBWRABEh4KGlRPX1JFTU9URV9BRlRFUl9IT0xFX1BVTkNIEAIywwEKDVB1bmNoclNlcnZpY2USMQoIUmVnaXN0ZXISEC5SZWdpc3RlclJlcXVlc3QaES5SZWdpc3RlclJlc3BvbnNlIgASOgoLR2V0QWRkckluZm8SEy5HZXRBZGRySW5mb1JlcXVlc3QaFC5HZXRBZGRySW5mb1Jlc3BvbnNlIgASQwoOVHJhY2tIb2xlUHVuY2gSFi5UcmFja0hvbGVQdW5jaFJlcXVlc3QaFy5UcmFja0hvbGVQdW5jaFJlc3BvbnNlIgBCJVojZ2l0aHViLmNvbS9kZW5uaXMtdHJhL3B1bmNoci9wa2cvcGI");
 
 /**
  * @generated from message RegisterRequest
@@ -240,6 +240,15 @@ export type TrackHolePunchRequest = Message<"TrackHolePunchRequest"> & {
    * @generated from field: repeated NATMapping nat_mappings = 17;
    */
   natMappings: NATMapping[];
+
+  /**
+   * Extensions of this project from field 100 up: the original server skips them (unknown
+   * fields), the original clients never send them (docs/PROTOCOL.md, "Extensions").
+   * The host's NAT mapping behaviour per path, as its bootstrap peers see it.
+   *
+   * @generated from field: repeated NatBehaviour nat_behaviours = 100;
+   */
+  natBehaviours: NatBehaviour[];
 };
 
 /**
@@ -450,6 +459,58 @@ export const NATMappingSchema: GenMessage<NATMapping> = /*@__PURE__*/
   messageDesc(file_punchr, 9);
 
 /**
+ * Extension: one path's NAT mapping behaviour (docs/OUTCOMES.md, "Client NAT behaviour").
+ *
+ * @generated from message NatBehaviour
+ */
+export type NatBehaviour = Message<"NatBehaviour"> & {
+  /**
+   * "tcp" or "quic".
+   *
+   * @generated from field: required string transport = 1;
+   */
+  transport: string;
+
+  /**
+   * 4 or 6.
+   *
+   * @generated from field: required int32 ip_version = 2;
+   */
+  ipVersion: number;
+
+  /**
+   * @generated from field: required NatMappingBehaviour mapping = 3;
+   */
+  mapping: NatMappingBehaviour;
+
+  /**
+   * Whether every observer saw the host's local port; unset when unknown.
+   *
+   * @generated from field: optional bool port_preserved = 4;
+   */
+  portPreserved: boolean;
+
+  /**
+   * Observers (distinct address and port) and their distinct IP addresses.
+   *
+   * @generated from field: required int32 observations = 5;
+   */
+  observations: number;
+
+  /**
+   * @generated from field: required int32 observer_ips = 6;
+   */
+  observerIps: number;
+};
+
+/**
+ * Describes the message NatBehaviour.
+ * Use `create(NatBehaviourSchema)` to create a new message.
+ */
+export const NatBehaviourSchema: GenMessage<NatBehaviour> = /*@__PURE__*/
+  messageDesc(file_punchr, 10);
+
+/**
  * @generated from enum HolePunchOutcome
  */
 export enum HolePunchOutcome {
@@ -542,6 +603,45 @@ export const HolePunchAttemptOutcomeSchema: GenEnum<HolePunchAttemptOutcome> = /
   enumDesc(file_punchr, 1);
 
 /**
+ * RFC 4787 §4.1 mapping behaviours; ENDPOINT_DEPENDENT = not endpoint-independent, with no two
+ * observers at one IP to tell whether the port matters; UNKNOWN = fewer than two observer IPs.
+ *
+ * @generated from enum NatMappingBehaviour
+ */
+export enum NatMappingBehaviour {
+  /**
+   * @generated from enum value: NAT_MAPPING_BEHAVIOUR_UNKNOWN = 0;
+   */
+  UNKNOWN = 0,
+
+  /**
+   * @generated from enum value: NAT_MAPPING_BEHAVIOUR_ENDPOINT_INDEPENDENT = 1;
+   */
+  ENDPOINT_INDEPENDENT = 1,
+
+  /**
+   * @generated from enum value: NAT_MAPPING_BEHAVIOUR_ADDRESS_DEPENDENT = 2;
+   */
+  ADDRESS_DEPENDENT = 2,
+
+  /**
+   * @generated from enum value: NAT_MAPPING_BEHAVIOUR_ADDRESS_AND_PORT_DEPENDENT = 3;
+   */
+  ADDRESS_AND_PORT_DEPENDENT = 3,
+
+  /**
+   * @generated from enum value: NAT_MAPPING_BEHAVIOUR_ENDPOINT_DEPENDENT = 4;
+   */
+  ENDPOINT_DEPENDENT = 4,
+}
+
+/**
+ * Describes the enum NatMappingBehaviour.
+ */
+export const NatMappingBehaviourSchema: GenEnum<NatMappingBehaviour> = /*@__PURE__*/
+  enumDesc(file_punchr, 2);
+
+/**
  * @generated from enum LatencyMeasurementType
  */
 export enum LatencyMeasurementType {
@@ -565,7 +665,7 @@ export enum LatencyMeasurementType {
  * Describes the enum LatencyMeasurementType.
  */
 export const LatencyMeasurementTypeSchema: GenEnum<LatencyMeasurementType> = /*@__PURE__*/
-  enumDesc(file_punchr, 2);
+  enumDesc(file_punchr, 3);
 
 /**
  * @generated from service PunchrService

@@ -133,6 +133,26 @@ function groundTruth(
   }
 }
 
+/**
+ * The NAT mapping behaviour our client must classify for `client` on a round of `ipVersion`
+ * (undefined: a round whose filter left the version open, classified over every version the
+ * host has): its router's mapping (RFC 4787), endpoint-independent without translation (the
+ * host's own address, seen alike by everybody). Each relay comes with an observer at its IP
+ * (the campaign), so two relays give the two observer IPs the classification needs and one
+ * relay gives `unknown` (src/client/nat-behaviour.ts).
+ */
+export function expectedNatMapping(scenario: Scenario, client: string, ipVersion: 4 | 6 | undefined): string {
+  if (scenario.relays.length < 2) return 'unknown'
+  const home = homeOf(scenario, client)
+  const of4 = home.nat === undefined ? [] : [NAT_PROFILES[home.nat].mapping ?? 'endpoint-independent']
+  const of6 =
+    home.nat6 === undefined || scenario.internet6 === undefined
+      ? []
+      : [NAT_PROFILES[NAT6_PROFILES[home.nat6].punchesLike].mapping ?? 'endpoint-independent']
+  const mappings = new Set(ipVersion === 4 ? of4 : ipVersion === 6 ? of6 : [...of4, ...of6])
+  return mappings.size === 1 ? [...mappings][0]! : 'unknown'
+}
+
 function homeOf(scenario: Scenario, host: string): HostHome {
   for (const home of scenario.homes) {
     const spec = home.hosts.find((h) => h.name === host)

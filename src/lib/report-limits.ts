@@ -21,6 +21,8 @@ export const LIMITS = {
   maxLatencyMeasurements: 32,
   maxRttsPerMeasurement: 100,
   maxNatMappings: 64,
+  /** One per path: two transports times two IP versions. */
+  maxNatBehaviours: 4,
   maxProtocols: 512,
   maxHostIds: 1024,
   /** Seconds; a ping or CONNECT/SYNC round trip longer than this is not a measurement. */

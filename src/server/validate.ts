@@ -20,6 +20,7 @@ import {
 import { parsePeerIdBytes } from '../lib/peer-id.js'
 import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../lib/report-limits.js'
 import { nsToIsoMicros } from '../lib/time.js'
+import { natBehavioursField, roundNatMapping } from './nat-behaviours.js'
 import { ValidationError } from './validation-error.js'
 
 // Field descriptors for presence checks of optional fields.
@@ -290,6 +291,7 @@ export function toHolePunchReport(
     }
   })
 
+  const natBehaviours = natBehavioursField(req.natBehaviours)
   const ni = req.networkInformation
   return {
     remoteId: peerIdField(req.remoteId, 'remote_id'),
@@ -318,5 +320,7 @@ export function toHolePunchReport(
             supportsIpv6Error: optionalString(isFieldSet(ni, NI.supportsIpv6Error), ni.supportsIpv6Error),
           },
     natMappings,
+    natBehaviours,
+    clientNatMapping: roundNatMapping(natBehaviours, req.protocols),
   }
 }

@@ -91,10 +91,11 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
     assertTornDown(result.labId)
   })
 
-  it('symmetric on either side: FAILED with recorded attempts; cone ↔ cone still SUCCESS', async (t) => {
+  it("symmetric on either side: FAILED with recorded attempts; cone ↔ cone still SUCCESS; each client's NAT mapping classified", async (t) => {
     const scenario = validateScenario({
       name: 'campaign-symmetric',
-      relays: 1,
+      // Two relays, each with an observer at its IP: what classifying a NAT mapping takes.
+      relays: 2,
       homes: [
         { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client' }] },
         { name: 'home-d', nat: 'symmetric', hosts: [{ name: 'client-d', role: 'client' }] },
@@ -116,6 +117,13 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
       'client-d→remote-b:FAILED',
       'client-d→remote-c:FAILED',
     ])
+    // The verdict holds every report to its router's mapping; here it is spelt out.
+    assert.deepEqual(
+      [
+        ...new Set(result.verdict.rounds.map(({ round }) => `${round.client}:${round.clientNatMapping}`)),
+      ].sort(),
+      ['client-a:endpoint-independent', 'client-d:address-and-port-dependent'],
+    )
     for (const { round } of result.verdict.rounds) {
       if (round.outcome !== 'FAILED') continue
       assert.ok(round.attempts.length > 0, `FAILED round ${round.id} has its attempts`)

@@ -134,7 +134,7 @@ describe('dashboard in headless Chromium', () => {
     const charts = await page.$$eval('[data-chart]', (cards) =>
       cards.map((c) => [c.getAttribute('data-chart'), Number(c.getAttribute('data-points'))]),
     )
-    assert.equal(charts.length, 14)
+    assert.equal(charts.length, 16)
     for (const [name, points] of charts) assert.ok((points as number) > 0, `${name} drew nothing`)
 
     const rate = (rows: string[][]) => rows.map((r) => r.slice(0, 5))
@@ -183,6 +183,22 @@ describe('dashboard in headless Chromium', () => {
       ['Go client — quirks normalised', '1', '1', '0', '100.0 %'],
       ['Rust client', '1', '0', '0', '–'],
     ])
+    // Our client's results by the NAT mapping it classified; the others' are "not reported".
+    const natRows = await numbers(page, 'client-nat-mapping')
+    const resultsOf = (rows: string[][], key: string) => Number(rows.find((r) => r[0] === key)?.[1] ?? 0)
+    assert.equal(resultsOf(natRows, 'not reported'), 6)
+    assert.equal(
+      natRows.filter((r) => r[0] !== 'not reported').reduce((sum, r) => sum + Number(r[1]), 0),
+      4,
+    )
+    assert.ok(
+      natRows.every((r) =>
+        ['endpoint-independent', 'address-and-port-dependent', 'unknown', 'not reported'].includes(r[0]!),
+      ),
+    )
+    const mappingRows = await numbers(page, 'client-port-mapping')
+    assert.deepEqual(mappingRows.map((r) => r[0]).sort(), ['mapped', 'none'])
+    assert.equal(resultsOf(mappingRows, 'mapped') + resultsOf(mappingRows, 'none'), 10)
     const marked = await normalisedCells(page, 'client-implementation')
     assert.deepEqual(
       marked.map(([text]) => text),

@@ -294,8 +294,54 @@ for (const kind of databaseKinds) {
           '',
         ],
       )
-      assert.deepEqual(Object.keys(csvResults[0]!).slice(-2), ['client_implementation', 'quirks'])
-      assert.match(readFileSync(join(dir, 'export-csv', 'results.csv'), 'utf8'), /,punchr-ts,""\n/)
+      assert.deepEqual(Object.keys(csvResults[0]!).slice(-5), [
+        'client_implementation',
+        'quirks',
+        'client_nat_mapping',
+        'client_nat_behaviours',
+        'client_port_mappings',
+      ])
+      assert.match(
+        readFileSync(join(dir, 'export-csv', 'results.csv'), 'utf8'),
+        /,punchr-ts,"",endpoint-independent,/,
+      )
+      // Our client's NAT mapping on the round's path (the seed gives punchr-ts results one in
+      // turn), every path it classified, and the port mappings held (every fourth result).
+      assert.deepEqual(
+        results.map((r) => r.client_nat_mapping),
+        [
+          'endpoint-independent',
+          'address-and-port-dependent',
+          'unknown',
+          null,
+          null,
+          null,
+          null,
+          null,
+          null,
+          'endpoint-independent',
+          'address-and-port-dependent',
+          null,
+        ],
+      )
+      assert.deepEqual(results[1]!.client_nat_behaviours, [
+        {
+          transport: 'tcp',
+          ip_version: 4,
+          mapping: 'address-and-port-dependent',
+          port_preserved: true,
+          observations: 4,
+          observer_ips: 2,
+        },
+      ])
+      assert.deepEqual(
+        results
+          .map((r, i) => [i, r.client_port_mappings !== null])
+          .filter(([, mapped]) => mapped)
+          .map(([i]) => i),
+        [0, 4, 8],
+      )
+      assert.deepEqual(csvResults[4]!.client_port_mappings, JSON.stringify(results[4]!.client_port_mappings))
       const latencies = await parquet('latencies')
       assert.deepEqual(latencies[4]!.rtts, [0.15, 0.5])
       assert.deepEqual(latencies[4]!.rtt_errs, ['', 'timeout'])

@@ -44,6 +44,8 @@ interface RawResult {
   remoteAsn: string | null
   clientImplementation: string
   quirks: string[]
+  clientNatMapping: string | null
+  portMapped: boolean
   startRtts: { outcome: string; value: number }[]
   latencies: { mtype: string; value: number }[]
 }
@@ -67,6 +69,8 @@ async function rawResults(db: Queryable): Promise<RawResult[]> {
     remote_geo: { country: string | null; asn: string | null } | null
     client_implementation: string
     quirks: string[]
+    client_nat_mapping: string | null
+    port_mapped: boolean
     start_rtts: { outcome: string; value: number }[]
     latencies: { mtype: string; value: number }[]
   }>(
@@ -77,7 +81,8 @@ async function rawResults(db: Queryable): Promise<RawResult[]> {
         WHERE a.hole_punch_result_id = r.id AND a.outcome IN ('SUCCESS', 'DIRECT_DIAL')) AS success_attempt,
        ${geo('hole_punch_results_x_listen_multi_addresses x', 'x.hole_punch_result_id')} AS client_geo,
        ${geo('hole_punch_attempts a JOIN hole_punch_attempts_x_multi_addresses x ON x.hole_punch_attempt_id = a.id', 'a.hole_punch_result_id')} AS remote_geo,
-       r.client_implementation, r.quirks,
+       r.client_implementation, r.quirks, r.client_nat_mapping,
+       EXISTS (SELECT 1 FROM port_mappings pm WHERE pm.hole_punch_result_id = r.id) AS port_mapped,
        coalesce((SELECT json_agg(json_build_object('outcome', a.outcome, 'value', a.start_rtt)) FROM hole_punch_attempts a
         WHERE a.hole_punch_result_id = r.id AND a.start_rtt IS NOT NULL AND a.outcome IN ('SUCCESS', 'FAILED')), '[]') AS start_rtts,
        coalesce((SELECT json_agg(json_build_object('mtype', l.mtype, 'value', l.rtt_avg)) FROM latency_measurements l
@@ -100,6 +105,8 @@ async function rawResults(db: Queryable): Promise<RawResult[]> {
     remoteAsn: r.remote_geo?.asn ?? null,
     clientImplementation: r.client_implementation,
     quirks: r.quirks,
+    clientNatMapping: r.client_nat_mapping,
+    portMapped: r.port_mapped,
     startRtts: r.start_rtts,
     latencies: r.latencies,
   }))
@@ -123,6 +130,8 @@ const GROUPS: Record<string, (r: RawResult) => string | undefined> = {
   'final-connection': (r) =>
     r.outcome === 'SUCCESS' ? `${r.finalTransport ?? 'none'}/${r.finalIpVersion ?? ''}` : undefined,
   'client-implementation': (r) => `${r.clientImplementation}${r.quirks.length > 0 ? ' (normalised)' : ''}`,
+  'client-nat-mapping': (r) => r.clientNatMapping ?? 'not reported',
+  'client-port-mapping': (r) => (r.portMapped ? 'mapped' : 'none'),
 }
 
 function tally<T>(items: readonly T[], key: (item: T) => string | undefined): Map<string, number> {
@@ -239,6 +248,8 @@ async function assertViewsMatchRawRows(db: Queryable, scope: ResultScope, all: R
     'remote-country',
     'remote-asn',
     'client-implementation',
+    'client-nat-mapping',
+    'client-port-mapping',
   ] as const) {
     const b = await breakdown(db, scope, by, 100)
     const expected = sorted(tally(rows, GROUPS[by]!)).map(([key, results]) => {
@@ -425,8 +436,12 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
     // stored before were stored as sent), so they stay as stored.
     const backfills = (version: number) =>
       splitStatements(readMigrations()[version - 1]!.sql).filter((s) => /^(UPDATE|INSERT)\b/.test(s))
-    const backfill = [...backfills(2), ...backfills(3)]
-    assert.ok(backfills(2).length >= 6 && backfills(3).length >= 2, 'the migrations backfill')
+    // 0008 the hourly counts by client NAT mapping and port mapping.
+    const backfill = [...backfills(2), ...backfills(3), ...backfills(8)]
+    assert.ok(
+      backfills(2).length >= 6 && backfills(3).length >= 2 && backfills(8).length === 2,
+      'the migrations backfill',
+    )
     await db.transaction(async (tx) => {
       await tx.query(
         `UPDATE hole_punch_results SET success_attempt = NULL, client_country = NULL, client_asn = NULL,

@@ -8,6 +8,8 @@ import type { Database } from '../../src/db/database.js'
 import {
   HolePunchAttemptSchema,
   type HolePunchOutcome,
+  NatBehaviourSchema,
+  NatMappingBehaviour,
   RegisterRequestSchema,
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
@@ -409,6 +411,54 @@ describeEachDatabase('punchr server', (getDb) => {
       )
     })
 
+    it("TrackHolePunch stores our client's NAT behaviours, and the mapping on the round's path", async () => {
+      const behaviour = (transport: string, mapping: NatMappingBehaviour, portPreserved?: boolean) =>
+        create(NatBehaviourSchema, {
+          transport,
+          ipVersion: 4,
+          mapping,
+          observations: 4,
+          observerIps: 2,
+          ...(portPreserved === undefined ? {} : { portPreserved }),
+        })
+      await t.client.trackHolePunch({
+        ...report,
+        endedAt: report.endedAt + 4n,
+        natBehaviours: [
+          behaviour('tcp', NatMappingBehaviour.ENDPOINT_INDEPENDENT, true),
+          behaviour('quic', NatMappingBehaviour.ADDRESS_AND_PORT_DEPENDENT),
+        ],
+      })
+      const [result] = await t.db.query<{ id: string | number; client_nat_mapping: string }>(
+        'SELECT id, client_nat_mapping FROM hole_punch_results ORDER BY id DESC LIMIT 1',
+      )
+      // The report's filter is IPv4 + TCP.
+      assert.equal(result!.client_nat_mapping, 'endpoint-independent')
+      const rows = await t.db.query<Record<string, unknown>>(
+        `SELECT transport, ip_version, mapping, port_preserved, observations, observer_ips
+         FROM client_nat_behaviours WHERE hole_punch_result_id = $1 ORDER BY transport`,
+        [result!.id],
+      )
+      assert.deepEqual(
+        rows.map((r) => [
+          r.transport,
+          Number(r.ip_version),
+          r.mapping,
+          r.port_preserved,
+          Number(r.observations),
+          Number(r.observer_ips),
+        ]),
+        [
+          ['quic', 4, 'address-and-port-dependent', null, 4, 2],
+          ['tcp', 4, 'endpoint-independent', true, 4, 2],
+        ],
+      )
+      const [counted] = await t.db.query<{ n: string | number }>(
+        `SELECT sum(results) AS n FROM hole_punch_result_counts WHERE dimension = 'client-nat-mapping' AND key = 'endpoint-independent'`,
+      )
+      assert.equal(Number(counted!.n), 1)
+    })
+
     it('TrackHolePunch stores a retried report once', async () => {
       report.endedAt += 1n // distinct from the other tests' reports
       const before = await count(t.db, 'hole_punch_results')
@@ -460,6 +510,20 @@ describeEachDatabase('punchr server', (getDb) => {
         '^open_multi_addresses: too many',
       ],
       ['unknown protocol filter code', (r) => (r.protocols = [999]), '^protocols\\[0\\]'],
+      [
+        'a NAT behaviour classified from one observer IP',
+        (r) =>
+          (r.natBehaviours = [
+            create(NatBehaviourSchema, {
+              transport: 'tcp',
+              ipVersion: 4,
+              mapping: NatMappingBehaviour.ENDPOINT_INDEPENDENT,
+              observations: 2,
+              observerIps: 1,
+            }),
+          ]),
+        '^nat_behaviours\\[0\\]\\.mapping',
+      ],
       [
         'rtt_errs not parallel to rtts',
         (r) => (r.latencyMeasurements[0]!.rttErrs = ['']),

@@ -204,6 +204,9 @@ const GEO: Record<string, { country: string; asn: number }> = {
 const geo: GeoResolver = (ip) => GEO[ip] ?? { country: null, asn: null }
 
 /** The punchr client each host runs, and the agent version that says so. */
+/** The NAT mappings our client's seeded results report, in turn. */
+const NAT_MAPPINGS = ['endpoint-independent', 'address-and-port-dependent', 'unknown'] as const
+
 export const CLIENT: Record<Host, { implementation: string; agentVersion: string }> = {
   A1: { implementation: 'punchr-ts', agentVersion: 'punchr/ts-client/0.1.0 transports=tcp,quic' },
   A2: { implementation: 'punchr-go', agentVersion: 'punchr/go-client/v0.9.0' },
@@ -334,7 +337,34 @@ export async function seedDashboard(db: Database, now = new Date()): Promise<Das
         mtype: l.mtype,
       })),
       networkInformation: null,
-      natMappings: [],
+      // Port mappings on every fourth result; our client's results carry a NAT mapping.
+      natMappings:
+        i % 4 === 0
+          ? [
+              {
+                internalPort: 4001,
+                externalPort: 40001,
+                protocol: 'tcp',
+                addr: '11.99.0.30',
+                addrNetwork: 'ip4',
+              },
+            ]
+          : [],
+      ...(CLIENT[row.host].implementation === 'punchr-ts'
+        ? {
+            natBehaviours: [
+              {
+                transport: 'tcp',
+                ipVersion: 4,
+                mapping: NAT_MAPPINGS[i % NAT_MAPPINGS.length]!,
+                portPreserved: true,
+                observations: 4,
+                observerIps: 2,
+              },
+            ],
+            clientNatMapping: NAT_MAPPINGS[i % NAT_MAPPINGS.length]!,
+          }
+        : {}),
       clientImplementation: CLIENT[row.host].implementation,
       quirks: row.quirks ?? [],
       reportSha256: createHash('sha256').update(`dashboard seed ${now.toISOString()} ${i}`).digest(),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
+import { MAPPING_BEHAVIOURS } from '../../src/client/nat-behaviour.js'
 import type { AttemptOutcomeName, HolePunchOutcomeName, LatencyTypeName } from '../../src/db/hole-punches.js'
 import {
   HolePunchAttemptOutcome,
@@ -9,6 +10,7 @@ import {
   HolePunchOutcomeSchema,
   LatencyMeasurementType,
   LatencyMeasurementTypeSchema,
+  NatMappingBehaviour,
 } from '../../src/gen/punchr_pb.js'
 
 // Enums mirror the proto enums; this test keeps proto, SQL and TypeScript enums in sync.
@@ -195,7 +197,30 @@ describe('enums: proto ↔ SQL ↔ TypeScript', () => {
   })
 
   it('every proto enum is covered by this test', () => {
-    assert.deepEqual([...protoEnums.keys()].sort(), ENUMS.map((e) => e.proto).sort())
+    assert.deepEqual(
+      [...protoEnums.keys()].sort(),
+      [...ENUMS.map((e) => e.proto), 'NatMappingBehaviour'].sort(),
+    )
+  })
+
+  // Stored as text (kebab-case, src/server/nat-behaviours.ts) under a CHECK constraint.
+  it("NatMappingBehaviour: the client's names, the generated enum and client_nat_behaviours.mapping's CHECK agree", () => {
+    const proto = protoEnums.get('NatMappingBehaviour')!
+    assert.deepEqual(
+      proto.map((v) => v.number),
+      proto.map((_, i) => i),
+    )
+    const kebab = proto.map((v) => v.name.toLowerCase().replaceAll('_', '-')).sort()
+    assert.deepEqual(kebab, [...MAPPING_BEHAVIOURS].sort())
+    assert.deepEqual(
+      tsEnumNames(NatMappingBehaviour as unknown as Record<string, string | number>),
+      proto.map((v) => v.name),
+    )
+    const check = /mapping\s+TEXT\s+NOT NULL CHECK \(mapping IN \(([^)]*)\)\)/.exec(
+      read('sql/migrations/0008_client_nat_behaviour.sql').replace(/--.*$/gm, ''),
+    )
+    assert.ok(check, 'the CHECK of client_nat_behaviours.mapping')
+    assert.deepEqual([...check[1]!.matchAll(/'([^']*)'/g)].map(([, v]) => v).sort(), kebab)
   })
 
   for (const e of ENUMS) {

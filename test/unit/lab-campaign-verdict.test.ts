@@ -32,6 +32,8 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
     ipVersion: 4,
     clientImplementation: 'punchr-ts',
     quirks: [],
+    clientNatMapping: 'unknown',
+    filterIpVersion: 4,
     connectStartedUs: 1,
     connectEndedUs: 2,
     endedUs: 3,
@@ -52,6 +54,47 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
 }
 
 describe('campaign verdict', () => {
+  it("holds our client's NAT mapping to the lab's routers once two relays give two observer IPs", () => {
+    const twoRelays = validateScenario({
+      name: 'nat-mapping',
+      relays: 2,
+      homes: [
+        { name: 'home-a', nat: 'symmetric', hosts: [{ name: 'client-a', role: 'client' }] },
+        { name: 'home-b', nat: 'cone', hosts: [{ name: 'remote-b', role: 'remote' }] },
+      ],
+    })
+    const measured = (clientNatMapping: string | null, clientImplementation = 'punchr-ts') => ({
+      ...round('remote-b', 'FAILED'),
+      clientNatMapping,
+      clientImplementation,
+    })
+    const v = judge(twoRelays, [
+      measured('address-and-port-dependent'),
+      measured('endpoint-dependent'),
+      measured(null),
+      measured(null, 'punchr-go'),
+    ])
+    assert.deepEqual(
+      v.rounds.map((r) => r.problems),
+      [
+        [],
+        [
+          "reported the client's NAT mapping as endpoint-dependent, the lab's router maps address-and-port-dependent",
+        ],
+        ["reported the client's NAT mapping as nothing, the lab's router maps address-and-port-dependent"],
+        [],
+      ],
+    )
+    // One relay: one observer IP, so nothing can be classified.
+    assert.deepEqual(judge(scenario, [round('remote-b', 'SUCCESS')]).problems, [])
+    assert.match(
+      judge(scenario, [
+        { ...round('remote-b', 'SUCCESS'), clientNatMapping: 'endpoint-independent' },
+      ]).problems.join(),
+      /maps unknown/,
+    )
+  })
+
   it('groups rounds by (client NAT, remote NAT, transport) and agrees with the ground truth', () => {
     const v = judge(scenario, [
       round('remote-b', 'SUCCESS'),

@@ -20,6 +20,8 @@ import {
   LatencyMeasurementType,
   LatencyMeasurementTypeSchema,
   NATMappingSchema,
+  NatBehaviourSchema,
+  NatMappingBehaviourSchema,
   NetworkInformationSchema,
   PunchrService,
   RegisterRequestSchema,
@@ -315,6 +317,8 @@ const CONTRACT_MESSAGES: Record<string, readonly FieldRow[]> = {
     [15, 'latency_measurements', 'rep', 'LatencyMeasurement'],
     [16, 'network_information', 'opt', 'NetworkInformation'],
     [17, 'nat_mappings', 'rep', 'NATMapping'],
+    // Our extension (docs/PROTOCOL.md, "Extensions"): the original server skips it.
+    [100, 'nat_behaviours', 'rep', 'NatBehaviour'],
   ],
   TrackHolePunchResponse: [],
   HolePunchAttempt: [
@@ -350,6 +354,14 @@ const CONTRACT_MESSAGES: Record<string, readonly FieldRow[]> = {
     [4, 'addr', 'req', 'string'],
     [5, 'addr_network', 'req', 'string'],
   ],
+  NatBehaviour: [
+    [1, 'transport', 'req', 'string'],
+    [2, 'ip_version', 'req', 'int32'],
+    [3, 'mapping', 'req', 'NatMappingBehaviour'],
+    [4, 'port_preserved', 'opt', 'bool'],
+    [5, 'observations', 'req', 'int32'],
+    [6, 'observer_ips', 'req', 'int32'],
+  ],
 }
 
 const CONTRACT_ENUMS: Record<string, Record<string, number>> = {
@@ -375,6 +387,13 @@ const CONTRACT_ENUMS: Record<string, Record<string, number>> = {
     TO_RELAY: 0,
     TO_REMOTE_THROUGH_RELAY: 1,
     TO_REMOTE_AFTER_HOLE_PUNCH: 2,
+  },
+  NatMappingBehaviour: {
+    NAT_MAPPING_BEHAVIOUR_UNKNOWN: 0,
+    NAT_MAPPING_BEHAVIOUR_ENDPOINT_INDEPENDENT: 1,
+    NAT_MAPPING_BEHAVIOUR_ADDRESS_DEPENDENT: 2,
+    NAT_MAPPING_BEHAVIOUR_ADDRESS_AND_PORT_DEPENDENT: 3,
+    NAT_MAPPING_BEHAVIOUR_ENDPOINT_DEPENDENT: 4,
   },
 }
 
@@ -446,6 +465,7 @@ describe('golden contract: proto/punchr.proto against the table of docs/PROTOCOL
       LatencyMeasurement: LatencyMeasurementSchema,
       NetworkInformation: NetworkInformationSchema,
       NATMapping: NATMappingSchema,
+      NatBehaviour: NatBehaviourSchema,
     }
     assert.deepEqual(Object.keys(schemas).sort(), Object.keys(CONTRACT_MESSAGES).sort())
     for (const [message, rows] of Object.entries(CONTRACT_MESSAGES)) {
@@ -476,6 +496,7 @@ describe('golden contract: proto/punchr.proto against the table of docs/PROTOCOL
       HolePunchOutcome: HolePunchOutcomeSchema,
       HolePunchAttemptOutcome: HolePunchAttemptOutcomeSchema,
       LatencyMeasurementType: LatencyMeasurementTypeSchema,
+      NatMappingBehaviour: NatMappingBehaviourSchema,
     }
     for (const [name, values] of Object.entries(CONTRACT_ENUMS))
       assert.deepEqual(Object.fromEntries(enums[name]!.values.map((v) => [v.name, v.number])), values, name)

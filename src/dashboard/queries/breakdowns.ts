@@ -60,6 +60,8 @@ const DIMENSIONS = {
   'remote-country': counted('remote country', 'remote-country'),
   'remote-asn': counted('remote ASN', 'remote-asn'),
   'client-implementation': counted('client implementation', 'client-implementation'),
+  'client-nat-mapping': counted("client's NAT mapping (on the round's path)", 'client-nat-mapping'),
+  'client-port-mapping': counted('client port mapping (UPnP / NAT-PMP)', 'client-port-mapping'),
 } satisfies Record<string, Dimension>
 
 export type BreakdownDimension = keyof typeof DIMENSIONS

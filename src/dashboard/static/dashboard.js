@@ -23,6 +23,8 @@ const BREAKDOWNS = [
   'remote-country',
   'remote-asn',
   'client-implementation',
+  'client-nat-mapping',
+  'client-port-mapping',
 ]
 const BAR_COLOUR = '#2f6fde'
 /** Bars of results whose old-client quirks were normalised: set apart from the rest. */

@@ -47,6 +47,8 @@ const PUNCHR_CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url))
 
 const PORTS = {
   relay: 4001,
+  /** The observer beside each relay (startRelays). */
+  relayObserver: 4002,
   bootstrap: 4001,
   serverGrpc: 10000,
   serverHttp: 10001,
@@ -58,13 +60,17 @@ const PORTS = {
   remoteQuic: 4102,
 } as const
 
-/** A relay's addresses (with /p2p/): it listens on TCP and QUIC v1 alike (relay.ts). */
-interface RelayAddrs {
+/** A peer's addresses (with /p2p/) on the lab's paths: TCP and QUIC v1 alike, IPv6 when the lab has it. */
+interface PathAddrs {
   tcp: string
   quic: string
-  /** Its IPv6 addresses, when the lab has IPv6. */
   tcp6?: string
   quic6?: string
+}
+
+/** A relay's addresses (relay.ts), and those of the observer peer at its IP. */
+interface RelayAddrs extends PathAddrs {
+  observer: PathAddrs
 }
 
 /** How long a process gets to say it is ready. */
@@ -312,17 +318,26 @@ class Campaign {
           '--port',
           String(PORTS.relay),
         ])
-        const ready = await relay.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS)
+        // A second identify peer at the relay's IP on another port: two observers at one IP are
+        // what tells an address-dependent NAT mapping from an address-and-port-dependent one
+        // (src/client/nat-behaviour.ts), so every client host is classified. The bootstrap
+        // program serves: identify, on TCP and QUIC.
+        const observer = this.peer(name, 'bootstrap', [
+          '--ip',
+          ip,
+          ...(ip6 === undefined ? [] : ['--ip6', ip6]),
+          '--quic',
+          '--port',
+          String(PORTS.relayObserver),
+        ])
+        const [relayId, observerId] = await Promise.all([
+          relay.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS),
+          observer.waitFor('ready line', readyPeerId, READY_TIMEOUT_MS),
+        ])
         this.progress(`relay ${name} ready`)
         return {
-          tcp: `/ip4/${ip}/tcp/${PORTS.relay}/p2p/${ready}`,
-          quic: `/ip4/${ip}/udp/${PORTS.relay}/quic-v1/p2p/${ready}`,
-          ...(ip6 === undefined
-            ? {}
-            : {
-                tcp6: `/ip6/${ip6}/tcp/${PORTS.relay}/p2p/${ready}`,
-                quic6: `/ip6/${ip6}/udp/${PORTS.relay}/quic-v1/p2p/${ready}`,
-              }),
+          ...pathAddrs(ip, ip6, PORTS.relay, relayId),
+          observer: pathAddrs(ip, ip6, PORTS.relayObserver, observerId),
         }
       }),
     )
@@ -683,14 +698,17 @@ class Campaign {
     }
     // A client with IPv6 bootstraps over it too: identify tells it its public IPv6 addresses.
     // In an IPv6-only home over IPv6 alone.
+    // The relays and their observers: every client host learns its NAT mapping behaviour.
     const bootstrap = relayAddrs.flatMap((relay) =>
-      node.transports.flatMap((t) => {
-        const v6 = t === 'tcp' ? relay.tcp6 : relay.quic6
-        return [
-          ...(node.ip === undefined ? [] : [relay[t]]),
-          ...(node.ip6 === undefined || v6 === undefined ? [] : [v6]),
-        ]
-      }),
+      [relay, relay.observer].flatMap((peer) =>
+        node.transports.flatMap((t) => {
+          const v6 = t === 'tcp' ? peer.tcp6 : peer.quic6
+          return [
+            ...(node.ip === undefined ? [] : [peer[t]]),
+            ...(node.ip6 === undefined || v6 === undefined ? [] : [v6]),
+          ]
+        }),
+      ),
     )
     return this.process(
       name,
@@ -875,4 +893,18 @@ function rawLine(line: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** A peer's addresses on every path of the lab, from its IPs, port and peer ID. */
+function pathAddrs(ip: string, ip6: string | undefined, port: number, peerId: string): PathAddrs {
+  return {
+    tcp: `/ip4/${ip}/tcp/${port}/p2p/${peerId}`,
+    quic: `/ip4/${ip}/udp/${port}/quic-v1/p2p/${peerId}`,
+    ...(ip6 === undefined
+      ? {}
+      : {
+          tcp6: `/ip6/${ip6}/tcp/${port}/p2p/${peerId}`,
+          quic6: `/ip6/${ip6}/udp/${port}/quic-v1/p2p/${peerId}`,
+        }),
+  }
 }

@@ -21,6 +21,10 @@ export interface MeasuredRound {
   clientImplementation: string
   /** Known quirks of that client the server normalised in the report (src/server/quirks.ts). */
   quirks: string[]
+  /** The client host's NAT mapping on the round's path as stored; null = not reported (other clients). */
+  clientNatMapping: string | null
+  /** The IP version of the round's protocol filter; undefined when it left the version open. */
+  filterIpVersion: 4 | 6 | undefined
   /** Unix microseconds. */
   connectStartedUs: number
   connectEndedUs: number

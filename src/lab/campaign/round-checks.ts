@@ -21,10 +21,23 @@ export interface RemoteFacts {
   behaviour?: RemoteBehaviour
 }
 
+export interface ClientFacts {
+  /** The NAT mapping behaviour our client must report on the round's path (expectations.ts). */
+  natMapping: string
+}
+
 /** Why `round` breaks a rule; empty when it keeps them all. */
-export function roundProblems(round: MeasuredRound, remote: RemoteFacts | undefined): string[] {
+export function roundProblems(
+  round: MeasuredRound,
+  remote: RemoteFacts | undefined,
+  client?: ClientFacts,
+): string[] {
   const problems: string[] = []
   if (round.clientImplementation === OUR_CLIENT) {
+    if (client !== undefined && round.clientNatMapping !== client.natMapping)
+      problems.push(
+        `reported the client's NAT mapping as ${round.clientNatMapping ?? 'nothing'}, the lab's router maps ${client.natMapping}`,
+      )
     const afterConnectMs = (round.endedUs - round.connectEndedUs) / 1000
     if (afterConnectMs > MAX_ROUND_AFTER_CONNECT_MS + ROUND_BOUND_SLACK_MS)
       problems.push(

@@ -17,6 +17,7 @@ export async function readStoredRounds(
   const rows = await db.query<StoredRow>(
     `SELECT r.id, a.username, cp.multi_hash AS client_peer, rp.multi_hash AS remote_peer, r.outcome::text AS outcome,
             r.error, r.protocols, r.final_transport, r.final_ip_version, r.client_implementation, r.quirks,
+            r.client_nat_mapping,
             ${micros('r.connect_started_at')} AS connect_started_us, ${micros('r.connect_ended_at')} AS connect_ended_us,
             ${micros('r.ended_at')} AS ended_us,
             coalesce((SELECT json_agg(json_build_object(
@@ -49,6 +50,8 @@ export async function readStoredRounds(
     ipVersion: ipVersionOf(row.protocols.map(Number), row.final_ip_version, row.punched_addrs),
     clientImplementation: row.client_implementation,
     quirks: row.quirks,
+    clientNatMapping: row.client_nat_mapping,
+    filterIpVersion: filterIpVersionOf(row.protocols.map(Number)),
     connectStartedUs: row.connect_started_us,
     connectEndedUs: row.connect_ended_us,
     endedUs: row.ended_us,
@@ -69,6 +72,7 @@ interface StoredRow {
   final_ip_version: number | null
   client_implementation: string
   quirks: string[]
+  client_nat_mapping: string | null
   connect_started_us: number
   connect_ended_us: number
   ended_us: number
@@ -95,6 +99,13 @@ export function transportOf(
   if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
   if (finalTransport !== null) return finalTransport.startsWith('quic') ? 'quic' : 'tcp'
   return punchedAddrs.some((a) => a.includes('/quic')) ? 'quic' : 'tcp'
+}
+
+/** The IP version of the protocol filter; undefined when it leaves the version open. */
+function filterIpVersionOf(protocols: readonly number[]): 4 | 6 | undefined {
+  if (protocols.includes(PROTOCOL_CODES.IP6)) return 6
+  if (protocols.includes(PROTOCOL_CODES.IP4)) return 4
+  return undefined
 }
 
 /**

@@ -1,5 +1,11 @@
 import type { RemoteBehaviour } from '../behaviours.js'
-import { agreesWith, type Expected, expectedFor, type RoundIpVersion } from '../expectations.js'
+import {
+  agreesWith,
+  type Expected,
+  expectedFor,
+  expectedNatMapping,
+  type RoundIpVersion,
+} from '../expectations.js'
 import type { Transport } from '../nat-profiles.js'
 import type { HostImpl, Scenario } from '../scenario.js'
 import type { MeasuredRound } from './measured-round.js'
@@ -101,6 +107,15 @@ export function judge(
             publicIps: remoteIps,
             ...(remote.behaviour === undefined ? {} : { behaviour: remote.behaviour }),
           },
+      natOf.has(round.client)
+        ? {
+            natMapping: expectedNatMapping(
+              scenario,
+              round.client,
+              scenario.internet6 === undefined ? 4 : round.filterIpVersion,
+            ),
+          }
+        : undefined,
     )
     if (round.remote === undefined || !natOf.has(round.client))
       return { round, expected: undefined, agrees: undefined, problems }
