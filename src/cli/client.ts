@@ -45,6 +45,7 @@ export const runClient: Command = async (argv, env) => {
       transports: values.transports,
       ipFamilies: values.ip,
       punchPrivateAddrs: values.punchPrivateAddrs,
+      routerProbe: values.routerProbe,
       metrics: { port: values.metricsPort },
     },
     {
@@ -70,6 +71,12 @@ export const runClient: Command = async (argv, env) => {
       ...(client.network.facts.supportsIpv6Error === undefined
         ? {}
         : { ipv6: client.network.facts.supportsIpv6Error }),
+      ...(client.network.facts.routerFingerprint === undefined
+        ? {}
+        : { router: client.network.facts.routerFingerprint }),
+      ...(client.network.facts.routerProbeError === undefined
+        ? {}
+        : { routerProbe: client.network.facts.routerProbeError }),
     },
     `punchr client starting on ${client.network.families.join(' and ')}`,
   )

@@ -9,6 +9,7 @@ import type { Logger } from '../lib/logger.js'
 import { ApiClient, type ApiClientOptions } from './api-client.js'
 import { type ClassifiedError, classifyApiError } from './api-errors.js'
 import { type BackoffOptions, sleep } from './backoff.js'
+import type { RouterProbeSetting } from './config.js'
 import {
   BOOTSTRAP_STAGGER_MS,
   clientAgentVersion,
@@ -24,6 +25,7 @@ import { endpointOf } from './punch-targets.js'
 import type { NetworkFacts } from './report.js'
 import { type QueueEvent, ReportQueue, type ReportQueueOptions } from './report-queue.js'
 import { type LoopEvent, RoundLoop, type RoundLoopOptions } from './round-loop.js'
+import { probeRouter } from './router-probe.js'
 
 const DEFAULT_TRANSPORTS: readonly PunchTransport[] = ['tcp', 'quic']
 
@@ -49,6 +51,8 @@ export interface PunchrClientConfig {
   ipFamilies?: readonly IpFamily[]
   /** Punch remotes' private and loopback addresses too (testbeds only). @default false */
   punchPrivateAddrs?: boolean
+  /** Fingerprint the home router for the reports (router-probe.ts). @default 'off' */
+  routerProbe?: RouterProbeSetting
   /** Where /metrics is served; undefined = not at all. */
   metrics?: { host?: string; port: number }
 }
@@ -335,6 +339,23 @@ function classifyReportError(err: unknown): ClassifiedError {
   return error.code === 'FailedPrecondition' ? { ...error, kind: 'unknown' } : error
 }
 
+/**
+ * The home router's fingerprint, asked once at start: the router does not change while the
+ * client runs, and a probe per report would knock on it every few seconds.
+ */
+async function routerFacts(
+  setting: RouterProbeSetting,
+): Promise<Pick<NetworkFacts, 'routerFingerprint' | 'routerProbeError'>> {
+  if (setting === 'off') return {}
+  const probed = await probeRouter({
+    ...(setting.gateway === undefined ? {} : { gateway: setting.gateway }),
+    ...(setting.port === undefined ? {} : { port: setting.port }),
+  })
+  return 'fingerprint' in probed
+    ? { routerFingerprint: probed.fingerprint }
+    : { routerProbeError: probed.error }
+}
+
 function wildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::'
 }
@@ -344,10 +365,11 @@ function wildcard(host: string): boolean {
  * IPv6 facts every report carries.
  */
 async function networkOf(config: PunchrClientConfig): Promise<{ families: IpFamily[]; facts: NetworkFacts }> {
-  const ipv6 = await probeFamily('ip6')
+  const [ipv6, router] = await Promise.all([probeFamily('ip6'), routerFacts(config.routerProbe ?? 'off')])
   const facts: NetworkFacts = {
     supportsIpv6: ipv6.usable,
     ...(ipv6.error === undefined ? {} : { supportsIpv6Error: ipv6.error }),
+    ...router,
   }
   if (config.ipFamilies !== undefined && config.ipFamilies.length > 0)
     return { families: [...config.ipFamilies], facts }

@@ -75,6 +75,12 @@ export interface NetworkFacts {
   /** Whether the machine can reach the internet over IPv6, and why not. */
   supportsIpv6: boolean
   supportsIpv6Error?: string
+  /**
+   * The home router's fingerprint (router-probe.ts), sent in `router_login_html` where the
+   * original client sent the whole page; or why there is none, in `router_login_html_error`.
+   */
+  routerFingerprint?: string
+  routerProbeError?: string
 }
 
 export function buildReport(round: RoundRecord): TrackHolePunchRequest {
@@ -101,6 +107,12 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
       ...(round.network.supportsIpv6Error === undefined
         ? {}
         : { supportsIpv6Error: remoteText(round.network.supportsIpv6Error) }),
+      ...(round.network.routerFingerprint === undefined
+        ? {}
+        : { routerLoginHtml: round.network.routerFingerprint }),
+      ...(round.network.routerProbeError === undefined
+        ? {}
+        : { routerLoginHtmlError: remoteText(round.network.routerProbeError) }),
     })
   }
   if (round.error !== undefined && round.error !== '') report.error = remoteText(round.error)

@@ -4,6 +4,7 @@ import type { MeasuredRound } from '../../src/lab/campaign/measured-round.js'
 import { ipVersionOf, transportOf } from '../../src/lab/campaign/stored-rounds.js'
 import { formatVerdictTable } from '../../src/lab/campaign/table.js'
 import { judge } from '../../src/lab/campaign/verdict.js'
+import { LAB_ROUTER_PRIVATE, LAB_ROUTER_TITLE } from '../../src/lab/router-login-page.js'
 import { validateScenario } from '../../src/lab/scenario.js'
 
 const scenario = validateScenario({
@@ -15,6 +16,13 @@ const scenario = validateScenario({
     { name: 'home-d', nat: 'cone', hosts: [{ name: 'remote-d', role: 'remote', impl: 'go' }] },
   ],
   expect: [{ remote: 'remote-d', outcome: 'NO_STREAM', reason: 'runs without dcutr' }],
+})
+
+/** What our client reports of the lab router's login page. */
+const FINGERPRINT = JSON.stringify({
+  format: 'punchr-router-fingerprint/1',
+  status: 200,
+  title: LAB_ROUTER_TITLE,
 })
 
 let nextId = 1
@@ -33,6 +41,8 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
     clientImplementation: 'punchr-ts',
     quirks: [],
     clientNatMapping: 'unknown',
+    routerLoginHtml: FINGERPRINT,
+    routerLoginHtmlError: null,
     filterIpVersion: 4,
     connectStartedUs: 1,
     connectEndedUs: 2,
@@ -83,6 +93,21 @@ describe('campaign verdict', () => {
         ],
         ["reported the client's NAT mapping as nothing, the lab's router maps address-and-port-dependent"],
         [],
+      ],
+    )
+    // The router's login page: a fingerprint with its title, nothing private, and not missing.
+    const withRouter = (routerLoginHtml: string | null) =>
+      judge(twoRelays, [
+        { ...measured('address-and-port-dependent'), routerLoginHtml, routerLoginHtmlError: 'timeout' },
+      ]).rounds[0]!.problems
+    assert.deepEqual(withRouter(FINGERPRINT), [])
+    assert.deepEqual(withRouter(null), ['reported no router fingerprint (timeout)'])
+    assert.deepEqual(
+      withRouter(`<html><title>${LAB_ROUTER_TITLE}</title>${LAB_ROUTER_PRIVATE.owner}</html>`),
+      [
+        'reported a router page that is no fingerprint',
+        `leaked the router page's ${LAB_ROUTER_PRIVATE.owner}`,
+        "fingerprinted the router's title as undefined",
       ],
     )
     // One relay: one observer IP, so nothing can be classified.

@@ -14,9 +14,9 @@ import {
   startGoBootstrap,
   startGoRemote,
 } from '../peers/go-build.js'
-import { PeerProcess, startPeer } from '../peers/launch.js'
+import { PeerProcess, type PeerProgram, startPeer } from '../peers/launch.js'
 import { rustRemoteBinary, startRustRemote } from '../peers/rust-build.js'
-import type { HostNode } from '../plan.js'
+import type { HostNode, RouterNode } from '../plan.js'
 import type { Scenario } from '../scenario.js'
 import { type LabNetwork, upLabNetwork } from '../topology.js'
 import { ResourceSampler, type ResourceUsage } from './resources.js'
@@ -264,6 +264,7 @@ class Campaign {
     const honeypotAddr = await this.startServer(bootstrapAddrs)
     const remoteNames = await this.startRemotes(relayAddrs, honeypotAddr)
     await this.slowDownRelayLinks()
+    await this.startRouterPages()
     const clientExits = await this.runClients(apiKeys, relayAddrs)
     await this.stopServer()
 
@@ -768,7 +769,31 @@ class Campaign {
     this.progress('fault injection: server restarted')
   }
 
-  private peer(node: string, program: 'relay' | 'bootstrap' | 'remote', args: string[]): PeerProcess {
+  /**
+   * A login page on the LAN side of every client's IPv4 router, like a home router's: our
+   * client fingerprints it for its reports, and the verdict checks that nothing private of the
+   * page left the client (round-checks.ts).
+   */
+  private async startRouterPages(): Promise<void> {
+    const routers = new Set(
+      this.hosts.clients.flatMap((name) => {
+        const node = this.lab.node(name) as HostNode
+        return node.router !== undefined && node.gateway !== undefined ? [node.router] : []
+      }),
+    )
+    await Promise.all(
+      [...routers].map((router) => {
+        const lanIp = (this.lab.node(router) as RouterNode).lanIp!
+        return this.peer(router, 'router-login', ['--ip', lanIp, '--port', '80']).waitFor(
+          'ready line',
+          (line) => ((line as { ready?: boolean }).ready === true ? true : undefined),
+          READY_TIMEOUT_MS,
+        )
+      }),
+    )
+  }
+
+  private peer(node: string, program: PeerProgram, args: string[]): PeerProcess {
     return this.sampled(
       startPeer(this.lab, node, program, args, {
         env: this.env,

@@ -23,6 +23,9 @@ export interface MeasuredRound {
   quirks: string[]
   /** The client host's NAT mapping on the round's path as stored; null = not reported (other clients). */
   clientNatMapping: string | null
+  /** What the report says of the home router (network_information): our client's fingerprint, or why none. */
+  routerLoginHtml: string | null
+  routerLoginHtmlError: string | null
   /** The IP version of the round's protocol filter; undefined when it left the version open. */
   filterIpVersion: 4 | 6 | undefined
   /** Unix microseconds. */

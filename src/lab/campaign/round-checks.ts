@@ -1,6 +1,8 @@
 import { MAX_ROUND_AFTER_CONNECT_MS } from '../../client/constants.js'
+import { ROUTER_FINGERPRINT_PREFIX } from '../../client/router-probe.js'
 import { MAX_ATTEMPTS_PER_ROUND } from '../../client/tracer/index.js'
 import { BEHAVIOUR_TRUTH, type RemoteBehaviour } from '../behaviours.js'
+import { LAB_ROUTER_PRIVATE_STRINGS, LAB_ROUTER_TITLE } from '../router-login-page.js'
 import type { MeasuredRound } from './measured-round.js'
 
 /**
@@ -24,6 +26,8 @@ export interface RemoteFacts {
 export interface ClientFacts {
   /** The NAT mapping behaviour our client must report on the round's path (expectations.ts). */
   natMapping: string
+  /** The client's router serves the lab's login page (the campaign's startRouterPages). */
+  routerPage: boolean
 }
 
 /** Why `round` breaks a rule; empty when it keeps them all. */
@@ -38,6 +42,7 @@ export function roundProblems(
       problems.push(
         `reported the client's NAT mapping as ${round.clientNatMapping ?? 'nothing'}, the lab's router maps ${client.natMapping}`,
       )
+    if (client !== undefined) problems.push(...routerProblems(round, client.routerPage))
     const afterConnectMs = (round.endedUs - round.connectEndedUs) / 1000
     if (afterConnectMs > MAX_ROUND_AFTER_CONNECT_MS + ROUND_BOUND_SLACK_MS)
       problems.push(
@@ -56,6 +61,32 @@ export function roundProblems(
     }
   }
   if (remote?.behaviour !== undefined) problems.push(...behaviourProblems(round, remote.behaviour))
+  return problems
+}
+
+/**
+ * The router facts of our client's report: a fingerprint of the lab router's login page, in
+ * the format router-probe.ts makes, with the page's title and nothing private of it.
+ */
+function routerProblems(round: MeasuredRound, routerPage: boolean): string[] {
+  const sent = round.routerLoginHtml
+  if (sent === null)
+    return routerPage
+      ? [`reported no router fingerprint (${round.routerLoginHtmlError ?? 'no error either'})`]
+      : []
+  const problems: string[] = []
+  if (!sent.startsWith(ROUTER_FINGERPRINT_PREFIX))
+    problems.push('reported a router page that is no fingerprint')
+  const leaked = LAB_ROUTER_PRIVATE_STRINGS.filter((text) => sent.includes(text))
+  if (leaked.length > 0) problems.push(`leaked the router page's ${leaked.join(', ')}`)
+  let title: unknown
+  try {
+    title = (JSON.parse(sent) as { title?: unknown }).title
+  } catch {
+    title = undefined
+  }
+  if (title !== LAB_ROUTER_TITLE)
+    problems.push(`fingerprinted the router's title as ${JSON.stringify(title)}`)
   return problems
 }
 

@@ -17,7 +17,7 @@ export async function readStoredRounds(
   const rows = await db.query<StoredRow>(
     `SELECT r.id, a.username, cp.multi_hash AS client_peer, rp.multi_hash AS remote_peer, r.outcome::text AS outcome,
             r.error, r.protocols, r.final_transport, r.final_ip_version, r.client_implementation, r.quirks,
-            r.client_nat_mapping,
+            r.client_nat_mapping, ni.router_login_html, ni.router_login_html_error,
             ${micros('r.connect_started_at')} AS connect_started_us, ${micros('r.connect_ended_at')} AS connect_ended_us,
             ${micros('r.ended_at')} AS ended_us,
             coalesce((SELECT json_agg(json_build_object(
@@ -35,6 +35,7 @@ export async function readStoredRounds(
      JOIN authorizations a ON a.id = c.authorization_id
      JOIN peers cp ON cp.id = c.peer_id
      JOIN peers rp ON rp.id = r.remote_id
+     LEFT JOIN network_information ni ON ni.hole_punch_result_id = r.id
      ORDER BY r.connect_started_at, r.id`,
   )
   return rows.map((row) => ({
@@ -51,6 +52,8 @@ export async function readStoredRounds(
     clientImplementation: row.client_implementation,
     quirks: row.quirks,
     clientNatMapping: row.client_nat_mapping,
+    routerLoginHtml: row.router_login_html,
+    routerLoginHtmlError: row.router_login_html_error,
     filterIpVersion: filterIpVersionOf(row.protocols.map(Number)),
     connectStartedUs: row.connect_started_us,
     connectEndedUs: row.connect_ended_us,
@@ -73,6 +76,8 @@ interface StoredRow {
   client_implementation: string
   quirks: string[]
   client_nat_mapping: string | null
+  router_login_html: string | null
+  router_login_html_error: string | null
   connect_started_us: number
   connect_ended_us: number
   ended_us: number

@@ -114,6 +114,8 @@ export function judge(
               round.client,
               scenario.internet6 === undefined ? 4 : round.filterIpVersion,
             ),
+            // Every client's IPv4 router serves the login page; an IPv6-only home has none.
+            routerPage: ![undefined, 'none'].includes(hosts.get(round.client)?.home.nat),
           }
         : undefined,
     )

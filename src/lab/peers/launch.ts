@@ -1,5 +1,6 @@
 // Starts a process inside a lab node and reads its stdout line by line: the lab peer programs
-// (relay.js, remote.js, probe.js, bootstrap.js, compiled next to this file; one JSON line each)
+// (relay.js, remote.js, probe.js, bootstrap.js, router-login.js, compiled next to this file; one
+// JSON line each)
 // and, for the campaign runner, the punchr CLI itself (plain text lines).
 import type { ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
@@ -7,7 +8,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { LabNetwork } from '../topology.js'
 
-export type PeerProgram = 'relay' | 'remote' | 'probe' | 'bootstrap'
+export type PeerProgram = 'relay' | 'remote' | 'probe' | 'bootstrap' | 'router-login'
 
 /** Keep this much of a program's stderr in memory, for error messages. */
 const STDERR_TAIL = 16 * 1024
