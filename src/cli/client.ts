@@ -46,6 +46,7 @@ export const runClient: Command = async (argv, env) => {
       ipFamilies: values.ip,
       punchPrivateAddrs: values.punchPrivateAddrs,
       routerProbe: values.routerProbe,
+      portMapping: values.portMapping,
       metrics: { port: values.metricsPort },
     },
     {

@@ -19,6 +19,7 @@ import {
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
 import { detectIpFamilies, familyOf, type IpFamily, probeFamily } from './ip-families.js'
 import { ClientMetrics, type MetricsServer, serveMetrics } from './metrics.js'
+import { PortMapper, PortMappingError, type PortProtocol } from './port-mapping.js'
 import { freePorts } from './ports.js'
 import type { PunchTransport } from './punch-addrs.js'
 import { endpointOf } from './punch-targets.js'
@@ -53,6 +54,11 @@ export interface PunchrClientConfig {
   punchPrivateAddrs?: boolean
   /** Fingerprint the home router for the reports (router-probe.ts). @default 'off' */
   routerProbe?: RouterProbeSetting
+  /**
+   * Ask the gateway (NAT-PMP, UPnP IGD) to map each host's listening ports, report the
+   * mappings, remove them on exit (port-mapping.ts). @default false
+   */
+  portMapping?: boolean
   /** Where /metrics is served; undefined = not at all. */
   metrics?: { host?: string; port: number }
 }
@@ -84,6 +90,8 @@ export class PunchrClient {
   private readonly api: ApiClient
   private readonly stopController = new AbortController()
   private sending = false
+  /** The gateway's mappings of the hosts' listening ports; undefined with --port-mapping off. */
+  private readonly portMapper: PortMapper | undefined
 
   private constructor(
     private readonly config: PunchrClientConfig,
@@ -98,6 +106,12 @@ export class PunchrClient {
       network.families,
     )
     this.api = new ApiClient(config.api)
+    this.portMapper =
+      config.portMapping === true
+        ? new PortMapper(
+            options.log === undefined ? {} : { log: options.log.child({ part: 'port-mapping' }) },
+          )
+        : undefined
   }
 
   /** Opens the queue (picking up reports of earlier runs) and starts the hosts; no network yet. */
@@ -142,6 +156,7 @@ export class PunchrClient {
   async run(): Promise<void> {
     const signal = this.stopController.signal
     try {
+      this.mapPorts()
       const ready = await this.bootstrap(signal)
       const loop = new RoundLoop({
         hosts: ready,
@@ -167,6 +182,37 @@ export class PunchrClient {
     } finally {
       await this.close()
     }
+  }
+
+  /**
+   * Asks the gateway for a mapping of every host's listening ports, in the background: a
+   * gateway that answers late or never must not hold up the measuring. Reports carry what is
+   * held when they are made.
+   */
+  private mapPorts(): void {
+    const mapper = this.portMapper
+    if (mapper === undefined) return
+    const log = this.options.log
+    void Promise.all(
+      this.hosts.flatMap((host) =>
+        Object.entries(host.listeningPorts()).map(async ([protocol, internalPort]) => {
+          const mapped = await mapper.map({ internalPort, protocol: protocol as PortProtocol })
+          if (mapped instanceof PortMappingError)
+            log?.debug(
+              { host: host.peerId.toString(), internalPort, protocol, err: mapped.message },
+              'port not mapped',
+            )
+          return mapped
+        }),
+      ),
+    ).then((results) => {
+      const failed = results.filter((r) => r instanceof PortMappingError)
+      if (failed.length > 0)
+        log?.info(
+          { mapped: results.length - failed.length, failed: failed.length, err: failed[0]!.message },
+          'port mapping',
+        )
+    })
   }
 
   /** Stops measuring: the running round ends CANCELLED and is queued; run() then returns. */
@@ -215,6 +261,9 @@ export class PunchrClient {
         ipFamilies: this.network.families,
         punchPrivateAddrs: this.config.punchPrivateAddrs ?? false,
         infrastructure,
+        ...(this.portMapper === undefined
+          ? {}
+          : { portMappings: this.portMapper.mappings.bind(this.portMapper) }),
         ...(this.options.tracer === undefined ? {} : { tracer: this.options.tracer }),
       })
       this.hosts.push(host)
@@ -320,6 +369,8 @@ export class PunchrClient {
           'reports left queued for the next start',
         )
       await this.queue.stop()
+      // Mappings go before the hosts: a gateway keeps a mapping to nothing until its lease ends.
+      await this.portMapper?.close()
       await Promise.allSettled(this.hosts.map((h) => h.stop()))
       this.api.close()
       await this.metricsServer?.close()

@@ -88,6 +88,12 @@ export const clientFlags = {
     false,
     { group: 'Network' },
   ),
+  portMapping: boolFlag(
+    'port-mapping',
+    "Ask the home gateway (NAT-PMP, UPnP IGD) to map each host's listening ports, as the original client did; the reports carry the mappings (nat_mappings), which are renewed and removed on exit",
+    true,
+    { group: 'Network' },
+  ),
   routerProbe: {
     name: 'router-probe',
     description:

@@ -13,7 +13,7 @@ import { type Identify, identify } from '@libp2p/identify'
 import type { IdentifyResult, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
 import { IDENTIFY_MAX_MESSAGE_BYTES } from '../lib/peer-limits.js'
@@ -28,6 +28,7 @@ import {
 import { retryResets } from './dial-retry.js'
 import { familyOf, type IpFamily } from './ip-families.js'
 import { MappingObservations, type NatBehaviour } from './nat-behaviour.js'
+import type { PortMapping } from './port-mapping.js'
 import { isDialableWith, isTcpDialable, PunchAddrFilter, type PunchTransport } from './punch-addrs.js'
 import {
   type DcutrTracer,
@@ -70,6 +71,8 @@ export interface MeasuringHostInit {
   tracer?: Omit<DcutrTracerInit, 'dialAddrs' | 'role'>
   /** Punch the remote's private and loopback addresses too (testbeds). @default false */
   punchPrivateAddrs?: boolean
+  /** The port mappings the client holds on its gateway (port-mapping.ts): this host's are offered in CONNECT. */
+  portMappings?: () => readonly PortMapping[]
   /** The server's and bootstrap peers' endpoints, never punch targets (punch-targets.ts). */
   infrastructure?: Iterable<{ ip: string; port?: number }>
 }
@@ -98,8 +101,10 @@ export class MeasuringHost {
   readonly families: ReadonlySet<IpFamily>
   private readonly agents: Map<string, string>
   private readonly mappings: MappingObservations
-  /** The QUIC socket's port once it listens (QUIC dials leave from it). */
-  private readonly quicPort: () => number | undefined
+  /** The ports others may dial us on: TCP listening, and the QUIC socket's once it listens. */
+  readonly listeningPorts: () => ListeningPorts
+  /** The gateway's mappings of this host's listening ports (port-mapping.ts), for its reports. */
+  readonly portMappings: () => PortMapping[]
   /** The bootstrap peers reached: the observers whose view of our address we trust. */
   private readonly observers = new Set<string>()
 
@@ -110,7 +115,8 @@ export class MeasuringHost {
       agents: Map<string, string>
       mappings: MappingObservations
       dialPort: number
-      quicPort: () => number | undefined
+      ports: () => ListeningPorts
+      ownMappings: () => PortMapping[]
       transports: ReadonlySet<PunchTransport>
       families: ReadonlySet<IpFamily>
     },
@@ -119,7 +125,8 @@ export class MeasuringHost {
     this.agents = parts.agents
     this.mappings = parts.mappings
     this.dialPort = parts.dialPort
-    this.quicPort = parts.quicPort
+    this.listeningPorts = parts.ports
+    this.portMappings = parts.ownMappings
     this.transports = parts.transports
     this.families = parts.families
   }
@@ -147,6 +154,8 @@ export class MeasuringHost {
     const localAddress = wildcard ? undefined : init.listenHost
     const listen = listenAddrs(init.listenHost, families, transports, init.listenPort, init.quicPort ?? 0)
     const quic = transports.has('quic') ? quicTransport() : undefined
+    const ports = () => listeningPorts(transports.has('tcp') ? init.listenPort : undefined, quic?.socket.port)
+    const ownMappings = () => mappingsOf(init.portMappings?.() ?? [], ports())
     const node = await createLibp2p({
       privateKey: init.privateKey,
       nodeInfo: { userAgent: init.agentVersion },
@@ -171,6 +180,7 @@ export class MeasuringHost {
         ping: ping(),
         tracer: dcutrTracer({
           ...init.tracer,
+          mappedAddrs: () => mappedAddrs(ownMappings()),
           dialAddrs: punchAddrs.select,
           offerAddrs: punchAddrs.selectOwn,
           role: (peer, attempt) => roleFor(agents.get(peer.toString()), attempt),
@@ -189,7 +199,8 @@ export class MeasuringHost {
       agents,
       mappings,
       dialPort: init.dialPort,
-      quicPort: () => quic?.socket.port,
+      ports,
+      ownMappings,
       transports,
       families,
     })
@@ -312,7 +323,8 @@ export class MeasuringHost {
    */
   natBehaviours(): NatBehaviour[] {
     return this.mappings.classify(this.paths(), this.observers, (path) =>
-      path.endsWith('/tcp') ? this.dialPort : this.quicPort(),
+      // TCP dials leave from the fixed dial port, QUIC ones from the listening socket.
+      path.endsWith('/tcp') ? this.dialPort : this.listeningPorts().udp,
     )
   }
 
@@ -393,6 +405,28 @@ export class MeasuringHost {
   async stop(): Promise<void> {
     await this.node.stop()
   }
+}
+
+/** The ports others may dial a host on. */
+export interface ListeningPorts {
+  tcp?: number
+  udp?: number
+}
+
+function listeningPorts(tcp: number | undefined, udp: number | undefined): ListeningPorts {
+  return { ...(tcp === undefined ? {} : { tcp }), ...(udp === undefined ? {} : { udp }) }
+}
+
+/** The mappings of `ports`: the others are other hosts' (one mapper serves a client's hosts). */
+function mappingsOf(all: readonly PortMapping[], ports: ListeningPorts): PortMapping[] {
+  return all.filter((m) => (m.protocol === 'tcp' ? ports.tcp : ports.udp) === m.internalPort)
+}
+
+/** Where a mapping reaches us: TCP, or QUIC v1 on the mapped UDP port. */
+function mappedAddrs(mappings: readonly PortMapping[]): Multiaddr[] {
+  return mappings.map((m) =>
+    multiaddr(`/ip4/${m.addr}/${m.protocol}/${m.externalPort}${m.protocol === 'udp' ? '/quic-v1' : ''}`),
+  )
 }
 
 /** One way out of a host: an IP family and a transport. */

@@ -14,6 +14,7 @@ import {
   type LatencyMeasurement,
   LatencyMeasurementSchema,
   LatencyMeasurementType,
+  NATMappingSchema,
   type NatBehaviour as NatBehaviourMessage,
   NatBehaviourSchema,
   NatMappingBehaviour,
@@ -24,6 +25,7 @@ import {
 import { LIMITS } from '../lib/report-limits.js'
 import { remoteProtocols, remoteText } from '../lib/text.js'
 import type { MappingBehaviour, NatBehaviour } from './nat-behaviour.js'
+import type { PortMapping } from './port-mapping.js'
 import type { AttemptOutcome, OverallOutcomeKind } from './tracer/index.js'
 
 export type LatencyKind = keyof typeof LatencyMeasurementType
@@ -68,6 +70,11 @@ export interface RoundRecord {
   network?: NetworkFacts
   /** The host's NAT mapping behaviour per path (nat-behaviour.ts); absent = not classified. */
   natBehaviours?: readonly NatBehaviour[]
+  /** The gateway's mappings of the host's listening ports (port-mapping.ts). */
+  natMappings?: readonly Pick<
+    PortMapping,
+    'internalPort' | 'externalPort' | 'protocol' | 'addr' | 'addrNetwork'
+  >[]
 }
 
 /** Facts about the client's network a report carries (`network_information`). */
@@ -100,6 +107,15 @@ export function buildReport(round: RoundRecord): TrackHolePunchRequest {
     protocols: round.protocols,
     latencyMeasurements: round.latencies.slice(0, LIMITS.maxLatencyMeasurements).map(toLatency),
     natBehaviours: (round.natBehaviours ?? []).slice(0, LIMITS.maxNatBehaviours).map(toNatBehaviour),
+    natMappings: (round.natMappings ?? []).slice(0, LIMITS.maxNatMappings).map((m) =>
+      create(NATMappingSchema, {
+        internalPort: m.internalPort,
+        externalPort: m.externalPort,
+        protocol: m.protocol,
+        addr: m.addr,
+        addrNetwork: m.addrNetwork,
+      }),
+    ),
   })
   if (round.network !== undefined) {
     report.networkInformation = create(NetworkInformationSchema, {

@@ -125,6 +125,7 @@ export async function runRound(
     latencies: punch.latencies,
     ...(options.network === undefined ? {} : { network: options.network }),
     natBehaviours: host.natBehaviours(),
+    natMappings: host.portMappings(),
   })
   return {
     report,

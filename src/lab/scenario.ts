@@ -67,6 +67,11 @@ export interface HomeNetwork {
    * "Latency"). Not for `nat: none`, which has no router. @default 0
    */
   delayMs: number
+  /**
+   * The router runs Debian's miniupnpd (UPnP IGD and NAT-PMP) on its LAN side, as many home
+   * routers do: the clients map their listening ports (src/lab/miniupnpd.ts). @default false
+   */
+  upnp: boolean
 }
 
 /** The largest router delay a scenario may ask for. */
@@ -412,7 +417,7 @@ function checkHomes(check: Checker, value: unknown): HomeNetwork[] {
 }
 
 function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | undefined {
-  const home = check.object(value, path, ['name', 'nat', 'nat6', 'hosts', 'delayMs'])
+  const home = check.object(value, path, ['name', 'nat', 'nat6', 'hosts', 'delayMs', 'upnp'])
   if (home === undefined) return undefined
   const name =
     home.name === undefined
@@ -433,6 +438,9 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
   const hosts = (hostList ?? []).flatMap((h, i) => checkHost(check, h, `${path}.hosts[${i}]`) ?? [])
   const delayMs = checkDelay(check, home.delayMs, `${path}.delayMs`, nat)
   const nat6 = home.nat6 === undefined ? undefined : check.oneOf(home.nat6, `${path}.nat6`, NAT6_TYPES)
+  const upnp = check.boolean(home.upnp, `${path}.upnp`, false)
+  if (upnp && (nat === undefined || nat === 'none'))
+    check.fail(`${path}.upnp`, 'UPnP runs on an IPv4 router: give the home a nat profile other than none')
   if (nat === 'none' && nat6 !== undefined && nat6 !== 'none')
     check.fail(
       `${path}.nat6`,
@@ -459,6 +467,7 @@ function checkHome(check: Checker, value: unknown, path: string): HomeNetwork | 
     ...(nat === undefined ? {} : { nat }),
     hosts,
     delayMs,
+    upnp,
     ...(nat6 === undefined ? {} : { nat6 }),
   }
 }

@@ -133,6 +133,34 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
     assertTornDown(result.labId)
   })
 
+  it('UPnP: a symmetric NAT whose router maps the client ports (miniupnpd) SUCCEEDS; the reports carry the mappings the router held, removed on exit', async (t) => {
+    const scenario = validateScenario({
+      name: 'campaign-upnp',
+      relays: 2,
+      homes: [
+        { name: 'home-s', nat: 'symmetric', upnp: true, hosts: [{ name: 'client-s', role: 'client' }] },
+        { name: 'home-b', nat: 'cone', hosts: [{ name: 'remote-b', role: 'remote' }] },
+      ],
+      rounds: 4,
+    })
+    const result = await runCampaign(scenario, { outDir, env })
+    for (const line of result.table.split('\n')) t.diagnostic(line)
+    // The verdict checks each report's mappings against what miniupnpd held, and that none
+    // was left behind after the client exited.
+    assert.ok(result.ok, explainFailure(result))
+    const rounds = result.verdict.rounds.map(({ round }) => round)
+    assert.equal(rounds.length, 4)
+    for (const round of rounds) {
+      assert.equal(round.outcome, 'SUCCESS', `round ${round.id}: ${round.error}`)
+      assert.deepEqual(round.natMappings.map((m) => m.protocol).sort(), ['tcp', 'udp'])
+      assert.ok(
+        round.natMappings.every((m) => m.addr === '11.0.0.4'),
+        JSON.stringify(round.natMappings),
+      )
+    }
+    assertTornDown(result.labId)
+  })
+
   // The remotes speak TCP and QUIC (the default transports; a go remote then reaches its relay
   // over QUIC), the client TCP only: the TCP punch against QUIC-enabled go remotes.
   it('go-libp2p remotes: found by the honeypot, cone SUCCESS on the first attempt, symmetric FAILED', async (t) => {

@@ -43,7 +43,9 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
     clientNatMapping: 'unknown',
     routerLoginHtml: FINGERPRINT,
     routerLoginHtmlError: null,
+    natMappings: [],
     filterIpVersion: 4,
+    filterTransport: 'tcp',
     connectStartedUs: 1,
     connectEndedUs: 2,
     endedUs: 3,
@@ -64,6 +66,58 @@ function round(remote: string | undefined, outcome: string, firstAttempt = outco
 }
 
 describe('campaign verdict', () => {
+  it('a client whose router runs miniupnpd succeeds whatever its NAT, and reports only the mappings the router held', () => {
+    const upnp = validateScenario({
+      name: 'upnp',
+      relays: 2,
+      homes: [
+        { name: 'home-a', nat: 'symmetric', upnp: true, hosts: [{ name: 'client-a', role: 'client' }] },
+        { name: 'home-b', nat: 'cone', hosts: [{ name: 'remote-b', role: 'remote' }] },
+      ],
+    })
+    const mapping = { protocol: 'tcp', internalPort: 4001, externalPort: 4001, addr: '11.0.0.4' }
+    const measured = (natMappings: (typeof mapping)[]) => ({
+      ...round('remote-b', 'SUCCESS'),
+      clientNatMapping: 'address-and-port-dependent',
+      natMappings,
+    })
+    const gateways = new Map([['client-a', { addr: '11.0.0.4', seen: new Set(['tcp 4001 4001']) }]])
+    const v = judge(
+      upnp,
+      [
+        measured([mapping]),
+        measured([]),
+        measured([{ ...mapping, externalPort: 4002 }]),
+        measured([{ ...mapping, addr: '11.0.0.9' }]),
+      ],
+      new Map(),
+      gateways,
+    )
+    assert.equal(v.rounds[0]!.expected?.outcome, 'SUCCESS')
+    assert.match(v.rounds[0]!.expected!.reason, /UPnP port mapping/)
+    assert.deepEqual(
+      v.rounds.map((r) => r.problems),
+      [
+        [],
+        ['reported no port mapping, though its router runs miniupnpd'],
+        ['reported the port mapping tcp 4001 4002, which miniupnpd never held'],
+        ["reported the mapped address 11.0.0.9, the router's is 11.0.0.4"],
+      ],
+    )
+    // Without a UPnP gateway a mapping cannot exist.
+    assert.deepEqual(judge(upnp, [measured([mapping])]).rounds[0]!.problems, [
+      'reported port mappings (tcp 4001 4001) without a gateway to make them',
+    ])
+    assert.throws(
+      () =>
+        validateScenario({
+          name: 'x',
+          homes: [{ name: 'h', nat: 'none', upnp: true, hosts: [{ name: 'c', role: 'client' }] }],
+        }),
+      /UPnP runs on an IPv4 router/,
+    )
+  })
+
   it("holds our client's NAT mapping to the lab's routers once two relays give two observer IPs", () => {
     const twoRelays = validateScenario({
       name: 'nat-mapping',

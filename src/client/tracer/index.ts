@@ -67,6 +67,13 @@ export interface DcutrTracerInit {
    */
   observedAddrs?: () => Multiaddr[]
   /**
+   * Addresses our CONNECT offers before the observed ones: the gateway's mappings of our
+   * listening ports (UPnP, NAT-PMP), which reach us whatever the NAT does to other flows.
+   *
+   * @default none
+   */
+  mappedAddrs?: () => Multiaddr[]
+  /**
    * Picks the addresses to dial from the remote's CONNECT (e.g. to apply a protocol filter).
    *
    * @default every address that is not a relay address and that one of our transports can dial

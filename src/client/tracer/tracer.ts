@@ -244,7 +244,7 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     }
     if (this.init.observedAddrs !== undefined)
       return { addrs: notRelay(this.init.observedAddrs()), source: 'init' }
-    const identified = notRelay(this.observed.list())
+    const identified = notRelay([...(this.init.mappedAddrs?.() ?? []), ...this.observed.list()])
     if (identified.length > 0) return { addrs: identified, source: 'identify' }
     const observed = notRelay(this.components.addressManager.getObservedAddrs())
     if (observed.length > 0) return { addrs: observed, source: 'address-manager' }

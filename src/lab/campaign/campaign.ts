@@ -6,6 +6,7 @@ import { openDatabase } from '../../db/database.js'
 import { ConfigError } from '../../lib/errors.js'
 import { type Logger, logger } from '../../lib/logger.js'
 import { runCommand } from '../command.js'
+import { type Miniupnpd, startMiniupnpd } from '../miniupnpd.js'
 import { slowLinkRules } from '../nat-profiles.js'
 import {
   goBootstrapBinary,
@@ -59,6 +60,14 @@ const PORTS = {
   /** Remotes with QUIC (js, go, rust) listen (and so dial) on this UDP port. */
   remoteQuic: 4102,
 } as const
+
+/** miniupnpd on a home's router, and the mappings it was seen holding. */
+interface UpnpGateway {
+  home: string
+  router: RouterNode
+  daemon: Miniupnpd
+  seen: Set<string>
+}
 
 /** A peer's addresses (with /p2p/) on the lab's paths: TCP and QUIC v1 alike, IPv6 when the lab has it. */
 interface PathAddrs {
@@ -265,12 +274,16 @@ class Campaign {
     const remoteNames = await this.startRemotes(relayAddrs, honeypotAddr)
     await this.slowDownRelayLinks()
     await this.startRouterPages()
-    const clientExits = await this.runClients(apiKeys, relayAddrs)
+    const gateways = await this.startUpnpGateways()
+    const watching = this.watchGateways(gateways)
+    const clientExits = await this.runClients(apiKeys, relayAddrs).finally(() => watching.stop())
+    const leftover = await this.stopUpnpGateways(gateways)
     await this.stopServer()
 
     const db = await openDatabase({ dataDir: this.folder.database })
     const rounds = await readStoredRounds(db, remoteNames).finally(() => db.close())
-    const verdict = judge(this.scenario, rounds, this.remotePublicIps())
+    const verdict = judge(this.scenario, rounds, this.remotePublicIps(), this.gatewayFacts(gateways))
+    verdict.problems.push(...leftover)
     for (const [client, code] of Object.entries(clientExits)) {
       if (code !== 0)
         verdict.problems.push(
@@ -790,6 +803,68 @@ class Campaign {
           READY_TIMEOUT_MS,
         )
       }),
+    )
+  }
+
+  /** miniupnpd on the router of every home with `upnp: true` (src/lab/miniupnpd.ts). */
+  private async startUpnpGateways(): Promise<UpnpGateway[]> {
+    const homes = this.scenario.homes.filter((home) => home.upnp)
+    if (homes.length > 0) this.progress(`miniupnpd on ${homes.map((h) => `${h.name}-router`).join(', ')}`)
+    return Promise.all(
+      homes.map(async (home) => {
+        const router = this.lab.nodes.find(
+          (n): n is RouterNode => n.kind === 'router' && n.home === home.name,
+        )!
+        const daemon = await startMiniupnpd({
+          netns: router.netns,
+          wan: router.iface,
+          lan: router.lanIface,
+          lanSubnet: router.lanSubnet!,
+        })
+        return { home: home.name, router, daemon, seen: new Set<string>() }
+      }),
+    )
+  }
+
+  /**
+   * Samples every gateway's mappings each second while the clients run: the ground truth the
+   * mappings in their reports are checked against (a client removes its own on exit).
+   */
+  private watchGateways(gateways: readonly UpnpGateway[]): { stop: () => void } {
+    if (gateways.length === 0) return { stop: () => undefined }
+    const sample = async () => {
+      for (const g of gateways)
+        for (const m of await g.daemon.mappings().catch(() => []))
+          g.seen.add(`${m.protocol} ${m.internalPort} ${m.externalPort}`)
+    }
+    const timer = setInterval(() => void sample(), 1_000)
+    return { stop: () => clearInterval(timer) }
+  }
+
+  /** Stops the gateways; a mapping still held after every client exited is a problem. */
+  private async stopUpnpGateways(gateways: readonly UpnpGateway[]): Promise<string[]> {
+    const problems: string[] = []
+    for (const g of gateways) {
+      const left = await g.daemon.mappings().catch(() => [])
+      if (left.length > 0)
+        problems.push(
+          `${g.router.name} still holds ${left.map((m) => `${m.protocol} ${m.internalIp}:${m.internalPort}→${m.externalPort}`).join(', ')} after the clients exited: they did not remove their mappings`,
+        )
+      await g.daemon.stop()
+    }
+    return problems
+  }
+
+  /** Per client host in a UPnP home: its router's WAN address and the mappings seen. */
+  private gatewayFacts(
+    gateways: readonly UpnpGateway[],
+  ): Map<string, { addr: string; seen: ReadonlySet<string> }> {
+    return new Map(
+      gateways.flatMap((g) =>
+        this.hosts.clients
+          .filter((name) => (this.lab.node(name) as HostNode).home === g.home)
+          .map((name) => [name, { addr: g.router.publicIp!, seen: g.seen }] as const),
+      ),
     )
   }
 

@@ -26,6 +26,10 @@ export interface MeasuredRound {
   /** What the report says of the home router (network_information): our client's fingerprint, or why none. */
   routerLoginHtml: string | null
   routerLoginHtmlError: string | null
+  /** The gateway port mappings the report carried (nat_mappings). */
+  natMappings: { protocol: string; internalPort: number; externalPort: number; addr: string }[]
+  /** The transport of the round's protocol filter; undefined when it left the transport open. */
+  filterTransport: Transport | undefined
   /** The IP version of the round's protocol filter; undefined when it left the version open. */
   filterIpVersion: 4 | 6 | undefined
   /** Unix microseconds. */

@@ -24,10 +24,15 @@ export interface RemoteFacts {
 }
 
 export interface ClientFacts {
-  /** The NAT mapping behaviour our client must report on the round's path (expectations.ts). */
-  natMapping: string
+  /** The NAT mapping behaviour our client must report on the round's path (expectations.ts); undefined = not checked. */
+  natMapping: string | undefined
   /** The client's router serves the lab's login page (the campaign's startRouterPages). */
   routerPage: boolean
+  /**
+   * The client's router runs miniupnpd: its WAN address and every mapping it was seen holding
+   * during the campaign (`tcp 4001 4001`); undefined = no UPnP gateway, so no mapping can exist.
+   */
+  gateway?: { addr: string; seen: ReadonlySet<string> }
 }
 
 /** Why `round` breaks a rule; empty when it keeps them all. */
@@ -38,11 +43,12 @@ export function roundProblems(
 ): string[] {
   const problems: string[] = []
   if (round.clientImplementation === OUR_CLIENT) {
-    if (client !== undefined && round.clientNatMapping !== client.natMapping)
+    if (client?.natMapping !== undefined && round.clientNatMapping !== client.natMapping)
       problems.push(
         `reported the client's NAT mapping as ${round.clientNatMapping ?? 'nothing'}, the lab's router maps ${client.natMapping}`,
       )
     if (client !== undefined) problems.push(...routerProblems(round, client.routerPage))
+    if (client !== undefined) problems.push(...mappingProblems(round, client.gateway))
     const afterConnectMs = (round.endedUs - round.connectEndedUs) / 1000
     if (afterConnectMs > MAX_ROUND_AFTER_CONNECT_MS + ROUND_BOUND_SLACK_MS)
       problems.push(
@@ -88,6 +94,25 @@ function routerProblems(round: MeasuredRound, routerPage: boolean): string[] {
   if (title !== LAB_ROUTER_TITLE)
     problems.push(`fingerprinted the router's title as ${JSON.stringify(title)}`)
   return problems
+}
+
+/** The port mappings of our client's report against what the lab's miniupnpd held. */
+function mappingProblems(round: MeasuredRound, gateway: ClientFacts['gateway']): string[] {
+  const text = (m: MeasuredRound['natMappings'][number]) =>
+    `${m.protocol} ${m.internalPort} ${m.externalPort}`
+  if (gateway === undefined)
+    return round.natMappings.length === 0
+      ? []
+      : [`reported port mappings (${round.natMappings.map(text).join(', ')}) without a gateway to make them`]
+  if (round.natMappings.length === 0) return ['reported no port mapping, though its router runs miniupnpd']
+  return round.natMappings.flatMap((m) => [
+    ...(gateway.seen.has(text(m))
+      ? []
+      : [`reported the port mapping ${text(m)}, which miniupnpd never held`]),
+    ...(m.addr === gateway.addr
+      ? []
+      : [`reported the mapped address ${m.addr}, the router's is ${gateway.addr}`]),
+  ])
 }
 
 function behaviourProblems(round: MeasuredRound, behaviour: RemoteBehaviour): string[] {

@@ -18,6 +18,9 @@ export async function readStoredRounds(
     `SELECT r.id, a.username, cp.multi_hash AS client_peer, rp.multi_hash AS remote_peer, r.outcome::text AS outcome,
             r.error, r.protocols, r.final_transport, r.final_ip_version, r.client_implementation, r.quirks,
             r.client_nat_mapping, ni.router_login_html, ni.router_login_html_error,
+            coalesce((SELECT json_agg(json_build_object('protocol', pm.protocol, 'internalPort', pm.internal_port,
+                        'externalPort', pm.external_port, 'addr', pm.addr) ORDER BY pm.id)
+                      FROM port_mappings pm WHERE pm.hole_punch_result_id = r.id), '[]') AS nat_mappings,
             ${micros('r.connect_started_at')} AS connect_started_us, ${micros('r.connect_ended_at')} AS connect_ended_us,
             ${micros('r.ended_at')} AS ended_us,
             coalesce((SELECT json_agg(json_build_object(
@@ -54,7 +57,9 @@ export async function readStoredRounds(
     clientNatMapping: row.client_nat_mapping,
     routerLoginHtml: row.router_login_html,
     routerLoginHtmlError: row.router_login_html_error,
+    natMappings: typeof row.nat_mappings === 'string' ? JSON.parse(row.nat_mappings) : row.nat_mappings,
     filterIpVersion: filterIpVersionOf(row.protocols.map(Number)),
+    filterTransport: filterTransportOf(row.protocols.map(Number)),
     connectStartedUs: row.connect_started_us,
     connectEndedUs: row.connect_ended_us,
     endedUs: row.ended_us,
@@ -78,6 +83,7 @@ interface StoredRow {
   client_nat_mapping: string | null
   router_login_html: string | null
   router_login_html_error: string | null
+  nat_mappings: MeasuredRound['natMappings'] | string
   connect_started_us: number
   connect_ended_us: number
   ended_us: number
@@ -104,6 +110,13 @@ export function transportOf(
   if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
   if (finalTransport !== null) return finalTransport.startsWith('quic') ? 'quic' : 'tcp'
   return punchedAddrs.some((a) => a.includes('/quic')) ? 'quic' : 'tcp'
+}
+
+/** The transport of the protocol filter; undefined when it leaves the transport open. */
+function filterTransportOf(protocols: readonly number[]): Transport | undefined {
+  if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
+  if (protocols.includes(PROTOCOL_CODES.QUIC) || protocols.includes(PROTOCOL_CODES.QUIC_V1)) return 'quic'
+  return undefined
 }
 
 /** The IP version of the protocol filter; undefined when it leaves the version open. */

@@ -9,7 +9,7 @@ import {
 import type { Transport } from '../nat-profiles.js'
 import type { HostImpl, Scenario } from '../scenario.js'
 import type { MeasuredRound } from './measured-round.js'
-import { roundProblems } from './round-checks.js'
+import { type ClientFacts, roundProblems } from './round-checks.js'
 
 /**
  * Compares a campaign's stored rounds with the lab's ground truth. Pure: the campaign runner
@@ -74,6 +74,7 @@ export function judge(
   scenario: Scenario,
   rounds: readonly MeasuredRound[],
   publicIps: ReadonlyMap<string, readonly string[]> = new Map(),
+  gateways: ReadonlyMap<string, NonNullable<ClientFacts['gateway']>> = new Map(),
 ): Verdict {
   const hosts = new Map(
     scenario.homes.flatMap((home) => home.hosts.map((h) => [h.name, { home, h }] as const)),
@@ -113,9 +114,11 @@ export function judge(
               scenario,
               round.client,
               scenario.internet6 === undefined ? 4 : round.filterIpVersion,
+              round.filterTransport,
             ),
             // Every client's IPv4 router serves the login page; an IPv6-only home has none.
             routerPage: ![undefined, 'none'].includes(hosts.get(round.client)?.home.nat),
+            ...(gateways.has(round.client) ? { gateway: gateways.get(round.client)! } : {}),
           }
         : undefined,
     )
