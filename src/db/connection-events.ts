@@ -15,6 +15,11 @@ export interface ConnectionEvent {
   listenAddrs: readonly ClassifiedMultiaddr[]
   /** The connection's remote address. */
   connectionAddr: ClassifiedMultiaddr | null
+  /**
+   * Recorded without listing /libp2p/dcutr, as an agent known to punch unannounced
+   * (src/honeypot/qualify.ts). @default false
+   */
+  dcutrInferred?: boolean
   /** The honeypot's own peer ID, when known. */
   honeypotId?: string | undefined
   openedAt: Date
@@ -74,16 +79,18 @@ export async function recordConnectionEvents(
     listenIds: [...new Set(e.listenAddrs.map((a) => addrId.get(a.maddr)!))],
     relayIds: [...new Set(e.listenAddrs.filter((a) => a.isRelay).map((a) => addrId.get(a.maddr)!))],
     supportsDcutr: e.protocols.includes(DCUTR_PROTOCOL),
+    dcutrInferred: e.dcutrInferred === true,
     ipVersions: reachableIpVersions(e),
     event: e,
   }))
 
   await db.query(
-    `INSERT INTO connection_events (id, remote_id, listens_on_relay, supports_dcutr, multi_address_id, agent_version, protocols, honeypot_id, opened_at)
-     SELECT r.id, r.remote_id, r.listens_on_relay, r.supports_dcutr, r.multi_address_id, r.agent_version,
+    `INSERT INTO connection_events (id, remote_id, listens_on_relay, supports_dcutr, dcutr_inferred, multi_address_id,
+       agent_version, protocols, honeypot_id, opened_at)
+     SELECT r.id, r.remote_id, r.listens_on_relay, r.supports_dcutr, r.dcutr_inferred, r.multi_address_id, r.agent_version,
        ${jsonbArray('r.protocols', 'text')}, r.honeypot_id, r.opened_at
      FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, remote_id bigint, listens_on_relay boolean,
-       supports_dcutr boolean, multi_address_id bigint, agent_version text, protocols jsonb,
+       supports_dcutr boolean, dcutr_inferred boolean, multi_address_id bigint, agent_version text, protocols jsonb,
        honeypot_id bigint, opened_at timestamptz)`,
     [
       JSON.stringify(
@@ -92,6 +99,7 @@ export async function recordConnectionEvents(
           remote_id: r.remoteId,
           listens_on_relay: r.relayIds.length > 0,
           supports_dcutr: r.supportsDcutr,
+          dcutr_inferred: r.dcutrInferred,
           multi_address_id: r.event.connectionAddr === null ? null : addrId.get(r.event.connectionAddr.maddr),
           agent_version: r.event.agentVersion,
           protocols: [...r.event.protocols].sort(),
@@ -114,7 +122,7 @@ export async function recordConnectionEvents(
   // the IP versions of all its events, in peer order (the lock order of every writer).
   const candidates = new Map<number, { latest: (typeof rows)[number]; ipVersions: Set<number> }>()
   for (const r of rows) {
-    if (!r.supportsDcutr || r.relayIds.length === 0) continue
+    if (!(r.supportsDcutr || r.dcutrInferred) || r.relayIds.length === 0) continue
     const known = candidates.get(r.remoteId)
     const ipVersions = new Set([...(known?.ipVersions ?? []), ...r.ipVersions])
     const latest = known === undefined || known.latest.openedAt <= r.openedAt ? r : known.latest

@@ -9,7 +9,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionEvent } from '../db/connection-events.js'
 import { type ClassifiedMultiaddr, classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
 import { remoteProtocols, remoteText } from '../lib/text.js'
-import { type Verdict, verdict } from './qualify.js'
+import { isRecorded, type Verdict, verdict } from './qualify.js'
 
 /** What became of an inbound connection, or of an identify-push update on it. */
 export type InboundResult = Verdict | 'closed_before_identify' | 'untracked'
@@ -90,12 +90,13 @@ export class InboundRecorder {
     const before = this.tracked.get(connection.id)
     const seen = merge(before, result, connection.remotePeer.toString())
     if (before !== undefined && before.key === seen.key) return
-    const judged = verdict(seen.protocols, seen.listenAddrs)
+    const judged = verdict(seen.protocols, seen.listenAddrs, seen.agentVersion)
     this.init.onResult(judged, before === undefined ? 'connection' : 'update')
     // A connection that closed meanwhile is not tracked again (its close event has passed).
     if (connection.status === 'open') this.track(connection.id, seen)
-    if (judged !== 'recorded') return
+    if (!isRecorded(judged)) return
     this.init.onEvent({
+      dcutrInferred: judged === 'inferred',
       remoteId: connection.remotePeer.toString(),
       agentVersion: seen.agentVersion,
       protocols: seen.protocols,

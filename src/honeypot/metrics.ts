@@ -23,7 +23,7 @@ export class HoneypotMetrics {
 
   readonly inbound = new Counter({
     name: 'punchr_honeypot_inbound_connections_total',
-    help: 'Inbound connections by result: recorded (DCUtR, no public direct address), not_dcutr, public, closed_before_identify, untracked',
+    help: 'Inbound connections by result: recorded (DCUtR, no public direct address), inferred (relay-only rust-libp2p that punches without listing DCUtR), not_dcutr, public, closed_before_identify, untracked',
     labelNames: ['result'] as const,
     registers: [this.registry],
   })

@@ -242,24 +242,27 @@ describe('lab campaigns with rust-libp2p remotes', { skip, timeout: 40 * 60_000 
     assert.match(result.table, /^cone +cone +rust +tcp +2 +SUCCESS 2 +2\/2 +SUCCESS +ok$/m)
 
     // A client measures only what GetAddrInfo handed it, and the server hands out only what the
-    // honeypot recorded: each rust remote, seen with its relay address and /libp2p/dcutr (which
-    // the campaign has it advertise: docs/INTEROP.md, rust finding R1), was allocated to the client.
+    // honeypot recorded: each stock rust remote, seen with its relay address and the relay
+    // client's stop protocol but without /libp2p/dcutr (docs/INTEROP.md, rust finding R1), was
+    // recorded as punching unannounced and allocated to the client.
     const db = await openDatabase({ dataDir: result.folder.database })
     try {
       for (const round of rounds) {
         const events = await db.query<{
           agent_version: string
           supports_dcutr: boolean
+          dcutr_inferred: boolean
           listens_on_relay: boolean
         }>(
-          `SELECT e.agent_version, e.supports_dcutr, e.listens_on_relay FROM connection_events e
+          `SELECT e.agent_version, e.supports_dcutr, e.dcutr_inferred, e.listens_on_relay FROM connection_events e
                JOIN peers p ON p.id = e.remote_id WHERE p.multi_hash = $1`,
           [round.remotePeer],
         )
         assert.ok(events.length > 0, `the honeypot recorded no connection of ${round.remote}`)
         for (const event of events) {
           assert.match(event.agent_version, /^punchr-lab-rust-remote rust-libp2p\/0\.\d+\.\d+$/)
-          assert.equal(event.supports_dcutr, true, round.remote)
+          assert.equal(event.supports_dcutr, false, round.remote)
+          assert.equal(event.dcutr_inferred, true, round.remote)
           assert.equal(event.listens_on_relay, true, round.remote)
         }
         // One row per relay address handed out, all stamped with their GetAddrInfo's transaction time.

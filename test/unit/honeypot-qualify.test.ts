@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
-import { verdict } from '../../src/honeypot/qualify.js'
+import { RELAY_STOP_PROTOCOL, verdict } from '../../src/honeypot/qualify.js'
 import { walkKeys } from '../../src/honeypot/walker.js'
 import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 
@@ -62,6 +62,39 @@ describe('honeypot: which peers are recorded', () => {
       )
     })
   }
+
+  it('records a relay-only rust-libp2p relay client without /libp2p/dcutr, marked inferred; nothing else unannounced', () => {
+    const RUST = 'my-app rust-libp2p/0.57.1'
+    const STOCK_RUST = ['/ipfs/id/1.0.0', '/ipfs/ping/1.0.0', RELAY_STOP_PROTOCOL]
+    const relayOnly = [`/ip4/11.0.0.1/tcp/4001/p2p/${RELAY}/p2p-circuit`, '/ip4/192.168.1.10/tcp/4001'].map(
+      (a) => classifyMultiaddr(multiaddr(a)),
+    )
+    const withPublic = [...relayOnly, classifyMultiaddr(multiaddr('/ip4/11.0.0.5/tcp/4001'))]
+    assert.equal(verdict(STOCK_RUST, relayOnly, RUST), 'inferred')
+    assert.equal(
+      verdict([...STOCK_RUST, '/libp2p/dcutr'], relayOnly, RUST),
+      'recorded',
+      'announced: not inferred',
+    )
+    assert.equal(verdict(STOCK_RUST, withPublic, RUST), 'not_dcutr', 'dialable directly')
+    assert.equal(
+      verdict(STOCK_RUST, relayOnly.slice(1), RUST),
+      'not_dcutr',
+      'no relay address to reach it by',
+    )
+    assert.equal(verdict(STOCK_RUST.slice(0, 2), relayOnly, RUST), 'not_dcutr', 'no relay client')
+    assert.equal(
+      verdict(STOCK_RUST, relayOnly, 'kubo/0.30.0'),
+      'not_dcutr',
+      'an agent that announces DCUtR when it has it',
+    )
+    assert.equal(
+      verdict(STOCK_RUST, relayOnly, 'trust-libp2physics/1'),
+      'not_dcutr',
+      'a name that only contains it',
+    )
+    assert.equal(verdict(STOCK_RUST, relayOnly), 'not_dcutr', 'no agent')
+  })
 })
 
 describe('honeypot: walk keys', () => {

@@ -586,13 +586,11 @@ class Campaign {
       case 'go':
         return this.sampled(await startGoRemote(this.lab, node.name, args, options))
       case 'rust':
-        // Stock rust-libp2p lists /libp2p/dcutr in identify only on relayed connections it
-        // dialled, never on the direct one to the honeypot, which would therefore never record
-        // it (docs/INTEROP.md, rust finding R1). --advertise-dcutr lists it there too and leaves
-        // the hole punch itself untouched.
-        return this.sampled(
-          await startRustRemote(this.lab, node.name, [...args, '--advertise-dcutr'], options),
-        )
+        // Stock: rust-libp2p lists /libp2p/dcutr in identify only on relayed connections it
+        // dialled, never on the direct one to the honeypot, which records it as a relay-only
+        // rust-libp2p relay client that punches unannounced (docs/INTEROP.md, rust finding R1;
+        // src/honeypot/qualify.ts). The program's --advertise-dcutr is for experiments only.
+        return this.sampled(await startRustRemote(this.lab, node.name, args, options))
     }
   }
 
