@@ -19,7 +19,7 @@ CREATE TABLE client_nat_behaviours (
 );
 
 -- The mapping on the round's own path (its protocol filter's transport and IP version; any
--- where the filter leaves one open, 'unknown' where those disagree): what the dashboard groups
+-- where the filter leaves one open, 'mixed' where those disagree): what the dashboard groups
 -- by. NULL for results of clients that do not classify (all results stored before).
 ALTER TABLE hole_punch_results ADD COLUMN client_nat_mapping TEXT;
 

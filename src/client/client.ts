@@ -14,6 +14,7 @@ import {
   BOOTSTRAP_STAGGER_MS,
   clientAgentVersion,
   DEFAULT_METRICS_HOST,
+  PORT_MAPPING_WAIT_MS,
   SHUTDOWN_FLUSH_TIMEOUT_MS,
 } from './constants.js'
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
@@ -156,7 +157,7 @@ export class PunchrClient {
   async run(): Promise<void> {
     const signal = this.stopController.signal
     try {
-      this.mapPorts()
+      await this.mapPorts(signal)
       const ready = await this.bootstrap(signal)
       const loop = new RoundLoop({
         hosts: ready,
@@ -185,15 +186,17 @@ export class PunchrClient {
   }
 
   /**
-   * Asks the gateway for a mapping of every host's listening ports, in the background: a
-   * gateway that answers late or never must not hold up the measuring. Reports carry what is
-   * held when they are made.
+   * Asks the gateway for a mapping of every host's listening ports, waiting up to
+   * PORT_MAPPING_WAIT_MS: a mapped QUIC socket changes how the NAT maps what leaves it, so the
+   * bootstrap connections, whose observations classify the NAT (nat-behaviour.ts), come after
+   * the mapping. A gateway that answers later is not waited for; reports carry what is held
+   * when they are made.
    */
-  private mapPorts(): void {
+  private async mapPorts(signal: AbortSignal): Promise<void> {
     const mapper = this.portMapper
     if (mapper === undefined) return
     const log = this.options.log
-    void Promise.all(
+    const mapped = Promise.all(
       this.hosts.flatMap((host) =>
         Object.entries(host.listeningPorts()).map(async ([protocol, internalPort]) => {
           const mapped = await mapper.map({ internalPort, protocol: protocol as PortProtocol })
@@ -213,6 +216,9 @@ export class PunchrClient {
           'port mapping',
         )
     })
+    const done = new AbortController()
+    await Promise.race([mapped, sleep(PORT_MAPPING_WAIT_MS, AbortSignal.any([signal, done.signal]))])
+    done.abort() // the sleep's timer, when the mappings came first
   }
 
   /** Stops measuring: the running round ends CANCELLED and is queued; run() then returns. */

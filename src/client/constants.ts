@@ -62,6 +62,13 @@ export const BOOTSTRAP_DIAL_TIMEOUT_MS = 15 * second
  */
 export const BOOTSTRAP_STAGGER_MS = 500
 
+/**
+ * How long the hosts wait for their port mappings before bootstrapping (client.ts mapPorts): a
+ * gateway answers NAT-PMP in tens of milliseconds and UPnP in about a hundred; a missing one
+ * costs one search window (2 s).
+ */
+export const PORT_MAPPING_WAIT_MS = 3 * second
+
 /** Tries of a bootstrap dial the peer reset (its inbound rate limit, most likely), a pause apart. */
 export const BOOTSTRAP_DIAL_TRIES = 3
 export const BOOTSTRAP_RETRY_PAUSE_MS = 1 * second

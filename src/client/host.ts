@@ -101,12 +101,12 @@ export class MeasuringHost {
   readonly families: ReadonlySet<IpFamily>
   private readonly agents: Map<string, string>
   private readonly mappings: MappingObservations
+  /** The bootstrap peers: the observers whose view of our address we trust. */
+  private readonly observers: Set<string>
   /** The ports others may dial us on: TCP listening, and the QUIC socket's once it listens. */
   readonly listeningPorts: () => ListeningPorts
   /** The gateway's mappings of this host's listening ports (port-mapping.ts), for its reports. */
   readonly portMappings: () => PortMapping[]
-  /** The bootstrap peers reached: the observers whose view of our address we trust. */
-  private readonly observers = new Set<string>()
 
   private constructor(
     readonly node: Libp2p<HostServices>,
@@ -114,6 +114,7 @@ export class MeasuringHost {
       punchAddrs: PunchAddrFilter
       agents: Map<string, string>
       mappings: MappingObservations
+      observers: Set<string>
       dialPort: number
       ports: () => ListeningPorts
       ownMappings: () => PortMapping[]
@@ -124,6 +125,7 @@ export class MeasuringHost {
     this.punchAddrs = parts.punchAddrs
     this.agents = parts.agents
     this.mappings = parts.mappings
+    this.observers = parts.observers
     this.dialPort = parts.dialPort
     this.listeningPorts = parts.ports
     this.portMappings = parts.ownMappings
@@ -187,7 +189,8 @@ export class MeasuringHost {
         }),
       },
     })
-    const mappings = new MappingObservations()
+    const observers = new Set<string>()
+    const mappings = new MappingObservations(observers)
     node.addEventListener('peer:identify', (evt: CustomEvent<IdentifyResult>) => {
       if (evt.detail.agentVersion !== undefined)
         agents.set(evt.detail.peerId.toString(), evt.detail.agentVersion)
@@ -198,6 +201,7 @@ export class MeasuringHost {
       punchAddrs,
       agents,
       mappings,
+      observers,
       dialPort: init.dialPort,
       ports,
       ownMappings,
@@ -239,6 +243,11 @@ export class MeasuringHost {
         `host ${this.peerId.toString()} has no bootstrap address it can dial with its transports (${[...this.transports].join(', ')}): ` +
           `${peers.map((a) => a.toString()).join(', ')}; give bootstrap addresses of these transports or enable another transport`,
       )
+    }
+    // Trusted from the start: identify on a bootstrap connection may report before its dial returns.
+    for (const addr of peers) {
+      const id = addr.getComponents().findLast((c) => c.code === CODE_P2P)?.value
+      if (id !== undefined) this.observers.add(id)
     }
     const reached = new Map<string, PeerId>()
     await Promise.all(

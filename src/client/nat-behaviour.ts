@@ -104,7 +104,15 @@ interface Tracked {
 export class MappingObservations {
   private readonly byConnection = new Map<string, Tracked>()
 
-  constructor(private readonly max = MAX_TRACKED_CONNECTIONS) {}
+  /**
+   * @param trusted the observers' peer IDs (a live set: bootstrap peers are added as they are
+   *   reached); when more than `max` connections are tracked, the oldest untrusted goes first,
+   *   so that the relays of a long run's rounds never push the bootstrap peers out.
+   */
+  constructor(
+    private readonly trusted: ReadonlySet<string> = new Set(),
+    private readonly max = MAX_TRACKED_CONNECTIONS,
+  ) {}
 
   /** identify's `observedAddr` over `connection`; ignored unless outbound, direct and of one path. */
   observe(
@@ -124,7 +132,10 @@ export class MappingObservations {
       path: observer.path,
       observation: { observer: observer.endpoint, observed: observed.endpoint },
     })
-    while (this.byConnection.size > this.max) this.byConnection.delete(this.byConnection.keys().next().value!)
+    while (this.byConnection.size > this.max) {
+      const untrusted = [...this.byConnection].find(([, t]) => !this.trusted.has(t.peer))?.[0]
+      this.byConnection.delete(untrusted ?? this.byConnection.keys().next().value!)
+    }
   }
 
   /** The connection closed: its mapping may go, so its observation no longer counts. */

@@ -428,7 +428,9 @@ class NatPmpGateway implements Gateway {
           ),
         )
       })
-      socket.connect(NAT_PMP_PORT, this.host, send)
+      // A connect that fails (no route to the gateway) hands its error to the callback.
+      socket.connect(NAT_PMP_PORT, this.host, ((err?: NodeJS.ErrnoException) =>
+        err === undefined || err === null ? send() : finish(socketError(err, this.host))) as () => void)
     })
   }
 }
@@ -480,9 +482,10 @@ async function findUpnp(options: DiscoveryOptions, signal: AbortSignal): Promise
       'bad-response',
       `UPnP device description ${location} answered HTTP ${description.status}`,
     )
-  const services = [...description.body.matchAll(/<(?:\w+:)?service>([\s\S]*?)<\/(?:\w+:)?service>/g)].map(
-    ([, block]) => ({ type: xmlValue(block!, 'serviceType'), control: xmlValue(block!, 'controlURL') }),
-  )
+  const services = xmlBlocks(description.body, 'service').map((block) => ({
+    type: xmlValue(block, 'serviceType'),
+    control: xmlValue(block, 'controlURL'),
+  }))
   const service = WAN_SERVICES.flatMap((type) => services.filter((s) => s.type === type))[0]
   if (service?.control === undefined)
     throw new PortMappingError(
@@ -724,11 +727,16 @@ function localAddressTowards(host: string, port: number): Promise<string> {
       socket.close()
       reject(new PortMappingError('network', `no route to ${host}: ${err.message}`))
     })
-    socket.connect(port, host, () => {
+    socket.connect(port, host, ((err?: Error) => {
+      if (err !== undefined && err !== null) {
+        socket.close()
+        reject(new PortMappingError('network', `no route to ${host}: ${err.message}`))
+        return
+      }
       const { address } = socket.address()
       socket.close()
       resolve(address)
-    })
+    }) as () => void)
   })
 }
 
@@ -757,8 +765,27 @@ function asError(err: unknown): PortMappingError {
 }
 
 /** The text of the first element named `name` (any namespace prefix), unescaped. */
+/**
+ * The contents of every `<name>…</name>` (any namespace prefix), in one pass: a lazy regular
+ * expression would rescan the rest of a hostile body for every opening tag without a close.
+ */
+function xmlBlocks(xml: string, name: string): string[] {
+  const open = new RegExp(`<(?:\\w+:)?${name}>`, 'g')
+  const close = new RegExp(`</(?:\\w+:)?${name}>`, 'g')
+  const blocks: string[] = []
+  for (let start = open.exec(xml); start !== null; start = open.exec(xml)) {
+    close.lastIndex = open.lastIndex
+    const end = close.exec(xml)
+    if (end === null) break // no close after this one: none after the later ones either
+    blocks.push(xml.slice(open.lastIndex, end.index))
+    open.lastIndex = close.lastIndex
+  }
+  return blocks
+}
+
+/** The text of the first `<name>` element; attributes may not contain '<' (keeps the scan linear). */
 function xmlValue(xml: string, name: string): string | undefined {
-  const match = new RegExp(`<(?:\\w+:)?${name}(?:\\s[^>]*)?>([^<]*)</(?:\\w+:)?${name}>`).exec(xml)
+  const match = new RegExp(`<(?:\\w+:)?${name}(?:\\s[^<>]*)?>([^<]*)</(?:\\w+:)?${name}>`).exec(xml)
   return match?.[1]
     ?.trim()
     .replace(/&lt;/g, '<')

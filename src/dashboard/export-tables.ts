@@ -126,7 +126,7 @@ export const EXPORT_TABLES: readonly ExportTable[] = [
         'client_nat_mapping',
         'string',
         'r.client_nat_mapping',
-        'the client host\'s NAT mapping behaviour on the round\'s path (transport and IP version of its protocol filter): endpoint-independent, address-dependent, address-and-port-dependent, endpoint-dependent (not independent; port dependence untested), unknown (too few observers or paths disagree); empty = not reported (clients other than punchr-ts) (docs/OUTCOMES.md, "Client NAT behaviour")',
+        'the client host\'s NAT mapping behaviour on the round\'s path (transport and IP version of its protocol filter): endpoint-independent, address-dependent, address-and-port-dependent, endpoint-dependent (not independent; port dependence untested), unknown (too few observers, or none on that path), mixed (an open filter over paths that disagree); empty = not reported (clients other than punchr-ts) (docs/OUTCOMES.md, "Client NAT behaviour")',
       ),
       col(
         'client_nat_behaviours',

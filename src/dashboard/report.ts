@@ -62,6 +62,7 @@ const BREAKDOWN_NOTES: Partial<Record<BreakdownDimension, string>> = {
     '(RFC 4787): endpoint-independent lets a punch through a port-restricted cone; address- and ' +
     'address-and-port-dependent mappings (symmetric NATs) break it unless the other side is open. ' +
     'endpoint-dependent: not independent, port dependence untested; unknown: too few observers; ' +
+    'mixed: an unfiltered round over paths whose mappings differ; ' +
     'not reported: clients other than punchr-ts (docs/OUTCOMES.md, "Client NAT behaviour").',
   'client-port-mapping':
     'mapped: the client held a UPnP IGD or NAT-PMP port mapping on its gateway during the round; none: it held none.',

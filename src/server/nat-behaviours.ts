@@ -67,7 +67,8 @@ export function natBehavioursField(list: readonly NatBehaviour[]): NatBehaviourR
 /**
  * The client's mapping behaviour on the round's path: the transport and IP version of its
  * protocol filter (any, where the filter leaves one open). Null without entries (other
- * clients); `unknown` where the entries of the path disagree or there are none for it.
+ * clients); `unknown` where there is none for the path; `mixed` where an open filter covers
+ * paths that disagree (a symmetric IPv4 NAT beside untranslated IPv6, say).
  */
 export function roundNatMapping(
   behaviours: readonly NatBehaviourRecord[],
@@ -90,5 +91,6 @@ export function roundNatMapping(
       )
       .map((b) => b.mapping),
   )
-  return mappings.size === 1 ? [...mappings][0]! : 'unknown'
+  if (mappings.size === 0) return 'unknown'
+  return mappings.size === 1 ? [...mappings][0]! : 'mixed'
 }

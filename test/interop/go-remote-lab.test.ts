@@ -218,6 +218,7 @@ describe('DCUtR through the lab’s NATs with go-libp2p remotes', { skip, timeou
       assert.deepEqual(events[0], {
         agent_version: `punchr-lab-go-remote go-libp2p/${version}`,
         supports_dcutr: true,
+        dcutr_inferred: false,
         listens_on_relay: true,
       })
       assert.deepEqual(candidateAddrs, relayAddrs, `${host} is a candidate with its relay address`)

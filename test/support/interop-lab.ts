@@ -181,8 +181,13 @@ export async function runProbe(
 }
 
 export interface HoneypotRecord {
-  /** The peer's connection events (agent version, DCUtR, relay-only), oldest first. */
-  events: { agent_version: string; supports_dcutr: boolean; listens_on_relay: boolean }[]
+  /** The peer's connection events (agent version, DCUtR listed or inferred, relay-only), oldest first. */
+  events: {
+    agent_version: string
+    supports_dcutr: boolean
+    dcutr_inferred: boolean
+    listens_on_relay: boolean
+  }[]
   /** The relay addresses it is an allocation candidate with (none: not a candidate). */
   candidateAddrs: string[]
 }
@@ -201,7 +206,7 @@ export async function honeypotRecords(
     const records = new Map<string, HoneypotRecord>()
     for (const peerId of peerIds) {
       const events = await db.query<HoneypotRecord['events'][number]>(
-        `SELECT e.agent_version, e.supports_dcutr, e.listens_on_relay FROM connection_events e
+        `SELECT e.agent_version, e.supports_dcutr, e.dcutr_inferred, e.listens_on_relay FROM connection_events e
            JOIN peers p ON p.id = e.remote_id WHERE p.multi_hash = $1 ORDER BY e.id`,
         [peerId],
       )

@@ -156,11 +156,20 @@ describe('MappingObservations', () => {
     assert.equal(m.classify(['ip4/quic'], trusted, () => 7000)[0]!.mapping, 'unknown')
   })
 
-  it('keeps a bounded number of connections', () => {
-    const m = new MappingObservations(3)
+  it('keeps a bounded number of connections, the trusted ones longest', () => {
+    const m = new MappingObservations(trusted, 3)
     for (let i = 0; i < 10; i++)
       m.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn(`/ip4/11.0.1.${i}/tcp/4001`))
     assert.equal(m.classify(['ip4/tcp'], trusted, tcpPort)[0]!.observations, 3)
+    // Two trusted observers, then the relays of many rounds: the observers stay.
+    const kept = new MappingObservations(trusted, 3)
+    kept.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn('/ip4/11.0.0.2/tcp/4001'))
+    kept.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn('/ip4/11.0.0.3/tcp/4001'))
+    for (let i = 0; i < 100; i++)
+      kept.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn(`/ip4/11.0.2.${i}/tcp/4001`, remote))
+    const [tcp] = kept.classify(['ip4/tcp'], trusted, tcpPort)
+    assert.equal(tcp!.mapping, 'endpoint-independent')
+    assert.equal(tcp!.observations, 2)
   })
 
   it('endpointOf reads TCP and QUIC v1 endpoints and nothing else', () => {
@@ -232,7 +241,7 @@ describe('the nat_behaviours extension on the server', () => {
     ])
     assert.equal(roundNatMapping(behaviours, [4, 6]), 'endpoint-independent')
     assert.equal(roundNatMapping(behaviours, [4, 461]), 'address-and-port-dependent')
-    assert.equal(roundNatMapping(behaviours, []), 'unknown', 'an open filter whose paths disagree')
+    assert.equal(roundNatMapping(behaviours, []), 'mixed', 'an open filter whose paths disagree')
     assert.equal(roundNatMapping(behaviours, [41, 6]), 'unknown', 'no entry for the path')
     assert.equal(roundNatMapping(behaviours.slice(0, 1), []), 'endpoint-independent')
     assert.equal(roundNatMapping([], [4, 6]), null)

@@ -843,7 +843,12 @@ class Campaign {
   private async stopUpnpGateways(gateways: readonly UpnpGateway[]): Promise<string[]> {
     const problems: string[] = []
     for (const g of gateways) {
-      const left = await g.daemon.mappings().catch(() => [])
+      const left = await g.daemon.mappings().catch((err: unknown) => {
+        problems.push(
+          `${g.router.name}: could not read miniupnpd's mappings after the clients exited: ${String(err)}`,
+        )
+        return []
+      })
       if (left.length > 0)
         problems.push(
           `${g.router.name} still holds ${left.map((m) => `${m.protocol} ${m.internalIp}:${m.internalPort}→${m.externalPort}`).join(', ')} after the clients exited: they did not remove their mappings`,
