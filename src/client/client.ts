@@ -404,10 +404,11 @@ async function routerFacts(
   setting: RouterProbeSetting,
 ): Promise<Pick<NetworkFacts, 'routerFingerprint' | 'routerProbeError'>> {
   if (setting === 'off') return {}
-  const probed = await probeRouter({
-    ...(setting.gateway === undefined ? {} : { gateway: setting.gateway }),
-    ...(setting.port === undefined ? {} : { port: setting.port }),
-  })
+  const probed = await probeRouter(
+    setting === 'on'
+      ? {}
+      : { gateway: setting.gateway, ...(setting.port === undefined ? {} : { port: setting.port }) },
+  )
   return 'fingerprint' in probed
     ? { routerFingerprint: probed.fingerprint }
     : { routerProbeError: probed.error }

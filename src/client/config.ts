@@ -14,17 +14,17 @@ import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
 import type { PunchTransport } from './punch-addrs.js'
 
 /** Whether and where the client fingerprints the home router (router-probe.ts). */
-export type RouterProbeSetting = 'off' | { gateway: string | undefined; port: number | undefined }
+export type RouterProbeSetting = 'off' | 'on' | { gateway: string; port: number | undefined }
 
 function parseRouterProbe(raw: string, fail: (reason: string) => never): RouterProbeSetting {
   const value = raw.trim()
   if (/^(off|false|no|0)$/i.test(value)) return 'off'
-  if (/^(on|true|yes|1)$/i.test(value)) return { gateway: undefined, port: undefined }
+  if (/^(on|true|yes|1)$/i.test(value)) return 'on'
   const match = /^(\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value)
   const port = match?.[2] === undefined ? undefined : Number(match[2])
   if (match === null || (port !== undefined && (port < 1 || port > 65535)))
     return fail('expected on, off, or host[:port] of the router')
-  return { gateway: match[1], port }
+  return { gateway: match[1]!, port }
 }
 
 export const clientFlags = {
@@ -98,7 +98,7 @@ export const clientFlags = {
     name: 'router-probe',
     description:
       "Fingerprint the home router's web page for the reports (its title, Server header, vendor and model names, a hash; never the page itself): on, off, or host[:port] to ask instead of the default gateway",
-    default: { gateway: undefined, port: undefined } as RouterProbeSetting,
+    default: 'on' as RouterProbeSetting,
     group: 'Network',
     parse: parseRouterProbe,
   } satisfies FlagSpec<RouterProbeSetting>,

@@ -331,7 +331,7 @@ export class MeasuringHost {
    * now (nat-behaviour.ts).
    */
   natBehaviours(): NatBehaviour[] {
-    return this.mappings.classify(this.paths(), this.observers, (path) =>
+    return this.mappings.classify(this.paths(), (path) =>
       // TCP dials leave from the fixed dial port, QUIC ones from the listening socket.
       path.endsWith('/tcp') ? this.dialPort : this.listeningPorts().udp,
     )

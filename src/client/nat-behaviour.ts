@@ -144,15 +144,11 @@ export class MappingObservations {
   }
 
   /**
-   * The behaviour on each of `paths`, from the observations of `observers` (peer IDs); per
-   * observer endpoint the newest observation counts.
+   * The behaviour on each of `paths`, from the trusted observers' observations; per observer
+   * endpoint the newest observation counts.
    */
-  classify(
-    paths: readonly Path[],
-    observers: ReadonlySet<string>,
-    localPort: (path: Path) => number | undefined,
-  ): NatBehaviour[] {
-    const trusted = [...this.byConnection.values()].filter((t) => observers.has(t.peer))
+  classify(paths: readonly Path[], localPort: (path: Path) => number | undefined): NatBehaviour[] {
+    const trusted = [...this.byConnection.values()].filter((t) => this.trusted.has(t.peer))
     return paths.map((path) => {
       const latest = new Map<string, MappingObservation>()
       for (const t of trusted) {

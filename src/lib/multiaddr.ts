@@ -120,6 +120,23 @@ function relayHop(components: readonly Component[]): readonly Component[] {
 }
 
 /**
+ * The transport and IP version a protocol filter (multicodec codes, docs/PROTOCOL.md) pins a
+ * round to; undefined where the filter leaves it open. TCP first, as the dashboard groups them
+ * (RESULT_GROUPS in src/db/hole-punches.ts); a filter the server serves names one of each.
+ */
+export function filterTransport(protocols: readonly number[]): 'tcp' | 'quic' | undefined {
+  if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
+  if (protocols.includes(PROTOCOL_CODES.QUIC) || protocols.includes(PROTOCOL_CODES.QUIC_V1)) return 'quic'
+  return undefined
+}
+
+export function filterIpVersion(protocols: readonly number[]): 4 | 6 | undefined {
+  if (protocols.includes(PROTOCOL_CODES.IP4)) return 4
+  if (protocols.includes(PROTOCOL_CODES.IP6)) return 6
+  return undefined
+}
+
+/**
  * The outermost transport of a (non-relay) address. Order matters: webtransport runs over
  * quic-v1 and ws over tcp, so the more specific protocol wins. `/tls/ws` is the newer
  * spelling of `/wss`. webrtc-direct (280) is reported apart from browser webrtc (281).

@@ -4,7 +4,7 @@
 import { isFieldSet } from '@bufbuild/protobuf'
 import type { NatBehaviourRecord } from '../db/hole-punches.js'
 import { type NatBehaviour, NatBehaviourSchema, NatMappingBehaviour } from '../gen/punchr_pb.js'
-import { PROTOCOL_CODES } from '../lib/multiaddr.js'
+import { filterIpVersion, filterTransport } from '../lib/multiaddr.js'
 import { LIMITS } from '../lib/report-limits.js'
 import { ValidationError } from './validation-error.js'
 
@@ -75,13 +75,8 @@ export function roundNatMapping(
   protocols: readonly number[],
 ): string | null {
   if (behaviours.length === 0) return null
-  const has = (code: number) => protocols.includes(code)
-  const transport = has(PROTOCOL_CODES.TCP)
-    ? 'tcp'
-    : has(PROTOCOL_CODES.QUIC) || has(PROTOCOL_CODES.QUIC_V1)
-      ? 'quic'
-      : undefined
-  const ipVersion = has(PROTOCOL_CODES.IP4) ? 4 : has(PROTOCOL_CODES.IP6) ? 6 : undefined
+  const transport = filterTransport(protocols)
+  const ipVersion = filterIpVersion(protocols)
   const mappings = new Set(
     behaviours
       .filter(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { clientFlags } from '../../src/client/config.js'
 import { ConfigError } from '../../src/lib/errors.js'
 import {
   boolFlag,
@@ -274,5 +275,23 @@ describe('renderHelp', () => {
 
   it('shows no default for an unset optional flag', () => {
     assert.match(help, /PostgreSQL URL\n/)
+  })
+})
+
+describe('punchr client --router-probe', () => {
+  it('takes on, off or host[:port], refuses anything else by name, and shows its default as on', () => {
+    const parse = (...argv: string[]) => parseFlags('client', clientFlags, argv, {}).values.routerProbe
+    assert.equal(parse(), 'on')
+    assert.equal(parse('--router-probe', 'off'), 'off')
+    assert.deepEqual(parse('--router-probe', '192.168.1.1:8080'), { gateway: '192.168.1.1', port: 8080 })
+    assert.deepEqual(parse('--router-probe', 'fritz.box'), { gateway: 'fritz.box', port: undefined })
+    assert.throws(
+      () => parse('--router-probe', 'http://x/'),
+      (err: unknown) => err instanceof ConfigError && /--router-probe/.test(err.message),
+    )
+    assert.match(
+      renderHelp('client', 'punchr client [flags]', clientFlags),
+      /on, off, or host\[:port\].*\(default: on\)/,
+    )
   })
 })

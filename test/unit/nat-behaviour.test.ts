@@ -122,7 +122,7 @@ describe('MappingObservations', () => {
   const tcpPort = () => 5000
 
   it('classifies per path from trusted outbound direct connections only', () => {
-    const m = new MappingObservations()
+    const m = new MappingObservations(trusted)
     m.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn('/ip4/11.0.0.2/tcp/4001'))
     m.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn('/ip4/11.0.0.3/tcp/4001'))
     // A remote's lie, an inbound connection's view and a relayed connection's are not counted.
@@ -131,7 +131,7 @@ describe('MappingObservations', () => {
     m.observe(multiaddr('/ip4/11.0.0.6/tcp/9997'), conn(`/ip4/11.0.0.5/tcp/4001/p2p/${relay}/p2p-circuit`))
     // An observation of another path than its connection's is broken, not a behaviour.
     m.observe(multiaddr('/ip4/11.0.0.6/udp/9996/quic-v1'), conn('/ip4/11.0.0.5/tcp/4001'))
-    const [tcp, quic] = m.classify(['ip4/tcp', 'ip4/quic'], trusted, tcpPort)
+    const [tcp, quic] = m.classify(['ip4/tcp', 'ip4/quic'], tcpPort)
     assert.deepEqual(tcp, {
       path: 'ip4/tcp',
       mapping: 'endpoint-independent',
@@ -144,30 +144,30 @@ describe('MappingObservations', () => {
   })
 
   it('forgets a closed connection, and keeps the newest observation per connection', () => {
-    const m = new MappingObservations()
+    const m = new MappingObservations(trusted)
     const a = conn('/ip4/11.0.0.2/udp/4001/quic-v1')
     const b = conn('/ip4/11.0.0.3/udp/4001/quic-v1')
     m.observe(multiaddr('/ip4/11.0.0.6/udp/7000/quic-v1'), a)
     m.observe(multiaddr('/ip4/11.0.0.6/udp/7001/quic-v1'), b)
-    assert.equal(m.classify(['ip4/quic'], trusted, () => 7000)[0]!.mapping, 'endpoint-dependent')
+    assert.equal(m.classify(['ip4/quic'], () => 7000)[0]!.mapping, 'endpoint-dependent')
     m.observe(multiaddr('/ip4/11.0.0.6/udp/7000/quic-v1'), b)
-    assert.equal(m.classify(['ip4/quic'], trusted, () => 7000)[0]!.mapping, 'endpoint-independent')
+    assert.equal(m.classify(['ip4/quic'], () => 7000)[0]!.mapping, 'endpoint-independent')
     m.forget(b.id)
-    assert.equal(m.classify(['ip4/quic'], trusted, () => 7000)[0]!.mapping, 'unknown')
+    assert.equal(m.classify(['ip4/quic'], () => 7000)[0]!.mapping, 'unknown')
   })
 
   it('keeps a bounded number of connections, the trusted ones longest', () => {
     const m = new MappingObservations(trusted, 3)
     for (let i = 0; i < 10; i++)
       m.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn(`/ip4/11.0.1.${i}/tcp/4001`))
-    assert.equal(m.classify(['ip4/tcp'], trusted, tcpPort)[0]!.observations, 3)
+    assert.equal(m.classify(['ip4/tcp'], tcpPort)[0]!.observations, 3)
     // Two trusted observers, then the relays of many rounds: the observers stay.
     const kept = new MappingObservations(trusted, 3)
     kept.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn('/ip4/11.0.0.2/tcp/4001'))
     kept.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn('/ip4/11.0.0.3/tcp/4001'))
     for (let i = 0; i < 100; i++)
       kept.observe(multiaddr('/ip4/11.0.0.6/tcp/5000'), conn(`/ip4/11.0.2.${i}/tcp/4001`, remote))
-    const [tcp] = kept.classify(['ip4/tcp'], trusted, tcpPort)
+    const [tcp] = kept.classify(['ip4/tcp'], tcpPort)
     assert.equal(tcp!.mapping, 'endpoint-independent')
     assert.equal(tcp!.observations, 2)
   })

@@ -1,6 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Queryable } from '../../db/database.js'
-import { classifyMultiaddr, PROTOCOL_CODES } from '../../lib/multiaddr.js'
+import { classifyMultiaddr, filterIpVersion, filterTransport } from '../../lib/multiaddr.js'
 import type { RoundIpVersion } from '../expectations.js'
 import type { Transport } from '../nat-profiles.js'
 import type { MeasuredAttempt, MeasuredRound } from './measured-round.js'
@@ -58,8 +58,8 @@ export async function readStoredRounds(
     routerLoginHtml: row.router_login_html,
     routerLoginHtmlError: row.router_login_html_error,
     natMappings: typeof row.nat_mappings === 'string' ? JSON.parse(row.nat_mappings) : row.nat_mappings,
-    filterIpVersion: filterIpVersionOf(row.protocols.map(Number)),
-    filterTransport: filterTransportOf(row.protocols.map(Number)),
+    filterIpVersion: filterIpVersion(row.protocols.map(Number)),
+    filterTransport: filterTransport(row.protocols.map(Number)),
     connectStartedUs: row.connect_started_us,
     connectEndedUs: row.connect_ended_us,
     endedUs: row.ended_us,
@@ -106,24 +106,10 @@ export function transportOf(
   finalTransport: string | null,
   punchedAddrs: readonly string[],
 ): Transport {
-  if (protocols.includes(PROTOCOL_CODES.QUIC) || protocols.includes(PROTOCOL_CODES.QUIC_V1)) return 'quic'
-  if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
+  const filtered = filterTransport(protocols)
+  if (filtered !== undefined) return filtered
   if (finalTransport !== null) return finalTransport.startsWith('quic') ? 'quic' : 'tcp'
   return punchedAddrs.some((a) => a.includes('/quic')) ? 'quic' : 'tcp'
-}
-
-/** The transport of the protocol filter; undefined when it leaves the transport open. */
-function filterTransportOf(protocols: readonly number[]): Transport | undefined {
-  if (protocols.includes(PROTOCOL_CODES.TCP)) return 'tcp'
-  if (protocols.includes(PROTOCOL_CODES.QUIC) || protocols.includes(PROTOCOL_CODES.QUIC_V1)) return 'quic'
-  return undefined
-}
-
-/** The IP version of the protocol filter; undefined when it leaves the version open. */
-function filterIpVersionOf(protocols: readonly number[]): 4 | 6 | undefined {
-  if (protocols.includes(PROTOCOL_CODES.IP6)) return 6
-  if (protocols.includes(PROTOCOL_CODES.IP4)) return 4
-  return undefined
 }
 
 /**
@@ -136,8 +122,8 @@ export function ipVersionOf(
   finalIpVersion: number | null,
   punchedAddrs: readonly string[],
 ): RoundIpVersion {
-  if (protocols.includes(PROTOCOL_CODES.IP6)) return 6
-  if (protocols.includes(PROTOCOL_CODES.IP4)) return 4
+  const filtered = filterIpVersion(protocols)
+  if (filtered !== undefined) return filtered
   if (finalIpVersion === 4 || finalIpVersion === 6) return finalIpVersion
   const versions = new Set(punchedAddrs.map((a) => classifyMultiaddr(multiaddr(a)).ipVersion))
   const [only] = versions
