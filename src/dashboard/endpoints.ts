@@ -3,6 +3,7 @@
 // buckets, 100 groups, fixed CDF bins, 200 table rows.
 import type { Queryable } from '../db/database.js'
 import type { Viewer } from './access.js'
+import { campaignStatus } from './campaign-status.js'
 import { HttpError } from './http-error.js'
 import type { QueryParams } from './params.js'
 import { BREAKDOWN_DIMENSIONS, breakdown } from './queries/breakdowns.js'
@@ -12,12 +13,17 @@ import { latestResults } from './queries/latest.js'
 import { outcomeSeries, outcomeTotals } from './queries/outcomes.js'
 import type { ResultScope } from './queries/scope.js'
 import { finalConnections, successAttempts } from './queries/successes.js'
+import type { ServerFacts } from './server-facts.js'
 
 export interface EndpointContext {
   db: Queryable
   params: QueryParams
   viewer: Viewer
   now: Date
+  /** The server this dashboard runs in; undefined outside one (the benchmark). */
+  server: ServerFacts | undefined
+  /** The request's Host header, as the browser sent it. */
+  host: string | undefined
 }
 
 interface Endpoint {
@@ -63,6 +69,11 @@ export const ENDPOINTS: Record<string, Endpoint> = {
     results: await latestResults(db, scope, params.limit(25, 200)),
   })),
   '/api/health': { params: [], run: ({ db, viewer, now }) => health(db, now, viewer.authorizationId) },
+  // Campaign-wide whoever asks (a key is checked, as everywhere, but narrows nothing).
+  '/api/campaign-status': {
+    params: [],
+    run: ({ db, server, host, now }) => campaignStatus(db, server, host, now),
+  },
   '/api/me': {
     params: [],
     run: async ({ viewer }) => {

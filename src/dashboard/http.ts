@@ -10,6 +10,7 @@ import { ASSETS, assetBytes } from './assets.js'
 import { ENDPOINTS } from './endpoints.js'
 import { HttpError } from './http-error.js'
 import { QueryParams } from './params.js'
+import type { ServerFacts } from './server-facts.js'
 import { InvalidParameterError } from './time-range.js'
 
 const log = logger('dashboard')
@@ -29,9 +30,14 @@ const PAGE_HEADERS = {
 
 /**
  * `db` answers the page's queries (it may be a read replica); `keysDb` checks API keys, on the
- * primary, so a revoked key is refused at once even while a replica lags.
+ * primary, so a revoked key is refused at once even while a replica lags. `server` tells the
+ * empty state how to reach and feed this server (GET /api/campaign-status).
  */
-export function createDashboard(db: Queryable, keysDb: Queryable = db): DashboardHandler {
+export function createDashboard(
+  db: Queryable,
+  keysDb: Queryable = db,
+  server?: ServerFacts,
+): DashboardHandler {
   const keys = new KeyChecker(keysDb)
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
@@ -53,7 +59,14 @@ export function createDashboard(db: Queryable, keysDb: Queryable = db): Dashboar
       }
       const viewer = await keys.viewer(req.headers.authorization)
       const params = new QueryParams(url.searchParams, endpoint!.params)
-      const body = await endpoint!.run({ db, params, viewer, now: new Date() })
+      const body = await endpoint!.run({
+        db,
+        params,
+        viewer,
+        now: new Date(),
+        server,
+        host: req.headers.host,
+      })
       sendJson(res, 200, body)
     } catch (err) {
       const failure = asHttpError(err)

@@ -7,7 +7,9 @@ import {
 } from './relay-hops.js'
 
 /** The allocation's windows (docs/PROTOCOL.md, "Allocation"). */
-export const ELIGIBLE_WINDOW = '10 minutes' // remote seen by a honeypot within this window
+/** A remote is handed out when a honeypot saw it within this many seconds. */
+export const ELIGIBLE_WINDOW_SECONDS = 600
+export const ELIGIBLE_WINDOW = `${ELIGIBLE_WINDOW_SECONDS} seconds` // as a PostgreSQL interval
 export const RATE_WINDOW = '1 minute' // results per remote counted over this window…
 
 /**
@@ -72,6 +74,16 @@ export interface Allocation {
 }
 
 /**
+ * The condition under which GetAddrInfo may pick the remote_candidates row `rc` at all: a
+ * honeypot saw the remote within ELIGIBLE_WINDOW. The pick adds exclusions of its own per
+ * client and moment (its rate, the pairs this client tried); countCandidates and
+ * countReadyRemotes count with this same fragment, so their numbers cannot drift from it.
+ */
+export function eligibleCandidate(rc: string): string {
+  return `${rc}.last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'`
+}
+
+/**
  * A relay address may be handed out when its hop (its first component: /ip4 or /ip6, the only
  * way an address starts with an IP) is a public IP — `is_public` judges that first IP — or
  * when the request allows private hops ($1).
@@ -109,6 +121,24 @@ async function countHopHandouts(tx: Queryable, hopKeys: readonly string[]): Prom
      ON CONFLICT (hop_key, bucket) DO UPDATE SET handed_out = relay_hop_handouts.handed_out + EXCLUDED.handed_out`,
     [hopKeys],
   )
+}
+
+/**
+ * Remotes GetAddrInfo could hand a new client now: eligible candidates (eligibleCandidate) with
+ * at least one relay address whose hop may be handed out (HANDABLE_HOP, under the server's
+ * --private-relay-hops). What a particular client gets is fewer: the pick also skips remotes
+ * busy in the last minute, pairs it tried, hops whose budget is spent.
+ */
+export async function countReadyRemotes(db: Queryable, privateRelayHops: boolean): Promise<number> {
+  const rows = await db.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM remote_candidates rc
+     WHERE ${eligibleCandidate('rc')}
+       AND EXISTS (SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)
+                   JOIN multi_addresses ma ON ma.id = relay.id
+                   WHERE ${HANDABLE_HOP})`,
+    [privateRelayHops],
+  )
+  return Number(rows[0]!.n)
 }
 
 /**
@@ -192,7 +222,7 @@ export async function allocateRemote(
         `WITH candidate AS (
            SELECT rc.peer_id
            FROM remote_candidates rc
-           WHERE rc.last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'
+           WHERE ${eligibleCandidate('rc')}
              -- Under READ COMMITTED a row another call just handed out is re-checked against
              -- this WHERE only (not the ORDER BY) once its lock is released: the sub-select
              -- still reads this statement's snapshot, so it differs from the updated row and

@@ -1,5 +1,5 @@
 import type { ClassifiedMultiaddr } from '../lib/multiaddr.js'
-import { ELIGIBLE_WINDOW } from './allocation.js'
+import { eligibleCandidate } from './allocation.js'
 import type { Queryable } from './database.js'
 import type { GeoResolver } from './multi-addresses.js'
 import { upsertMultiAddresses } from './multi-addresses.js'
@@ -172,7 +172,7 @@ export function reachableIpVersions(
 /** Remotes a client could be handed now: seen by a honeypot within the eligibility window. */
 export async function countCandidates(db: Queryable): Promise<number> {
   const rows = await db.query<{ n: string | number }>(
-    `SELECT count(*) AS n FROM remote_candidates WHERE last_seen_at >= now() - interval '${ELIGIBLE_WINDOW}'`,
+    `SELECT count(*) AS n FROM remote_candidates rc WHERE ${eligibleCandidate('rc')}`,
   )
   return Number(rows[0]!.n)
 }

@@ -160,7 +160,14 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     config.readDatabaseUrl === undefined
       ? undefined
       : await openDatabase({ databaseUrl: config.readDatabaseUrl })
-  const dashboard = createDashboard(readDb ?? db, db)
+  const dashboard = createDashboard(readDb ?? db, db, {
+    // grpcPort is bound in start(); the dashboard asks only while serving requests.
+    grpcPort: () => grpcPort,
+    tls: tls !== undefined,
+    openRegistration: config.openRegistration,
+    privateRelayHops: config.privateRelayHops,
+    database: db.kind === 'pglite' ? { kind: 'pglite', dataDir: config.dataDir } : { kind: 'postgres' },
+  })
   const httpHandler = punchrConnectAdapter({
     ...adapterOptions,
     fallback: (req, res) =>

@@ -1,7 +1,8 @@
 // The dashboard in a real headless Chromium (Debian's `chromium` package, driven by
 // playwright-core; no browser download) over the seeded data set of
 // test/support/dashboard-seed.ts: every chart and table shows the seeded numbers, the time
-// range switches, "my results" opens with a key and refuses a wrong one. Screenshots go to a
+// range switches, "my results" opens with a key and refuses a wrong one, the charts show when
+// the campaign status fails. Screenshots go to a
 // temporary folder, or to docs/img/ with PUNCHR_UPDATE_SCREENSHOTS=1 (so that test runs do
 // not rewrite the committed pictures).
 import assert from 'node:assert/strict'
@@ -368,6 +369,59 @@ describe('dashboard in headless Chromium', () => {
     // The numbers of the view before (bob's) are not left standing under the message.
     for (const section of ['#summary', '#health', '.grid', '#latest'])
       assert.equal(await page.isVisible(section), false, `${section} is hidden`)
+  })
+
+  it('when the campaign status fails the charts still show, without the honeypot line', async () => {
+    // A throw-away copy of the seeded campaign whose /api/campaign-status fails for real: the
+    // heartbeats table, which no other endpoint reads, is gone.
+    const broken = await openTestDatabase('pglite')
+    const brokenSeed = await seedDashboard(broken)
+    await broken.exec('DROP TABLE honeypot_heartbeats')
+    const server = await startTestServer(broken)
+    const other = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC' })
+    const messages: string[] = []
+    other.on('pageerror', (err) => messages.push(`pageerror: ${err.message}`))
+    other.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning')
+        messages.push(`${message.type()}: ${message.text()}`)
+    })
+    try {
+      assert.equal((await fetch(`${server.httpUrl}/api/campaign-status`)).status, 500)
+      for (const [where, results] of [
+        ['/', '10'],
+        [`/#key=${brokenSeed.keys.alice}`, '7'],
+      ] as const) {
+        await other.goto(`${server.httpUrl}${where}`)
+        await other.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 15_000 })
+        assert.equal(await other.getAttribute('body', 'data-state'), 'ready', where)
+        assert.equal(await other.getAttribute('body', 'data-view'), 'results', where)
+        assert.equal(await other.isVisible('#campaign'), false, 'no checklist')
+        for (const section of ['#summary', '#health', '.grid', '#latest'])
+          assert.ok(await other.isVisible(section), `${section} shows`)
+        assert.equal(await field(other, 'results'), results, where)
+        const drawn = await other.$$eval(
+          '[data-chart]',
+          (cards) => cards.filter((c) => Number(c.getAttribute('data-points')) > 0).length,
+        )
+        assert.equal(drawn, 16, 'every chart is drawn')
+        assert.equal(await other.textContent('#honeypot-line'), '')
+        assert.equal(await other.isVisible('#honeypot-line'), false)
+      }
+      // The browser's own note of the failed request and the page's warning, neither with the key.
+      assert.ok(
+        messages.some((m) => /^warning: campaign status unavailable \(HTTP 500\)/.test(m)),
+        messages.join('\n'),
+      )
+      assert.deepEqual(
+        messages.filter((m) => !/^warning: campaign status unavailable|status of 500/.test(m)),
+        [],
+      )
+      assert.ok(!messages.some((m) => m.includes(brokenSeed.keys.alice)), 'no key in the console')
+    } finally {
+      await other.close()
+      await server.stop()
+      await broken.close()
+    }
   })
 
   it('the page logged no errors', () => {

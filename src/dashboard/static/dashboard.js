@@ -1,7 +1,8 @@
 // The dashboard page: reads the range and the optional API key from the URL, fetches every
 // JSON endpoint, and draws each chart with Chart.js (global `Chart`, loaded before this
 // module). Under every chart a "Numbers" table shows what the chart draws, as text: for
-// readers, screen readers and the browser test. `body[data-state]` is loading, ready or error.
+// readers, screen readers and the browser test. `body[data-state]` is loading, ready or error;
+// `body[data-view]` is setup (a new campaign's checklist: no result stored yet) or results.
 /* global Chart */
 
 const OUTCOME_COLOURS = {
@@ -484,6 +485,120 @@ function renderHealth(h) {
   )
 }
 
+// --- a new campaign: the checklist while no result is stored (/api/campaign-status)
+
+/** How often the checklist asks again; the page turns into the dashboard once results exist. */
+const CAMPAIGN_REFRESH_MS = 30_000
+let campaignRefresh
+
+const shortPeer = (id) => `${id.slice(0, 8)}…${id.slice(-6)}`
+
+/** "3 min ago" from two ISO times (both the server's). */
+function ago(iso, nowIso) {
+  const seconds = Math.max(0, Math.round((Date.parse(nowIso) - Date.parse(iso)) / 1000))
+  if (seconds < 90) return `${seconds} s ago`
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min ago`
+  return `${Math.round(seconds / 3600)} h ago`
+}
+
+/** "the last …" from seconds, in the largest whole unit: 600 → "10 minutes", 3600 → "hour". */
+function durationText(seconds) {
+  const [count, unit] =
+    seconds % 3600 === 0
+      ? [seconds / 3600, 'hour']
+      : seconds % 60 === 0
+        ? [seconds / 60, 'minute']
+        : [seconds, 'second']
+  return count === 1 ? unit : `${count} ${unit}s`
+}
+
+/** One sentence on the honeypots' state, from the best one's heartbeat. */
+function honeypotText(c) {
+  const h = c.honeypot.honeypots.find((x) => x.state === c.honeypot.state)
+  if (h === undefined)
+    return (
+      'No honeypot has written to this database yet. “punchr up” runs one beside the server; ' +
+      'with PostgreSQL, “punchr honeypot” on the same DATABASE_URL does too.'
+    )
+  const who = `Honeypot ${shortPeer(h.peerId)}`
+  const lastWalk = h.lastWalkAt === null ? '' : `last walk ${ago(h.lastWalkAt, c.now)}`
+  switch (h.state) {
+    case 'walking':
+      return `${who} is walking the DHT (${lastWalk}).`
+    case 'walk failing':
+      return `${who} runs, but its last walk (${ago(h.lastWalkAt, c.now)}) reached no DHT peer (${h.lastWalkResult}): no internet? It keeps trying.`
+    case 'starting':
+      return `${who} started ${ago(h.startedAt, c.now)}; its first walk is under way.`
+    case 'not walking':
+      return `${who} runs without bootstrap peers (--bootstrap-peers ''): it records only peers that find it on their own.`
+    case 'silent':
+      return `${who} has not written since ${ago(h.beatAt, c.now)}: it stopped without saying so, or cannot reach the database.`
+    default:
+      return `${who} stopped ${ago(h.beatAt, c.now)}. Start “punchr up” (or “punchr honeypot”) again.`
+  }
+}
+
+function setText(name, text) {
+  for (const el of document.querySelectorAll(`[data-text="${name}"]`)) el.textContent = text
+}
+
+function setStep(step, done) {
+  const li = document.querySelector(`.checklist [data-step="${step}"]`)
+  li.dataset.done = String(done)
+  li.querySelector('.step-state').textContent = done ? 'done' : 'to do'
+}
+
+function renderCampaign(c) {
+  setStep('key', c.checklist.keyIssued)
+  setStep('remotes', c.checklist.remotesReady)
+  setStep('results', c.checklist.resultsStored)
+
+  document.querySelector('[data-command="issue-key"]').textContent = c.commands.issueKey.command
+  setText(
+    'key-how',
+    c.commands.issueKey.whileServerRuns
+      ? "On the server's machine, with the DATABASE_URL the server uses (keys can be added while it runs). It prints the new key alone; only its hash is stored."
+      : 'This server keeps its results in the embedded database, which one process holds at a time: stop the server (Ctrl-C), run this in the folder it was started from, and start the server again. It prints the new key alone; only its hash is stored.',
+  )
+  setText(
+    'key-alternatives',
+    (c.server.database === 'pglite'
+      ? 'With PostgreSQL (DATABASE_URL=postgres://… for the server and for “punchr keys”) keys can be added while the server runs. '
+      : '') +
+      (c.keys.openRegistration
+        ? 'This server runs with --open-registration: a client registers the key it is given the first time it uses it (rate-limited), so volunteers may also choose their own.'
+        : 'Or start the server with --open-registration: then a client registers the key it is given the first time it uses it (rate-limited).'),
+  )
+
+  setText('honeypot', honeypotText(c))
+  setField('peers-recorded', `${c.peers.recorded}${c.peers.capped ? '+' : ''}`)
+  setField('peers-last-hour', c.peers.lastHour)
+  setField('remotes-ready', c.remotes.ready)
+  setText(
+    'remotes-how',
+    `A remote is a NATed peer that speaks DCUtR, recorded by a honeypot within the last ${durationText(c.remotes.windowSeconds)} with a relay ` +
+      'address the server may hand out. On the public DHT the first ones come minutes after the first walk.',
+  )
+
+  setField('package', `punchr-${c.server.version}.tgz`)
+  document.querySelector('[data-command="volunteer"]').textContent = c.commands.volunteer.join('\n')
+  setText(
+    'server-address',
+    c.server.grpcAddress === null
+      ? "Replace <server> with this server's public name or IP: the volunteer's machine must be able to reach its gRPC port."
+      : `${c.server.grpcAddress} is the address your browser used with the server's gRPC port (--port); the volunteer's machine must be able to reach it.` +
+          (c.server.grpcAddressIsLocal
+            ? " It names this machine only: give volunteers the server's public name or IP instead."
+            : ''),
+  )
+}
+
+/** The line under the live tiles once results exist. */
+function renderHoneypotLine(c) {
+  const peers = `${c.peers.recorded}${c.peers.capped ? '+' : ''} peers recorded (${c.peers.lastHour} in the last hour), ${c.remotes.ready} remotes ready to hand out.`
+  document.getElementById('honeypot-line').textContent = `${honeypotText(c)} ${peers}`
+}
+
 // --- the page
 
 function showViewer(state, me) {
@@ -504,27 +619,60 @@ function showRange(state, range) {
   form.until.value = range.until.slice(0, 19)
 }
 
+/** The results' requests of one load, in parallel. */
+function loadResults(state, range) {
+  return Promise.all([
+    api(state, '/api/summary', range),
+    api(state, '/api/timeseries', range),
+    api(state, '/api/final-connections', range),
+    api(state, '/api/success-attempts', range),
+    api(state, '/api/start-rtt', range),
+    api(state, '/api/latency', range),
+    api(state, '/api/latest', range),
+    api(state, '/api/health'),
+    ...BREAKDOWNS.map((by) => api(state, '/api/breakdown', { ...range, by })),
+  ])
+}
+
 async function load() {
   const state = readState()
   document.body.dataset.state = 'loading'
   document.getElementById('status').textContent = ''
   showViewer(state, null)
   const range = rangeQuery(state)
+  clearTimeout(campaignRefresh)
+  // Everything at once: the campaign status decides between checklist and results, but the
+  // results need not wait for it, and without it the page still shows them (less the
+  // honeypot line).
+  const campaignRequest = api(state, '/api/campaign-status').then(
+    (campaign) => ({ campaign }),
+    (err) => ({ failed: err }),
+  )
+  const resultsRequest = loadResults(state, range)
+  // Not awaited when the checklist shows; a failure there must not be an unhandled rejection.
+  resultsRequest.catch(() => {})
   try {
     const me = state.key === null ? null : await api(state, '/api/me')
     showViewer(state, me)
+    const { campaign, failed } = await campaignRequest
+    // Campaign-wide: with a key too, no result at all means the campaign has yet to start.
+    if (campaign !== undefined && !campaign.results.stored) {
+      renderCampaign(campaign)
+      document.body.dataset.view = 'setup'
+      document.body.dataset.state = 'ready'
+      campaignRefresh = setTimeout(load, CAMPAIGN_REFRESH_MS)
+      return
+    }
+    if (failed !== undefined)
+      // The status code only: the message is the server's, and the request carried the key.
+      console.warn(
+        `campaign status unavailable (HTTP ${failed.status ?? 'error'}); showing the results without it`,
+      )
+    document.body.dataset.view = 'results'
+    if (campaign !== undefined) renderHoneypotLine(campaign)
+    else document.getElementById('honeypot-line').textContent = ''
     const [summary, series, finals, attempts, startRtt, latency, latest, health, ...breakdowns] =
-      await Promise.all([
-        api(state, '/api/summary', range),
-        api(state, '/api/timeseries', range),
-        api(state, '/api/final-connections', range),
-        api(state, '/api/success-attempts', range),
-        api(state, '/api/start-rtt', range),
-        api(state, '/api/latency', range),
-        api(state, '/api/latest', range),
-        api(state, '/api/health'),
-        ...BREAKDOWNS.map((by) => api(state, '/api/breakdown', { ...range, by })),
-      ])
+      await resultsRequest
     showRange(state, summary.range)
     renderSummary(summary)
     renderHealth(health)
