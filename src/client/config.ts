@@ -40,6 +40,11 @@ export const clientFlags = {
     'API key (else the file $XDG_CONFIG_HOME/punchr/api.key, see --api-key-file)',
     { group: 'Server', secret: true },
   ),
+  saveApiKey: optionalStringFlag(
+    'save-api-key',
+    "Store this API key in the API key file (as punchr login does), then measure with it; '-' reads it from stdin (a key on the command line shows in ps while the client runs)",
+    { group: 'Server', secret: true },
+  ),
   apiKeyFile: stringFlag(
     'api-key-file',
     'File holding the API key (default $XDG_CONFIG_HOME/punchr/api.key)',
@@ -118,11 +123,16 @@ export const clientFlags = {
   ),
   metricsPort: portFlag(
     'metrics-port',
-    'Prometheus /metrics on 127.0.0.1 (0 = any free port)',
+    'Status page (/, /status.json) and Prometheus /metrics on 127.0.0.1 (0 = any free port)',
     DEFAULT_METRICS_PORT,
     {
       group: 'Monitoring',
     },
+  ),
+  dashboardUrl: optionalStringFlag(
+    'dashboard-url',
+    "The server's dashboard, for the status page's My results link; '' = none (default: the --server host on port 10001, https with --tls)",
+    { group: 'Monitoring' },
   ),
 }
 

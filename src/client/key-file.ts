@@ -55,6 +55,46 @@ export function serializeKeys(keys: readonly PrivateKey[]): string {
   return keys.map((key) => `${Buffer.from(privateKeyToProtobuf(key)).toString('base64')}\n`).join('')
 }
 
+/** Longer than any key a punchr server makes (`pk_` and 43 characters) or an old server's UUIDs, by far. */
+export const MAX_API_KEY_LENGTH = 512
+
+/**
+ * The key as typed or pasted, without the blanks around it; throws ConfigError when it cannot
+ * be an API key. Loose on purpose (other servers' keys look different), strict on what would
+ * break the file or the request: whitespace, control and invisible format characters, length.
+ * The message never repeats the key: it is a secret, and errors end up in logs.
+ */
+export function checkApiKey(raw: string): string {
+  const key = raw.trim()
+  if (key === '') throw new ConfigError('the API key is empty')
+  if (key.length > MAX_API_KEY_LENGTH)
+    throw new ConfigError(
+      `that is not an API key: ${key.length} characters, more than ${MAX_API_KEY_LENGTH} (a whole file pasted?)`,
+    )
+  const bad = /[\s\p{Cc}\p{Cf}]/u.exec(key)
+  if (bad !== null)
+    throw new ConfigError(
+      `that is not an API key: it has ${describeChar(bad[0])} at character ${bad.index + 1}; a key is one word without spaces`,
+    )
+  return key
+}
+
+function describeChar(char: string): string {
+  const code = `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
+  return /\s/u.test(char) ? `a blank (${code})` : `an invisible character (${code})`
+}
+
+/**
+ * Stores the API key where `punchr client` reads it: the folder is created (0700), the file
+ * written atomically and left with mode 0600 even when an older one was wider.
+ */
+export async function storeApiKey(path: string, key: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: DIR_MODE })
+  await writeFileAtomic(path, `${key}\n`, FILE_MODE)
+  // The new file was created 0600 minus the umask; make it exactly 0600 whatever the umask.
+  await chmod(path, FILE_MODE)
+}
+
 /** The API key stored in `path` (trimmed), or undefined when there is no such file. */
 export async function readApiKeyFile(path: string, log?: Logger): Promise<string | undefined> {
   const text = await readIfExists(path)

@@ -1,11 +1,14 @@
 // The client's Prometheus metrics and the loopback HTTP server that serves them (docs/PROTOCOL.md, "Processes, ports and files":
 // 127.0.0.1:12001): rounds by outcome, attempts by outcome, round duration, and the report
-// queue (depth, sent, rejected, retries).
+// queue (depth, sent, rejected, retries). The same server carries the status page
+// (status-http.ts), and answers only requests that name a loopback host; the API key in the
+// status goes only to our own user's processes.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { QueueEvent } from './report-queue.js'
 import type { LoopEvent } from './round-loop.js'
+import { type OwnUserCheck, refuseForeignHost, type StatusSource, serveStatus } from './status-http.js'
 
 export class ClientMetrics {
   readonly registry = new Registry()
@@ -108,14 +111,22 @@ export interface MetricsServer {
   close(): Promise<void>
 }
 
-/** Serves `/metrics` (and `/healthz`) on host:port; port 0 picks one. */
+/**
+ * Serves `/metrics` and `/healthz`, and with `status` the status page (`/`, `/status.json`),
+ * on host:port; port 0 picks one. `ownUser` tells our user's requests (default: by the peer
+ * socket's uid; tests stand in for another user with it).
+ */
 export async function serveMetrics(
   metrics: ClientMetrics,
   host: string,
   port: number,
+  status?: StatusSource,
+  ownUser?: OwnUserCheck,
 ): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
+    if (refuseForeignHost(req, res)) return
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (status !== undefined && serveStatus(path, req, res, status, ownUser)) return
     if (path === '/metrics') {
       metrics.registry.metrics().then(
         (body) => {

@@ -71,6 +71,7 @@ function format(map: Map<string, number>): string {
     .join(', ')
 }
 
-function short(id: string): string {
+/** `12D3…pQ2e`: enough of a peer ID to tell it apart in a line of text. */
+export function short(id: string): string {
   return id.length <= 12 ? id : `${id.slice(0, 4)}…${id.slice(-4)}`
 }
