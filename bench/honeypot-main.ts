@@ -37,6 +37,7 @@ import {
 import { Honeypot } from '../src/honeypot/honeypot.js'
 import { createHoneypotNode } from '../src/honeypot/node.js'
 import { createGeoLookup } from '../src/lib/geo.js'
+import { quicTransport } from '../src/quic/transport.js'
 import { relayAddr, visitor } from '../test/support/dht.js'
 import { startPostgres } from '../test/support/postgres.js'
 import { databaseKinds } from './args.js'
@@ -281,6 +282,7 @@ async function runHoneypot(plan: HoneypotPlan): Promise<ScenarioResult> {
     listenHost: '127.0.0.1',
     port: 0,
     announce: [],
+    quic: quicTransport,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
     maxPendingInbound: DEFAULT_MAX_PENDING_INBOUND,
     // Every dialer connects from 127.0.0.1: the per-IP limit (20/s in production) would

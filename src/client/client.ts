@@ -3,7 +3,7 @@
 // (src/cli/client.ts) builds its config from flags; tests build it from literals.
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../lib/logger.js'
 import { ApiClient, type ApiClientOptions } from './api-client.js'
@@ -28,6 +28,9 @@ import type { NetworkFacts } from './report.js'
 import { type QueueEvent, ReportQueue, type ReportQueueOptions } from './report-queue.js'
 import { type LoopEvent, RoundLoop, type RoundLoopOptions } from './round-loop.js'
 import { probeRouter } from './router-probe.js'
+import type { StatusSource } from './status-http.js'
+import type { TraceEvent } from './tracer/index.js'
+import { usableTransports } from './usable-transports.js'
 
 const DEFAULT_TRANSPORTS: readonly PunchTransport[] = ['tcp', 'quic']
 
@@ -60,8 +63,8 @@ export interface PunchrClientConfig {
    * mappings, remove them on exit (port-mapping.ts). @default false
    */
   portMapping?: boolean
-  /** Where /metrics is served; undefined = not at all. */
-  metrics?: { host?: string; port: number }
+  /** Where /metrics is served, and the status page with `status`; undefined = not at all. */
+  metrics?: { host?: string; port: number; status?: StatusSource }
 }
 
 /** Knobs for tests and the lab; production uses the defaults. */
@@ -79,6 +82,8 @@ export interface PunchrClientOptions {
   flushTimeout?: number
   onLoopEvent?: (event: LoopEvent) => void
   onQueueEvent?: (event: QueueEvent) => void
+  /** Every tracer event of every host (the status page tells the attempt running). */
+  onTraceEvent?: (host: PeerId, event: TraceEvent) => void
   log?: Logger
 }
 
@@ -116,7 +121,9 @@ export class PunchrClient {
   }
 
   /** Opens the queue (picking up reports of earlier runs) and starts the hosts; no network yet. */
-  static async create(config: PunchrClientConfig, options: PunchrClientOptions = {}): Promise<PunchrClient> {
+  static async create(wanted: PunchrClientConfig, options: PunchrClientOptions = {}): Promise<PunchrClient> {
+    const transports = await usableTransports(wanted.transports ?? DEFAULT_TRANSPORTS, options.log)
+    const config = { ...wanted, transports }
     let client: PunchrClient | undefined
     const queue = await ReportQueue.open({
       ...options.queue,
@@ -272,6 +279,9 @@ export class PunchrClient {
           : { portMappings: this.portMapper.mappings.bind(this.portMapper) }),
         ...(this.options.tracer === undefined ? {} : { tracer: this.options.tracer }),
       })
+      const onTrace = this.options.onTraceEvent
+      if (onTrace !== undefined)
+        host.tracer.addEventListener('trace', (evt) => onTrace(host.peerId, evt.detail))
       this.hosts.push(host)
     }
   }
@@ -297,9 +307,14 @@ export class PunchrClient {
   }
 
   /** Metrics are a side matter: a port in use (a second client) must not stop the measuring. */
-  private async startMetrics(where: { host?: string; port: number }): Promise<void> {
+  private async startMetrics(where: NonNullable<PunchrClientConfig['metrics']>): Promise<void> {
     try {
-      this.metricsServer = await serveMetrics(this.metrics, where.host ?? DEFAULT_METRICS_HOST, where.port)
+      this.metricsServer = await serveMetrics(
+        this.metrics,
+        where.host ?? DEFAULT_METRICS_HOST,
+        where.port,
+        where.status,
+      )
     } catch (err) {
       this.options.log?.warn(
         { err, port: where.port },

@@ -17,8 +17,8 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { classifyMultiaddr, isRelayAddr } from '../lib/multiaddr.js'
 import { IDENTIFY_MAX_MESSAGE_BYTES } from '../lib/peer-limits.js'
+import { loadQuicTransport } from '../quic/availability.js'
 import { isQuicAddress } from '../quic/multiaddr.js'
-import { quicTransport } from '../quic/transport.js'
 import {
   ADDRESS_DIAL_TIMEOUT_MS,
   BOOTSTRAP_DIAL_TIMEOUT_MS,
@@ -155,7 +155,7 @@ export class MeasuringHost {
       )
     const localAddress = wildcard ? undefined : init.listenHost
     const listen = listenAddrs(init.listenHost, families, transports, init.listenPort, init.quicPort ?? 0)
-    const quic = transports.has('quic') ? quicTransport() : undefined
+    const quic = transports.has('quic') ? (await quicTransportOrThrow())() : undefined
     const ports = () => listeningPorts(transports.has('tcp') ? init.listenPort : undefined, quic?.socket.port)
     const ownMappings = () => mappingsOf(init.portMappings?.() ?? [], ports())
     const node = await createLibp2p({
@@ -486,4 +486,11 @@ export function roleFor(agentVersion: string | undefined, attempt: number): Dial
   if (agentVersion !== undefined && /js-libp2p/i.test(agentVersion)) return 'responder'
   if (agentVersion !== undefined && /rust-libp2p/i.test(agentVersion)) return 'initiator'
   return attempt % 3 === 0 ? 'responder' : 'initiator'
+}
+
+/** Callers drop QUIC from a host's transports first where it cannot load (PunchrClient.create). */
+async function quicTransportOrThrow() {
+  const factory = await loadQuicTransport()
+  if (factory instanceof Error) throw factory
+  return factory
 }

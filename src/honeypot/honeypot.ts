@@ -8,6 +8,7 @@ import { type ConnectionEvent, countCandidates, recordConnectionEvents } from '.
 import type { Database } from '../db/database.js'
 import type { GeoResolver } from '../db/multi-addresses.js'
 import { type Logger, logger } from '../lib/logger.js'
+import { loadQuicTransport } from '../quic/availability.js'
 import { BatchWriter } from './batch-writer.js'
 import {
   DEFAULT_INBOUND_RATE_PER_IP,
@@ -20,6 +21,7 @@ import {
   WRITE_RETRY_INITIAL,
   WRITE_RETRY_MAX,
 } from './constants.js'
+import { Heartbeat } from './heartbeat.js'
 import { type HttpEndpoint, json, serveRoutes } from './http.js'
 import { InboundRecorder } from './inbound.js'
 import { HoneypotMetrics } from './metrics.js'
@@ -72,6 +74,7 @@ export class Honeypot {
   private readonly recorder: InboundRecorder
   private readonly writer: BatchWriter<ConnectionEvent>
   private readonly walker: DhtWalker | undefined
+  private readonly heartbeat: Heartbeat
   private readonly log: Logger
   private http: HttpEndpoint | undefined
   private stopped: Promise<void> | undefined
@@ -106,7 +109,10 @@ export class Honeypot {
       maxBuffer: tuning.writeBufferMax ?? WRITE_BUFFER_MAX,
       retryInitial: tuning.writeRetryInitial ?? WRITE_RETRY_INITIAL,
       retryMax: WRITE_RETRY_MAX,
-      onEvent: this.metrics.onWriterEvent,
+      onEvent: (event) => {
+        this.metrics.onWriterEvent(event)
+        if (event.type === 'written') this.heartbeat.recorded(event.count)
+      },
       log: this.log.child({ part: 'writer' }),
     })
     this.recorder = new InboundRecorder({
@@ -117,6 +123,12 @@ export class Honeypot {
       maxTracked: 2 * config.maxConnections,
       onEvent: (event) => this.writer.push(event),
       onResult: this.metrics.onResult,
+    })
+    this.heartbeat = new Heartbeat({
+      db: deps.db,
+      peerId: node.peerId.toString(),
+      walksEnabled: config.bootstrapPeers.length > 0,
+      log: this.log.child({ part: 'heartbeat' }),
     })
     if (config.bootstrapPeers.length > 0) {
       this.walker = new DhtWalker({
@@ -133,7 +145,14 @@ export class Honeypot {
   /** Builds the node (not started, nothing listens yet). */
   static async create(config: HoneypotConfig, deps: HoneypotDeps): Promise<Honeypot> {
     const tuning = deps.tuning ?? {}
+    const quic = await loadQuicTransport()
+    if (quic instanceof Error)
+      (deps.log ?? logger('honeypot')).warn(
+        { err: quic.message },
+        'listening on TCP only: QUIC cannot run here',
+      )
     const node = await createHoneypotNode({
+      quic: quic instanceof Error ? undefined : quic,
       privateKey: config.privateKey,
       agentVersion: `punchr/honeypot/${config.version}`,
       listenHost: config.listenHost,
@@ -198,6 +217,8 @@ export class Honeypot {
       this.log.info(
         'no bootstrap peers: not walking the DHT; recording peers that find the honeypot on their own',
       )
+    // Once listening: a heartbeat says the honeypot runs.
+    this.heartbeat.start()
     this.walker?.start()
   }
 
@@ -209,6 +230,8 @@ export class Honeypot {
       this.node.removeEventListener('peer:disconnect', this.forgetVisitor)
       this.recorder.stop()
       await this.writer.stop(STOP_FLUSH_TIMEOUT)
+      // After the last events are stored, so that its count includes them.
+      await this.heartbeat.stop()
       await this.http?.close()
       this.log.info('honeypot stopped')
     })()
@@ -234,6 +257,7 @@ export class Honeypot {
 
   private readonly onWalk = (report: Parameters<HoneypotMetrics['onWalk']>[0]): void => {
     this.metrics.onWalk(report)
+    this.heartbeat.walked(report.result)
     const fields = { ...report, nextInSeconds: this.config.walkInterval / 1000 }
     if (report.result === 'ok') this.log.info(fields, 'walk done')
     else this.log.warn(fields, 'walk failed; the next one runs all the same')

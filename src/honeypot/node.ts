@@ -18,7 +18,7 @@ import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { IDENTIFY_MAX_MESSAGE_BYTES } from '../lib/peer-limits.js'
-import { quicTransport } from '../quic/transport.js'
+import type { QuicTransportFactory } from '../quic/availability.js'
 import { DHT_PROTOCOL } from './constants.js'
 
 export type HoneypotServices = {
@@ -38,6 +38,8 @@ export interface HoneypotNodeInit {
   port: number
   /** An IPv6 address to listen on as well (TCP only). */
   listenHost6?: string
+  /** QUIC on the same port as TCP; undefined where QUIC cannot run (TCP only). */
+  quic: QuicTransportFactory | undefined
   /** Extra addresses to advertise (a public address the host itself does not see, behind 1:1 NAT). */
   announce: readonly Multiaddr[]
   maxConnections: number
@@ -63,11 +65,11 @@ export async function createHoneypotNode(init: HoneypotNodeInit): Promise<Libp2p
         `/${ipVersion}/${init.listenHost}/tcp/${init.port}`,
         // Our QUIC transport has one socket (src/quic): IPv6 gets TCP only.
         ...(init.listenHost6 === undefined ? [] : [`/ip6/${init.listenHost6}/tcp/${init.port}`]),
-        `/${ipVersion}/${init.listenHost}/udp/${init.port}/quic-v1`,
+        ...(init.quic === undefined ? [] : [`/${ipVersion}/${init.listenHost}/udp/${init.port}/quic-v1`]),
       ],
       appendAnnounce: init.announce.map(String),
     },
-    transports: [tcp(), quicTransport()],
+    transports: [tcp(), ...(init.quic === undefined ? [] : [init.quic()])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

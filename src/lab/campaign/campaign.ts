@@ -126,6 +126,11 @@ export interface CampaignOptions {
   clientHostCount?: number
   /** Environment for every process, e.g. PUNCHR_LOG_LEVEL. */
   env?: Record<string, string>
+  /**
+   * The punchr that our clients run: a Node binary and the script it starts (an installed
+   * package's bin/punchr.js, say). @default this checkout's dist/src/cli/main.js on this Node
+   */
+  clientCli?: { node: string; script: string }
   /** Human progress lines (the CLI prints them). */
   onProgress?: (line: string) => void
   log?: Logger
@@ -725,7 +730,7 @@ class Campaign {
     return this.process(
       name,
       'client',
-      PUNCHR_CLI,
+      this.options.clientCli?.script ?? PUNCHR_CLI,
       [
         'client',
         '--server',
@@ -749,6 +754,7 @@ class Campaign {
       ],
       { PUNCHR_CLIENT_API_KEY: apiKey },
       onLine,
+      this.options.clientCli?.node,
     )
   }
 
@@ -909,10 +915,12 @@ class Campaign {
     args: string[],
     env: Record<string, string> = {},
     onLine?: (line: string) => void,
+    nodeBinary?: string,
   ): PeerProcess {
     return this.sampled(
       new PeerProcess(this.lab, node, program, script, args, {
         env: { ...this.env, ...env },
+        ...(nodeBinary === undefined ? {} : { node: nodeBinary }),
         logFile: join(this.folder.logs, `${node}-${program}.log`),
         stdoutFile: join(this.folder.logs, `${node}-${program}.out`),
         ...(onLine === undefined ? {} : { onLine }),
