@@ -30,9 +30,9 @@ import type { GeoLookup } from '../lib/geo.js'
 import { createGeoLookup } from '../lib/geo.js'
 import { logger } from '../lib/logger.js'
 import { DEFAULT_BOOTSTRAP_PEERS, peerAddrsFlag } from '../lib/peer-addrs-flag.js'
+import { VERSION } from '../lib/version.js'
 import type { Command } from './main.js'
 import { untilSignal } from './signals.js'
-import { VERSION } from './version.js'
 
 // Default undefined (= none), so that --help shows no empty default.
 const announceFlag: FlagSpec<Multiaddr[] | undefined> = {

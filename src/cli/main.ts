@@ -1,15 +1,18 @@
 import { UserFacingError } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
+import { VERSION } from '../lib/version.js'
 import { runClient } from './client.js'
 import { runExport } from './export.js'
 import { runHoneypot } from './honeypot.js'
 import { runKeys } from './keys.js'
 import { runLab } from './lab.js'
+import { runLogin } from './login.js'
 import { runMigrate } from './migrate.js'
 import { runReport } from './report.js'
 import { runServer } from './server.js'
+import { runService } from './service.js'
+import { runTray } from './tray.js'
 import { runUp } from './up.js'
-import { VERSION } from './version.js'
 
 /** A subcommand: gets its own argv (after the command word) and the environment; returns the exit code. */
 export type Command = (argv: string[], env: Record<string, string | undefined>) => Promise<number>
@@ -30,6 +33,18 @@ const commands: Record<string, { run: Command; summary: string }> = {
   client: {
     run: runClient,
     summary: 'measurement client: hole punches NATed peers and reports every round (--server, --api-key)',
+  },
+  login: {
+    run: runLogin,
+    summary: "store the client's API key (mode 0600 where punchr client looks for it): login <key>",
+  },
+  tray: {
+    run: runTray,
+    summary: "tray / menu-bar app: starts and stops the client, shows the last round and today's rate",
+  },
+  service: {
+    run: runService,
+    summary: 'systemd units: service install|uninstall client|server|honeypot|up [--user] [-- flags]',
   },
   keys: { run: runKeys, summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>' },
   migrate: { run: runMigrate, summary: 'apply database migrations and exit' },

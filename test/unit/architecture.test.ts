@@ -24,6 +24,8 @@ const AREAS = [
   'client/tracer',
   'quic',
   'dashboard',
+  'service',
+  'tray',
   'cli',
   'lab',
 ]
@@ -39,6 +41,10 @@ const RULES: Record<string, readonly string[]> = {
   // The QUIC transport is a libp2p module of its own: nothing of ours but lib.
   quic: ['lib'],
   dashboard: ['lib', 'db'],
+  // A user unit reads the API key where `punchr login` stores it (client/paths.ts).
+  service: ['lib', 'client'],
+  // The tray talks to the client only through its process, its flags and /status.json.
+  tray: ['lib'],
   cli: AREAS,
   lab: AREAS.filter((a) => a !== 'cli'),
 }
