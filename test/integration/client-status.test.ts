@@ -10,7 +10,6 @@
 // refresh, and what it shows instead of the link to another user.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,42 +23,31 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import type { StatusJson } from '../../src/client/status.js'
 import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
 import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
-import { NOBODY, nodeForNobody, SETPRIV } from '../support/as-nobody.js'
+import { nodeForNobody, spawnNodeAsNobody } from '../support/as-nobody.js'
+import { launchChromium, openPage } from '../support/browser.js'
 import { PUNCHR_BIN } from '../support/cli.js'
 import { openTestDatabase } from '../support/databases.js'
 import { newPeer } from '../support/fixtures.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { until } from '../support/until.js'
 
-const CHROMIUM = process.env.PUNCHR_TEST_CHROMIUM ?? '/usr/bin/chromium'
 const nobody = nodeForNobody()
 
 /** GET http://127.0.0.1:<port><path> from a process of another user (nobody), as root can. */
 function getAsNobody(port: number, path: string): Promise<{ status: number; body: string }> {
   const script = `fetch('http://127.0.0.1:${port}${path}').then(async (r) => process.stdout.write(r.status + '\\n' + (await r.text())), (e) => { console.error(e); process.exit(1) })`
-  const child = spawn(
-    SETPRIV,
-    [
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      '--clear-groups',
-      (nobody as { node: string }).node,
-      '-e',
-      script,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawnNodeAsNobody((nobody as { node: string }).node, script, 'pipe')
   let stdout = ''
   let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     stdout += d
   })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d
   })
   return new Promise((resolve, reject) =>
@@ -146,8 +134,6 @@ describe('punchr client status page', { timeout: 180_000 }, () => {
   }
 
   before(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set PUNCHR_TEST_CHROMIUM)`)
     db = await openTestDatabase('pglite')
     t = await startTestServer(db)
     apiKey = await t.addKey('volunteer')
@@ -300,17 +286,10 @@ describe('punchr client status page', { timeout: 180_000 }, () => {
   })
 
   it('the page in Chromium: state, today, the My results link, and it refreshes itself', async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-    })
-    const page = await browser.newPage()
+    browser = await launchChromium()
     const problems: string[] = []
-    page.on('pageerror', (err) => problems.push(`error in the page: ${err.message}`))
-    // A script or style the Content-Security-Policy blocked shows up here.
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text())
-    })
+    // A script or style the Content-Security-Policy blocked is one of them.
+    const page = await openPage(browser, problems)
     await page.goto(`http://127.0.0.1:${port}/`)
     await page.waitForSelector('body[data-load="ready"]', { timeout: 15_000 })
     const field = (name: string) => page.textContent(`[data-field="${name}"]`)

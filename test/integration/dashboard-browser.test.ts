@@ -6,18 +6,18 @@
 // temporary folder, or to docs/img/ with PUNCHR_UPDATE_SCREENSHOTS=1 (so that test runs do
 // not rewrite the committed pictures).
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import type { Database } from '../../src/db/database.js'
+import { launchChromium, openPage } from '../support/browser.js'
 import { type DashboardSeed, seedDashboard } from '../support/dashboard-seed.js'
 import { openTestDatabase } from '../support/databases.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 
-const CHROMIUM = process.env.PUNCHR_TEST_CHROMIUM ?? '/usr/bin/chromium'
 const SCREENSHOTS =
   process.env.PUNCHR_UPDATE_SCREENSHOTS === '1'
     ? fileURLToPath(new URL('../../../docs/img/', import.meta.url))
@@ -90,23 +90,12 @@ describe('dashboard in headless Chromium', () => {
   const problems: string[] = []
 
   before(async () => {
-    // A missing browser fails the suite rather than skipping it, with what to install.
-    if (!existsSync(CHROMIUM))
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set PUNCHR_TEST_CHROMIUM)`)
+    browser = await launchChromium()
     db = await openTestDatabase('pglite')
     seed = await seedDashboard(db)
     t = await startTestServer(db)
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Chromium refuses to start its sandbox as root (CI runs as root).
-      args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-    })
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC' })
-    page.on('pageerror', (err) => problems.push(`error in the page: ${err.message}`))
-    page.on('console', (message) => {
-      // The wrong-key case makes the browser log its 401 on purpose.
-      if (message.type() === 'error' && !/status of 401/.test(message.text())) problems.push(message.text())
-    })
+    // The wrong-key case makes the browser log its 401 on purpose.
+    page = await openPage(browser, problems, /status of 401/)
   })
   after(async () => {
     await browser?.close()

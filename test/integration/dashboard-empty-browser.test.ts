@@ -5,18 +5,18 @@
 // result, it shows the charts. The screenshot goes to a temporary folder, or to docs/img/
 // with PUNCHR_UPDATE_SCREENSHOTS=1.
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import type { Database } from '../../src/db/database.js'
+import { launchChromium, openPage } from '../support/browser.js'
 import { openTestDatabase } from '../support/databases.js'
 import { reportingHost, startTestServer, type TestServer } from '../support/server.js'
 
-const CHROMIUM = process.env.PUNCHR_TEST_CHROMIUM ?? '/usr/bin/chromium'
 const SCREENSHOTS =
   process.env.PUNCHR_UPDATE_SCREENSHOTS === '1'
     ? fileURLToPath(new URL('../../../docs/img/', import.meta.url))
@@ -63,20 +63,10 @@ describe('a new server’s dashboard in headless Chromium', () => {
   const problems: string[] = []
 
   before(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set PUNCHR_TEST_CHROMIUM)`)
+    browser = await launchChromium()
     db = await openTestDatabase('pglite')
     t = await startTestServer(db)
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Chromium refuses to start its sandbox as root (CI runs as root).
-      args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-    })
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC' })
-    page.on('pageerror', (err) => problems.push(`error in the page: ${err.message}`))
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text())
-    })
+    page = await openPage(browser, problems)
   })
   after(async () => {
     await browser?.close()

@@ -4,12 +4,11 @@
 // only: setpriv starts one as nobody) is that user's. The tables' parsing and the doubtful
 // cases are unit tests (test/unit/loopback-peer-uid.test.ts).
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import net from 'node:net'
 import { after, describe, it } from 'node:test'
 import { isOwnUserPeer, loopbackPeerUid } from '../../src/client/loopback-peer-uid.js'
-import { NOBODY, nodeForNobody, SETPRIV } from '../support/as-nobody.js'
+import { NOBODY, nodeForNobody, spawnNodeAsNobody } from '../support/as-nobody.js'
 import { hasIpv6Loopback } from '../support/ipv6.js'
 
 const nobody = nodeForNobody()
@@ -74,20 +73,9 @@ describe('loopback peer uid of real sockets', {
     const server = await lookupServer('127.0.0.1')
     servers.push(server)
     const script = `const s = require('node:net').connect(${server.port}, '127.0.0.1'); s.on('data', () => s.end()); setTimeout(() => process.exit(3), 10000).unref()`
-    const child = spawn(
-      SETPRIV,
-      [
-        `--reuid=${NOBODY}`,
-        `--regid=${NOBODY}`,
-        '--clear-groups',
-        (nobody as { node: string }).node,
-        '-e',
-        script,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    )
+    const child = spawnNodeAsNobody((nobody as { node: string }).node, script, 'ignore')
     let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d
     })
     const exited = new Promise<number | null>((r) => child.once('exit', r))

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
 /** The unprivileged user tests run "another user's" processes as. */
@@ -26,4 +26,11 @@ export function nodeForNobody(): { node: string } | { skip: string } {
     if (probe.status === 0) return { node }
   }
   return { skip: 'no Node binary that the user nobody may run' }
+}
+
+/** Runs `node -e script` as nobody; stderr is piped (for the failure message), stdout as asked. */
+export function spawnNodeAsNobody(node: string, script: string, stdout: 'pipe' | 'ignore'): ChildProcess {
+  return spawn(SETPRIV, [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', node, '-e', script], {
+    stdio: ['ignore', stdout, 'pipe'],
+  })
 }

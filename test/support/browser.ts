@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs'
+import { type Browser, chromium, type Page } from 'playwright-core'
+
+/** Debian's Chromium; PUNCHR_TEST_CHROMIUM names another. */
+export const CHROMIUM = process.env.PUNCHR_TEST_CHROMIUM ?? '/usr/bin/chromium'
+
+/** Headless Chromium. A missing browser fails the suite rather than skipping it, with what to install. */
+export function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set PUNCHR_TEST_CHROMIUM)`)
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    // Chromium refuses to start its sandbox as root (CI runs as root).
+    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+  })
+}
+
+/**
+ * A page (1280×900, UTC) whose script errors and console errors (a failed load, a script the
+ * Content-Security-Policy blocked) are pushed to `problems`, but for console errors that
+ * `expected` matches (a test that provokes a 401, say).
+ */
+export async function openPage(browser: Browser, problems: string[], expected?: RegExp): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC' })
+  page.on('pageerror', (err) => problems.push(`error in the page: ${err.message}`))
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !(expected?.test(message.text()) ?? false))
+      problems.push(message.text())
+  })
+  return page
+}
