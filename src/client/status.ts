@@ -7,6 +7,7 @@
 // /status.json is a contract with other programs: fields may be added, never renamed or removed
 // (docs/CONFIG.md, "Status page").
 import type { PeerId } from '@libp2p/interface'
+import type { ClientState } from '../lib/client-state.js'
 import { classifyMultiaddr, filterTransport, parseMultiaddrBytes } from '../lib/multiaddr.js'
 import type { ClassifiedError } from './api-errors.js'
 import type { QueueDepth, QueueEvent } from './report-queue.js'
@@ -14,9 +15,6 @@ import { short } from './round-log.js'
 import type { LoopEvent } from './round-loop.js'
 import { MinuteCounts, type OutcomeTally, tally } from './status-counts.js'
 import type { TraceEvent } from './tracer/index.js'
-
-export const CLIENT_STATES = ['starting', 'measuring', 'waiting', 'stopping', 'stopped', 'error'] as const
-export type ClientState = (typeof CLIENT_STATES)[number]
 
 export interface LastRound {
   finishedAt: string

@@ -2,8 +2,7 @@
 // tray. The shape is checked field by field: the tray may meet an older or newer client, and
 // a wrong field must give a clear "status unavailable" rather than a crash or a wrong icon.
 
-export const CLIENT_STATES = ['starting', 'measuring', 'waiting', 'stopping', 'stopped', 'error'] as const
-export type ClientState = (typeof CLIENT_STATES)[number]
+import { CLIENT_STATES, type ClientState } from '../lib/client-state.js'
 
 export interface LastRound {
   finishedAt: Date

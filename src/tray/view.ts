@@ -1,8 +1,10 @@
 // What the tray shows, as a pure function of what it knows: the client child's process state
 // and the last status.json it read. Kept apart from the helper and the child so the rules
 // (which icon, which words) are tested without a display.
+
+import type { ClientState } from '../lib/client-state.js'
 import type { ClientProcessState } from './client-process.js'
-import type { ClientState, ClientStatus } from './status.js'
+import type { ClientStatus } from './status.js'
 
 /** The four icons. */
 export type IconState = 'measuring' | 'waiting' | 'stopped' | 'error'

@@ -17,14 +17,12 @@ import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { PUNCHR_BIN } from '../support/cli.js'
 import { openTestDatabase } from '../support/databases.js'
 import { newPeer } from '../support/fixtures.js'
+import { seenByHoneypot } from '../support/honeypot-seed.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 
 const mode = async (path: string) => ((await stat(path)).mode & 0o777).toString(8)
@@ -78,22 +76,10 @@ describe('first run and punchr login', { timeout: 180_000 }, () => {
 
   /** One round against the test server with the key the client finds by itself. */
   const measureOnce = async (env: Record<string, string>, extra: string[] = [], input?: string) => {
-    const remote = await newPeer()
-    const addr = classifyMultiaddr(
-      multiaddr(`${relay.getMultiaddrs()[0]!.toString()}/p2p-circuit/p2p/${remote.id}`),
-    )
-    await recordConnectionEvent(
-      db,
-      {
-        remoteId: remote.id,
-        agentVersion: 'js-libp2p (login test)',
-        protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
-        listenAddrs: [addr],
-        connectionAddr: addr,
-        openedAt: new Date(),
-      },
-      () => ({ country: null, asn: null }),
-    )
+    await seenByHoneypot(db, await newPeer(), {
+      through: relay.getMultiaddrs()[0]!.toString(),
+      agentVersion: 'js-libp2p (login test)',
+    })
     return punchr(
       [
         'client',

@@ -21,18 +21,17 @@ import { identify } from '@libp2p/identify'
 import type { Libp2p } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Browser } from 'playwright-core'
 import type { StatusJson } from '../../src/client/status.js'
-import { recordConnectionEvent } from '../../src/db/connection-events.js'
 import type { Database } from '../../src/db/database.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { nodeForNobody, spawnNodeAsNobody } from '../support/as-nobody.js'
 import { launchChromium, openPage } from '../support/browser.js'
 import { PUNCHR_BIN } from '../support/cli.js'
 import { openTestDatabase } from '../support/databases.js'
 import { newPeer } from '../support/fixtures.js'
+import { seenByHoneypot } from '../support/honeypot-seed.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { until } from '../support/until.js'
 
@@ -62,20 +61,10 @@ function getAsNobody(port: number, path: string): Promise<{ status: number; body
 /** Records `count` fresh remotes that are reachable only through `relay` (they are not). */
 async function seedUnreachableRemotes(db: Database, relay: Multiaddr, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const remote = await newPeer()
-    const addr = classifyMultiaddr(multiaddr(`${relay.toString()}/p2p-circuit/p2p/${remote.id}`))
-    await recordConnectionEvent(
-      db,
-      {
-        remoteId: remote.id,
-        agentVersion: 'js-libp2p (status test)',
-        protocols: ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
-        listenAddrs: [addr],
-        connectionAddr: addr,
-        openedAt: new Date(),
-      },
-      () => ({ country: null, asn: null }),
-    )
+    await seenByHoneypot(db, await newPeer(), {
+      through: relay.toString(),
+      agentVersion: 'js-libp2p (status test)',
+    })
   }
 }
 

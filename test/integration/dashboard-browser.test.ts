@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import type { Database } from '../../src/db/database.js'
-import { launchChromium, openPage } from '../support/browser.js'
+import { launchChromium, openPage, reload } from '../support/browser.js'
 import { type DashboardSeed, seedDashboard } from '../support/dashboard-seed.js'
 import { openTestDatabase } from '../support/databases.js'
 import { startTestServer, type TestServer } from '../support/server.js'
@@ -22,21 +22,6 @@ const SCREENSHOTS =
   process.env.PUNCHR_UPDATE_SCREENSHOTS === '1'
     ? fileURLToPath(new URL('../../../docs/img/', import.meta.url))
     : mkdtempSync(join(tmpdir(), 'punchr-screenshots-'))
-
-/** What the tests touch of the page's globals (this file is compiled without the DOM's types). */
-interface PageGlobals {
-  document: { body: { dataset: Record<string, string | undefined> } }
-}
-
-/** Runs `action` and waits until the page has loaded its data again (ready or error). */
-async function reload(page: Page, action: () => Promise<unknown>): Promise<string> {
-  await page.evaluate(() => {
-    ;(globalThis as unknown as PageGlobals).document.body.dataset.state = 'stale'
-  })
-  await action()
-  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 15_000 })
-  return (await page.getAttribute('body', 'data-state')) ?? ''
-}
 
 /** The "Numbers" table under a chart, as text cells. */
 function numbers(page: Page, chart: string): Promise<string[][]> {

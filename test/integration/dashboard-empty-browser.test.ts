@@ -6,14 +6,14 @@
 // with PUNCHR_UPDATE_SCREENSHOTS=1.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import type { Database } from '../../src/db/database.js'
-import { launchChromium, openPage } from '../support/browser.js'
+import { VERSION } from '../../src/lib/version.js'
+import { launchChromium, openPage, reload } from '../support/browser.js'
 import { openTestDatabase } from '../support/databases.js'
 import { reportingHost, startTestServer, type TestServer } from '../support/server.js'
 
@@ -22,22 +22,6 @@ const SCREENSHOTS =
     ? fileURLToPath(new URL('../../../docs/img/', import.meta.url))
     : mkdtempSync(join(tmpdir(), 'punchr-screenshots-'))
 /** The package version (this file runs as dist/test/integration/…). */
-const VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version
-
-/** What the test touches of the page's globals (this file is compiled without the DOM's types). */
-interface PageGlobals {
-  document: { body: { dataset: Record<string, string | undefined> } }
-}
-
-/** Runs `action` and waits until the page has loaded its data again (ready or error). */
-async function reload(page: Page, action: () => Promise<unknown>): Promise<string> {
-  await page.evaluate(() => {
-    ;(globalThis as unknown as PageGlobals).document.body.dataset.state = 'stale'
-  })
-  await action()
-  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 15_000 })
-  return (await page.getAttribute('body', 'data-state')) ?? ''
-}
 
 /** Each step of the checklist: [step, done, its state label]. */
 function steps(page: Page): Promise<[string, string, string][]> {

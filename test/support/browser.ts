@@ -29,3 +29,18 @@ export async function openPage(browser: Browser, problems: string[], expected?: 
   })
   return page
 }
+
+/** What the dashboard tests touch of the page's globals (this file is compiled without the DOM's types). */
+interface PageGlobals {
+  document: { body: { dataset: Record<string, string | undefined> } }
+}
+
+/** Runs `action` and waits until the dashboard has loaded its data again (ready or error). */
+export async function reload(page: Page, action: () => Promise<unknown>): Promise<string> {
+  await page.evaluate(() => {
+    ;(globalThis as unknown as PageGlobals).document.body.dataset.state = 'stale'
+  })
+  await action()
+  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 15_000 })
+  return (await page.getAttribute('body', 'data-state')) ?? ''
+}

@@ -17,6 +17,10 @@ export interface SeenOptions {
   minutesAgo?: number
   /** The address the remote connected from. @default its first relay address */
   connectionAddr?: string
+  /** A real relay's address: the remote's one relay address is through it (instead of `relays`). */
+  through?: string
+  /** @default 'kubo/0.25.0' */
+  agentVersion?: string
 }
 
 /**
@@ -28,16 +32,15 @@ export async function seenByHoneypot(
   remote: TestPeer,
   options: SeenOptions = {},
 ): Promise<string[]> {
-  const relays =
-    typeof options.relays === 'object'
-      ? options.relays
-      : await Promise.all(Array.from({ length: options.relays ?? 1 }, () => newPeer()))
-  const addrs = relays.map((relay, i) => relayAddr(relay, remote, i + 1))
+  const addrs =
+    options.through === undefined
+      ? (await relaysOf(options)).map((relay, i) => relayAddr(relay, remote, i + 1))
+      : [`${options.through}/p2p-circuit/p2p/${remote.id}`]
   await recordConnectionEvent(
     db,
     {
       remoteId: remote.id,
-      agentVersion: 'kubo/0.25.0',
+      agentVersion: options.agentVersion ?? 'kubo/0.25.0',
       protocols: options.protocols ?? ['/ipfs/id/1.0.0', '/libp2p/dcutr'],
       listenAddrs: addrs.map((a) => classifyMultiaddr(multiaddr(a))),
       connectionAddr: connectionAddrOf(options.connectionAddr ?? addrs[0]),
@@ -46,6 +49,12 @@ export async function seenByHoneypot(
     () => ({ country: null, asn: null }),
   )
   return addrs
+}
+
+function relaysOf(options: SeenOptions): Promise<TestPeer[]> {
+  return typeof options.relays === 'object'
+    ? Promise.resolve(options.relays)
+    : Promise.all(Array.from({ length: options.relays ?? 1 }, () => newPeer()))
 }
 
 function connectionAddrOf(addr: string | undefined) {

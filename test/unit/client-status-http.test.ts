@@ -91,15 +91,19 @@ function get(
   })
 }
 
-describe('status page over HTTP', () => {
-  let server: MetricsServer
-  const status = new ClientStatus({
+/** A client's status whose My results link carries the key pk_secret. */
+const statusWithKey = () =>
+  new ClientStatus({
     version: '9.9.9',
     server: '127.0.0.1:10000',
     dashboardUrl: 'http://127.0.0.1:10001',
     myResultsUrl: 'http://127.0.0.1:10001/#key=pk_secret',
     apiKeyFile: '/home/v/.config/punchr/api.key',
   })
+
+describe('status page over HTTP', () => {
+  let server: MetricsServer
+  const status = statusWithKey()
 
   before(async () => {
     // The real check: these requests come from this process, so from our own user.
@@ -150,13 +154,7 @@ describe('status page over HTTP', () => {
 })
 
 describe('status page for another user of the machine', () => {
-  const status = new ClientStatus({
-    version: '9.9.9',
-    server: '127.0.0.1:10000',
-    dashboardUrl: 'http://127.0.0.1:10001',
-    myResultsUrl: 'http://127.0.0.1:10001/#key=pk_secret',
-    apiKeyFile: '/home/v/.config/punchr/api.key',
-  })
+  const status = statusWithKey()
   const servers: MetricsServer[] = []
   after(() => Promise.all(servers.map((s) => s.close())))
 

@@ -10,11 +10,12 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { ClassifiedError } from '../../src/client/api-errors.js'
 import type { LoopEvent } from '../../src/client/round-loop.js'
-import { CLIENT_STATES, ClientStatus } from '../../src/client/status.js'
+import { ClientStatus } from '../../src/client/status.js'
 import { MAX_BUCKETS, MINUTE_MS, MinuteCounts, tally } from '../../src/client/status-counts.js'
 import { lastHourSummary } from '../../src/client/status-summary.js'
 import type { TraceEvent } from '../../src/client/tracer/index.js'
 import { LatencyMeasurementSchema, TrackHolePunchRequestSchema } from '../../src/gen/punchr_pb.js'
+import { CLIENT_STATES } from '../../src/lib/client-state.js'
 import { PROTOCOL_CODES } from '../../src/lib/multiaddr.js'
 
 const HOST = peerIdFromString('12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK')
