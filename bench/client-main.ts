@@ -1,16 +1,27 @@
-// `npm run bench -- --client`: memory and CPU of `punchr client` as volunteers run it, per host
-// count (the default one among them), measured in the NAT lab by the campaign runner's /proc
-// sampler:
-//   idle  — no remote to measure: the client registers its hosts and asks again every 30 s;
+// `npm run bench -- --client`: memory and CPU of `punchr client` as volunteers run it, summed
+// over its whole process tree, per host count (the default one among them), measured in the
+// NAT lab by the campaign runner's /proc sampler:
+//   idle  — no remote to measure: the client registers its hosts and asks again every 30 s
+//           (its default wait);
 //   busy  — cone ↔ cone rounds back to back against one js-libp2p remote.
-// Root and Linux only (network namespaces). Writes the "Client" section of docs/benchmarks.md.
+// Each phase runs in two setups, one run each:
+//   before — as a volunteer's client ran until the footprint work: the JavaScript launcher
+//            (bin/punchr.js) started by the machine's Node, which stays beside the Node 22 child,
+//            and Node's default heap and allocator settings;
+//   after  — the shell launcher (bin/punchr, exec) and the client's runtime settings
+//            (src/cli/client-runtime.ts).
+// `--leak` instead runs the default setup long (an hour idle, 500 busy rounds) and compares the
+// first and the last tenth of its RSS samples.
+// Root and Linux only (network namespaces). Writes its section of docs/benchmarks.md.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { DEFAULT_HOST_COUNT } from '../src/client/constants.js'
-import { runCampaign } from '../src/lab/campaign/campaign.js'
+import { CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime.js'
+import { DEFAULT_HOST_COUNT, NOT_FOUND_WAIT_MS } from '../src/client/constants.js'
+import { type CampaignOptions, runCampaign } from '../src/lab/campaign/campaign.js'
 import type { ResourceUsage } from '../src/lab/campaign/resources.js'
 import { labUnavailableReason } from '../src/lab/preflight.js'
 import { validateScenario } from '../src/lab/scenario.js'
@@ -18,21 +29,30 @@ import { positiveNumber } from './args.js'
 import { writeDocs } from './report.js'
 
 const HEADING = '## Client: memory and CPU'
+const LEAK_HEADING = '## Client: leak check'
 const DEFAULT_HOST_COUNTS = [1, DEFAULT_HOST_COUNT, 2 * DEFAULT_HOST_COUNT]
-const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--hosts <n[,n…]>] [--no-write]
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--hosts <n[,n…]>] [--setups before,after] [--leak] [--no-write]
 
-  --idle <s>       seconds of the idle phase (default 120)
-  --rounds <n>     cone ↔ cone rounds of the busy phase (default 40)
-  --hosts <n,…>    hosts per client, one idle and one busy phase each
+  --idle <s>       seconds of the idle phase (default 120; with --leak 3600)
+  --rounds <n>     cone ↔ cone rounds of the busy phase (default 40; with --leak 500)
+  --hosts <n,…>    hosts per client, one idle and one busy phase each per setup
                    (default ${DEFAULT_HOST_COUNTS.join(',')}; ${DEFAULT_HOST_COUNT} is the client's default)
+  --setups <s,…>   before (JavaScript launcher on the machine's Node, Node's defaults),
+                   after (shell launcher, the client's runtime settings); default both
+  --phases <p,…>   idle, busy or both (default both)
+  --leak           one long idle and one long busy phase of the after setup at ${DEFAULT_HOST_COUNT} hosts
   --no-write       do not update docs/benchmarks.md`
 
 const { values } = parseArgs({
   options: {
     client: { type: 'boolean' },
-    idle: { type: 'string', default: '120' },
-    rounds: { type: 'string', default: '40' },
-    hosts: { type: 'string', default: DEFAULT_HOST_COUNTS.join(',') },
+    idle: { type: 'string' },
+    rounds: { type: 'string' },
+    hosts: { type: 'string' },
+    setups: { type: 'string', default: 'before,after' },
+    phases: { type: 'string', default: 'idle,busy' },
+    leak: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -46,11 +66,34 @@ if (unavailable !== undefined) {
   console.error(`the client benchmark runs in the NAT lab: ${unavailable}`)
   process.exit(2)
 }
-const idleSeconds = positiveNumber(values.idle, 120, '--idle', USAGE)
-const rounds = Math.round(positiveNumber(values.rounds, 40, '--rounds', USAGE))
-const hostCounts = values.hosts
+const leak = values.leak
+const idleSeconds = positiveNumber(values.idle, leak ? 3600 : 120, '--idle', USAGE)
+const rounds = Math.round(positiveNumber(values.rounds, leak ? 500 : 40, '--rounds', USAGE))
+const hostCounts = (values.hosts ?? (leak ? String(DEFAULT_HOST_COUNT) : DEFAULT_HOST_COUNTS.join(',')))
   .split(',')
   .map((n) => Math.round(positiveNumber(n, DEFAULT_HOST_COUNT, '--hosts', USAGE)))
+
+type SetupName = 'before' | 'after'
+const SETUPS: Record<SetupName, { describe: string; options: Pick<CampaignOptions, 'clientCli' | 'env'> }> = {
+  before: {
+    describe: "bin/punchr.js on the machine's Node (it stays beside the Node 22 child), Node's defaults",
+    options: {
+      clientCli: { node: machineNode(), script: join(ROOT, 'bin', 'punchr.js') },
+      env: { [CLIENT_RUNTIME_ENV]: 'node' },
+    },
+  },
+  after: {
+    describe: "bin/punchr (sh, exec) and the client's runtime settings",
+    options: { clientCli: { node: '/bin/sh', script: join(ROOT, 'bin', 'punchr') }, env: {} },
+  },
+}
+const setups = (leak ? 'after' : values.setups).split(',').map((name) => {
+  if (name !== 'before' && name !== 'after') {
+    console.error(`--setups: unknown setup '${name}'\n\n${USAGE}`)
+    process.exit(2)
+  }
+  return name as SetupName
+})
 
 const outDir = mkdtempSync(join(tmpdir(), 'punchr-client-bench-'))
 process.on('exit', () => rmSync(outDir, { recursive: true, force: true }))
@@ -60,92 +103,181 @@ const home = (name: string, role: 'client' | 'remote') => ({
   hosts: [{ name, role }],
 })
 
-interface HostCountRun {
-  hosts: number
-  idle: ResourceUsage
-  busy: ResourceUsage
-  stored: number
-  agree: number
+const phases = values.phases.split(',')
+if (phases.length === 0 || phases.some((p) => p !== 'idle' && p !== 'busy')) {
+  console.error(`--phases: idle, busy or both\n\n${USAGE}`)
+  process.exit(2)
 }
 
-const runs: HostCountRun[] = []
-for (const hosts of hostCounts) {
-  const options = { outDir, clientHostCount: hosts, env: { PUNCHR_LOG_LEVEL: 'warn' } }
-  console.log(`idle phase: one client with ${hosts} hosts and no remote, ${idleSeconds} s …`)
-  const idle = await runCampaign(
-    validateScenario({
-      name: `bench-client-idle-${hosts}`,
-      homes: [home('client', 'client')],
-      durationSeconds: idleSeconds,
-    }),
-    options,
-  )
-  console.log(`busy phase: ${rounds} cone ↔ cone rounds with ${hosts} hosts …`)
-  const busy = await runCampaign(
-    validateScenario({
-      name: `bench-client-busy-${hosts}`,
-      homes: [home('client', 'client'), home('remote', 'remote')],
-      rounds,
-    }),
-    options,
-  )
-  const stored = busy.verdict.rounds.length
-  // The figures stand even when a round disagrees (LAB.md: one host measuring one js remote
-  // back to back now and then loses a TCP round); say so, and fail only a phase that hardly ran.
-  if (!busy.ok)
-    console.error(
-      `${hosts} hosts: the busy phase disagreed with the lab:\n${busy.verdict.problems.join('\n')}`,
-    )
-  if (busy.verdict.agree < 0.9 * rounds) {
-    console.error(
-      `${hosts} hosts: only ${busy.verdict.agree} of ${rounds} rounds as expected:\n${busy.table}`,
-    )
-    process.exit(1)
-  }
-  runs.push({
-    hosts,
-    idle: need(idle.resources['client-client'], `idle client with ${hosts} hosts`),
-    busy: need(busy.resources['client-client'], `busy client with ${hosts} hosts`),
-    stored,
-    agree: busy.verdict.agree,
-  })
+interface PhaseRun {
+  setup: SetupName
+  hosts: number
+  idle?: ResourceUsage
+  busy?: { usage: ResourceUsage; stored: number; agree: number }
 }
+
+const runs: PhaseRun[] = []
+for (const hosts of hostCounts)
+  for (const setup of setups) {
+    const { clientCli, env } = SETUPS[setup].options
+    const options: CampaignOptions = {
+      outDir,
+      clientHostCount: hosts,
+      env: { PUNCHR_LOG_LEVEL: 'warn', ...env },
+      ...(clientCli === undefined ? {} : { clientCli }),
+    }
+    const run: PhaseRun = { setup, hosts }
+    if (phases.includes('idle')) {
+      console.log(`${setup}: idle phase, one client with ${hosts} hosts and no remote, ${idleSeconds} s …`)
+      const idle = await runCampaign(
+        validateScenario({
+          name: `bench-client-idle-${setup}-${hosts}`,
+          homes: [home('client', 'client')],
+          durationSeconds: idleSeconds,
+        }),
+        { ...options, noRemoteWaitSeconds: NOT_FOUND_WAIT_MS / 1000 },
+      )
+      run.idle = need(idle.resources['client-client'], `idle client with ${hosts} hosts (${setup})`)
+    }
+    if (phases.includes('busy')) {
+      console.log(`${setup}: busy phase, ${rounds} cone ↔ cone rounds with ${hosts} hosts …`)
+      const busy = await runCampaign(
+        validateScenario({
+          name: `bench-client-busy-${setup}-${hosts}`,
+          homes: [home('client', 'client'), home('remote', 'remote')],
+          rounds,
+        }),
+        options,
+      )
+      // The figures stand even when a round disagrees (LAB.md: one host measuring one js remote
+      // back to back now and then loses a TCP round); say so, and fail only a phase that hardly ran.
+      if (!busy.ok)
+        console.error(
+          `${hosts} hosts (${setup}): the busy phase disagreed with the lab:\n${busy.verdict.problems.join('\n')}`,
+        )
+      if (busy.verdict.agree < 0.9 * rounds) {
+        console.error(
+          `${hosts} hosts (${setup}): only ${busy.verdict.agree} of ${rounds} rounds as expected:\n${busy.table}`,
+        )
+        process.exit(1)
+      }
+      run.busy = {
+        usage: need(busy.resources['client-client'], `busy client with ${hosts} hosts (${setup})`),
+        stored: busy.verdict.rounds.length,
+        agree: busy.verdict.agree,
+      }
+    }
+    runs.push(run)
+  }
 
 const cpuModel = cpus()[0]?.model.trim() ?? 'unknown CPU'
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
-const percent = (p: number | undefined) => (p === undefined ? '–' : `${p.toFixed(1)} %`)
-const row = (hosts: number, phase: string, u: ResourceUsage, perRound: string) =>
-  `| ${hosts} | ${phase} | ${u.wallSeconds.toFixed(0)} s | ${u.rssMeanMiB.toFixed(0)} MiB | ${u.rssPeakMiB.toFixed(0)} MiB | ${percent(u.cpuPercent)} | ${percent(u.steadyCpuPercent)} | ${perRound} |`
-const byDefault = runs.find((r) => r.hosts === DEFAULT_HOST_COUNT) ?? runs[0]!
-const goMiB = 100 / 1.048576
-const section = `${HEADING}
+const measured = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version} (the machine's: ${machineNodeVersion()}); commit ${commit}.`
+const command = `sudo npm run bench -- ${process.argv.slice(2).join(' ')}`
+const percent = (p: number | undefined) => (p === undefined ? '–' : `${p.toFixed(2)} %`)
+const mib = (n: number) => `${n.toFixed(0)} MiB`
+const section = leak ? leakSection() : footprintSection()
+console.log(`\n${section}`)
+if (!values['no-write']) console.log(`written to ${writeDocs(section, leak ? LEAK_HEADING : HEADING)}`)
 
-Command: \`sudo npm run bench -- --client${process.argv.includes('--hosts') ? ` --hosts ${values.hosts}` : ''}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`, sampler \`src/lab/campaign/resources.ts\`.
+function footprintSection(): string {
+  const row = (r: PhaseRun, phase: string, u: ResourceUsage, perRound: string) =>
+    `| ${r.hosts} | ${r.setup} | ${phase} | ${u.wallSeconds.toFixed(0)} s | ${mib(u.rssMeanMiB)} | ${mib(u.rssPeakMiB)} | ${percent(u.cpuPercent)} | ${percent(u.steadyCpuPercent)} | ${perRound} |`
+  const ratios = hostCounts.flatMap((hosts) => {
+    const before = runs.find((r) => r.hosts === hosts && r.setup === 'before')
+    const after = runs.find((r) => r.hosts === hosts && r.setup === 'after')
+    if (before === undefined || after === undefined) return []
+    const ratio = (a: number, b: number | undefined) =>
+      b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`
+    const idleCpu = (u: ResourceUsage) => u.steadyCpuPercent ?? u.cpuPercent
+    const cells = [
+      ...(after.idle === undefined || before.idle === undefined
+        ? ['–', '–', '–']
+        : [
+            ratio(after.idle.rssMeanMiB, before.idle.rssMeanMiB),
+            ratio(after.idle.rssPeakMiB, before.idle.rssPeakMiB),
+            ratio(idleCpu(after.idle), idleCpu(before.idle)),
+          ]),
+      ...(after.busy === undefined || before.busy === undefined
+        ? ['–', '–', '–']
+        : [
+            ratio(after.busy.usage.rssMeanMiB, before.busy.usage.rssMeanMiB),
+            ratio(after.busy.usage.rssPeakMiB, before.busy.usage.rssPeakMiB),
+            ratio(perRoundMs(after.busy), perRoundMs(before.busy)),
+          ]),
+    ]
+    return [`| ${hosts} | ${cells.join(' | ')} |`]
+  })
+  const afterIdle = runs.filter((r) => r.setup === 'after' && r.idle !== undefined)
+  const perHost =
+    afterIdle.length > 1
+      ? ` Per host (after), from ${afterIdle[0]!.hosts} to ${afterIdle.at(-1)!.hosts} hosts: idle RSS grows by ${((afterIdle.at(-1)!.idle!.rssMeanMiB - afterIdle[0]!.idle!.rssMeanMiB) / Math.max(1, afterIdle.at(-1)!.hosts - afterIdle[0]!.hosts)).toFixed(2)} MiB a host.`
+      : ''
+  return `${HEADING}
 
-Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; commit ${commit}. One \`punchr client\` process (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second (RSS mean of the samples, peak = the kernel's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every 2 s (the lab's \`--no-remote-wait\`; the default 30 s would idle even less). Busy: ${rounds} cone ↔ cone rounds back to back against one js-libp2p remote, start-up included.
+Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`, sampler \`src/lab/campaign/resources.ts\`; what the figures are made of: [FOOTPRINT.md](FOOTPRINT.md).
 
-| hosts | phase | sampled | RSS mean | RSS peak | CPU | CPU after the first 30 s | CPU per round |
-|--:|---|--:|--:|--:|--:|--:|--:|
+${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: **before** — ${SETUPS.before.describe}; **after** — ${SETUPS.after.describe}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default). Busy: ${rounds} cone ↔ cone rounds back to back against one js-libp2p remote, start-up included. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
+
+| hosts | setup | phase | sampled | RSS mean | RSS peak | CPU | CPU after the first 30 s | CPU per round |
+|--:|---|---|--:|--:|--:|--:|--:|--:|
 ${runs
   .flatMap((r) => [
-    row(r.hosts, 'idle', r.idle, '–'),
-    row(
-      r.hosts,
-      `busy (${r.agree} of ${r.stored} rounds as expected)`,
-      r.busy,
-      `${((r.busy.cpuSeconds / Math.max(1, r.stored)) * 1000).toFixed(0)} ms`,
-    ),
+    ...(r.idle === undefined ? [] : [row(r, 'idle', r.idle, '–')]),
+    ...(r.busy === undefined
+      ? []
+      : [
+          row(
+            r,
+            `busy (${r.busy.agree} of ${r.busy.stored} rounds as expected)`,
+            r.busy.usage,
+            `${perRoundMs(r.busy).toFixed(0)} ms`,
+          ),
+        ]),
   ])
   .join('\n')}
+${
+  ratios.length === 0
+    ? ''
+    : `
+After ÷ before, in the same run:
 
-The Go punchr client's published figures are about 100 MB of memory and 2.5 % CPU. Ratios against them, at the default ${byDefault.hosts} hosts: idle RSS ${(byDefault.idle.rssMeanMiB / goMiB).toFixed(2)}×, busy peak RSS ${(byDefault.busy.rssPeakMiB / goMiB).toFixed(2)}×; idle CPU after start-up ${((byDefault.idle.steadyCpuPercent ?? byDefault.idle.cpuPercent) / 2.5).toFixed(2)}× (the Go figure is for its default round pacing, ours back to back in the busy phase, so only the idle ratio compares like with like).${
-  runs.length > 1
-    ? ` Per host, from ${runs[0]!.hosts} to ${runs.at(-1)!.hosts} hosts: idle RSS grows by ${((runs.at(-1)!.idle.rssMeanMiB - runs[0]!.idle.rssMeanMiB) / Math.max(1, runs.at(-1)!.hosts - runs[0]!.hosts)).toFixed(1)} MiB a host.`
-    : ''
-}
+| hosts | idle RSS mean | idle RSS peak | idle CPU after 30 s | busy RSS mean | busy RSS peak | busy CPU per round |
+|--:|--:|--:|--:|--:|--:|--:|
+${ratios.join('\n')}
 `
-console.log(`\n${section}`)
-if (!values['no-write']) console.log(`written to ${writeDocs(section, HEADING)}`)
+}
+The original Go client's published figures are about 100 MB of memory and 2.5 % CPU.${perHost}
+`
+}
+
+function leakSection(): string {
+  const row = (r: PhaseRun, phase: string, u: ResourceUsage) => {
+    const d = u.rssDrift
+    return `| ${r.hosts} | ${phase} | ${u.wallSeconds.toFixed(0)} s | ${mib(u.rssMeanMiB)} | ${mib(u.rssPeakMiB)} | ${d === undefined ? '–' : `${d.firstMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${d.lastMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${(d.lastMiB - d.firstMiB).toFixed(1)} MiB`} | ${percent(u.steadyCpuPercent)} |`
+  }
+  return `${LEAK_HEADING}
+
+Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`.
+
+${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first.
+
+| hosts | phase | sampled | RSS mean | RSS peak | first tenth | last tenth | last − first | CPU after the first 30 s |
+|--:|---|--:|--:|--:|--:|--:|--:|--:|
+${runs
+  .flatMap((r) => [
+    ...(r.idle === undefined ? [] : [row(r, 'idle', r.idle)]),
+    ...(r.busy === undefined
+      ? []
+      : [row(r, `busy, ${r.busy.stored} rounds (${r.busy.agree} as expected)`, r.busy.usage)]),
+  ])
+  .join('\n')}
+`
+}
+
+function perRoundMs(busy: NonNullable<PhaseRun['busy']>): number {
+  return (busy.usage.cpuSeconds / Math.max(1, busy.stored)) * 1000
+}
 
 function need(usage: ResourceUsage | undefined, what: string): ResourceUsage {
   if (usage === undefined) {
@@ -153,4 +285,20 @@ function need(usage: ResourceUsage | undefined, what: string): ResourceUsage {
     process.exit(1)
   }
   return usage
+}
+
+/** The machine's own Node (the first `node` on PATH outside this checkout), as a volunteer has it. */
+function machineNode(): string {
+  const dirs = (process.env.PATH ?? '').split(':').filter((dir) => dir !== '' && !dir.startsWith(ROOT))
+  for (const dir of dirs) {
+    try {
+      execFileSync(join(dir, 'node'), ['--version'])
+      return join(dir, 'node')
+    } catch {}
+  }
+  return process.execPath
+}
+
+function machineNodeVersion(): string {
+  return execFileSync(SETUPS.before.options.clientCli!.node, ['--version'], { encoding: 'utf8' }).trim()
 }

@@ -1,64 +1,66 @@
 import { UserFacingError } from '../lib/errors.js'
 import { logger } from '../lib/logger.js'
 import { VERSION } from '../lib/version.js'
-import { runClient } from './client.js'
-import { runExport } from './export.js'
-import { runHoneypot } from './honeypot.js'
-import { runKeys } from './keys.js'
-import { runLab } from './lab.js'
-import { runLogin } from './login.js'
-import { runMigrate } from './migrate.js'
-import { runReport } from './report.js'
-import { runServer } from './server.js'
-import { runService } from './service.js'
-import { runTray } from './tray.js'
-import { runUp } from './up.js'
+import { applyClientRuntime } from './client-runtime.js'
 
 /** A subcommand: gets its own argv (after the command word) and the environment; returns the exit code. */
 export type Command = (argv: string[], env: Record<string, string | undefined>) => Promise<number>
 
-const commands: Record<string, { run: Command; summary: string }> = {
+/**
+ * Each command's module is imported only when that command runs: a long-running client should
+ * not hold the server's, the dashboard's and the database's code in memory (docs/FOOTPRINT.md).
+ */
+const commands: Record<string, { run: () => Promise<Command>; summary: string }> = {
   up: {
-    run: runUp,
+    run: async () => (await import('./up.js')).runUp,
     summary: 'server and honeypot in one process on one database (what npm start runs)',
   },
   server: {
-    run: runServer,
+    run: async () => (await import('./server.js')).runServer,
     summary: 'gRPC API (Register, GetAddrInfo, TrackHolePunch), /metrics and /healthz',
   },
   honeypot: {
-    run: runHoneypot,
+    run: async () => (await import('./honeypot.js')).runHoneypot,
     summary: 'DHT server that records NATed DCUtR-capable peers for the server to hand out',
   },
   client: {
-    run: runClient,
+    run: async () => (await import('./client.js')).runClient,
     summary: 'measurement client: hole punches NATed peers and reports every round (--server, --api-key)',
   },
   login: {
-    run: runLogin,
+    run: async () => (await import('./login.js')).runLogin,
     summary: "store the client's API key (mode 0600 where punchr client looks for it): login <key>",
   },
   tray: {
-    run: runTray,
+    run: async () => (await import('./tray.js')).runTray,
     summary: "tray / menu-bar app: starts and stops the client, shows the last round and today's rate",
   },
   service: {
-    run: runService,
+    run: async () => (await import('./service.js')).runService,
     summary: 'systemd units: service install|uninstall client|server|honeypot|up [--user] [-- flags]',
   },
-  keys: { run: runKeys, summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>' },
-  migrate: { run: runMigrate, summary: 'apply database migrations and exit' },
+  keys: {
+    run: async () => (await import('./keys.js')).runKeys,
+    summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>',
+  },
+  migrate: {
+    run: async () => (await import('./migrate.js')).runMigrate,
+    summary: 'apply database migrations and exit',
+  },
   report: {
-    run: runReport,
+    run: async () => (await import('./report.js')).runReport,
     summary:
       'key tables of the campaign (success rate, TCP vs QUIC, by agent, by country): --since, --format md|csv',
   },
   export: {
-    run: runExport,
+    run: async () => (await import('./export.js')).runExport,
     summary:
       'research dataset: results, attempts, latencies, peers as --format csv|parquet files in --out DIR',
   },
-  lab: { run: runLab, summary: 'NAT lab (Linux, root): lab up <scenario> | lab clean [--force]' },
+  lab: {
+    run: async () => (await import('./lab.js')).runLab,
+    summary: 'NAT lab (Linux, root): lab up <scenario> | lab clean [--force]',
+  },
 }
 
 function usage(): string {
@@ -93,7 +95,9 @@ async function main(argv: string[]): Promise<number> {
     return 2
   }
   try {
-    return await command.run(rest, process.env)
+    if (name === 'client') applyClientRuntime()
+    const run = await command.run()
+    return await run(rest, process.env)
   } catch (err) {
     if (err instanceof UserFacingError) {
       process.stderr.write(`punchr ${name}: ${err.message}\n`)

@@ -10,6 +10,9 @@ import type { QueueEvent } from './report-queue.js'
 import type { LoopEvent } from './round-loop.js'
 import { type OwnUserCheck, refuseForeignHost, type StatusSource, serveStatus } from './status-http.js'
 
+/** Sampling interval of punchr_client_nodejs_eventloop_lag_*. */
+const EVENT_LOOP_LAG_RESOLUTION_MS = 1_000
+
 export class ClientMetrics {
   readonly registry = new Registry()
 
@@ -74,7 +77,14 @@ export class ClientMetrics {
   })
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'punchr_client_' })
+    // The event-loop lag histogram samples with a libuv timer; prom-client's 10 ms default
+    // woke the idle client 100 times a second (docs/FOOTPRINT.md). Once a second still shows
+    // a loop that falls behind.
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: 'punchr_client_',
+      eventLoopMonitoringPrecision: EVENT_LOOP_LAG_RESOLUTION_MS,
+    })
   }
 
   onLoopEvent = (event: LoopEvent): void => {

@@ -18,6 +18,7 @@ import {
 import { PeerProcess, type PeerProgram, startPeer } from '../peers/launch.js'
 import { rustRemoteBinary, startRustRemote } from '../peers/rust-build.js'
 import type { HostNode, RouterNode } from '../plan.js'
+import { signalTree } from '../process-tree.js'
 import type { Scenario } from '../scenario.js'
 import { type LabNetwork, upLabNetwork } from '../topology.js'
 import { ResourceSampler, type ResourceUsage } from './resources.js'
@@ -122,6 +123,11 @@ export interface CampaignOptions {
   killServerAfterRounds?: number
   /** …and start it again this much later. @default 3000 */
   serverDownMs?: number
+  /**
+   * Our clients' --no-remote-wait, seconds: the lab's short wait keeps campaigns quick; the
+   * client benchmark's idle phase uses the client's own default. @default 2
+   */
+  noRemoteWaitSeconds?: number
   /** Hosts per `punchr client` (--host-count). @default 1 */
   clientHostCount?: number
   /** Environment for every process, e.g. PUNCHR_LOG_LEVEL. */
@@ -622,7 +628,7 @@ class Campaign {
     let faultError: unknown
     const faults = this.injectServerFault(fault).catch((err: unknown) => {
       faultError = err
-      for (const c of clients) c.child.kill('SIGINT')
+      for (const c of clients) signalTree(c.child.pid, 'SIGINT')
     })
     const legacy = this.hosts.clients.some((name) => (this.lab.node(name) as HostNode).impl === 'go')
     const budgetMs =
@@ -634,7 +640,7 @@ class Campaign {
       timers.push(
         setTimeout(
           () => {
-            for (const c of clients) c.child.kill('SIGINT')
+            for (const c of clients) signalTree(c.child.pid, 'SIGINT')
           },
           (duration ?? 0) * 1000,
         ),
@@ -642,7 +648,7 @@ class Campaign {
     timers.push(
       setTimeout(() => {
         this.log.error({ budgetMs }, 'clients overran their time budget; killing them')
-        for (const c of clients) c.child.kill('SIGKILL')
+        for (const c of clients) signalTree(c.child.pid, 'SIGKILL')
       }, budgetMs),
     )
     try {
@@ -750,7 +756,7 @@ class Campaign {
         '--metrics-port',
         '0',
         '--no-remote-wait',
-        String(NO_REMOTE_WAIT_S),
+        String(this.options.noRemoteWaitSeconds ?? NO_REMOTE_WAIT_S),
       ],
       { PUNCHR_CLIENT_API_KEY: apiKey },
       onLine,

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs'
+import { descendantsOf } from '../process-tree.js'
 
 /**
  * Samples a process's memory and CPU from /proc while a campaign runs, so that a run folder
- * says how heavy each program was (the client's figures go to docs/benchmarks.md).
+ * says how heavy each program was (the client's figures go to docs/benchmarks.md). The figures
+ * are of the whole process tree: the process and every helper it started.
  */
 
 export interface ResourceUsage {
@@ -18,12 +20,19 @@ export interface ResourceUsage {
   rssMeanMiB: number
   rssPeakMiB: number
   samples: number
+  /**
+   * A leak check: mean RSS of the first and of the last tenth of the samples after the warm-up
+   * (MiB); undefined for runs with fewer than MIN_DRIFT_SAMPLES of them.
+   */
+  rssDrift: { firstMiB: number; lastMiB: number } | undefined
 }
 
 export const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ on Linux
 const SAMPLE_MS = 1_000
 /** Start-up (libp2p hosts, registration) is over well within this. */
 const WARMUP_MS = 30_000
+/** Samples after the warm-up that a drift figure needs: a tenth of them is at least 3. */
+const MIN_DRIFT_SAMPLES = 30
 
 export class ResourceSampler {
   private readonly timer: NodeJS.Timeout
@@ -33,6 +42,8 @@ export class ResourceSampler {
   private peakKiB = 0
   private rssSumKiB = 0
   private samples = 0
+  /** RSS of each sample after the warm-up, KiB. */
+  private readonly steadyRssKiB: number[] = []
 
   constructor(private readonly pid: number) {
     this.sample()
@@ -57,12 +68,21 @@ export class ResourceSampler {
       rssMeanMiB: round(this.rssSumKiB / this.samples / 1024),
       rssPeakMiB: round(this.peakKiB / 1024),
       samples: this.samples,
+      rssDrift: this.drift(),
     }
+  }
+
+  private drift(): ResourceUsage['rssDrift'] {
+    const all = this.steadyRssKiB
+    if (all.length < MIN_DRIFT_SAMPLES) return undefined
+    const tenth = Math.floor(all.length / 10)
+    const meanMiB = (part: number[]) => round(part.reduce((a, b) => a + b, 0) / part.length / 1024)
+    return { firstMiB: meanMiB(all.slice(0, tenth)), lastMiB: meanMiB(all.slice(-tenth)) }
   }
 
   /** One sample; once the process is gone the last one taken while it was alive stands. */
   private sample(): void {
-    const now = readProc(this.pid)
+    const now = readProcTree(this.pid)
     if (now === undefined) return
     const at = performance.now()
     this.first ??= { at, cpu: now.cpuTicks }
@@ -71,6 +91,7 @@ export class ResourceSampler {
     this.peakKiB = Math.max(this.peakKiB, now.peakKiB)
     this.rssSumKiB += now.rssKiB
     this.samples++
+    if (this.warm !== undefined) this.steadyRssKiB.push(now.rssKiB)
   }
 }
 
@@ -79,16 +100,44 @@ export class ResourceSampler {
  * zombie (exited, not yet reaped: its status has no memory lines left).
  */
 export function readProc(pid: number): { cpuTicks: number; rssKiB: number; peakKiB: number } | undefined {
+  const own = readOwn(pid)
+  return own === undefined ? undefined : { cpuTicks: own.cpuTicks, rssKiB: own.rssKiB, peakKiB: own.peakKiB }
+}
+
+/**
+ * The same summed over a process and all its live descendants: what a user pays for a program
+ * that runs helpers (a launcher, the tray's client, a native helper). CPU also counts the
+ * descendants that have exited and were reaped (cutime + cstime); the peak is the sum of each
+ * process's own high-water mark, an upper bound of the tree's.
+ */
+export function readProcTree(pid: number): { cpuTicks: number; rssKiB: number; peakKiB: number } | undefined {
+  const root = readOwn(pid)
+  if (root === undefined) return undefined
+  const total = { cpuTicks: root.cpuTicks + root.reapedTicks, rssKiB: root.rssKiB, peakKiB: root.peakKiB }
+  for (const child of descendantsOf(pid)) {
+    const proc = readOwn(child)
+    if (proc === undefined) continue
+    total.cpuTicks += proc.cpuTicks + proc.reapedTicks
+    total.rssKiB += proc.rssKiB
+    total.peakKiB += proc.peakKiB
+  }
+  return total
+}
+
+function readOwn(
+  pid: number,
+): { cpuTicks: number; reapedTicks: number; rssKiB: number; peakKiB: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const cpuTicks = Number(fields[11]) + Number(fields[12]) // fields 14 and 15 of stat(5)
+    const reapedTicks = Number(fields[13]) + Number(fields[14]) // 16 and 17: cutime, cstime
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
     const kib = (name: string) => new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]
     const rss = kib('VmRSS')
     if (rss === undefined) return undefined
-    return { cpuTicks, rssKiB: Number(rss), peakKiB: Number(kib('VmHWM') ?? rss) }
+    return { cpuTicks, reapedTicks, rssKiB: Number(rss), peakKiB: Number(kib('VmHWM') ?? rss) }
   } catch {
     return undefined
   }
