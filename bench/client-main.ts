@@ -3,7 +3,7 @@
 // NAT lab by the campaign runner's /proc sampler:
 //   idle  — no remote to measure: the client registers its hosts and asks again every 30 s
 //           (its default wait);
-//   busy  — cone ↔ cone rounds back to back against one js-libp2p remote.
+//   busy  — cone ↔ cone rounds back to back against js-libp2p remotes (one; three with --leak).
 // Each phase runs in two setups, one run each:
 //   before — as a volunteer's client ran until the footprint work: the JavaScript launcher
 //            (bin/punchr.js) started by the machine's Node, which stays beside the Node 22 child,
@@ -69,6 +69,13 @@ if (unavailable !== undefined) {
 const leak = values.leak
 const idleSeconds = positiveNumber(values.idle, leak ? 3600 : 120, '--idle', USAGE)
 const rounds = Math.round(positiveNumber(values.rounds, leak ? 500 : 40, '--rounds', USAGE))
+/**
+ * A server hands out a remote for 10 minutes after the honeypot recorded it (docs/PROTOCOL.md,
+ * "Allocation"), and the lab's remotes are recorded once, at the start. The leak check's 500
+ * rounds must fit in that: three remotes share them, and each remote's fixed dial port meets
+ * a returning client host's port (TCP TIME_WAIT) a third as often.
+ */
+const remoteCount = leak ? 3 : 1
 const hostCounts = (values.hosts ?? (leak ? String(DEFAULT_HOST_COUNT) : DEFAULT_HOST_COUNTS.join(',')))
   .split(',')
   .map((n) => Math.round(positiveNumber(n, DEFAULT_HOST_COUNT, '--hosts', USAGE)))
@@ -144,7 +151,10 @@ for (const hosts of hostCounts)
       const busy = await runCampaign(
         validateScenario({
           name: `bench-client-busy-${setup}-${hosts}`,
-          homes: [home('client', 'client'), home('remote', 'remote')],
+          homes: [
+            home('client', 'client'),
+            ...Array.from({ length: remoteCount }, (_, i) => home(`remote-${i + 1}`, 'remote')),
+          ],
           rounds,
         }),
         options,
@@ -217,7 +227,7 @@ function footprintSection(): string {
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`, sampler \`src/lab/campaign/resources.ts\`; what the figures are made of: [FOOTPRINT.md](FOOTPRINT.md).
 
-${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: **before** — ${SETUPS.before.describe}; **after** — ${SETUPS.after.describe}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default). Busy: ${rounds} cone ↔ cone rounds back to back against one js-libp2p remote, start-up included. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
+${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: **before** — ${SETUPS.before.describe}; **after** — ${SETUPS.after.describe}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default). Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
 
 | hosts | setup | phase | sampled | RSS mean | RSS peak | CPU | CPU after the first 30 s | CPU per round |
 |--:|---|---|--:|--:|--:|--:|--:|--:|

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Entry point of the `punchr` command. The TypeScript sources are compiled to dist/ by
-// `npm run build` (`npm start` and `npm test` do it; `npm pack` too, so an installed package
-// carries them). punchr needs Node ≥ 22; it depends on the npm package `node`, which brings
-// one, so an older Node that starts this file hands over to it.
+// punchr's entry point in JavaScript: the `punchr` command (bin/punchr, a shell launcher) runs
+// it on the package's Node 22, and so do systemd units, the tray and `node bin/punchr.js`. The
+// TypeScript sources are compiled to dist/ by `npm run build` (`npm start` and `npm test` do it;
+// `npm pack` too, so an installed package carries them). punchr needs Node ≥ 22; it depends on
+// the npm package `node`, which brings one, so an older Node that starts this file hands over to
+// it: a child process, with this one waiting beside it (bin/punchr execs instead).
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { constants as osConstants } from 'node:os'

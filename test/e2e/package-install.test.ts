@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -9,6 +9,7 @@ import { freePorts } from '../../src/client/ports.js'
 import { runCampaign } from '../../src/lab/campaign/campaign.js'
 import { programPath } from '../../src/lab/peers/launch.js'
 import { labUnavailableReason } from '../../src/lab/preflight.js'
+import { descendantsOf } from '../../src/lab/process-tree.js'
 import { validateScenario } from '../../src/lab/scenario.js'
 import { explainFailure } from '../support/campaign-failure.js'
 import { until } from '../support/until.js'
@@ -86,10 +87,8 @@ describe('the packed package', { skip, timeout: 900_000 }, () => {
       {
         outDir: work,
         env: { PUNCHR_LOG_LEVEL: 'info' },
-        clientCli: {
-          node: join(installed, 'node_modules', 'node', 'bin', 'node'),
-          script: join(installed, 'bin', 'punchr.js'),
-        },
+        // The volunteer's command: npm's link to the shell launcher, which execs the package's Node.
+        clientCli: { node: '/bin/sh', script: join(prefix, 'bin', 'punchr') },
       },
     )
 
@@ -99,6 +98,7 @@ describe('the packed package', { skip, timeout: 900_000 }, () => {
       .split('\n')
       .map((f) => f.replace(/^package\//, ''))
     for (const needed of [
+      'bin/punchr',
       'bin/punchr.js',
       'dist/src/cli/main.js',
       'dist/src/gen/punchr_pb.js',
@@ -185,6 +185,13 @@ describe('the packed package', { skip, timeout: 900_000 }, () => {
       assert.equal(status.results.stored, false)
       const page = await (await fetch(`http://127.0.0.1:${http}/`)).text()
       assert.match(page, /<title>punchr/)
+      // The launcher execs: the process started is punchr on the package's Node 22, alone
+      // (a launcher in JavaScript kept the machine's Node beside it for punchr's whole life).
+      assert.equal(
+        realpathSync(`/proc/${up.pid}/exe`),
+        realpathSync(join(installed, 'node_modules', 'node', 'bin', 'node')),
+      )
+      assert.deepEqual(descendantsOf(up.pid!), [])
     } finally {
       up.kill('SIGTERM')
     }

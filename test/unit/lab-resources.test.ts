@@ -59,6 +59,7 @@ describe('/proc resource sampling', () => {
     assert.ok(usage.cpuSeconds >= 0 && usage.cpuSeconds < 1)
     assert.ok(usage.rssPeakMiB >= usage.rssMeanMiB)
     assert.equal(usage.steadyCpuPercent, undefined, 'no figure after the warm-up for a short run')
+    assert.equal(usage.rssDrift, undefined, 'no leak figure for a short run')
     assert.equal(new ResourceSampler(2 ** 22 + 1).stop(), undefined)
   })
 
