@@ -1,3 +1,5 @@
+import { logger } from '../lib/logger.js'
+
 /**
  * Node and V8 settings for the long-running client, each measured on its own in
  * docs/FOOTPRINT.md. They must be in place when the process starts (V8 sizes its heap then,
@@ -26,9 +28,17 @@ export function applyClientRuntime(): void {
   if (mode === 'node' || mode === 'applied' || typeof process.execve !== 'function') return
   const script = process.argv[1]
   if (script === undefined) return
-  process.execve(
-    process.execPath,
-    [process.argv0, ...CLIENT_NODE_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)],
-    { ...process.env, ...CLIENT_ENV, [CLIENT_RUNTIME_ENV]: 'applied' },
-  )
+  try {
+    process.execve(
+      process.execPath,
+      [process.argv0, ...CLIENT_NODE_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)],
+      { ...process.env, ...CLIENT_ENV, [CLIENT_RUNTIME_ENV]: 'applied' },
+    )
+  } catch (err) {
+    // A sandbox that forbids execve, say: measure anyway, with Node's defaults.
+    logger('cli').warn(
+      { err },
+      'running the client with Node defaults: cannot re-execute with its runtime settings',
+    )
+  }
 }

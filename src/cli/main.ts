@@ -10,55 +10,55 @@ export type Command = (argv: string[], env: Record<string, string | undefined>) 
  * Each command's module is imported only when that command runs: a long-running client should
  * not hold the server's, the dashboard's and the database's code in memory (docs/FOOTPRINT.md).
  */
-const commands: Record<string, { run: () => Promise<Command>; summary: string }> = {
+const commands: Record<string, { load: () => Promise<Command>; summary: string }> = {
   up: {
-    run: async () => (await import('./up.js')).runUp,
+    load: async () => (await import('./up.js')).runUp,
     summary: 'server and honeypot in one process on one database (what npm start runs)',
   },
   server: {
-    run: async () => (await import('./server.js')).runServer,
+    load: async () => (await import('./server.js')).runServer,
     summary: 'gRPC API (Register, GetAddrInfo, TrackHolePunch), /metrics and /healthz',
   },
   honeypot: {
-    run: async () => (await import('./honeypot.js')).runHoneypot,
+    load: async () => (await import('./honeypot.js')).runHoneypot,
     summary: 'DHT server that records NATed DCUtR-capable peers for the server to hand out',
   },
   client: {
-    run: async () => (await import('./client.js')).runClient,
+    load: async () => (await import('./client.js')).runClient,
     summary: 'measurement client: hole punches NATed peers and reports every round (--server, --api-key)',
   },
   login: {
-    run: async () => (await import('./login.js')).runLogin,
+    load: async () => (await import('./login.js')).runLogin,
     summary: "store the client's API key (mode 0600 where punchr client looks for it): login <key>",
   },
   tray: {
-    run: async () => (await import('./tray.js')).runTray,
+    load: async () => (await import('./tray.js')).runTray,
     summary: "tray / menu-bar app: starts and stops the client, shows the last round and today's rate",
   },
   service: {
-    run: async () => (await import('./service.js')).runService,
+    load: async () => (await import('./service.js')).runService,
     summary: 'systemd units: service install|uninstall client|server|honeypot|up [--user] [-- flags]',
   },
   keys: {
-    run: async () => (await import('./keys.js')).runKeys,
+    load: async () => (await import('./keys.js')).runKeys,
     summary: 'manage API keys: keys add --user <name> | keys list | keys revoke <key>',
   },
   migrate: {
-    run: async () => (await import('./migrate.js')).runMigrate,
+    load: async () => (await import('./migrate.js')).runMigrate,
     summary: 'apply database migrations and exit',
   },
   report: {
-    run: async () => (await import('./report.js')).runReport,
+    load: async () => (await import('./report.js')).runReport,
     summary:
       'key tables of the campaign (success rate, TCP vs QUIC, by agent, by country): --since, --format md|csv',
   },
   export: {
-    run: async () => (await import('./export.js')).runExport,
+    load: async () => (await import('./export.js')).runExport,
     summary:
       'research dataset: results, attempts, latencies, peers as --format csv|parquet files in --out DIR',
   },
   lab: {
-    run: async () => (await import('./lab.js')).runLab,
+    load: async () => (await import('./lab.js')).runLab,
     summary: 'NAT lab (Linux, root): lab up <scenario> | lab clean [--force]',
   },
 }
@@ -96,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     if (name === 'client') applyClientRuntime()
-    const run = await command.run()
+    const run = await command.load()
     return await run(rest, process.env)
   } catch (err) {
     if (err instanceof UserFacingError) {
