@@ -81,7 +81,10 @@ const hostCounts = (values.hosts ?? (leak ? String(DEFAULT_HOST_COUNT) : DEFAULT
   .map((n) => Math.round(positiveNumber(n, DEFAULT_HOST_COUNT, '--hosts', USAGE)))
 
 type SetupName = 'before' | 'after'
-const SETUPS: Record<SetupName, { describe: string; options: Pick<CampaignOptions, 'clientCli' | 'env'> }> = {
+const SETUPS: Record<
+  SetupName,
+  { describe: string; options: Required<Pick<CampaignOptions, 'clientCli' | 'env'>> }
+> = {
   before: {
     describe: "bin/punchr.js on the machine's Node (it stays beside the Node 22 child), Node's defaults",
     options: {
@@ -131,7 +134,7 @@ for (const hosts of hostCounts)
       outDir,
       clientHostCount: hosts,
       env: { PUNCHR_LOG_LEVEL: 'warn', ...env },
-      ...(clientCli === undefined ? {} : { clientCli }),
+      clientCli,
     }
     const run: PhaseRun = { setup, hosts }
     if (phases.includes('idle')) {
@@ -310,5 +313,5 @@ function machineNode(): string {
 }
 
 function machineNodeVersion(): string {
-  return execFileSync(SETUPS.before.options.clientCli!.node, ['--version'], { encoding: 'utf8' }).trim()
+  return execFileSync(SETUPS.before.options.clientCli.node, ['--version'], { encoding: 'utf8' }).trim()
 }

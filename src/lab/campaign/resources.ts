@@ -96,26 +96,17 @@ export class ResourceSampler {
 }
 
 /**
- * CPU ticks (utime + stime) and memory of a live process; undefined once it is gone, and for a
- * zombie (exited, not yet reaped: its status has no memory lines left).
- */
-export function readProc(pid: number): { cpuTicks: number; rssKiB: number; peakKiB: number } | undefined {
-  const own = readOwn(pid)
-  return own === undefined ? undefined : { cpuTicks: own.cpuTicks, rssKiB: own.rssKiB, peakKiB: own.peakKiB }
-}
-
-/**
- * The same summed over a process and all its live descendants: what a user pays for a program
+ * readProc summed over a process and all its live descendants: what a user pays for a program
  * that runs helpers (a launcher, the tray's client, a native helper). CPU also counts the
  * descendants that have exited and were reaped (cutime + cstime); the peak is the sum of each
  * process's own high-water mark, an upper bound of the tree's.
  */
 export function readProcTree(pid: number): { cpuTicks: number; rssKiB: number; peakKiB: number } | undefined {
-  const root = readOwn(pid)
+  const root = readProc(pid)
   if (root === undefined) return undefined
   const total = { cpuTicks: root.cpuTicks + root.reapedTicks, rssKiB: root.rssKiB, peakKiB: root.peakKiB }
   for (const child of descendantsOf(pid)) {
-    const proc = readOwn(child)
+    const proc = readProc(child)
     if (proc === undefined) continue
     total.cpuTicks += proc.cpuTicks + proc.reapedTicks
     total.rssKiB += proc.rssKiB
@@ -124,7 +115,12 @@ export function readProcTree(pid: number): { cpuTicks: number; rssKiB: number; p
   return total
 }
 
-function readOwn(
+/**
+ * CPU ticks (utime + stime), the ticks of its reaped children (cutime + cstime) and memory of a
+ * live process; undefined once it is gone, and for a zombie (exited, not yet reaped: its status
+ * has no memory lines left).
+ */
+export function readProc(
   pid: number,
 ): { cpuTicks: number; reapedTicks: number; rssKiB: number; peakKiB: number } | undefined {
   try {
