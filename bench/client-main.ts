@@ -9,7 +9,8 @@
 //            (bin/punchr.js) started by the machine's Node, which stays beside the Node 22 child,
 //            and Node's default heap and allocator settings;
 //   after  — the shell launcher (bin/punchr, exec) and the client's runtime settings
-//            (src/cli/client-runtime.ts).
+//            (src/cli/client-runtime.ts);
+//   awake  — as after, but the hosts never rest (--rest-after-idle 0): what resting saves.
 // `--leak` instead runs the default setup long (an hour idle, 500 busy rounds) and compares the
 // first and the last tenth of its RSS samples.
 // Root and Linux only (network namespaces). Writes its section of docs/benchmarks.md.
@@ -20,7 +21,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime.js'
-import { DEFAULT_HOST_COUNT, NOT_FOUND_WAIT_MS } from '../src/client/constants.js'
+import { DEFAULT_HOST_COUNT, NOT_FOUND_WAIT_MS, REST_AFTER_IDLE_MS } from '../src/client/constants.js'
 import { type CampaignOptions, runCampaign } from '../src/lab/campaign/campaign.js'
 import type { ResourceUsage } from '../src/lab/campaign/resources.js'
 import { labUnavailableReason } from '../src/lab/preflight.js'
@@ -39,7 +40,8 @@ const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--hosts <n
   --hosts <n,…>    hosts per client, one idle and one busy phase each per setup
                    (default ${DEFAULT_HOST_COUNTS.join(',')}; ${DEFAULT_HOST_COUNT} is the client's default)
   --setups <s,…>   before (JavaScript launcher on the machine's Node, Node's defaults),
-                   after (shell launcher, the client's runtime settings); default both
+                   after (shell launcher, the client's runtime settings),
+                   awake (after, with hosts that never rest); default before,after
   --phases <p,…>   idle, busy or both (default both)
   --leak           one long idle and one long busy phase of the after setup at ${DEFAULT_HOST_COUNT} hosts
   --no-write       do not update docs/benchmarks.md`
@@ -80,7 +82,7 @@ const hostCounts = (values.hosts ?? (leak ? String(DEFAULT_HOST_COUNT) : DEFAULT
   .split(',')
   .map((n) => Math.round(positiveNumber(n, DEFAULT_HOST_COUNT, '--hosts', USAGE)))
 
-type SetupName = 'before' | 'after'
+type SetupName = 'before' | 'after' | 'awake'
 const SETUPS: Record<
   SetupName,
   { describe: string; options: Required<Pick<CampaignOptions, 'clientCli' | 'env'>> }
@@ -96,9 +98,16 @@ const SETUPS: Record<
     describe: "bin/punchr (sh, exec) and the client's runtime settings",
     options: { clientCli: { node: '/bin/sh', script: join(ROOT, 'bin', 'punchr') }, env: {} },
   },
+  awake: {
+    describe: 'as after, but the hosts never rest (`--rest-after-idle 0`)',
+    options: {
+      clientCli: { node: '/bin/sh', script: join(ROOT, 'bin', 'punchr') },
+      env: { PUNCHR_CLIENT_REST_AFTER_IDLE: '0' },
+    },
+  },
 }
 const setups = (leak ? 'after' : values.setups).split(',').map((name) => {
-  if (name !== 'before' && name !== 'after') {
+  if (!(name in SETUPS)) {
     console.error(`--setups: unknown setup '${name}'\n\n${USAGE}`)
     process.exit(2)
   }
@@ -230,7 +239,7 @@ function footprintSection(): string {
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`, sampler \`src/lab/campaign/resources.ts\`; what the figures are made of: [FOOTPRINT.md](FOOTPRINT.md).
 
-${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: **before** — ${SETUPS.before.describe}; **after** — ${SETUPS.after.describe}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default). Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
+${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: ${setups.map((name) => `**${name}** — ${SETUPS[name].describe}`).join('; ')}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default); after ${REST_AFTER_IDLE_MS / 1000} s of that its hosts rest (their connections closed), except in the awake setup. Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
 
 | hosts | setup | phase | sampled | RSS mean | RSS peak | CPU | CPU after the first 30 s | CPU per round |
 |--:|---|---|--:|--:|--:|--:|--:|--:|

@@ -62,6 +62,7 @@ export const runClient: Command = async (argv, env) => {
     {
       log,
       notFoundWait: values.noRemoteWait * 1000,
+      restAfterIdle: values.restAfterIdle === 0 ? Number.POSITIVE_INFINITY : values.restAfterIdle * 1000,
       onLoopEvent: (event) => {
         stats.onLoopEvent(event)
         status.onLoopEvent(event)

@@ -15,6 +15,7 @@ import {
   clientAgentVersion,
   DEFAULT_METRICS_HOST,
   PORT_MAPPING_WAIT_MS,
+  REST_AFTER_IDLE_MS,
   SHUTDOWN_FLUSH_TIMEOUT_MS,
 } from './constants.js'
 import { MeasuringHost, type MeasuringHostInit } from './host.js'
@@ -72,6 +73,8 @@ export interface PunchrClientOptions {
   tracer?: MeasuringHostInit['tracer']
   round?: RoundLoopOptions['round']
   notFoundWait?: number
+  /** Nothing to measure for this long (ms): the hosts rest (RoundLoopOptions). @default REST_AFTER_IDLE_MS; Infinity = never */
+  restAfterIdle?: number
   apiRetry?: BackoffOptions
   queue?: Pick<ReportQueueOptions, 'backoff' | 'maxReports' | 'maxBytes' | 'maxUnknownAttempts'>
   /** How long the bootstrap peers get to tell each host its observed address. */
@@ -174,6 +177,7 @@ export class PunchrClient {
         agentVersion: this.registeredAgent(ready),
         rounds: this.config.rounds,
         ...(this.options.notFoundWait === undefined ? {} : { notFoundWait: this.options.notFoundWait }),
+        restAfterIdle: this.options.restAfterIdle ?? REST_AFTER_IDLE_MS,
         ...(this.options.apiRetry === undefined ? {} : { retry: this.options.apiRetry }),
         round: { ...this.options.round, network: this.network.facts },
         onEvent: (event) => {

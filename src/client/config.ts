@@ -8,7 +8,12 @@ import {
   stringFlag,
 } from '../lib/flags.js'
 import { DEFAULT_BOOTSTRAP_PEERS, peerAddrsFlag } from '../lib/peer-addrs-flag.js'
-import { DEFAULT_HOST_COUNT, DEFAULT_METRICS_PORT, NOT_FOUND_WAIT_MS } from './constants.js'
+import {
+  DEFAULT_HOST_COUNT,
+  DEFAULT_METRICS_PORT,
+  NOT_FOUND_WAIT_MS,
+  REST_AFTER_IDLE_MS,
+} from './constants.js'
 import { IP_FAMILIES, type IpFamily } from './ip-families.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from './paths.js'
 import type { PunchTransport } from './punch-addrs.js'
@@ -78,6 +83,14 @@ export const clientFlags = {
     NOT_FOUND_WAIT_MS / 1000,
     1,
     3600,
+    { group: 'Measurement' },
+  ),
+  restAfterIdle: intFlag(
+    'rest-after-idle',
+    'Seconds with nothing to measure after which the hosts close their connections until their next round (saves CPU while idle); 0 = never',
+    REST_AFTER_IDLE_MS / 1000,
+    0,
+    86_400,
     { group: 'Measurement' },
   ),
   transports: transportsFlag(),

@@ -25,6 +25,14 @@ export const DEFAULT_HOST_COUNT = 10
 /** How long to wait after GetAddrInfo answered NOT_FOUND (docs/PROTOCOL.md, "The round"). */
 export const NOT_FOUND_WAIT_MS = 30 * second
 
+/**
+ * How long the client has had nothing to measure (GetAddrInfo answered NOT_FOUND, the waits in
+ * between counted) before its hosts rest: they close their connections, whose keep-alives and
+ * peers' pings were nearly all of an idle client's CPU (docs/FOOTPRINT.md, "Resting hosts"). A
+ * host reconnects to the bootstrap peers, and learns its address again, before its next round.
+ */
+export const REST_AFTER_IDLE_MS = 30 * second
+
 /** Pings per latency measurement (docs/PROTOCOL.md, "The round"). */
 export const PINGS_PER_MEASUREMENT = 10
 

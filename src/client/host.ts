@@ -77,6 +77,13 @@ export interface MeasuringHostInit {
   infrastructure?: Iterable<{ ip: string; port?: number }>
 }
 
+export interface BootstrapOptions {
+  /** Dialling one bootstrap peer. @default BOOTSTRAP_DIAL_TIMEOUT_MS */
+  dialTimeout?: number
+  /** Waiting for identify to tell us our address. @default OBSERVED_ADDR_TIMEOUT_MS */
+  observeTimeout?: number
+}
+
 export interface BootstrapResult {
   connected: Multiaddr[]
   failed: { addr: Multiaddr; error: string }[]
@@ -107,6 +114,9 @@ export class MeasuringHost {
   readonly listeningPorts: () => ListeningPorts
   /** The gateway's mappings of this host's listening ports (port-mapping.ts), for its reports. */
   readonly portMappings: () => PortMapping[]
+  /** What the last bootstrap connected to, for waking from a rest. */
+  private lastBootstrap: { peers: readonly Multiaddr[]; options: BootstrapOptions } | undefined
+  private isResting = false
 
   private constructor(
     readonly node: Libp2p<HostServices>,
@@ -226,8 +236,16 @@ export class MeasuringHost {
    */
   async bootstrap(
     peers: readonly Multiaddr[],
-    options: { dialTimeout?: number; observeTimeout?: number; signal?: AbortSignal } = {},
+    options: BootstrapOptions & { signal?: AbortSignal } = {},
   ): Promise<BootstrapResult> {
+    this.lastBootstrap = {
+      peers,
+      options: {
+        ...(options.dialTimeout === undefined ? {} : { dialTimeout: options.dialTimeout }),
+        ...(options.observeTimeout === undefined ? {} : { observeTimeout: options.observeTimeout }),
+      },
+    }
+    this.isResting = false
     const result: BootstrapResult = { connected: [], failed: [], resets: 0, observed: [] }
     const dial = (target: Multiaddr | Multiaddr[], force: boolean) =>
       this.node.dial(target, {
@@ -298,6 +316,50 @@ export class MeasuringHost {
       options.signal,
       connectedPaths,
     )
+    return result
+  }
+
+  /** True from rest() until a wake() that learnt our observed address again. */
+  get resting(): boolean {
+    return this.isResting
+  }
+
+  /**
+   * Closes every connection of the host and forgets its observed addresses: while the client
+   * has nothing to measure, their keep-alives and the peers' pings would keep the process busy
+   * for nothing (docs/FOOTPRINT.md, "Resting hosts"). Connections are aborted: TCP ones are
+   * reset, which leaves no TIME_WAIT on the fixed dial port that the next bootstrap dials the
+   * same peers from. wake() brings the host back.
+   */
+  rest(): void {
+    if (this.isResting) return
+    this.isResting = true
+    const resting = new Error('host resting: nothing to measure')
+    for (const connection of this.node.getConnections()) connection.abort(resting)
+    this.tracer.forgetObservedAddrs()
+  }
+
+  /**
+   * Readies a resting host for a round: bootstraps again, with the peers and options of its last
+   * bootstrap, so that the next CONNECT offers NAT mappings as they are now. Undefined when the
+   * host was not resting. A host that learnt no observed address rests on; bootstrap's errors
+   * are thrown.
+   */
+  async wake(signal?: AbortSignal): Promise<BootstrapResult | undefined> {
+    if (!this.isResting) return undefined
+    const last = this.lastBootstrap
+    if (last === undefined) throw new Error(`host ${this.peerId.toString()} rests but never bootstrapped`)
+    let result: BootstrapResult
+    try {
+      result = await this.bootstrap(last.peers, {
+        ...last.options,
+        ...(signal === undefined ? {} : { signal }),
+      })
+    } catch (err) {
+      this.rest()
+      throw err
+    }
+    if (result.observed.length === 0) this.rest()
     return result
   }
 

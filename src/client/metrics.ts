@@ -69,6 +69,19 @@ export class ClientMetrics {
     registers: [this.registry],
   })
 
+  readonly hostRests = new Counter({
+    name: 'punchr_client_host_rests_total',
+    help: 'Hosts that closed their connections because there was nothing to measure',
+    registers: [this.registry],
+  })
+
+  readonly hostWakes = new Counter({
+    name: 'punchr_client_host_wakes_total',
+    help: 'Resting hosts that reconnected for a round (ok), or could not and skipped it (failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  })
+
   readonly refusedPunchTargets = new Counter({
     name: 'punchr_client_refused_punch_targets_total',
     help: "Remotes' CONNECT addresses not dialled, by reason (private, infrastructure, too-many, …)",
@@ -98,6 +111,10 @@ export class ClientMetrics {
       this.apiErrors.inc({ call: event.call, code: event.error.code })
     } else if (event.type === 'no-remote') {
       this.noRemote.inc()
+    } else if (event.type === 'rested') {
+      this.hostRests.inc(event.hosts)
+    } else if (event.type === 'woke') {
+      this.hostWakes.inc({ result: event.error === undefined ? 'ok' : 'failed' })
     }
   }
 

@@ -33,6 +33,10 @@ export type LoopEvent =
     }
   | { type: 'round-failed'; remote: PeerId; error: string }
   | { type: 'no-remote'; waitMs: number }
+  /** Hosts that went to rest (MeasuringHost.rest): the client had nothing to measure for a while. */
+  | { type: 'rested'; hosts: number }
+  /** A resting host reconnected for its round, in `ms`; with `error` it could not, and the round was skipped. */
+  | { type: 'woke'; host: PeerId; ms: number; error?: string }
   | { type: 'api-error'; call: 'Register' | 'GetAddrInfo'; error: ClassifiedError; waitMs: number }
   | { type: 'paused'; reason: string }
   | { type: 'resumed' }
@@ -47,6 +51,11 @@ export interface RoundLoopOptions {
   rounds: number
   /** After NOT_FOUND. @default 30 s */
   notFoundWait?: number
+  /**
+   * Nothing to measure for this long (NOT_FOUND, the waits in between counted): the hosts rest
+   * until their next round (MeasuringHost.rest). @default never
+   */
+  restAfterIdle?: number
   /** Register/GetAddrInfo retries on transient errors. @default 1 s doubling to 30 s */
   retry?: BackoffOptions
   /** Passed to every round. */
@@ -67,6 +76,8 @@ export class RoundLoop {
   private apiFailures = 0
   private next = 0
   private finished = 0
+  /** Time spent waiting for a remote since the last one the server handed out. */
+  private idleMs = 0
 
   constructor(private readonly options: RoundLoopOptions) {
     if (options.hosts.length === 0) throw new RangeError('the round loop needs at least one host')
@@ -100,6 +111,10 @@ export class RoundLoop {
       const host = this.options.hosts[this.next % this.options.hosts.length]!
       const target = await this.allocate(host, signal)
       if (target === undefined) continue
+      if (host.resting && !(await this.wake(host, signal))) {
+        this.next++
+        continue
+      }
       try {
         await this.measure(host, target, signal)
       } catch (err) {
@@ -182,9 +197,12 @@ export class RoundLoop {
       if (signal.aborted) return undefined
       if (err instanceof ConnectError && err.code === Code.NotFound) {
         const waitMs = this.options.notFoundWait ?? NOT_FOUND_WAIT_MS
+        const restAfter = this.options.restAfterIdle
+        if (restAfter !== undefined && this.idleMs >= restAfter) this.restHosts()
         this.emit({ type: 'no-remote', waitMs })
         this.options.log?.info({ waitMs }, 'no remote to measure right now; waiting')
         await this.sleep(waitMs, signal)
+        this.idleMs += waitMs
         return undefined
       }
       if (err instanceof ConnectError && err.code === Code.FailedPrecondition) {
@@ -200,12 +218,55 @@ export class RoundLoop {
       return undefined
     }
     this.apiFailures = 0
+    this.idleMs = 0
     try {
       return parseTarget(response, this.options.log)
     } catch (err) {
       await this.apiFailed('GetAddrInfo', err, signal)
       return undefined
     }
+  }
+
+  /** Puts every host that is not resting yet to rest. */
+  private restHosts(): void {
+    const awake = this.options.hosts.filter((h) => !h.resting)
+    if (awake.length === 0) return
+    for (const host of awake) host.rest()
+    this.emit({ type: 'rested', hosts: awake.length })
+    this.options.log?.info(
+      { hosts: awake.length, idleMs: this.idleMs },
+      'nothing to measure for a while: the hosts close their connections until their next round',
+    )
+  }
+
+  /**
+   * Reconnects a resting host before its round. False when it could not learn its observed
+   * address: without one our CONNECT would offer no public address, and the round would blame
+   * hole punching for it. The remote is then left for a later round.
+   */
+  private async wake(host: MeasuringHost, signal: AbortSignal): Promise<boolean> {
+    const started = performance.now()
+    let error: string | undefined
+    try {
+      const result = await host.wake(signal)
+      if (result !== undefined && result.observed.length === 0)
+        error = 'identify told it no observed address in time'
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err)
+    }
+    if (signal.aborted) return false
+    const ms = Math.round(performance.now() - started)
+    this.emit({ type: 'woke', host: host.peerId, ms, ...(error === undefined ? {} : { error }) })
+    if (error === undefined) {
+      this.options.log?.info({ host: host.peerId.toString(), ms }, 'resting host reconnected for its round')
+      return true
+    }
+    this.options.log?.warn(
+      { host: host.peerId.toString(), ms, err: error },
+      'a resting host could not reconnect to the bootstrap peers; its remote is left for a later round',
+    )
+    await this.sleep(this.retry.initial, signal)
+    return false
   }
 
   private async register(host: MeasuringHost, signal: AbortSignal): Promise<void> {

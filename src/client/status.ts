@@ -87,7 +87,7 @@ type Activity =
       attempt: number | undefined
       direct: boolean
     }
-  | { kind: 'no-remote'; until: number }
+  | { kind: 'no-remote'; until: number; resting: boolean }
   | { kind: 'api-error'; call: string; error: ClassifiedError; until: number }
   | { kind: 'paused'; reason: string }
   | { kind: 'stopping' }
@@ -116,6 +116,8 @@ export class ClientStatus {
   /** Hosts the server registered so far; a round or a wait for one ends the start. */
   private registered = 0
   private measuringBegan = false
+  /** The hosts closed their connections for want of remotes; the next round wakes one. */
+  private resting = false
   private hosts: string[] = []
   private lastRound: LastRound | null = null
   private readonly minutes = new MinuteCounts()
@@ -166,7 +168,19 @@ export class ClientStatus {
       case 'no-remote':
         this.measuringBegan = true
         this.lastError = undefined
-        this.setActivity({ kind: 'no-remote', until: this.now() + event.waitMs })
+        this.setActivity({ kind: 'no-remote', until: this.now() + event.waitMs, resting: this.resting })
+        return
+      case 'rested':
+        this.resting = true
+        return
+      case 'woke':
+        // The hosts wake one by one, each before its round; the status speaks of the client.
+        this.resting = false
+        if (event.error !== undefined)
+          this.lastError = {
+            at: this.now(),
+            message: `a resting host could not reconnect for its round: ${event.error}`,
+          }
         return
       case 'api-error':
         this.lastError = { at: this.now(), message: `${event.call}: ${describeError(event.error)}` }
@@ -308,7 +322,7 @@ export class ClientStatus {
         return `round ${a.round}: ${what}${sending}`
       }
       case 'no-remote':
-        return `no remote ready on the server; next ask in ${seconds(a.until)}${sending}`
+        return `no remote ready on the server${a.resting ? ' (hosts resting: their connections are closed until the next round)' : ''}; next ask in ${seconds(a.until)}${sending}`
       case 'api-error':
         return `${describeError(a.error)} (${a.call}); retrying in ${seconds(a.until)}; ${this.queue.reports} report(s) queued`
       case 'paused':

@@ -190,6 +190,42 @@ describe('lab campaigns (punchr up + punchr client + js, go and rust remotes)', 
   })
 })
 
+describe('a lab client with nothing to measure', { skip, timeout: 300_000 }, () => {
+  // The server hands a (host, remote) pair out again only after 12 s, so between rounds the
+  // client has nothing to measure: after 4 s of that its host rests (every connection reset),
+  // and before the next round it reconnects through the NAT from the same fixed port and
+  // learns its address again. The second wake re-dials the 4-tuples the first one made.
+  it('rests between rounds and wakes for each: cone ↔ cone still SUCCESS', async (t) => {
+    const scenario = validateScenario({
+      name: 'campaign-rest',
+      relays: 1,
+      bootstrap: 1,
+      homes: [
+        { name: 'home-a', nat: 'cone', hosts: [{ name: 'client-a', role: 'client' }] },
+        { name: 'home-b', nat: 'cone', hosts: [{ name: 'remote-b', role: 'remote' }] },
+      ],
+      rounds: 3,
+    })
+    const result = await runCampaign(scenario, {
+      outDir,
+      env,
+      retryPairAfterSeconds: 12,
+      restAfterIdleSeconds: 4,
+    })
+    for (const line of result.table.split('\n')) t.diagnostic(line)
+    assert.ok(result.ok, explainFailure(result))
+    const rounds = result.verdict.rounds.map(({ round }) => round)
+    assert.equal(rounds.length, 3)
+    for (const round of rounds) assert.equal(round.outcome, 'SUCCESS', `round ${round.id}: ${round.error}`)
+    const log = readFileSync(join(result.folder.logs, 'client-a-client.log'), 'utf8')
+    const count = (msg: string) => log.split('\n').filter((line) => line.includes(msg)).length
+    assert.equal(count('the hosts close their connections until their next round'), 2, 'rested twice')
+    assert.equal(count('resting host reconnected for its round'), 2, 'woke twice')
+    assert.equal(count('could not reconnect'), 0)
+    assertTornDown(result.labId)
+  })
+})
+
 // A suite of its own: a suite's timeout bounds all of its tests together, and a first build of
 // the rust remote compiles ~235 crates (~3–5 min on a busy 2-core machine, more when it is busier).
 describe('lab campaigns with rust-libp2p remotes', { skip, timeout: 40 * 60_000 }, () => {

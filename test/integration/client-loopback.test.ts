@@ -13,7 +13,7 @@
 //   each side holds a connection it dialled, as after a simultaneous open.
 // Each B gets its own x_i, so that no host dials the same 4-tuple twice within TIME_WAIT.
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,11 +25,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import type { Libp2p } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { PunchrClient } from '../../src/client/client.js'
+import { PROC_NET_TCP, type ProcTcpSocket, parseProcNetTcp } from '../../src/client/loopback-peer-uid.js'
 import type { QueueEvent } from '../../src/client/report-queue.js'
 import type { LoopEvent } from '../../src/client/round-loop.js'
 import { recordConnectionEvent } from '../../src/db/connection-events.js'
@@ -522,3 +524,102 @@ describe('punchr client on loopback: the other outcomes', { timeout: 180_000 }, 
     assert.deepEqual(stored, [{ outcome: 'CANCELLED', error: 'stopped by the user' }], 'flushed before exit')
   })
 })
+
+describe('punchr client with nothing to measure', { timeout: 120_000 }, () => {
+  it('rests its hosts (connections reset, no TIME_WAIT) and wakes one for the next round', async () => {
+    const db = await openTestDatabase('pglite')
+    const relay = await startRelay()
+    const relayAddr = relay.getMultiaddrs()[0]!
+    const relayPort = Number(relayAddr.getComponents().find((c) => c.name === 'tcp')?.value)
+    const splice = await splicer(1)
+    const remote = await startRemote(relayAddr, `/ip4/${LOCALHOST}/tcp/${splice.x[0]}`)
+    const queueDir = await mkdtemp(join(tmpdir(), 'punchr-client-queue-'))
+    const server = await startTestServer(db)
+    const events: LoopEvent[] = []
+    /** The relay's connections to the hosts before they rested, and after. */
+    const relayConnections: { before?: number; after?: number } = {}
+    let timeWaitAfterRest: ProcTcpSocket[] | undefined
+    let seeded: Promise<void> | undefined
+    const hosts = () => client.peerIds.map((id) => peerIdFromString(id))
+    const hostConnections = () => hosts().reduce((n, id) => n + relay.getConnections(id).length, 0)
+    const client = await PunchrClient.create(
+      {
+        api: { server: `${LOCALHOST}:${server.server.grpcPort}`, tls: false, tlsSkipVerify: false },
+        apiKey: await server.addKey(),
+        hostKeys: await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')]),
+        version: '0.0.0-test',
+        rounds: 1,
+        bootstrapPeers: [relayAddr],
+        queueDir,
+        listenHost: LOCALHOST,
+        punchPrivateAddrs: true,
+      },
+      {
+        tracer: { observedAddrs: () => [multiaddr(`/dns4/localhost/tcp/${splice.y}`)] },
+        round: { streamOpenTimeout: 10_000 },
+        notFoundWait: 100,
+        restAfterIdle: 300,
+        observeTimeout: 5_000,
+        flushTimeout: 10_000,
+        onLoopEvent: (event) => {
+          events.push(event)
+          if (event.type === 'no-remote' && relayConnections.before === undefined)
+            relayConnections.before = hostConnections()
+          if (event.type === 'rested' && seeded === undefined)
+            seeded = (async () => {
+              await until('the relay sees the hosts’ connections closed', () => hostConnections() === 0)
+              relayConnections.after = hostConnections()
+              timeWaitAfterRest = await timeWaitWith(relayPort)
+              await until('B’s reservation', () => relay.services.relay.reservations.has(remote.peerId))
+              await seedCandidate(
+                db,
+                remote,
+                multiaddr(`${relayAddr.toString()}/p2p-circuit/p2p/${remote.peerId.toString()}`),
+              )
+            })()
+        },
+      },
+    )
+    try {
+      await client.run()
+      await seeded
+    } finally {
+      client.stop()
+      await server.stop()
+      await remote.stop()
+      await relay.stop()
+      await splice.close()
+      await db.close()
+      await rm(queueDir, { recursive: true, force: true })
+    }
+
+    const types = events.map((e) => e.type)
+    assert.ok(
+      relayConnections.before !== undefined && relayConnections.before >= 2,
+      'each host was connected',
+    )
+    assert.equal(types.filter((t) => t === 'rested').length, 1, 'the hosts rested once')
+    const rested = events.find((e) => e.type === 'rested')
+    assert.deepEqual(rested, { type: 'rested', hosts: 2 })
+    assert.equal(relayConnections.after, 0)
+    assert.deepEqual(timeWaitAfterRest, [], 'reset connections leave no TIME_WAIT on the fixed dial ports')
+    // The host the server gave the remote reconnected, then measured it.
+    const woke = events.filter((e) => e.type === 'woke')
+    assert.equal(woke.length, 1)
+    assert.equal(woke[0]!.error, undefined)
+    const started = events.find((e) => e.type === 'round-started')
+    assert.ok(started?.host.equals(woke[0]!.host))
+    assert.ok(types.indexOf('woke') < types.indexOf('round-started'))
+    const finished = events.find((e) => e.type === 'round-finished')
+    assert.equal(finished?.result.outcome, 'SUCCESS')
+  })
+})
+
+/** TCP sockets in TIME_WAIT from or to `port` on this machine. */
+async function timeWaitWith(port: number): Promise<ProcTcpSocket[]> {
+  const TIME_WAIT = 0x06
+  const tables = await Promise.all(PROC_NET_TCP.map((path) => readFile(path, 'utf8').catch(() => '')))
+  return tables
+    .flatMap(parseProcNetTcp)
+    .filter((s) => s.state === TIME_WAIT && (s.localPort === port || s.remotePort === port))
+}

@@ -107,6 +107,78 @@ describe('round loop', () => {
     assert.equal(loop.rounds, 0)
   })
 
+  it('rests the hosts once nothing came for restAfterIdle, and skips a remote its host cannot wake for', async () => {
+    const notFound = () => new ConnectError('no remote', Code.NotFound)
+    const remote = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
+    const target = create(GetAddrInfoResponseSchema, {
+      remoteId: remote.toMultihash().bytes,
+      multiAddresses: [multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${remote}/p2p-circuit/p2p/${remote}`).bytes],
+    })
+    // Two waits of 30 s reach the 60 s of idleness: the third NOT_FOUND rests the hosts (once,
+    // not again at the fourth). The remote then goes to a host that cannot reconnect; the one
+    // after it counts idleness from nothing again.
+    const answers: (ConnectError | typeof target)[] = [notFound(), notFound(), notFound(), notFound(), target]
+    answers.push(notFound(), notFound())
+    const controller = new AbortController()
+    const events: LoopEvent[] = []
+    const waits: number[] = []
+    const calls: string[] = []
+    const restingHost = async (name: string) => {
+      const { peerId, node } = await fakeHost()
+      let resting = false
+      const host = {
+        peerId,
+        node,
+        get resting() {
+          return resting
+        },
+        rest: () => {
+          calls.push(`${name} rest`)
+          resting = true
+        },
+        wake: async () => {
+          calls.push(`${name} wake`)
+          throw new Error('host 12D3… reached none of the bootstrap peers (ECONNREFUSED)')
+        },
+      }
+      return host as unknown as MeasuringHost
+    }
+    const loop = new RoundLoop({
+      hosts: [await restingHost('a'), await restingHost('b')],
+      api: {
+        register: async () => create(RegisterResponseSchema, { dbPeerId: 1n }),
+        getAddrInfo: async () => {
+          const answer = answers.shift()
+          if (answer === undefined) {
+            controller.abort()
+            throw new ConnectError('stopped', Code.Canceled)
+          }
+          if (answer instanceof ConnectError) throw answer
+          return answer
+        },
+      },
+      queue: fakeQueue(),
+      apiKey: 'k',
+      agentVersion: 'a',
+      rounds: 0,
+      notFoundWait: 30_000,
+      restAfterIdle: 60_000,
+      retry: { initial: 1_000, max: 30_000 },
+      sleep: async (ms) => void waits.push(ms),
+      onEvent: (e) => events.push(e),
+    })
+    await loop.run(controller.signal)
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['no-remote', 'no-remote', 'rested', 'no-remote', 'no-remote', 'woke', 'no-remote', 'no-remote'],
+    )
+    assert.deepEqual(calls, ['a rest', 'b rest', 'a wake'])
+    const woke = events.find((e) => e.type === 'woke')
+    assert.match(woke?.error ?? '', /reached none of the bootstrap peers/)
+    assert.deepEqual(waits, [30_000, 30_000, 30_000, 30_000, 1_000, 30_000, 30_000])
+    assert.equal(loop.rounds, 0, 'no round without an observed address')
+  })
+
   it('gives up on an API key the server refuses', async () => {
     const loop = new RoundLoop({
       hosts: [await fakeHost()],

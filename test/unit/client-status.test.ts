@@ -189,6 +189,21 @@ describe('client status: state and detail', () => {
     assert.equal(status.snapshot().detail, 'no remote ready on the server; next ask in 18 s')
     c.advance(60_000)
     assert.match(status.snapshot().detail, /next ask in 0 s$/)
+    // Resting hosts say so until one wakes for a round; a failed wake is the last error.
+    status.onLoopEvent({ type: 'rested', hosts: 10 })
+    status.onLoopEvent({ type: 'no-remote', waitMs: 30_000 })
+    assert.equal(
+      status.snapshot().detail,
+      'no remote ready on the server (hosts resting: their connections are closed until the next round); next ask in 30 s',
+    )
+    const host = peerIdFromString('12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK')
+    status.onLoopEvent({ type: 'woke', host, ms: 900, error: 'identify told it no observed address in time' })
+    assert.match(
+      status.snapshot().lastError?.message ?? '',
+      /^a resting host could not reconnect for its round: identify/,
+    )
+    status.onLoopEvent({ type: 'no-remote', waitMs: 30_000 })
+    assert.equal(status.snapshot().detail, 'no remote ready on the server; next ask in 30 s')
   })
 
   it('says when the server is unreachable, with the queue, and forgets it once the server answers', () => {

@@ -232,6 +232,11 @@ export class DcutrTracer extends TypedEventTarget<DcutrTracerEvents> implements 
     return this.observed.list()
   }
 
+  /** Forgets the observed addresses: their connections are gone, and so may their NAT mappings be. */
+  forgetObservedAddrs(): void {
+    this.observed.clear()
+  }
+
   /** The addresses our next CONNECT (to `peer`, if given) will carry, and where they come from. */
   ownAddrs(peer?: PeerId): { addrs: Multiaddr[]; source: OwnAddrSource } {
     const offer = this.init.offerAddrs

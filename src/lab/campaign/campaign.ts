@@ -128,6 +128,8 @@ export interface CampaignOptions {
    * client benchmark's idle phase uses the client's own default. @default 2
    */
   noRemoteWaitSeconds?: number
+  /** Our clients' --rest-after-idle, seconds. @default the client's (30 s) */
+  restAfterIdleSeconds?: number
   /** Hosts per `punchr client` (--host-count). @default 1 */
   clientHostCount?: number
   /** Environment for every process, e.g. PUNCHR_LOG_LEVEL. */
@@ -757,6 +759,9 @@ class Campaign {
         '0',
         '--no-remote-wait',
         String(this.options.noRemoteWaitSeconds ?? NO_REMOTE_WAIT_S),
+        ...(this.options.restAfterIdleSeconds === undefined
+          ? []
+          : ['--rest-after-idle', String(this.options.restAfterIdleSeconds)]),
       ],
       { PUNCHR_CLIENT_API_KEY: apiKey },
       onLine,
