@@ -3,7 +3,9 @@
 // NAT lab by the campaign runner's /proc sampler:
 //   idle  — no remote to measure: the client registers its hosts and asks again every 30 s
 //           (its default wait);
-//   busy  — cone ↔ cone rounds back to back against js-libp2p remotes (one; three with --leak).
+//   busy  — cone ↔ cone rounds back to back against js-libp2p remotes (one; three with --leak);
+//   rest  — cone ↔ cone rounds against one js-libp2p remote that the server hands out again
+//           only after 12 s: the hosts rest after 4 s of that, and one wakes for each round.
 // Each phase runs in two setups, one run each:
 //   before — as a volunteer's client ran until the footprint work: the JavaScript launcher
 //            (bin/punchr.js) started by the machine's Node, which stays beside the Node 22 child,
@@ -11,18 +13,19 @@
 //   after  — the shell launcher (bin/punchr, exec) and the client's runtime settings
 //            (src/cli/client-runtime.ts);
 //   awake  — as after, but the hosts never rest (--rest-after-idle 0): what resting saves.
-// `--leak` instead runs the default setup long (an hour idle, 500 busy rounds) and compares the
-// first and the last tenth of its RSS samples.
+// `--leak` instead runs the default setup long (an hour idle, 500 busy rounds, 100 rest/wake
+// rounds) and compares the first and the last tenth of its RSS samples.
 // Root and Linux only (network namespaces). Writes its section of docs/benchmarks.md.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime.js'
 import { DEFAULT_HOST_COUNT, NOT_FOUND_WAIT_MS, REST_AFTER_IDLE_MS } from '../src/client/constants.js'
-import { type CampaignOptions, runCampaign } from '../src/lab/campaign/campaign.js'
+import { RESTED_MESSAGE, WOKE_MESSAGE } from '../src/client/round-loop.js'
+import { type CampaignOptions, type CampaignResult, runCampaign } from '../src/lab/campaign/campaign.js'
 import type { ResourceUsage } from '../src/lab/campaign/resources.js'
 import { labUnavailableReason } from '../src/lab/preflight.js'
 import { validateScenario } from '../src/lab/scenario.js'
@@ -33,17 +36,22 @@ const HEADING = '## Client: memory and CPU'
 const LEAK_HEADING = '## Client: leak check'
 const DEFAULT_HOST_COUNTS = [1, DEFAULT_HOST_COUNT, 2 * DEFAULT_HOST_COUNT]
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--hosts <n[,n…]>] [--setups before,after] [--leak] [--no-write]
+/** The rest phase: the server hands the remote out again after this long… */
+const REST_PHASE_PAIR_GAP_S = 12
+/** …and the hosts rest after this long without one. */
+const REST_PHASE_REST_AFTER_S = 4
+const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--cycles <n>] [--hosts <n[,n…]>] [--setups <s,…>] [--phases <p,…>] [--leak] [--no-write]
 
   --idle <s>       seconds of the idle phase (default 120; with --leak 3600)
   --rounds <n>     cone ↔ cone rounds of the busy phase (default 40; with --leak 500)
-  --hosts <n,…>    hosts per client, one idle and one busy phase each per setup
+  --cycles <n>     rounds of the rest phase, each after the hosts rested (default 20; with --leak 100)
+  --hosts <n,…>    hosts per client, one run of each phase per setup
                    (default ${DEFAULT_HOST_COUNTS.join(',')}; ${DEFAULT_HOST_COUNT} is the client's default)
   --setups <s,…>   before (JavaScript launcher on the machine's Node, Node's defaults),
                    after (shell launcher, the client's runtime settings),
                    awake (after, with hosts that never rest); default before,after
-  --phases <p,…>   idle, busy or both (default both)
-  --leak           one long idle and one long busy phase of the after setup at ${DEFAULT_HOST_COUNT} hosts
+  --phases <p,…>   idle, busy, rest (default idle,busy; with --leak all three)
+  --leak           one long phase each of the after setup at ${DEFAULT_HOST_COUNT} hosts
   --no-write       do not update docs/benchmarks.md`
 
 const { values } = parseArgs({
@@ -51,9 +59,10 @@ const { values } = parseArgs({
     client: { type: 'boolean' },
     idle: { type: 'string' },
     rounds: { type: 'string' },
+    cycles: { type: 'string' },
     hosts: { type: 'string' },
     setups: { type: 'string', default: 'before,after' },
-    phases: { type: 'string', default: 'idle,busy' },
+    phases: { type: 'string' },
     leak: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -71,6 +80,7 @@ if (unavailable !== undefined) {
 const leak = values.leak
 const idleSeconds = positiveNumber(values.idle, leak ? 3600 : 120, '--idle', USAGE)
 const rounds = Math.round(positiveNumber(values.rounds, leak ? 500 : 40, '--rounds', USAGE))
+const cycles = Math.round(positiveNumber(values.cycles, leak ? 100 : 20, '--cycles', USAGE))
 /**
  * A server hands out a remote for 10 minutes after the honeypot recorded it (docs/PROTOCOL.md,
  * "Allocation"), and the lab's remotes are recorded once, at the start. The leak check's 500
@@ -122,17 +132,26 @@ const home = (name: string, role: 'client' | 'remote') => ({
   hosts: [{ name, role }],
 })
 
-const phases = values.phases.split(',')
-if (phases.length === 0 || phases.some((p) => p !== 'idle' && p !== 'busy')) {
-  console.error(`--phases: idle, busy or both\n\n${USAGE}`)
+const PHASES = ['idle', 'busy', 'rest']
+const phases = (values.phases ?? (leak ? PHASES.join(',') : 'idle,busy')).split(',')
+if (phases.length === 0 || phases.some((p) => !PHASES.includes(p))) {
+  console.error(`--phases: any of ${PHASES.join(', ')}\n\n${USAGE}`)
   process.exit(2)
+}
+
+/** A phase that measured rounds: its figures, and how many rounds the lab agreed with. */
+interface RoundsRun {
+  usage: ResourceUsage
+  stored: number
+  agree: number
 }
 
 interface PhaseRun {
   setup: SetupName
   hosts: number
   idle?: ResourceUsage
-  busy?: { usage: ResourceUsage; stored: number; agree: number }
+  busy?: RoundsRun
+  rest?: RoundsRun & { rests: number; wakes: number }
 }
 
 const runs: PhaseRun[] = []
@@ -171,22 +190,33 @@ for (const hosts of hostCounts)
         }),
         options,
       )
-      // The figures stand even when a round disagrees (LAB.md: one host measuring one js remote
-      // back to back now and then loses a TCP round); say so, and fail only a phase that hardly ran.
-      if (!busy.ok)
-        console.error(
-          `${hosts} hosts (${setup}): the busy phase disagreed with the lab:\n${busy.verdict.problems.join('\n')}`,
-        )
-      if (busy.verdict.agree < rounds / 2) {
-        console.error(
-          `${hosts} hosts (${setup}): only ${busy.verdict.agree} of ${rounds} rounds as expected:\n${busy.table}`,
-        )
-        process.exit(1)
-      }
-      run.busy = {
-        usage: need(busy.resources['client-client'], `busy client with ${hosts} hosts (${setup})`),
-        stored: busy.verdict.rounds.length,
-        agree: busy.verdict.agree,
+      run.busy = roundsRun(busy, rounds, `${hosts} hosts (${setup}), busy phase`)
+    }
+    if (phases.includes('rest')) {
+      console.log(
+        `${setup}: rest phase, ${cycles} cone ↔ cone rounds with ${hosts} hosts, ${REST_PHASE_PAIR_GAP_S} s apart …`,
+      )
+      const rest = await runCampaign(
+        validateScenario({
+          name: `bench-client-rest-${setup}-${hosts}`,
+          homes: [home('client', 'client'), home('remote-1', 'remote')],
+          rounds: cycles,
+        }),
+        {
+          ...options,
+          // The rest and wake lines are info.
+          env: { ...options.env, PUNCHR_LOG_LEVEL: 'info' },
+          retryPairAfterSeconds: REST_PHASE_PAIR_GAP_S,
+          // The awake setup keeps its hosts up between the rounds: what resting costs per round.
+          ...(setup === 'awake' ? {} : { restAfterIdleSeconds: REST_PHASE_REST_AFTER_S }),
+        },
+      )
+      const log = readFileSync(join(rest.folder.logs, 'client-client.log'), 'utf8').split('\n')
+      const count = (message: string) => log.filter((line) => line.includes(message)).length
+      run.rest = {
+        ...roundsRun(rest, cycles, `${hosts} hosts (${setup}), rest phase`),
+        rests: count(RESTED_MESSAGE),
+        wakes: count(WOKE_MESSAGE),
       }
     }
     runs.push(run)
@@ -239,7 +269,7 @@ function footprintSection(): string {
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`, sampler \`src/lab/campaign/resources.ts\`; what the figures are made of: [FOOTPRINT.md](FOOTPRINT.md).
 
-${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: ${setups.map((name) => `**${name}** — ${SETUPS[name].describe}`).join('; ')}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default); after ${REST_AFTER_IDLE_MS / 1000} s of that its hosts rest (their connections closed), except in the awake setup. Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
+${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: ${setups.map((name) => `**${name}** — ${SETUPS[name].describe}`).join('; ')}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default); after ${REST_AFTER_IDLE_MS / 1000} s of that its hosts rest (their connections closed), except in the awake setup. Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. Rest: ${cycles} cone ↔ cone rounds against one js-libp2p remote that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s; the hosts rest after ${REST_PHASE_REST_AFTER_S} s without a remote (\`--rest-after-idle ${REST_PHASE_REST_AFTER_S}\`; not in the awake setup) and one wakes for each round. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
 
 | hosts | setup | phase | sampled | RSS mean | RSS peak | CPU | CPU after the first 30 s | CPU per round |
 |--:|---|---|--:|--:|--:|--:|--:|--:|
@@ -256,6 +286,9 @@ ${runs
             `${perRoundMs(r.busy).toFixed(0)} ms`,
           ),
         ]),
+    ...(r.rest === undefined
+      ? []
+      : [row(r, restPhase(r.rest), r.rest.usage, `${perRoundMs(r.rest).toFixed(0)} ms`)]),
   ])
   .join('\n')}
 ${
@@ -282,7 +315,7 @@ function leakSection(): string {
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`.
 
-${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first.
+${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. The rest phase: ${cycles} rounds against one js-libp2p remote that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s, the hosts resting after ${REST_PHASE_REST_AFTER_S} s without one and waking one by one: every round follows a rest and a wake. "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first.
 
 | hosts | phase | sampled | RSS mean | RSS peak | first tenth | last tenth | last − first | CPU after the first 30 s |
 |--:|---|--:|--:|--:|--:|--:|--:|--:|
@@ -292,12 +325,35 @@ ${runs
     ...(r.busy === undefined
       ? []
       : [row(r, `busy, ${r.busy.stored} rounds (${r.busy.agree} as expected)`, r.busy.usage)]),
+    ...(r.rest === undefined ? [] : [row(r, restPhase(r.rest), r.rest.usage)]),
   ])
   .join('\n')}
 `
 }
 
-function perRoundMs(busy: NonNullable<PhaseRun['busy']>): number {
+/**
+ * The figures of a phase of `expected` rounds. They stand even when a round disagrees (LAB.md:
+ * one host measuring one js remote back to back now and then loses a TCP round); say so, and
+ * fail only a phase that hardly ran.
+ */
+function roundsRun(result: CampaignResult, expected: number, what: string): RoundsRun {
+  if (!result.ok) console.error(`${what} disagreed with the lab:\n${result.verdict.problems.join('\n')}`)
+  if (result.verdict.agree < expected / 2) {
+    console.error(`${what}: only ${result.verdict.agree} of ${expected} rounds as expected:\n${result.table}`)
+    process.exit(1)
+  }
+  return {
+    usage: need(result.resources['client-client'], what),
+    stored: result.verdict.rounds.length,
+    agree: result.verdict.agree,
+  }
+}
+
+function restPhase(rest: NonNullable<PhaseRun['rest']>): string {
+  return `rest, ${rest.stored} rounds ${REST_PHASE_PAIR_GAP_S} s apart (${rest.agree} as expected; ${rest.rests} rests, ${rest.wakes} wakes)`
+}
+
+function perRoundMs(busy: RoundsRun): number {
   return (busy.usage.cpuSeconds / Math.max(1, busy.stored)) * 1000
 }
 

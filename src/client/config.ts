@@ -87,7 +87,7 @@ export const clientFlags = {
   ),
   restAfterIdle: intFlag(
     'rest-after-idle',
-    'Seconds with nothing to measure after which the hosts close their connections until their next round (saves CPU while idle); 0 = never',
+    'Seconds without a remote to measure (none on the server, or the server unreachable) after which the hosts close their connections until their next round (saves CPU while idle); 0 = never',
     REST_AFTER_IDLE_MS / 1000,
     0,
     86_400,

@@ -26,8 +26,8 @@ export const DEFAULT_HOST_COUNT = 10
 export const NOT_FOUND_WAIT_MS = 30 * second
 
 /**
- * How long the client has had nothing to measure (GetAddrInfo answered NOT_FOUND, the waits in
- * between counted) before its hosts rest: they close their connections, whose keep-alives and
+ * How long the client has had nothing to measure (GetAddrInfo answered NOT_FOUND or failed, the
+ * waits in between counted) before its hosts rest: they close their connections, whose keep-alives and
  * peers' pings were nearly all of an idle client's CPU (docs/FOOTPRINT.md, "Resting hosts"). A
  * host reconnects to the bootstrap peers, and learns its address again, before its next round.
  */

@@ -52,8 +52,8 @@ export interface RoundLoopOptions {
   /** After NOT_FOUND. @default 30 s */
   notFoundWait?: number
   /**
-   * Nothing to measure for this long (NOT_FOUND, the waits in between counted): the hosts rest
-   * until their next round (MeasuringHost.rest). @default never
+   * Nothing to measure for this long (NOT_FOUND or GetAddrInfo failing, the waits in between
+   * counted): the hosts rest until their next round (MeasuringHost.rest). @default never
    */
   restAfterIdle?: number
   /** Register/GetAddrInfo retries on transient errors. @default 1 s doubling to 30 s */
@@ -64,6 +64,11 @@ export interface RoundLoopOptions {
   onEvent?: (event: LoopEvent) => void
   log?: Logger
 }
+
+/** The log lines of a rest and of a wake (the lab and the client benchmark count them). */
+export const RESTED_MESSAGE =
+  'nothing to measure for a while: the hosts close their connections until their next round'
+export const WOKE_MESSAGE = 'resting host reconnected for its round'
 
 /** An API error no retry will fix (e.g. an unknown API key): the client cannot measure. */
 export class FatalApiError extends Error {
@@ -197,12 +202,10 @@ export class RoundLoop {
       if (signal.aborted) return undefined
       if (err instanceof ConnectError && err.code === Code.NotFound) {
         const waitMs = this.options.notFoundWait ?? NOT_FOUND_WAIT_MS
-        const restAfter = this.options.restAfterIdle
-        if (restAfter !== undefined && this.idleMs >= restAfter) this.restHosts()
+        this.restIfIdle()
         this.emit({ type: 'no-remote', waitMs })
         this.options.log?.info({ waitMs }, 'no remote to measure right now; waiting')
-        await this.sleep(waitMs, signal)
-        this.idleMs += waitMs
+        await this.idleFor(waitMs, signal)
         return undefined
       }
       if (err instanceof ConnectError && err.code === Code.FailedPrecondition) {
@@ -227,16 +230,18 @@ export class RoundLoop {
     }
   }
 
-  /** Puts every host that is not resting yet to rest. */
-  private restHosts(): void {
+  /**
+   * Puts the hosts to rest once the waits without a remote (NOT_FOUND, an unreachable server)
+   * add up to restAfterIdle.
+   */
+  private restIfIdle(): void {
+    const restAfter = this.options.restAfterIdle
+    if (restAfter === undefined || this.idleMs < restAfter) return
     const awake = this.options.hosts.filter((h) => !h.resting)
     if (awake.length === 0) return
     for (const host of awake) host.rest()
     this.emit({ type: 'rested', hosts: awake.length })
-    this.options.log?.info(
-      { hosts: awake.length, idleMs: this.idleMs },
-      'nothing to measure for a while: the hosts close their connections until their next round',
-    )
+    this.options.log?.info({ hosts: awake.length, idleMs: this.idleMs }, RESTED_MESSAGE)
   }
 
   /**
@@ -258,7 +263,7 @@ export class RoundLoop {
     const ms = Math.round(performance.now() - started)
     this.emit({ type: 'woke', host: host.peerId, ms, ...(error === undefined ? {} : { error }) })
     if (error === undefined) {
-      this.options.log?.info({ host: host.peerId.toString(), ms }, 'resting host reconnected for its round')
+      this.options.log?.info({ host: host.peerId.toString(), ms }, WOKE_MESSAGE)
       return true
     }
     this.options.log?.warn(
@@ -292,6 +297,12 @@ export class RoundLoop {
   }
 
   /** Waits out a transient failure; throws FatalApiError for a permanent one. */
+  /** Sleeps `waitMs` without a remote to measure. */
+  private async idleFor(waitMs: number, signal: AbortSignal): Promise<void> {
+    await this.sleep(waitMs, signal)
+    this.idleMs += waitMs
+  }
+
   private async apiFailed(
     call: 'Register' | 'GetAddrInfo',
     err: unknown,
@@ -303,9 +314,11 @@ export class RoundLoop {
     }
     this.apiFailures++
     const waitMs = backoffDelay(this.apiFailures, this.retry)
+    // An unreachable server is nothing to measure too: the hosts may rest through its outage.
+    if (call === 'GetAddrInfo') this.restIfIdle()
     this.options.log?.warn({ call, code: error.code, err: error.message, waitMs }, `${call} failed; retrying`)
     this.emit({ type: 'api-error', call, error, waitMs })
-    await this.sleep(waitMs, signal)
+    await (call === 'GetAddrInfo' ? this.idleFor(waitMs, signal) : this.sleep(waitMs, signal))
   }
 
   private emit(event: LoopEvent): void {

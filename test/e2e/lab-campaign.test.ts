@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { RESTED_MESSAGE, WOKE_MESSAGE } from '../../src/client/round-loop.js'
 import { openDatabase } from '../../src/db/database.js'
 import { runCampaign } from '../../src/lab/campaign/campaign.js'
 import { namespaceInode } from '../../src/lab/netns.js'
@@ -219,8 +220,8 @@ describe('a lab client with nothing to measure', { skip, timeout: 300_000 }, () 
     for (const round of rounds) assert.equal(round.outcome, 'SUCCESS', `round ${round.id}: ${round.error}`)
     const log = readFileSync(join(result.folder.logs, 'client-a-client.log'), 'utf8')
     const count = (msg: string) => log.split('\n').filter((line) => line.includes(msg)).length
-    assert.equal(count('the hosts close their connections until their next round'), 2, 'rested twice')
-    assert.equal(count('resting host reconnected for its round'), 2, 'woke twice')
+    assert.equal(count(RESTED_MESSAGE), 2, 'rested twice')
+    assert.equal(count(WOKE_MESSAGE), 2, 'woke twice')
     assert.equal(count('could not reconnect'), 0)
     assertTornDown(result.labId)
   })

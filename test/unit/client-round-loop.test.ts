@@ -179,6 +179,51 @@ describe('round loop', () => {
     assert.equal(loop.rounds, 0, 'no round without an observed address')
   })
 
+  it('counts the waits while the server is unreachable as idle time too', async () => {
+    const controller = new AbortController()
+    const events: LoopEvent[] = []
+    let failures = 0
+    const { peerId, node } = await fakeHost()
+    let rests = 0
+    const host = {
+      peerId,
+      node,
+      resting: false,
+      rest() {
+        rests++
+        this.resting = true
+      },
+    }
+    const loop = new RoundLoop({
+      hosts: [host as unknown as MeasuringHost],
+      api: {
+        register: async () => create(RegisterResponseSchema, { dbPeerId: 1n }),
+        getAddrInfo: async () => {
+          if (++failures > 6) controller.abort()
+          throw new ConnectError('server down', Code.Unavailable)
+        },
+      },
+      queue: fakeQueue(),
+      apiKey: 'k',
+      agentVersion: 'a',
+      rounds: 0,
+      // Each wait is 0.5–1 s (jitter): more than 2 s take three to five of them.
+      restAfterIdle: 2_001,
+      retry: { initial: 1_000, max: 1_000 },
+      sleep: async () => undefined,
+      onEvent: (e) => events.push(e),
+    })
+    await loop.run(controller.signal)
+    const types = events.map((e) => e.type)
+    assert.equal(rests, 1)
+    assert.deepEqual(
+      types.filter((t) => t === 'rested'),
+      ['rested'],
+    )
+    const before = types.indexOf('rested')
+    assert.ok(before >= 3 && before <= 5, `rested after ${before} waits: ${types}`)
+  })
+
   it('gives up on an API key the server refuses', async () => {
     const loop = new RoundLoop({
       hosts: [await fakeHost()],
