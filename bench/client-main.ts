@@ -4,8 +4,9 @@
 //   idle  — no remote to measure: the client registers its hosts and asks again every 30 s
 //           (its default wait);
 //   busy  — cone ↔ cone rounds back to back against js-libp2p remotes (one; three with --leak);
-//   rest  — cone ↔ cone rounds against one js-libp2p remote that the server hands out again
-//           only after 12 s: the hosts rest after 4 s of that, and one wakes for each round.
+//   rest  — cone ↔ cone rounds against js-libp2p remotes (one; three with --leak) that the
+//           server hands out again only after 12 s: the hosts rest after 4 s of that, and one
+//           wakes for each round that follows.
 // Each phase runs in two setups, one run each:
 //   before — as a volunteer's client ran until the footprint work: the JavaScript launcher
 //            (bin/punchr.js) started by the machine's Node, which stays beside the Node 22 child,
@@ -13,7 +14,7 @@
 //   after  — the shell launcher (bin/punchr, exec) and the client's runtime settings
 //            (src/cli/client-runtime.ts);
 //   awake  — as after, but the hosts never rest (--rest-after-idle 0): what resting saves.
-// `--leak` instead runs the default setup long (an hour idle, 500 busy rounds, 100 rest/wake
+// `--leak` instead runs the default setup long (an hour idle, 500 busy rounds, 60 rest/wake
 // rounds) and compares the first and the last tenth of its RSS samples.
 // Root and Linux only (network namespaces). Writes its section of docs/benchmarks.md.
 import { execFileSync } from 'node:child_process'
@@ -44,7 +45,8 @@ const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--cycles <
 
   --idle <s>       seconds of the idle phase (default 120; with --leak 3600)
   --rounds <n>     cone ↔ cone rounds of the busy phase (default 40; with --leak 500)
-  --cycles <n>     rounds of the rest phase, each after the hosts rested (default 20; with --leak 100)
+  --cycles <n>     rounds of the rest phase (default 20; with --leak 60): all must fit in the
+                   10 minutes a remote is handed out for
   --hosts <n,…>    hosts per client, one run of each phase per setup
                    (default ${DEFAULT_HOST_COUNTS.join(',')}; ${DEFAULT_HOST_COUNT} is the client's default)
   --setups <s,…>   before (JavaScript launcher on the machine's Node, Node's defaults),
@@ -80,12 +82,13 @@ if (unavailable !== undefined) {
 const leak = values.leak
 const idleSeconds = positiveNumber(values.idle, leak ? 3600 : 120, '--idle', USAGE)
 const rounds = Math.round(positiveNumber(values.rounds, leak ? 500 : 40, '--rounds', USAGE))
-const cycles = Math.round(positiveNumber(values.cycles, leak ? 100 : 20, '--cycles', USAGE))
+const cycles = Math.round(positiveNumber(values.cycles, leak ? 60 : 20, '--cycles', USAGE))
 /**
  * A server hands out a remote for 10 minutes after the honeypot recorded it (docs/PROTOCOL.md,
  * "Allocation"), and the lab's remotes are recorded once, at the start. The leak check's 500
- * rounds must fit in that: three remotes share them, and each remote's fixed dial port meets
- * a returning client host's port (TCP TIME_WAIT) a third as often.
+ * busy rounds must fit in that: three remotes share them, and each remote's fixed dial port
+ * meets a returning client host's port (TCP TIME_WAIT) a third as often. Its rest phase, a
+ * round every 15–20 s per remote, fits 60 rounds only with three remotes too.
  */
 const remoteCount = leak ? 3 : 1
 const hostCounts = (values.hosts ?? (leak ? String(DEFAULT_HOST_COUNT) : DEFAULT_HOST_COUNTS.join(',')))
@@ -194,12 +197,15 @@ for (const hosts of hostCounts)
     }
     if (phases.includes('rest')) {
       console.log(
-        `${setup}: rest phase, ${cycles} cone ↔ cone rounds with ${hosts} hosts, ${REST_PHASE_PAIR_GAP_S} s apart …`,
+        `${setup}: rest phase, ${cycles} cone ↔ cone rounds with ${hosts} hosts, a remote handed out again after ${REST_PHASE_PAIR_GAP_S} s …`,
       )
       const rest = await runCampaign(
         validateScenario({
           name: `bench-client-rest-${setup}-${hosts}`,
-          homes: [home('client', 'client'), home('remote-1', 'remote')],
+          homes: [
+            home('client', 'client'),
+            ...Array.from({ length: remoteCount }, (_, i) => home(`remote-${i + 1}`, 'remote')),
+          ],
           rounds: cycles,
         }),
         {
@@ -269,7 +275,7 @@ function footprintSection(): string {
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`, sampler \`src/lab/campaign/resources.ts\`; what the figures are made of: [FOOTPRINT.md](FOOTPRINT.md).
 
-${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: ${setups.map((name) => `**${name}** — ${SETUPS[name].describe}`).join('; ')}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default); after ${REST_AFTER_IDLE_MS / 1000} s of that its hosts rest (their connections closed), except in the awake setup. Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. Rest: ${cycles} cone ↔ cone rounds against one js-libp2p remote that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s; the hosts rest after ${REST_PHASE_REST_AFTER_S} s without a remote (\`--rest-after-idle ${REST_PHASE_REST_AFTER_S}\`; not in the awake setup) and one wakes for each round. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
+${measured} One \`punchr client\` (TCP and QUIC, the default) with ${hostCounts.join(', ')} hosts (\`--host-count\`; ${DEFAULT_HOST_COUNT} is the default) behind a cone NAT, sampled from /proc once a second and **summed over its process tree** (RSS mean of the samples; peak = the sum of each process's VmHWM; CPU = user + system time over the sampled wall time, in % of one core). Setups: ${setups.map((name) => `**${name}** — ${SETUPS[name].describe}`).join('; ')}. Idle: no remote exists, so the client registers its hosts and asks GetAddrInfo again every ${NOT_FOUND_WAIT_MS / 1000} s (its default); after ${REST_AFTER_IDLE_MS / 1000} s of that its hosts rest (their connections closed), except in the awake setup. Busy: ${rounds} cone ↔ cone rounds back to back against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`}, start-up included. Rest: ${cycles} cone ↔ cone rounds against ${remoteCount === 1 ? 'one js-libp2p remote' : `${remoteCount} js-libp2p remotes`} that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s; the hosts rest after ${REST_PHASE_REST_AFTER_S} s without a remote (\`--rest-after-idle ${REST_PHASE_REST_AFTER_S}\`; not in the awake setup) and one wakes for each round. In the lab the relays and observers are js-libp2p nodes that ping every connection every 10 s; their pings are part of the idle CPU.
 
 | hosts | setup | phase | sampled | RSS mean | RSS peak | CPU | CPU after the first 30 s | CPU per round |
 |--:|---|---|--:|--:|--:|--:|--:|--:|
@@ -315,7 +321,7 @@ function leakSection(): string {
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`.
 
-${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. The rest phase: ${cycles} rounds against one js-libp2p remote that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s, the hosts resting after ${REST_PHASE_REST_AFTER_S} s without one and waking one by one: every round follows a rest and a wake. "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first.
+${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. The rest phase: ${cycles} rounds against ${remoteCount} js-libp2p remotes that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s each, the hosts resting after ${REST_PHASE_REST_AFTER_S} s without one and waking one by one (the rests and wakes are counted in the table). "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first.
 
 | hosts | phase | sampled | RSS mean | RSS peak | first tenth | last tenth | last − first | CPU after the first 30 s |
 |--:|---|--:|--:|--:|--:|--:|--:|--:|
@@ -350,7 +356,7 @@ function roundsRun(result: CampaignResult, expected: number, what: string): Roun
 }
 
 function restPhase(rest: NonNullable<PhaseRun['rest']>): string {
-  return `rest, ${rest.stored} rounds ${REST_PHASE_PAIR_GAP_S} s apart (${rest.agree} as expected; ${rest.rests} rests, ${rest.wakes} wakes)`
+  return `rest, ${rest.stored} rounds (${rest.agree} as expected; ${rest.rests} rests, ${rest.wakes} wakes)`
 }
 
 function perRoundMs(busy: RoundsRun): number {
