@@ -174,13 +174,16 @@ export class ClientStatus {
         this.resting = true
         return
       case 'woke':
-        // The hosts wake one by one, each before its round; the status speaks of the client.
-        this.resting = false
-        if (event.error !== undefined)
-          this.lastError = {
-            at: this.now(),
-            message: `a resting host could not reconnect for its round: ${event.error}`,
-          }
+        // The hosts wake one by one, each before its round; the status speaks of the client,
+        // which rests on while the host that was to measure could not reconnect.
+        if (event.error === undefined) {
+          this.resting = false
+          return
+        }
+        this.lastError = {
+          at: this.now(),
+          message: `a resting host could not reconnect for its round: ${event.error}`,
+        }
         return
       case 'api-error':
         this.lastError = { at: this.now(), message: `${event.call}: ${describeError(event.error)}` }

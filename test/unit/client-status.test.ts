@@ -203,6 +203,9 @@ describe('client status: state and detail', () => {
       /^a resting host could not reconnect for its round: identify/,
     )
     status.onLoopEvent({ type: 'no-remote', waitMs: 30_000 })
+    assert.match(status.snapshot().detail, /hosts resting/, 'a failed wake leaves the hosts resting')
+    status.onLoopEvent({ type: 'woke', host, ms: 120 })
+    status.onLoopEvent({ type: 'no-remote', waitMs: 30_000 })
     assert.equal(status.snapshot().detail, 'no remote ready on the server; next ask in 30 s')
   })
 
