@@ -95,6 +95,8 @@ const hostCounts = (values.hosts ?? (leak ? String(DEFAULT_HOST_COUNT) : DEFAULT
   .split(',')
   .map((n) => Math.round(positiveNumber(n, DEFAULT_HOST_COUNT, '--hosts', USAGE)))
 
+/** The package's `punchr` command (bin/punchr, a POSIX sh script that execs Node 22). */
+const SHELL_LAUNCHER = { node: '/bin/sh', script: join(ROOT, 'bin', 'punchr') }
 type SetupName = 'before' | 'after' | 'awake'
 const SETUPS: Record<
   SetupName,
@@ -109,12 +111,12 @@ const SETUPS: Record<
   },
   after: {
     describe: "bin/punchr (sh, exec) and the client's runtime settings",
-    options: { clientCli: { node: '/bin/sh', script: join(ROOT, 'bin', 'punchr') }, env: {} },
+    options: { clientCli: SHELL_LAUNCHER, env: {} },
   },
   awake: {
     describe: 'as after, but the hosts never rest (`--rest-after-idle 0`)',
     options: {
-      clientCli: { node: '/bin/sh', script: join(ROOT, 'bin', 'punchr') },
+      clientCli: SHELL_LAUNCHER,
       env: { PUNCHR_CLIENT_REST_AFTER_IDLE: '0' },
     },
   },
@@ -134,6 +136,11 @@ const home = (name: string, role: 'client' | 'remote') => ({
   nat: 'cone',
   hosts: [{ name, role }],
 })
+/** The client's home and the remotes' homes of a phase that measures rounds. */
+const roundsHomes = [
+  home('client', 'client'),
+  ...Array.from({ length: remoteCount }, (_, i) => home(`remote-${i + 1}`, 'remote')),
+]
 
 const PHASES = ['idle', 'busy', 'rest']
 const phases = (values.phases ?? (leak ? PHASES.join(',') : 'idle,busy')).split(',')
@@ -185,10 +192,7 @@ for (const hosts of hostCounts)
       const busy = await runCampaign(
         validateScenario({
           name: `bench-client-busy-${setup}-${hosts}`,
-          homes: [
-            home('client', 'client'),
-            ...Array.from({ length: remoteCount }, (_, i) => home(`remote-${i + 1}`, 'remote')),
-          ],
+          homes: roundsHomes,
           rounds,
         }),
         options,
@@ -202,10 +206,7 @@ for (const hosts of hostCounts)
       const rest = await runCampaign(
         validateScenario({
           name: `bench-client-rest-${setup}-${hosts}`,
-          homes: [
-            home('client', 'client'),
-            ...Array.from({ length: remoteCount }, (_, i) => home(`remote-${i + 1}`, 'remote')),
-          ],
+          homes: roundsHomes,
           rounds: cycles,
         }),
         {

@@ -296,13 +296,13 @@ export class RoundLoop {
     }
   }
 
-  /** Waits out a transient failure; throws FatalApiError for a permanent one. */
   /** Sleeps `waitMs` without a remote to measure. */
   private async idleFor(waitMs: number, signal: AbortSignal): Promise<void> {
     await this.sleep(waitMs, signal)
     this.idleMs += waitMs
   }
 
+  /** Waits out a transient failure; throws FatalApiError for a permanent one. */
   private async apiFailed(
     call: 'Register' | 'GetAddrInfo',
     err: unknown,
