@@ -387,7 +387,7 @@ export async function seed(
       ),
   )
 
-  await insertResults(L, runner, 1, resultsNow)
+  await insertResults(db, L, runner, 1, resultsNow)
   await finishSeeding(db, size, runner)
 
   const hosts: SeededHost[] = hostPeers.map((peer, h) => {
@@ -414,8 +414,17 @@ export async function seed(
  * Inserts hole_punch_results with ids first…last, each with attempts, address links and latency
  * rows if it is one of the detailed ones (SeedSize.detailFraction).
  */
-async function insertResults(L: Layout, runner: StepRunner, first: number, last: number): Promise<void> {
+async function insertResults(
+  db: Database,
+  L: Layout,
+  runner: StepRunner,
+  first: number,
+  last: number,
+): Promise<void> {
   const size = L.size
+  await runner.step('partitions', 0, () =>
+    db.query(`SELECT create_result_partitions(now() - interval '${size.days} days', now())`),
+  )
   // Outcomes as in the 2022 campaign: ~60 % SUCCESS (97.6 % of them on the first attempt),
   // 22 % FAILED after 3 attempts, the rest without a punch. ~1.3 attempts per result.
   await runner.chunked(
@@ -457,6 +466,14 @@ async function insertResults(L: Layout, runner: StepRunner, first: number, last:
               FROM generate_series(${lo}::bigint, ${hi}::bigint) g OFFSET 0) r) s`,
     first,
   )
+  await runner.chunked(
+    'hole_punch_report_digests',
+    last - first + 1,
+    1,
+    (lo, hi) => `INSERT INTO hole_punch_report_digests (report_sha256, created_at)
+      SELECT report_sha256, created_at FROM hole_punch_results WHERE id BETWEEN ${lo} AND ${hi}`,
+    first,
+  )
 
   // Details for every n-th result (n = 1 / detailFraction), so that every stage of a growing
   // table has the same share.
@@ -471,14 +488,16 @@ async function insertResults(L: Layout, runner: StepRunner, first: number, last:
     (
       lo,
       hi,
-    ) => `INSERT INTO hole_punch_results_x_multi_addresses (hole_punch_result_id, multi_address_id, relationship)
-      SELECT r.id, ${L.relayAddr(L.relay1('r.remote_id'), 't')}, 'INITIAL'::multi_address_relationship
+    ) => `INSERT INTO hole_punch_results_x_multi_addresses (hole_punch_result_id, multi_address_id, relationship,
+        result_created_at)
+      SELECT r.id, ${L.relayAddr(L.relay1('r.remote_id'), 't')}, 'INITIAL'::multi_address_relationship, r.created_at
         FROM hole_punch_results r, generate_series(0, 1) t WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed}
       UNION ALL
-      SELECT r.id, ${L.relayAddr(L.relay1('r.remote_id'), 0)}, 'FINAL'::multi_address_relationship
+      SELECT r.id, ${L.relayAddr(L.relay1('r.remote_id'), 0)}, 'FINAL'::multi_address_relationship, r.created_at
         FROM hole_punch_results r WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed} AND ${hasConnection}
       UNION ALL
-      SELECT r.id, ${L.publicAddr('r.remote_id', `CASE WHEN r.final_transport = 'tcp' THEN 0 ELSE 1 END`)}, 'FINAL'
+      SELECT r.id, ${L.publicAddr('r.remote_id', `CASE WHEN r.final_transport = 'tcp' THEN 0 ELSE 1 END`)}, 'FINAL',
+        r.created_at
         FROM hole_punch_results r WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed} AND r.has_direct_conns`,
     first,
   )
@@ -489,8 +508,9 @@ async function insertResults(L: Layout, runner: StepRunner, first: number, last:
     (
       lo,
       hi,
-    ) => `INSERT INTO hole_punch_results_x_listen_multi_addresses (hole_punch_result_id, multi_address_id)
-      SELECT r.id, ${L.hostAddr('r.client_id - 1', 't')} FROM hole_punch_results r, generate_series(0, 1) t
+    ) => `INSERT INTO hole_punch_results_x_listen_multi_addresses (hole_punch_result_id, multi_address_id,
+        result_created_at)
+      SELECT r.id, ${L.hostAddr('r.client_id - 1', 't')}, r.created_at FROM hole_punch_results r, generate_series(0, 1) t
       WHERE r.id BETWEEN ${lo} AND ${hi} AND ${detailed}`,
     first,
   )
@@ -502,13 +522,13 @@ async function insertResults(L: Layout, runner: StepRunner, first: number, last:
       lo,
       hi,
     ) => `INSERT INTO hole_punch_attempts (hole_punch_result_id, attempt_number, opened_at, started_at, ended_at,
-        start_rtt, elapsed_time, outcome, error, direct_dial_error)
+        start_rtt, elapsed_time, outcome, error, direct_dial_error, result_created_at)
       SELECT id, n, opened, opened + interval '1 second' * rtt, opened + interval '1 second' * elapsed, rtt, elapsed, outcome,
         CASE outcome WHEN 'FAILED' THEN 'all dials failed' WHEN 'TIMEOUT' THEN 'hole punch timed out'
           WHEN 'CANCELLED' THEN 'context canceled' END,
-        CASE WHEN outcome IN ('FAILED', 'TIMEOUT') AND n = 1 THEN 'dial tcp: i/o timeout' END
+        CASE WHEN outcome IN ('FAILED', 'TIMEOUT') AND n = 1 THEN 'dial tcp: i/o timeout' END, created_at
       FROM (
-        SELECT r.id, n, r.connect_ended_at + interval '6 s' * (n - 1) + interval '200 ms' AS opened,
+        SELECT r.id, r.created_at, n, r.connect_ended_at + interval '6 s' * (n - 1) + interval '200 ms' AS opened,
           0.02 + 0.3 * random() AS rtt,
           CASE WHEN r.outcome = 'SUCCESS' AND n = r.attempt_count THEN 0.3 + random() ELSE 5.0 END AS elapsed,
           (CASE
@@ -524,9 +544,11 @@ async function insertResults(L: Layout, runner: StepRunner, first: number, last:
     'hole_punch_attempts_x_multi_addresses',
     ids,
     2.6 / every,
-    (lo, hi) => `INSERT INTO hole_punch_attempts_x_multi_addresses (hole_punch_attempt_id, multi_address_id)
-      SELECT a.id, ${L.publicAddr('r.remote_id', 't')}
-      FROM hole_punch_attempts a JOIN hole_punch_results r ON r.id = a.hole_punch_result_id, generate_series(0, 1) t
+    (lo, hi) => `INSERT INTO hole_punch_attempts_x_multi_addresses (hole_punch_attempt_id, multi_address_id,
+        result_created_at)
+      SELECT a.id, ${L.publicAddr('r.remote_id', 't')}, a.result_created_at
+      FROM hole_punch_attempts a JOIN hole_punch_results r ON r.id = a.hole_punch_result_id
+        AND r.created_at = a.result_created_at, generate_series(0, 1) t
       WHERE a.hole_punch_result_id BETWEEN ${lo} AND ${hi}`,
     first,
   )
@@ -540,12 +562,12 @@ async function insertResults(L: Layout, runner: StepRunner, first: number, last:
       lo,
       hi,
     ) => `INSERT INTO latency_measurements (hole_punch_result_id, remote_id, multi_address_id, mtype, agent_version,
-        protocols, rtts, rtt_errs, rtt_avg, rtt_min, rtt_max, rtt_std, success_count)
+        protocols, rtts, rtt_errs, rtt_avg, rtt_min, rtt_max, rtt_std, success_count, result_created_at)
       SELECT id, peer, addr, mtype, agent, protos,
         ARRAY[b, b * 1.05, b * 0.97, b * 1.1, b * 1.02], ARRAY['', '', '', '', ''],
-        b * 1.028, b * 0.97, b * 1.1, b * 0.0454, 5
+        b * 1.028, b * 0.97, b * 1.1, b * 0.0454, 5, created_at
       FROM (
-        SELECT r.id, m.mtype,
+        SELECT r.id, r.created_at, m.mtype,
           CASE WHEN m.mtype = 'TO_RELAY' THEN ${L.relay0} + 1 + ${L.relay1('r.remote_id')} ELSE r.remote_id END AS peer,
           CASE m.mtype
             WHEN 'TO_RELAY' THEN ${L.relayDirect0} + ${L.relayAddr(L.relay1('r.remote_id'), 0)}
@@ -600,7 +622,7 @@ export async function growResults(
   const stored = Number(row!.n)
   if (upTo > stored) {
     const first = Number(row!.top ?? 0) + 1
-    await insertResults(seeded.layout, runner, first, first + (upTo - stored) - 1)
+    await insertResults(db, seeded.layout, runner, first, first + (upTo - stored) - 1)
   }
   await finishSeeding(db, size, runner)
   return runner.steps

@@ -57,6 +57,10 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
     summary:
       'research dataset: results, attempts, latencies, peers as --format csv|parquet files in --out DIR',
   },
+  archive: {
+    load: async () => (await import('./archive.js')).runArchive,
+    summary: 'a past month of results out of the database: --month YYYY-MM --out DIR (Parquet)',
+  },
   lab: {
     load: async () => (await import('./lab.js')).runLab,
     summary: 'NAT lab (Linux, root): lab up <scenario> | lab clean [--force]',

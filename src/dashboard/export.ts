@@ -28,16 +28,17 @@ export interface ExportedFile {
   rows: number
 }
 
-/** Writes results, attempts, latencies and peers into `dir` (created if missing). */
+/** Writes `tables` (results, attempts, latencies and peers unless told) into `dir` (created if missing). */
 export async function exportDataset(
   db: Queryable,
   scope: ResultScope,
   format: ExportFormat,
   dir: string,
+  tables: readonly ExportTable[] = EXPORT_TABLES,
 ): Promise<ExportedFile[]> {
   await mkdir(dir, { recursive: true })
   const files: ExportedFile[] = []
-  for (const table of EXPORT_TABLES) {
+  for (const table of tables) {
     const file = join(dir, `${table.name}.${format}`)
     const rows = counted(exportRows(db, table, scope, BATCH_ROWS))
     await (format === 'csv' ? writeCsv(file, table, rows) : writeParquet(file, table, rows))

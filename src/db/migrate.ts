@@ -113,17 +113,23 @@ function checkUnchanged(m: Migration, digest: string, appliedDigest: string): vo
 
 /**
  * Splits a migration script into statements at semicolons that end a line, outside of
- * comments. Migrations keep to that style (no semicolon ends a line inside a string literal or
- * a function body: 0006 writes its trigger function on one line); a test runs every shipped
- * migration through it.
+ * comments and of dollar-quoted bodies (`$$ … $$`, `$body$ … $body$`: a PL/pgSQL function is
+ * one statement whatever its lines). Migrations keep to that style (no semicolon ends a line
+ * inside a string literal); a test runs every shipped migration through it.
  */
 export function splitStatements(sql: string): string[] {
   const withoutComments = sql
     .split('\n')
     .map((line) => line.replace(/--.*$/, ''))
     .join('\n')
-  return withoutComments
+  // Dollar-quoted bodies are set aside, the rest is split, and the bodies are put back.
+  const bodies: string[] = []
+  const masked = withoutComments.replace(/\$(\w*)\$[\s\S]*?\$\1\$/g, (body) => {
+    bodies.push(body)
+    return `@@dollar-quoted body ${bodies.length - 1}@@`
+  })
+  return masked
     .split(/;\s*(?:\n|$)/)
-    .map((s) => s.trim())
+    .map((s) => s.replace(/@@dollar-quoted body (\d+)@@/g, (_, i: string) => bodies[Number(i)]!).trim())
     .filter((s) => s !== '')
 }

@@ -9,6 +9,7 @@ import {
 } from './hole-punches.js'
 import type { GeoResolver } from './multi-addresses.js'
 import { upsertMultiAddresses } from './multi-addresses.js'
+import { createResultPartitions } from './partitions.js'
 import { jsonbArray, upsertPeerIds } from './peers.js'
 
 // Storing reports, many in one transaction (the server's group commit, src/server/group-commit.ts).
@@ -53,6 +54,10 @@ export async function insertHolePunchReports(
 ): Promise<(number | undefined)[]> {
   if (reports.length === 0) return []
   return db.transaction(async (tx) => {
+    // The server's own time always has its month's partitions (src/db/partitions.ts); a time
+    // asked for may be any month.
+    if (options.createdAt !== undefined)
+      await createResultPartitions(tx, options.createdAt, options.createdAt)
     const digests = reports.map((r) => Buffer.from(r.reportSha256).toString('hex'))
     // A copy of a report within the batch answers like a retry: its first copy is stored.
     const firstCopy = new Map<string, number>()
@@ -150,11 +155,22 @@ async function insertResults(
       client_nat_mapping: p.report.clientNatMapping ?? null,
     }
   })
+  // A report is new when its digest is: hole_punch_report_digests holds every digest ever
+  // stored (partitions cannot hold a unique key across months), so only the reports whose
+  // digest row this statement inserts get a result row.
   // The client's geo comes from its listen addresses (behind a NAT the public one is the
   // NAT's), the remote's from the addresses it offered in its attempts: the INITIAL addresses
   // of a result are relay addresses, whose IP is the relay's.
   const inserted = await tx.query<{ id: string | number; digest: string; created_at: string }>(
-    `INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns, error,
+    `WITH new_digests AS (
+       INSERT INTO hole_punch_report_digests (report_sha256, created_at)
+       SELECT decode(d.digest, 'hex'), coalesce($2::timestamptz, now()) FROM jsonb_to_recordset($1::jsonb) AS d(digest text)
+       -- In digest order: two batches holding copies of the same reports cannot deadlock.
+       ORDER BY d.digest
+       ON CONFLICT (report_sha256) DO NOTHING
+       RETURNING report_sha256
+     )
+     INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns, error,
        outcome, ended_at, protocols, attempt_count, final_transport, final_ip_version, report_sha256, created_at,
        success_attempt, client_country, client_asn, remote_country, remote_asn, client_implementation, quirks,
        client_nat_mapping)
@@ -163,15 +179,14 @@ async function insertResults(
        r.attempt_count, r.final_transport, r.final_ip_version, decode(r.digest, 'hex'), coalesce($2::timestamptz, now()),
        r.success_attempt, client.country, client.asn, remote.country, remote.asn, r.client_implementation,
        ${jsonbArray('r.quirks', 'text')}, r.client_nat_mapping
-     FROM jsonb_to_recordset($1::jsonb) AS r(digest text, client_id bigint, remote_id bigint, connect_started_at text,
+     FROM new_digests JOIN jsonb_to_recordset($1::jsonb) AS r(digest text, client_id bigint, remote_id bigint, connect_started_at text,
        connect_ended_at text, has_direct_conns boolean, error text, outcome text, ended_at text, protocols jsonb,
        attempt_count smallint, final_transport text, final_ip_version smallint, success_attempt smallint,
        listen_ids jsonb, attempt_address_ids jsonb, client_implementation text, quirks jsonb, client_nat_mapping text)
+       ON decode(r.digest, 'hex') = new_digests.report_sha256
      LEFT JOIN LATERAL (${firstWithGeo(jsonbArray('r.listen_ids', 'bigint'))}) client ON true
      LEFT JOIN LATERAL (${firstWithGeo(jsonbArray('r.attempt_address_ids', 'bigint'))}) remote ON true
-     -- Rows in digest order: two batches holding copies of the same reports cannot deadlock.
      ORDER BY r.digest
-     ON CONFLICT (report_sha256) DO NOTHING
      RETURNING id, encode(report_sha256, 'hex') AS digest, created_at::text AS created_at`,
     [JSON.stringify(rows), createdAt ?? null],
   )
@@ -232,14 +247,14 @@ async function insertChildren(
 ): Promise<void> {
   const p = new Params()
   const ctes = [
-    addressLinks(fresh, p),
-    listenLinks(fresh, p),
+    addressLinks(fresh, createdAt, p),
+    listenLinks(fresh, createdAt, p),
     attemptsWithAddresses(fresh, createdAt, p),
     remoteIpVersions(fresh, p),
     latencies(fresh, createdAt, p),
-    portMappings(fresh, p),
-    networkInformation(fresh, p),
-    natBehaviours(fresh, p),
+    portMappings(fresh, createdAt, p),
+    networkInformation(fresh, createdAt, p),
+    natBehaviours(fresh, createdAt, p),
     clientListenIpVersions(fresh, p),
     lastResults(fresh, createdAt, p),
   ].flatMap((part, i) =>
@@ -253,7 +268,7 @@ async function insertChildren(
 }
 
 /** The relay addresses dialled (INITIAL) and the connections open at the end (FINAL). */
-function addressLinks(fresh: readonly StoredReport[], p: Params): string | undefined {
+function addressLinks(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): string | undefined {
   const links = distinctRows(
     fresh.flatMap((s) => [
       ...s.initialIds.map((id) => [s.resultId, id, 'INITIAL'] as const),
@@ -261,8 +276,9 @@ function addressLinks(fresh: readonly StoredReport[], p: Params): string | undef
     ]),
   )
   if (links.length === 0) return undefined
-  return `INSERT INTO hole_punch_results_x_multi_addresses (hole_punch_result_id, multi_address_id, relationship)
-    SELECT r, a, rel::multi_address_relationship
+  return `INSERT INTO hole_punch_results_x_multi_addresses (hole_punch_result_id, multi_address_id, relationship,
+      result_created_at)
+    SELECT r, a, rel::multi_address_relationship, ${p.add(createdAt, 'timestamptz')}
     FROM ${p.unnest(links, [
       [([result]) => result, 'bigint[]'],
       [([, address]) => address, 'bigint[]'],
@@ -270,14 +286,15 @@ function addressLinks(fresh: readonly StoredReport[], p: Params): string | undef
     ])} AS t(r, a, rel)`
 }
 
-function listenLinks(fresh: readonly StoredReport[], p: Params): string | undefined {
+function listenLinks(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): string | undefined {
   const links = distinctRows(fresh.flatMap((s) => s.listenIds.map((id) => [s.resultId, id] as const)))
   if (links.length === 0) return undefined
-  return `INSERT INTO hole_punch_results_x_listen_multi_addresses (hole_punch_result_id, multi_address_id)
-    SELECT * FROM ${p.unnest(links, [
+  return `INSERT INTO hole_punch_results_x_listen_multi_addresses (hole_punch_result_id, multi_address_id,
+      result_created_at)
+    SELECT r, a, ${p.add(createdAt, 'timestamptz')} FROM ${p.unnest(links, [
       [([result]) => result, 'bigint[]'],
       [([, address]) => address, 'bigint[]'],
-    ])}`
+    ])} AS t(r, a)`
 }
 
 /** The attempts, and the addresses each punched, joined to the attempt ids the insert returns. */
@@ -314,10 +331,11 @@ function attemptsWithAddresses(
         [(x) => x.a.error, 'text[]'],
         [(x) => x.a.directDialError, 'text[]'],
       ])} AS t(r, n, o, s, e, rtt, el, oc, err, dde)
-      RETURNING id, hole_punch_result_id, attempt_number`,
+      RETURNING id, hole_punch_result_id, attempt_number, result_created_at`,
     // The data-modifying CTE's RETURNING is the only way to see the new ids in this statement.
-    attempt_addresses: `INSERT INTO hole_punch_attempts_x_multi_addresses (hole_punch_attempt_id, multi_address_id)
-    SELECT attempt.id, l.a
+    attempt_addresses: `INSERT INTO hole_punch_attempts_x_multi_addresses (hole_punch_attempt_id, multi_address_id,
+      result_created_at)
+    SELECT attempt.id, l.a, attempt.result_created_at
     FROM ${p.unnest(links, [
       [([result]) => result, 'bigint[]'],
       [([, number]) => number, 'smallint[]'],
@@ -387,11 +405,12 @@ function latencies(fresh: readonly StoredReport[], createdAt: Timestamp, p: Para
       max double precision, std double precision, count smallint)`
 }
 
-function portMappings(fresh: readonly StoredReport[], p: Params): string | undefined {
+function portMappings(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): string | undefined {
   const mappings = fresh.flatMap((s) => s.report.natMappings.map((m) => ({ resultId: s.resultId, ...m })))
   if (mappings.length === 0) return undefined
-  return `INSERT INTO port_mappings (hole_punch_result_id, internal_port, external_port, protocol, addr, addr_network)
-    SELECT * FROM ${p.unnest(mappings, [
+  return `INSERT INTO port_mappings (hole_punch_result_id, internal_port, external_port, protocol, addr, addr_network,
+      result_created_at)
+    SELECT *, ${p.add(createdAt, 'timestamptz')} FROM ${p.unnest(mappings, [
       [(m) => m.resultId, 'bigint[]'],
       [(m) => m.internalPort, 'integer[]'],
       [(m) => m.externalPort, 'integer[]'],
@@ -401,14 +420,18 @@ function portMappings(fresh: readonly StoredReport[], p: Params): string | undef
     ])}`
 }
 
-function networkInformation(fresh: readonly StoredReport[], p: Params): string | undefined {
+function networkInformation(
+  fresh: readonly StoredReport[],
+  createdAt: Timestamp,
+  p: Params,
+): string | undefined {
   const infos = fresh.flatMap((s) =>
     s.report.networkInformation === null ? [] : [{ resultId: s.resultId, ...s.report.networkInformation }],
   )
   if (infos.length === 0) return undefined
   return `INSERT INTO network_information (hole_punch_result_id, router_login_html, router_login_html_error, supports_ipv6,
-      supports_ipv6_error)
-    SELECT * FROM ${p.unnest(infos, [
+      supports_ipv6_error, result_created_at)
+    SELECT *, ${p.add(createdAt, 'timestamptz')} FROM ${p.unnest(infos, [
       [(n) => n.resultId, 'bigint[]'],
       [(n) => n.routerLoginHtml, 'text[]'],
       [(n) => n.routerLoginHtmlError, 'text[]'],
@@ -417,14 +440,14 @@ function networkInformation(fresh: readonly StoredReport[], p: Params): string |
     ])}`
 }
 
-function natBehaviours(fresh: readonly StoredReport[], p: Params): string | undefined {
+function natBehaviours(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): string | undefined {
   const rows = fresh.flatMap((s) =>
     (s.report.natBehaviours ?? []).map((b) => ({ resultId: s.resultId, ...b })),
   )
   if (rows.length === 0) return undefined
   return `INSERT INTO client_nat_behaviours (hole_punch_result_id, transport, ip_version, mapping, port_preserved,
-      observations, observer_ips)
-    SELECT * FROM ${p.unnest(rows, [
+      observations, observer_ips, result_created_at)
+    SELECT *, ${p.add(createdAt, 'timestamptz')} FROM ${p.unnest(rows, [
       [(b) => b.resultId, 'bigint[]'],
       [(b) => b.transport, 'text[]'],
       [(b) => b.ipVersion, 'smallint[]'],

@@ -9,6 +9,7 @@ import { maintainAllocationTables, pruneStaleCandidates } from '../db/allocation
 import { type Database, openDatabase } from '../db/database.js'
 import type { HolePunchReport } from '../db/hole-punches.js'
 import { migrate } from '../db/migrate.js'
+import { createPartitionsAhead } from '../db/partitions.js'
 import { insertHolePunchReports } from '../db/report-batch.js'
 import { PunchrService } from '../gen/punchr_pb.js'
 import { ConfigError } from '../lib/errors.js'
@@ -31,6 +32,9 @@ import { trackHolePunch } from './routes/track-hole-punch.js'
 
 /** How often the allocation working set is vacuumed (see maintainAllocationTables). */
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000
+
+/** How often the result tables' partitions are made ahead (createPartitionsAhead). */
+const PARTITIONS_INTERVAL_MS = 60 * 60_000
 
 /** How often stale allocation candidates are deleted (pruneStaleCandidates). */
 const PRUNE_INTERVAL_MS = 30_000
@@ -202,6 +206,19 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         ),
     )
 
+  let partitioning: NodeJS.Timeout | undefined
+  const makePartitions = () =>
+    createPartitionsAhead(db).then(
+      (made) => {
+        if (made > 0) log.info({ tables: made }, "made the result tables' partitions of the coming month")
+      },
+      (err: unknown) =>
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          "making the coming month's partitions failed; the next try is in an hour (reports are refused once a month starts without them)",
+        ),
+    )
+
   let grpcPort = config.port
   let httpPort = config.httpPort
   let destroyed: Promise<void> | undefined
@@ -226,6 +243,9 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         httpPort = await listen(httpServers[i]!, host, i === 0 ? config.httpPort : httpPort, ipv6Only)
       }
       await auth.cache.listen(db)
+      await makePartitions()
+      partitioning = setInterval(makePartitions, PARTITIONS_INTERVAL_MS)
+      partitioning.unref()
       maintenance = setInterval(maintain, MAINTENANCE_INTERVAL_MS)
       maintenance.unref()
       void prune()
@@ -249,6 +269,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         log.info({ inFlight }, 'shutting down: no new requests, finishing in-flight ones')
         clearInterval(maintenance)
         clearInterval(pruning)
+        clearInterval(partitioning)
         const closing = Promise.all([...grpcServers, ...httpServers].map(close))
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve))
         // Idle HTTP/2 sessions would keep close() waiting; in-flight work is done now.

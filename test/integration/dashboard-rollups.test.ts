@@ -5,9 +5,7 @@
 // hours anywhere, for one key's results, after the migration's backfill and under concurrent
 // reports — on PGlite and PostgreSQL.
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
 import { before, it } from 'node:test'
-import { multiaddr } from '@multiformats/multiaddr'
 import { breakdown } from '../../src/dashboard/queries/breakdowns.js'
 import { latencyDistributions, startRttDistributions } from '../../src/dashboard/queries/distributions.js'
 import { outcomeSeries, outcomeTotals } from '../../src/dashboard/queries/outcomes.js'
@@ -16,13 +14,13 @@ import { finalConnections, successAttempts } from '../../src/dashboard/queries/s
 import { bucketSeconds, cdfFromHistogram, logEdges } from '../../src/dashboard/statistics.js'
 import { findApiKey } from '../../src/db/authorizations.js'
 import type { Database, Queryable } from '../../src/db/database.js'
-import type { AttemptOutcomeName, HolePunchOutcomeName, HolePunchReport } from '../../src/db/hole-punches.js'
+import type { HolePunchOutcomeName } from '../../src/db/hole-punches.js'
 import { readMigrations, splitStatements } from '../../src/db/migrate.js'
 import { insertHolePunchReport, insertHolePunchReports } from '../../src/db/report-batch.js'
-import { classifyMultiaddr } from '../../src/lib/multiaddr.js'
 import { type DashboardSeed, seedDashboard } from '../support/dashboard-seed.js'
 import { describeEachDatabase } from '../support/databases.js'
-import { newPeer, type TestPeer } from '../support/fixtures.js'
+import { newPeer } from '../support/fixtures.js'
+import { sampleReports } from '../support/sample-reports.js'
 
 const HOUR = 3_600_000
 const EDGES = logEdges()
@@ -447,8 +445,8 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
         `UPDATE hole_punch_results SET success_attempt = NULL, client_country = NULL, client_asn = NULL,
            remote_country = NULL, remote_asn = NULL, client_implementation = 'other'`,
       )
-      await tx.query('UPDATE hole_punch_attempts SET result_created_at = NULL')
-      await tx.query('UPDATE latency_measurements SET result_created_at = NULL')
+      // result_created_at is no longer backfilled: since 0011 it is the child tables' partition
+      // key, NOT NULL, written with every row.
       await tx.query('DELETE FROM hole_punch_result_counts')
       await tx.query('DELETE FROM rtt_histograms')
       await tx.query('DELETE FROM last_results')
@@ -516,84 +514,3 @@ describeEachDatabase('dashboard hourly tables', (getDb) => {
     await assertHourlyTablesMatchRawRows(db)
   })
 })
-
-/**
- * 24 small reports of one client about `remotes`, four outcomes in turn; 20…23 are copies
- * (same digest) of 0…3, as a client's retries are.
- */
-function sampleReports(clientId: number, remotes: readonly TestPeer[], label: string): HolePunchReport[] {
-  const addr = (text: string) => classifyMultiaddr(multiaddr(text))
-  const outcomes: [HolePunchOutcomeName, AttemptOutcomeName][] = [
-    ['SUCCESS', 'SUCCESS'],
-    ['FAILED', 'FAILED'],
-    ['SUCCESS', 'DIRECT_DIAL'],
-    ['FAILED', 'TIMEOUT'],
-  ]
-  const at = new Date().toISOString()
-  return Array.from({ length: 24 }, (_, i): HolePunchReport => {
-    const [outcome, attempt] = outcomes[i % 4]!
-    return {
-      clientId,
-      remoteId: remotes[i % remotes.length]!.id,
-      remoteMultiAddresses: [],
-      connectStartedAt: at,
-      connectEndedAt: at,
-      attempts: [
-        {
-          openedAt: at,
-          startedAt: at,
-          endedAt: at,
-          startRtt: 0.01 * (1 + (i % 7)),
-          elapsedTime: 1,
-          outcome: attempt,
-          error: null,
-          directDialError: null,
-          multiAddresses: [addr('/ip4/11.10.0.1/tcp/4001')],
-        },
-      ],
-      openMultiAddresses: outcome === 'SUCCESS' ? [addr('/ip4/11.10.0.1/tcp/4001')] : [],
-      hasDirectConns: outcome === 'SUCCESS',
-      error: null,
-      outcome,
-      endedAt: at,
-      listenMultiAddresses: [addr('/ip4/11.1.0.1/tcp/4001')],
-      protocols: i % 3 === 0 ? [4, 6] : [],
-      // Every other report with a latency measurement, a port mapping and network information.
-      latencies:
-        i % 2 === 0
-          ? [
-              {
-                remoteId: remotes[(i + 1) % remotes.length]!.id,
-                agentVersion: 'go-libp2p/0.33.0',
-                protocols: ['/ipfs/ping/1.0.0'],
-                multiAddress: addr('/ip4/11.10.0.2/tcp/4001'),
-                rtts: [0.01 * (1 + (i % 5)), 0.5],
-                rttErrs: ['', 'timeout'],
-                mtype: 'TO_RELAY',
-              },
-            ]
-          : [],
-      networkInformation:
-        i % 2 === 0
-          ? { routerLoginHtml: null, routerLoginHtmlError: null, supportsIpv6: true, supportsIpv6Error: null }
-          : null,
-      natMappings:
-        i % 2 === 0
-          ? [
-              {
-                internalPort: 4001,
-                externalPort: 40000 + i,
-                protocol: 'tcp',
-                addr: '11.1.0.1',
-                addrNetwork: 'ip4',
-              },
-            ]
-          : [],
-      clientImplementation: 'punchr-ts',
-      quirks: [],
-      reportSha256: createHash('sha256')
-        .update(`${label} ${at} ${i % 20}`)
-        .digest(),
-    }
-  })
-}

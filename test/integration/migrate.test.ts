@@ -10,20 +10,24 @@ const newest = migrations.at(-1)?.version ?? 0
 
 /** Tables the shipped migrations create, read from the SQL itself so new migrations count too. */
 const expectedTables = [
-  'schema_migrations',
-  ...migrations.flatMap((m) =>
-    splitStatements(m.sql)
-      .map((s) =>
-        /^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)/i.exec(s)?.[1]?.toLowerCase(),
-      )
-      .filter((t): t is string => t !== undefined),
-  ),
+  ...new Set([
+    'schema_migrations',
+    ...migrations.flatMap((m) =>
+      splitStatements(m.sql)
+        .map((s) =>
+          /^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)/i.exec(s)?.[1]?.toLowerCase(),
+        )
+        .filter((t): t is string => t !== undefined),
+    ),
+  ]),
 ].sort()
 
+/** The tables of the schema; a partition (hole_punch_results_2026_11, …) is part of its table. */
 async function publicTables(db: Database): Promise<string[]> {
   const rows = await db.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables
-     WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`,
+    `SELECT relname AS table_name FROM pg_class
+     WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
+     ORDER BY relname`,
   )
   return rows.map((r) => r.table_name)
 }
@@ -125,6 +129,9 @@ async function schemaOf(db: Database) {
     `SELECT conrelid::regclass::text AS table_name, conname, pg_get_constraintdef(oid) AS definition
      FROM pg_constraint WHERE connamespace = 'public'::regnamespace
        AND contype <> 'n' -- PostgreSQL 18 (PGlite) lists NOT NULL here too; the columns above cover it
+       -- A constraint's copies on partitions, and a foreign key's on each partition it refers to,
+       -- are made by the server, and their names differ between PostgreSQL versions.
+       AND conparentid = 0
      ORDER BY 1, 2`,
   )
   const enums = await db.query(
@@ -182,3 +189,87 @@ describe('migrate from several processes at once [postgres]', () => {
     }
   })
 })
+
+for (const kind of databaseKinds) {
+  describe(`migration 0011 partitions the results stored before it [${kind}]`, () => {
+    it('keeps every row, dates each child row with its result, and carries the ids on', async () => {
+      const db = await openTestDatabase(kind, { migrate: false })
+      try {
+        await migrate(db, migrations.slice(0, 10))
+        // Two results in two months, each with a row in every table that hangs off a result.
+        await db.exec(`
+          INSERT INTO peers (multi_hash) VALUES ('host'), ('remote');
+          INSERT INTO authorizations (api_key_sha256, key_prefix, username) VALUES ('\\x01', 'pk_', 'u');
+          INSERT INTO clients (peer_id, authorization_id) VALUES (1, 1);
+          INSERT INTO multi_addresses (maddr, is_relay, is_public) VALUES ('/ip4/11.0.0.1/tcp/4001', false, true);
+          INSERT INTO hole_punch_results (client_id, remote_id, connect_started_at, connect_ended_at, has_direct_conns,
+            outcome, ended_at, attempt_count, report_sha256, created_at)
+          VALUES (1, 2, now(), now(), true, 'SUCCESS', now(), 1, '\\x0a', '2025-03-04T05:06:07.123456Z'),
+                 (1, 2, now(), now(), false, 'FAILED', now(), 1, '\\x0b', '2025-04-01T00:00:00Z');
+          INSERT INTO hole_punch_attempts (hole_punch_result_id, attempt_number, opened_at, ended_at, elapsed_time, outcome)
+          VALUES (1, 1, now(), now(), 1, 'SUCCESS'), (2, 1, now(), now(), 1, 'FAILED');
+          INSERT INTO hole_punch_attempts_x_multi_addresses VALUES (1, 1), (2, 1);
+          INSERT INTO hole_punch_results_x_multi_addresses VALUES (1, 1, 'INITIAL'), (2, 1, 'FINAL');
+          INSERT INTO hole_punch_results_x_listen_multi_addresses VALUES (1, 1), (2, 1);
+          INSERT INTO latency_measurements (hole_punch_result_id, remote_id, multi_address_id, mtype, agent_version,
+            protocols, rtts, rtt_errs, success_count)
+          VALUES (1, 2, 1, 'TO_RELAY', 'a', '{}', '{0.1}', '{""}', 1), (2, 2, 1, 'TO_RELAY', 'a', '{}', '{0.2}', '{""}', 1);
+          INSERT INTO port_mappings (hole_punch_result_id, internal_port, external_port, protocol, addr, addr_network)
+          VALUES (1, 4001, 40001, 'tcp', '11.0.0.2', 'ip4'), (2, 4001, 40002, 'tcp', '11.0.0.2', 'ip4');
+          INSERT INTO network_information (hole_punch_result_id, supports_ipv6) VALUES (1, true), (2, false);
+          INSERT INTO client_nat_behaviours VALUES (1, 'tcp', 4, 'unknown', NULL, 1, 1), (2, 'quic', 4, 'unknown', NULL, 1, 1);
+        `)
+        assert.deepEqual(await migrate(db), [11])
+
+        const months = await db.query<{ id: number; partition: string; created_at: string }>(
+          `SELECT id::int, tableoid::regclass::text AS partition, created_at::text FROM hole_punch_results ORDER BY id`,
+        )
+        assert.deepEqual(
+          months.map((r) => [r.id, r.partition]),
+          [
+            [1, 'hole_punch_results_2025_03'],
+            [2, 'hole_punch_results_2025_04'],
+          ],
+        )
+        for (const child of [
+          'hole_punch_attempts',
+          'hole_punch_attempts_x_multi_addresses',
+          'hole_punch_results_x_multi_addresses',
+          'hole_punch_results_x_listen_multi_addresses',
+          'latency_measurements',
+          'port_mappings',
+          'network_information',
+          'client_nat_behaviours',
+        ]) {
+          const rows = await db.query<{ partition: string; t: string }>(
+            `SELECT tableoid::regclass::text AS partition, result_created_at::text AS t FROM ${child} ORDER BY 2`,
+          )
+          assert.deepEqual(
+            rows,
+            [
+              { partition: `${child}_2025_03`, t: months[0]!.created_at },
+              { partition: `${child}_2025_04`, t: months[1]!.created_at },
+            ],
+            child,
+          )
+        }
+        const digests = await db.query<{ d: string }>(
+          `SELECT encode(report_sha256, 'hex') AS d FROM hole_punch_report_digests ORDER BY 1`,
+        )
+        assert.deepEqual(
+          digests.map((r) => r.d),
+          ['0a', '0b'],
+        )
+        // The sequences go on where the old tables left them.
+        const [next] = await db.query<{ result: number; attempt: number }>(
+          `SELECT nextval('hole_punch_results_id_seq')::int AS result, nextval('hole_punch_attempts_id_seq')::int AS attempt`,
+        )
+        assert.deepEqual(next, { result: 3, attempt: 3 })
+        // No table of the old schema is left behind.
+        assert.deepEqual(await publicTables(db), expectedTables)
+      } finally {
+        await db.close()
+      }
+    })
+  })
+}

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { readMigrations, splitStatements } from '../../src/db/migrate.js'
 
+/** A statement without its dollar-quoted bodies (PL/pgSQL), which have statements of their own. */
+const withoutBodies = (sql: string) => sql.replace(/\$(\w*)\$[\s\S]*?\$\1\$/g, '$$$$')
+
 /** The SQL with `--` comments removed, as splitStatements sees it. */
 function withoutComments(sql: string): string {
   return sql
@@ -23,6 +26,19 @@ describe('splitStatements', () => {
     },
     { name: 'semicolon followed by spaces', sql: 'SELECT 1;   \nSELECT 2;', want: ['SELECT 1', 'SELECT 2'] },
     { name: 'a semicolon not ending a line stays', sql: "SELECT ';' AS x;\n", want: ["SELECT ';' AS x"] },
+    {
+      name: 'a dollar-quoted body is one statement with its line-ending semicolons',
+      sql: 'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1;\nEND\n$$;\nSELECT f();\n',
+      want: [
+        'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1;\nEND\n$$',
+        'SELECT f()',
+      ],
+    },
+    {
+      name: 'tagged dollar quotes, and a DO block',
+      sql: "DO $body$ BEGIN\n  PERFORM 1;\nEND $body$;\nDO $$ BEGIN PERFORM ';'; END $$;\n",
+      want: ['DO $body$ BEGIN\n  PERFORM 1;\nEND $body$', "DO $$ BEGIN PERFORM ';'; END $$"],
+    },
   ]
   for (const c of cases) {
     it(c.name, () => {
@@ -52,13 +68,13 @@ describe('every shipped migration splits cleanly', () => {
       })
 
       it('splits at every CREATE: one statement per CREATE at the start of a line', () => {
-        const creates = withoutComments(m.sql).match(/^\s*CREATE\b/gim) ?? []
+        const creates = withoutBodies(withoutComments(m.sql)).match(/^\s*CREATE\b/gim) ?? []
         const createStatements = statements.filter((s) => /^CREATE\b/i.test(s))
         assert.equal(createStatements.length, creates.length)
         for (const s of statements) {
           // Two statements glued together would show up as a second CREATE inside one.
           assert.equal(
-            (s.match(/^\s*CREATE\b/gim) ?? []).length <= 1,
+            (withoutBodies(s).match(/^\s*CREATE\b/gim) ?? []).length <= 1,
             true,
             `one CREATE per statement:\n${s}`,
           )
@@ -67,7 +83,11 @@ describe('every shipped migration splits cleanly', () => {
 
       it('leaves no statement boundary inside a statement', () => {
         for (const s of statements) {
-          assert.doesNotMatch(s, /;\s*$/m, `statement still contains a line-ending semicolon:\n${s}`)
+          assert.doesNotMatch(
+            withoutBodies(s),
+            /;\s*$/m,
+            `statement still contains a line-ending semicolon:\n${s}`,
+          )
         }
       })
 
@@ -85,7 +105,7 @@ describe('every shipped migration splits cleanly', () => {
 
       it('starts every statement with a DDL or DML keyword', () => {
         for (const s of statements) {
-          assert.match(s, /^(CREATE|ALTER|DROP|COMMENT|INSERT|UPDATE|DELETE|GRANT|REVOKE)\b/i, s)
+          assert.match(s, /^(CREATE|ALTER|DROP|COMMENT|INSERT|UPDATE|DELETE|GRANT|REVOKE|DO|SELECT)\b/i, s)
         }
       })
 
