@@ -40,6 +40,9 @@ root), --honeypot, --dashboard, --auth (the API-key cache), --ingest (the group 
   --workers 8,32         concurrent client loops per measurement (default 8,32)
   --duration <s>         measured seconds per RPC and worker count (default 20; quick 3)
   --warmup <s>           unmeasured seconds before each measurement (default 3; quick 1)
+  --days <n>             the history the results are spread over (default 30): with
+                         --results 1000000,10000000 --days 365 the first size is about a
+                         month of a year's results (the monthly partitions)
   --detail-fraction <f>  share of results (every n-th) that get attempts, addr links and
                          latencies (default 1)
   --no-vacuum            skip VACUUM ANALYZE after seeding (PGlite never vacuums by itself)
@@ -55,6 +58,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     'detail-fraction': { type: 'string' },
+    days: { type: 'string' },
     vacuum: { type: 'boolean' },
     'no-vacuum': { type: 'boolean' },
     write: { type: 'boolean' },
@@ -84,6 +88,7 @@ const growth = resultSteps.length > 1
 const size: SeedSize = {
   ...baseSize,
   results: resultSteps.at(-1)!,
+  days: Math.round(number(values.days, baseSize.days, '--days')),
   detailFraction: Math.min(1, number(values['detail-fraction'], 1, '--detail-fraction')),
   vacuum: values['no-vacuum'] !== true,
 }
