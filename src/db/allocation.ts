@@ -233,9 +233,12 @@ export async function allocateRemote(
                     SELECT 1 FROM hole_punch_results r
                     -- The row comparison can only be answered by the (remote_id, created_at)
                     -- index; with stale statistics the planner otherwise walked the created_at
-                    -- index and filtered every recent result (200 ms instead of 0.6 ms).
+                    -- index and filtered every recent result (200 ms instead of 0.6 ms). The
+                    -- plain condition on created_at is there for the monthly partitions: it
+                    -- leaves only the current month's to look in (the row comparison prunes none).
                     WHERE r.remote_id = rc.peer_id
                       AND (r.remote_id, r.created_at) > (rc.peer_id, now() - interval '${RATE_WINDOW}')
+                      AND r.created_at > now() - interval '${RATE_WINDOW}'
                     LIMIT $2) recent) < $2
              AND EXISTS (
                     SELECT 1 FROM unnest(rc.relay_multi_address_ids) AS relay(id)

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { type Migration, migrate, readMigrations, splitStatements } from '../../src/db/migrate.js'
+import { RESULT_TABLES } from '../../src/db/partitions.js'
 import { type DatabaseKind, databaseKinds, openTestDatabase, postgresTestUrl } from '../support/databases.js'
 import { createTestDatabase, dropTestDatabase } from '../support/postgres.js'
 
@@ -231,16 +232,7 @@ for (const kind of databaseKinds) {
             [2, 'hole_punch_results_2025_04'],
           ],
         )
-        for (const child of [
-          'hole_punch_attempts',
-          'hole_punch_attempts_x_multi_addresses',
-          'hole_punch_results_x_multi_addresses',
-          'hole_punch_results_x_listen_multi_addresses',
-          'latency_measurements',
-          'port_mappings',
-          'network_information',
-          'client_nat_behaviours',
-        ]) {
+        for (const child of RESULT_TABLES.filter((t) => t !== 'hole_punch_results')) {
           const rows = await db.query<{ partition: string; t: string }>(
             `SELECT tableoid::regclass::text AS partition, result_created_at::text AS t FROM ${child} ORDER BY 2`,
           )
