@@ -13,6 +13,12 @@
 -- digest that makes retries idempotent moved to a table of its own, which is not partitioned:
 -- a retry of a report is recognised whenever it comes, also after its month was archived.
 --
+-- The child tables have no foreign key to their result (or attempt) any more: a row's check
+-- against a partitioned table cost the group commit 15–25 % of its reports per second
+-- (docs/benchmarks.md, "A year of results"). Only the server writes these rows, a result and
+-- all of its rows in one transaction, and a month leaves the database whole, so nothing is
+-- left to point nowhere. Their foreign keys to peers and multi_addresses stay.
+--
 -- Existing rows are copied into the new tables (ids kept, sequences carried over); this takes
 -- a while on a large database, once.
 
@@ -98,8 +104,7 @@ CREATE TABLE hole_punch_results_x_multi_addresses (
   result_created_at    TIMESTAMPTZ NOT NULL,                        -- its stored time
   multi_address_id     BIGINT NOT NULL REFERENCES multi_addresses (id), -- the addr
   relationship         multi_address_relationship NOT NULL,         -- INITIAL or FINAL
-  PRIMARY KEY (hole_punch_result_id, multi_address_id, relationship, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  PRIMARY KEY (hole_punch_result_id, multi_address_id, relationship, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 -- The client host's own listen addresses during a result.
@@ -107,8 +112,7 @@ CREATE TABLE hole_punch_results_x_listen_multi_addresses (
   hole_punch_result_id BIGINT NOT NULL,                             -- the result
   result_created_at    TIMESTAMPTZ NOT NULL,                        -- its stored time
   multi_address_id     BIGINT NOT NULL REFERENCES multi_addresses (id), -- a listen addr
-  PRIMARY KEY (hole_punch_result_id, multi_address_id, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  PRIMARY KEY (hole_punch_result_id, multi_address_id, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 -- One DCUtR attempt of a result (HolePunchAttempt).
@@ -126,8 +130,7 @@ CREATE TABLE hole_punch_attempts (
   error                TEXT,                             -- attempt error
   direct_dial_error    TEXT,                             -- error of a direct dial, if any
   PRIMARY KEY (id, result_created_at),
-  UNIQUE (hole_punch_result_id, attempt_number, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  UNIQUE (hole_punch_result_id, attempt_number, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 COMMENT ON COLUMN hole_punch_attempts.elapsed_time IS
   'seconds from started_at (opened_at when the attempt never started) to ended_at';
@@ -137,8 +140,7 @@ CREATE TABLE hole_punch_attempts_x_multi_addresses (
   hole_punch_attempt_id BIGINT NOT NULL,                             -- the attempt
   result_created_at     TIMESTAMPTZ NOT NULL,                        -- its result's stored time
   multi_address_id      BIGINT NOT NULL REFERENCES multi_addresses (id), -- a punched addr
-  PRIMARY KEY (hole_punch_attempt_id, multi_address_id, result_created_at),
-  FOREIGN KEY (hole_punch_attempt_id, result_created_at) REFERENCES hole_punch_attempts (id, result_created_at) ON DELETE CASCADE
+  PRIMARY KEY (hole_punch_attempt_id, multi_address_id, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 -- Pings made during a result. Aggregates come from successful pings only (no -1 sentinels).
@@ -158,8 +160,7 @@ CREATE TABLE latency_measurements (
   rtt_max              DOUBLE PRECISION,                             -- max of successful RTTs
   rtt_std              DOUBLE PRECISION,                             -- population std dev of successful RTTs
   success_count        SMALLINT NOT NULL,                            -- number of successful pings
-  PRIMARY KEY (id, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  PRIMARY KEY (id, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 -- NAT port mappings the client created (UPnP / NAT-PMP).
@@ -172,8 +173,7 @@ CREATE TABLE port_mappings (
   protocol             TEXT NOT NULL,          -- 'tcp' or 'udp'
   addr                 TEXT NOT NULL,          -- external address
   addr_network         TEXT NOT NULL,          -- network of addr (ip4/ip6)
-  PRIMARY KEY (id, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  PRIMARY KEY (id, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 -- What the client knew about its network during a result.
@@ -186,8 +186,7 @@ CREATE TABLE network_information (
   supports_ipv6           BOOLEAN,                -- IPv6 connectivity
   supports_ipv6_error     TEXT,                   -- why that is unknown
   PRIMARY KEY (id, result_created_at),
-  UNIQUE (hole_punch_result_id, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  UNIQUE (hole_punch_result_id, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 -- Every path the host reported, as its client classified it (version 8).
@@ -201,8 +200,7 @@ CREATE TABLE client_nat_behaviours (
   port_preserved       BOOLEAN,            -- every observer saw the local port; NULL = unknown
   observations         SMALLINT NOT NULL,  -- observers (distinct address and port) used
   observer_ips         SMALLINT NOT NULL,  -- their distinct IP addresses
-  PRIMARY KEY (hole_punch_result_id, transport, ip_version, result_created_at),
-  FOREIGN KEY (hole_punch_result_id, result_created_at) REFERENCES hole_punch_results (id, created_at) ON DELETE CASCADE
+  PRIMARY KEY (hole_punch_result_id, transport, ip_version, result_created_at)
 ) PARTITION BY RANGE (result_created_at);
 
 ALTER SEQUENCE hole_punch_results_id_seq OWNED BY hole_punch_results.id;

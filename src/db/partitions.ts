@@ -4,7 +4,7 @@ import type { Database, Queryable } from './database.js'
 // partitions"): each table below is partitioned by its result's stored time, one partition per
 // UTC month, named <table>_YYYY_MM.
 
-/** The partitioned tables, each after every table that refers to it (the order to detach them in). */
+/** The partitioned tables: the results and every table that hangs off a result. */
 export const RESULT_TABLES = [
   'hole_punch_attempts_x_multi_addresses',
   'hole_punch_attempts',
@@ -106,24 +106,16 @@ export async function monthState(db: Queryable, month: Month): Promise<MonthStat
 }
 
 /**
- * Takes a month out of the result tables, in one transaction: each partition is detached, the
- * tables that refer to it first, and loses its foreign keys to the other result tables (they
- * would keep pointing at the live tables, which no longer hold its rows). The month's rows
- * stay in the database, in its <table>_YYYY_MM tables, until they are dropped.
+ * Takes a month out of the result tables, in one transaction: each partition is detached. The
+ * month's rows stay in the database, in its <table>_YYYY_MM tables, until they are dropped.
+ * (No foreign key points into a month from outside it: the child tables have none to their
+ * result, migration 0011 says why.)
  */
 export async function detachMonth(db: Database, month: Month): Promise<void> {
   const tables = monthTables(month)
   await db.transaction(async (tx) => {
-    for (const parent of RESULT_TABLES) {
-      const partition = tables[parent]
-      await tx.query(`ALTER TABLE ${parent} DETACH PARTITION ${partition}`)
-      const keys = await tx.query<{ name: string }>(
-        `SELECT conname AS name FROM pg_constraint
-         WHERE conrelid = $1::regclass AND contype = 'f' AND confrelid::regclass::text = ANY($2::text[])`,
-        [partition, RESULT_TABLES],
-      )
-      for (const key of keys) await tx.query(`ALTER TABLE ${partition} DROP CONSTRAINT "${key.name}"`)
-    }
+    for (const parent of RESULT_TABLES)
+      await tx.query(`ALTER TABLE ${parent} DETACH PARTITION ${tables[parent]}`)
   })
 }
 

@@ -17,6 +17,7 @@ import {
   monthRange,
   monthState,
   parseMonth,
+  RESULT_TABLES,
 } from '../../src/db/partitions.js'
 import { insertHolePunchReport, insertHolePunchReports } from '../../src/db/report-batch.js'
 import { punchr } from '../support/cli.js'
@@ -46,6 +47,23 @@ describeEachDatabase('monthly partitions and punchr archive', (getDb) => {
     const db = getDb()
     await seedDashboard(db, new Date('2026-10-15T12:00:00Z'))
     await seedDashboard(db)
+    // Reports with a row in every table that hangs off a result, in October and now.
+    const [client] = await db.query<{ id: number }>('SELECT id::int AS id FROM clients ORDER BY id LIMIT 1')
+    const natBehaviours = [
+      {
+        transport: 'tcp',
+        ipVersion: 4,
+        mapping: 'unknown',
+        portPreserved: null,
+        observations: 1,
+        observerIps: 1,
+      },
+    ] as const
+    const full = sampleReports(client!.id, [await newPeer()], 'every table')
+      .slice(0, 4)
+      .map((r) => ({ ...r, natBehaviours }))
+    await insertHolePunchReports(db, full.slice(0, 2), noGeo, { createdAt: '2026-10-20T10:00:00Z' })
+    await insertHolePunchReports(db, full.slice(2), noGeo)
     // Each result in the partition named for the UTC month of its stored time.
     const misplacedResults = await count(
       db,
@@ -67,6 +85,20 @@ describeEachDatabase('monthly partitions and punchr archive', (getDb) => {
             OR substring(c.tableoid::regclass::text FROM '_(\\d{4}_\\d{2})$') <> substring(r.tableoid::regclass::text FROM '_(\\d{4}_\\d{2})$')`,
       )
       assert.equal(misplaced, 0, child)
+    }
+    // No foreign key holds them to their result (migration 0011): none is without one.
+    for (const child of RESULT_TABLES.filter((t) => t !== 'hole_punch_results')) {
+      const key =
+        child === 'hole_punch_attempts_x_multi_addresses' ? 'hole_punch_attempt_id' : 'hole_punch_result_id'
+      const parent = key === 'hole_punch_attempt_id' ? 'hole_punch_attempts' : 'hole_punch_results'
+      const parentTime = parent === 'hole_punch_attempts' ? 'result_created_at' : 'created_at'
+      const orphans = await count(
+        db,
+        `SELECT count(*) AS n FROM ${child} c
+         WHERE NOT EXISTS (SELECT 1 FROM ${parent} p WHERE p.id = c.${key} AND p.${parentTime} = c.result_created_at)`,
+      )
+      assert.equal(orphans, 0, child)
+      assert.ok((await count(db, `SELECT count(*) AS n FROM ${child}`)) > 0, `${child} has rows`)
     }
   })
 
