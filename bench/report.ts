@@ -139,7 +139,8 @@ function interpretation(report: BenchReport): string {
         `GetAddrInfo costs ${phase(pg, 'GetAddrInfo', lo)?.statementsPerCall.toFixed(0) ?? '?'} statements in all.`,
     )
     const afterReports = pg.bench.explains.find((e) => e.when === 'after-reports')?.plan ?? ''
-    if (/using hole_punch_results_created_idx/.test(afterReports)) {
+    // The index, or its copy on a monthly partition (hole_punch_results_2026_12_created_at_…_idx).
+    if (/using hole_punch_results_(?:\d{4}_\d{2}_)?created_\w*idx/.test(afterReports)) {
       out.push(
         '- **Plan flip under write load**: right after the TrackHolePunch runs the planner checks the per-remote rate limit through hole_punch_results_created_idx instead of hole_punch_results_remote_created_idx (plan below): ' +
           `it reads every result of the last minute and filters on remote_id, for each candidate examined (${/Rows Removed by Filter: (\d+)/.exec(afterReports)?.[1] ?? '?'} rows here). ` +
