@@ -5,11 +5,19 @@ import { databaseFlags } from '../db/database-flags.js'
 import { migrate } from '../db/migrate.js'
 import { parseMonth } from '../db/partitions.js'
 import { ConfigError } from '../lib/errors.js'
-import { boolFlag, parseFlags, renderHelp, stringFlag } from '../lib/flags.js'
+import { boolFlag, optionalStringFlag, parseFlags, renderHelp, stringFlag } from '../lib/flags.js'
 import type { Command } from './main.js'
 
 const archiveFlags = {
-  month: stringFlag('month', 'The UTC month to archive, YYYY-MM (a month that is over)', ''),
+  month: optionalStringFlag('month', 'The UTC month to archive, YYYY-MM (a month that is over)', {
+    parse: (raw, fail) => {
+      try {
+        return parseMonth(raw.trim())
+      } catch (err) {
+        return fail((err as Error).message)
+      }
+    },
+  }),
   out: stringFlag(
     'out',
     'Folder to write <month>/results.parquet, attempts.parquet, latencies.parquet in',
@@ -37,14 +45,9 @@ export const runArchive: Command = async (argv, env) => {
     )
     return 0
   }
-  if (values.month.trim() === '') throw new ConfigError('archive needs --month YYYY-MM')
+  const month = values.month
+  if (month === undefined) throw new ConfigError('archive needs --month YYYY-MM')
   if (values.out.trim() === '') throw new ConfigError('archive needs --out <folder>')
-  let month: string
-  try {
-    month = parseMonth(values.month.trim())
-  } catch (err) {
-    throw new ConfigError(`--month: ${(err as Error).message}`)
-  }
   const db = await openDatabase(values)
   try {
     await migrate(db)

@@ -82,7 +82,7 @@ async function checkCounts(
     if (table === undefined) continue
     const [row] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`)
     if (Number(row!.n) !== file.rows)
-      throw new Error(
+      throw new ArchiveError(
         `${file.file} has ${file.rows} rows but ${table} holds ${row!.n}; the month's tables are kept, detached: run archive again`,
       )
   }

@@ -1,3 +1,4 @@
+import { UserFacingError } from '../lib/errors.js'
 import type { Database, Queryable } from './database.js'
 
 // The monthly partitions of the result tables (migration 0011; docs/ARCHITECTURE.md, "Monthly
@@ -60,14 +61,10 @@ export function monthTables(month: Month): ResultTableNames {
  * unless they exist; returns how many tables it made. Replicas may call it at once (the
  * function takes a lock).
  */
-export async function createResultPartitions(
-  db: Queryable,
-  from: string | Date,
-  to: string | Date,
-): Promise<number> {
+export async function createResultPartitions(db: Queryable, from: string, to: string): Promise<number> {
   const [row] = await db.query<{ made: number }>(
     'SELECT create_result_partitions($1::timestamptz, $2::timestamptz) AS made',
-    [from instanceof Date ? from.toISOString() : from, to instanceof Date ? to.toISOString() : to],
+    [from, to],
   )
   return Number(row!.made)
 }
@@ -99,7 +96,7 @@ export async function monthState(db: Queryable, month: Month): Promise<MonthStat
   const attached = rows.filter((r) => r.attached).length
   if (rows.length === names.length && attached === names.length) return 'attached'
   if (rows.length === names.length && attached === 0) return 'detached'
-  throw new Error(
+  throw new UserFacingError(
     `the partitions of ${month} are partly there (${rows.length} of ${names.length} tables, ${attached} attached); ` +
       'look at them with \\d+ in psql before archiving',
   )
