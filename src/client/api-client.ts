@@ -1,11 +1,14 @@
-// The typed PunchrService client (docs/PROTOCOL.md, "Wire API"): gRPC over HTTP/2 through Connect, with a deadline
-// on every call. The HTTP/2 session is ours (not the transport's default one) so that close()
-// can end it: an idle session would otherwise keep the process alive for 15 minutes.
+// The typed PunchrService client (docs/PROTOCOL.md, "Wire API"): gRPC over HTTP/2
+// (grpc-call.ts), with a deadline on every call.
 
-import type http2 from 'node:http2'
-import { fromBinary, type MessageInitShape } from '@bufbuild/protobuf'
-import { type Client, Code, ConnectError, createClient } from '@connectrpc/connect'
-import { createGrpcTransport, type GrpcTransportOptions, Http2SessionManager } from '@connectrpc/connect-node'
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from '@bufbuild/protobuf'
 import {
   type GetAddrInfoRequestSchema,
   type GetAddrInfoResponse,
@@ -17,6 +20,7 @@ import {
 } from '../gen/punchr_pb.js'
 import { ConfigError } from '../lib/errors.js'
 import { API_TIMEOUTS_MS } from './constants.js'
+import { ApiError, Code, GrpcChannel } from './grpc-call.js'
 
 export interface ApiClientOptions {
   /** `host:port` (`[v6]:port` for IPv6), or a full `http(s)://` URL. */
@@ -29,29 +33,32 @@ export interface ApiClientOptions {
   timeouts?: Partial<Record<keyof typeof API_TIMEOUTS_MS, number>>
 }
 
-type SessionManager = NonNullable<GrpcTransportOptions['sessionManager']>
+/** The service's methods as this client calls them: the gRPC path and the message schemas. */
+type Method<I extends DescMessage, O extends DescMessage> = { path: string; input: I; output: O }
+
+function method<I extends DescMessage, O extends DescMessage>(m: {
+  name: string
+  parent: { typeName: string }
+  input: I
+  output: O
+}): Method<I, O> {
+  return { path: `/${m.parent.typeName}/${m.name}`, input: m.input, output: m.output }
+}
+
+const METHODS = {
+  register: method(PunchrService.method.register),
+  getAddrInfo: method(PunchrService.method.getAddrInfo),
+  trackHolePunch: method(PunchrService.method.trackHolePunch),
+}
 
 export class ApiClient {
   readonly baseUrl: string
-  private readonly sessions: Http2SessionManager
-  private readonly client: Client<typeof PunchrService>
+  private readonly channel: GrpcChannel
   private readonly timeouts: Record<keyof typeof API_TIMEOUTS_MS, number>
 
   constructor(options: ApiClientOptions) {
     this.baseUrl = serverUrl(options.server, options.tls)
-    const nodeOptions = this.baseUrl.startsWith('https:')
-      ? { rejectUnauthorized: !options.tlsSkipVerify }
-      : cleartextAuthority(this.baseUrl)
-    // Pings keep a long-idle session honest (a NAT may drop it silently between rounds).
-    this.sessions = new Http2SessionManager(
-      this.baseUrl,
-      { pingIntervalMs: 60_000, pingTimeoutMs: 15_000 },
-      nodeOptions,
-    )
-    this.client = createClient(
-      PunchrService,
-      createGrpcTransport({ baseUrl: this.baseUrl, sessionManager: guardSessions(this.sessions) }),
-    )
+    this.channel = new GrpcChannel(this.baseUrl, { rejectUnauthorized: !options.tlsSkipVerify })
     this.timeouts = { ...API_TIMEOUTS_MS, ...options.timeouts }
   }
 
@@ -59,7 +66,7 @@ export class ApiClient {
     req: MessageInitShape<typeof RegisterRequestSchema>,
     signal?: AbortSignal,
   ): Promise<RegisterResponse> {
-    return this.client.register(req, { timeoutMs: this.timeouts.register, signal })
+    return this.call(METHODS.register, create(METHODS.register.input, req), this.timeouts.register, signal)
   }
 
   /** Rejects with NOT_FOUND when the server has no remote for us right now. */
@@ -67,11 +74,16 @@ export class ApiClient {
     req: MessageInitShape<typeof GetAddrInfoRequestSchema>,
     signal?: AbortSignal,
   ): Promise<GetAddrInfoResponse> {
-    return this.client.getAddrInfo(req, { timeoutMs: this.timeouts.getAddrInfo, signal })
+    return this.call(
+      METHODS.getAddrInfo,
+      create(METHODS.getAddrInfo.input, req),
+      this.timeouts.getAddrInfo,
+      signal,
+    )
   }
 
   async trackHolePunch(req: TrackHolePunchRequest, signal?: AbortSignal): Promise<void> {
-    await this.client.trackHolePunch(req, { timeoutMs: this.timeouts.trackHolePunch, signal })
+    await this.call(METHODS.trackHolePunch, req, this.timeouts.trackHolePunch, signal)
   }
 
   /**
@@ -86,40 +98,29 @@ export class ApiClient {
     } catch (err) {
       // A damaged file will never become a valid report: say so the way the server would.
       const reason = err instanceof Error ? err.message : String(err)
-      return Promise.reject(
-        new ConnectError(`stored report does not decode: ${reason}`, Code.InvalidArgument),
-      )
+      return Promise.reject(new ApiError(`stored report does not decode: ${reason}`, Code.InvalidArgument))
     }
     return this.trackHolePunch(req, signal)
   }
 
   /** Ends the HTTP/2 session; calls in flight fail. */
   close(): void {
-    this.sessions.abort()
+    this.channel.close()
   }
-}
 
-/**
- * The session manager, with a last-resort 'error' listener on every HTTP/2 session it hands
- * out. connect-node 2.1.2 destroys a session with an error when a GOAWAY arrives while no
- * stream is open (a server restarting), and if the manager has already moved on and removed
- * its own listeners, that error is emitted to nobody and kills the process (seen in
- * test/integration/client-loopback.test.ts). The manager's own handling is unchanged.
- */
-function guardSessions(manager: Http2SessionManager): SessionManager {
-  const guarded = new WeakSet<http2.Http2Session>()
-  return {
-    authority: manager.authority,
-    async request(method, path, headers, options) {
-      const stream = await manager.request(method, path, headers, options)
-      const session = stream.session
-      if (session !== undefined && !guarded.has(session)) {
-        guarded.add(session)
-        session.on('error', () => undefined)
-      }
-      return stream
-    },
-    notifyResponseByteRead: (stream) => manager.notifyResponseByteRead(stream),
+  private async call<I extends DescMessage, O extends DescMessage>(
+    m: Method<I, O>,
+    req: MessageShape<I>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<MessageShape<O>> {
+    const bytes = await this.channel.call(m.path, toBinary(m.input, req), { timeoutMs, signal })
+    try {
+      return fromBinary(m.output, bytes)
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err)
+      throw new ApiError(`the server's answer does not decode: ${reason}`, Code.Internal, { cause: err })
+    }
   }
 }
 
@@ -138,17 +139,6 @@ export function serverUrl(server: string, tls: boolean): string {
     )
   }
   return url.origin
-}
-
-/**
- * Node's HTTP/2 client sends an IPv6 server's authority without brackets (`2600:11::1:10000`),
- * which a server that builds a URL from it cannot parse (ours crashed on it: connect-adapter.ts).
- * Over cleartext `servername` is nothing but the host part of that authority, so it gets the
- * brackets there. (Over TLS it is the SNI name, which must not be an IP address.)
- */
-function cleartextAuthority(baseUrl: string): { servername?: string } {
-  const { hostname } = new URL(baseUrl)
-  return hostname.startsWith('[') ? { servername: hostname } : {}
 }
 
 function parseUrl(text: string, original: string): URL {

@@ -2,7 +2,7 @@
 // restarting, network down, overloaded) and are retried; permanent ones will fail the same
 // way every time (the server refused this request or this key) and are not; for the rest the
 // caller decides how often to try (src/client/report-queue.ts gives up after a few).
-import { Code, ConnectError } from '@connectrpc/connect'
+import { ApiError, Code, codeName } from './grpc-call.js'
 
 export type ApiErrorKind = 'transient' | 'permanent' | 'unknown'
 
@@ -17,7 +17,7 @@ const TRANSIENT_CODES = new Set<Code>([
   Code.Unavailable,
   Code.DeadlineExceeded,
   Code.ResourceExhausted,
-  // connect-node reports a connection reset or a destroyed stream as Aborted.
+  // The server's answer to a transaction that lost to a concurrent one.
   Code.Aborted,
   // Our own signal (shutdown, per-call timeout from a caller's signal): the request was not refused.
   Code.Canceled,
@@ -55,16 +55,14 @@ const NETWORK_ERRNOS = new Set([
 ])
 
 export function classifyApiError(err: unknown): ClassifiedError {
-  const errno = networkErrno(err)
-  if (err instanceof ConnectError) {
-    const code = Code[err.code] ?? String(err.code)
+  if (err instanceof ApiError) {
+    const code = codeName(err.code)
     if (TRANSIENT_CODES.has(err.code)) return { kind: 'transient', code, message: err.rawMessage }
     if (PERMANENT_CODES.has(err.code)) return { kind: 'permanent', code, message: err.rawMessage }
-    // connect-node turns network failures it does not know into Internal; the cause tells.
-    if (errno !== undefined) return { kind: 'transient', code: errno, message: err.rawMessage }
     return { kind: 'unknown', code, message: err.rawMessage }
   }
   const message = err instanceof Error ? err.message : String(err)
+  const errno = networkErrno(err)
   if (errno !== undefined) return { kind: 'transient', code: errno, message }
   return { kind: 'unknown', code: err instanceof Error ? err.name : typeof err, message }
 }
@@ -74,9 +72,6 @@ function networkErrno(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
     const code = (e as NodeJS.ErrnoException).code
     if (typeof code === 'string' && NETWORK_ERRNOS.has(code)) return code
-    // A server going away refuses new streams (RST_STREAM REFUSED_STREAM): they were never
-    // processed, so a retry is safe (gRPC retries these transparently).
-    if (code === 'ERR_HTTP2_STREAM_ERROR' && e.message.includes('REFUSED_STREAM')) return 'REFUSED_STREAM'
   }
   return undefined
 }

@@ -5,7 +5,8 @@
 // status goes only to our own user's processes.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus-text.js'
 import type { QueueEvent } from './report-queue.js'
 import type { LoopEvent } from './round-loop.js'
 import { type OwnUserCheck, refuseForeignHost, type StatusSource, serveStatus } from './status-http.js'
@@ -14,90 +15,88 @@ import { type OwnUserCheck, refuseForeignHost, type StatusSource, serveStatus } 
 const EVENT_LOOP_LAG_RESOLUTION_MS = 1_000
 
 export class ClientMetrics {
-  readonly registry = new Registry()
+  readonly rounds = new Counter(
+    'punchr_client_rounds_total',
+    'Measurement rounds finished, by overall outcome',
+    ['outcome'],
+  )
 
-  readonly rounds = new Counter({
-    name: 'punchr_client_rounds_total',
-    help: 'Measurement rounds finished, by overall outcome',
-    labelNames: ['outcome'] as const,
-    registers: [this.registry],
-  })
+  readonly attempts = new Counter(
+    'punchr_client_hole_punch_attempts_total',
+    'Hole punch attempts, by attempt outcome',
+    ['outcome'],
+  )
 
-  readonly attempts = new Counter({
-    name: 'punchr_client_hole_punch_attempts_total',
-    help: 'Hole punch attempts, by attempt outcome',
-    labelNames: ['outcome'] as const,
-    registers: [this.registry],
-  })
+  readonly roundDuration = new Histogram(
+    'punchr_client_round_duration_seconds',
+    'From the relayed dial to the end of the round (pings included)',
+    [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
+  )
 
-  readonly roundDuration = new Histogram({
-    name: 'punchr_client_round_duration_seconds',
-    help: 'From the relayed dial to the end of the round (pings included)',
-    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
-    registers: [this.registry],
-  })
+  readonly queueReports = new Gauge(
+    'punchr_client_report_queue_reports',
+    'Reports on disk waiting for the server',
+  )
 
-  readonly queueReports = new Gauge({
-    name: 'punchr_client_report_queue_reports',
-    help: 'Reports on disk waiting for the server',
-    registers: [this.registry],
-  })
+  readonly queueBytes = new Gauge(
+    'punchr_client_report_queue_bytes',
+    'Bytes of the reports waiting for the server',
+  )
 
-  readonly queueBytes = new Gauge({
-    name: 'punchr_client_report_queue_bytes',
-    help: 'Bytes of the reports waiting for the server',
-    registers: [this.registry],
-  })
+  readonly reports = new Counter(
+    'punchr_client_reports_total',
+    'Reports by what became of them: queued, sent (accepted), rejected (set aside), retried',
+    ['result'],
+  )
 
-  readonly reports = new Counter({
-    name: 'punchr_client_reports_total',
-    help: 'Reports by what became of them: queued, sent (accepted), rejected (set aside), retried',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  })
+  readonly apiErrors = new Counter(
+    'punchr_client_api_errors_total',
+    'Failed Register/GetAddrInfo calls that were retried, by call and code',
+    ['call', 'code'],
+  )
 
-  readonly apiErrors = new Counter({
-    name: 'punchr_client_api_errors_total',
-    help: 'Failed Register/GetAddrInfo calls that were retried, by call and code',
-    labelNames: ['call', 'code'] as const,
-    registers: [this.registry],
-  })
+  readonly noRemote = new Counter(
+    'punchr_client_no_remote_total',
+    'GetAddrInfo answers NOT_FOUND (no remote to measure)',
+  )
 
-  readonly noRemote = new Counter({
-    name: 'punchr_client_no_remote_total',
-    help: 'GetAddrInfo answers NOT_FOUND (no remote to measure)',
-    registers: [this.registry],
-  })
+  readonly hostRests = new Counter(
+    'punchr_client_host_rests_total',
+    'Hosts that closed their connections because there was nothing to measure',
+  )
 
-  readonly hostRests = new Counter({
-    name: 'punchr_client_host_rests_total',
-    help: 'Hosts that closed their connections because there was nothing to measure',
-    registers: [this.registry],
-  })
+  readonly hostWakes = new Counter(
+    'punchr_client_host_wakes_total',
+    'Resting hosts that reconnected for a round (ok), or could not and skipped it (failed)',
+    ['result'],
+  )
 
-  readonly hostWakes = new Counter({
-    name: 'punchr_client_host_wakes_total',
-    help: 'Resting hosts that reconnected for a round (ok), or could not and skipped it (failed)',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  })
+  readonly refusedPunchTargets = new Counter(
+    'punchr_client_refused_punch_targets_total',
+    "Remotes' CONNECT addresses not dialled, by reason (private, infrastructure, too-many, …)",
+    ['reason'],
+  )
 
-  readonly refusedPunchTargets = new Counter({
-    name: 'punchr_client_refused_punch_targets_total',
-    help: "Remotes' CONNECT addresses not dialled, by reason (private, infrastructure, too-many, …)",
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  })
+  /** The process figures (CPU, memory, event loop), from prom-client once /metrics is asked for. */
+  private processMetrics: Promise<Registry> | undefined
 
-  constructor() {
-    // The event-loop lag histogram samples with a libuv timer; prom-client's 10 ms default
-    // woke the idle client 100 times a second (docs/FOOTPRINT.md). Once a second still shows
-    // a loop that falls behind.
-    collectDefaultMetrics({
-      register: this.registry,
-      prefix: 'punchr_client_',
-      eventLoopMonitoringPrecision: EVENT_LOOP_LAG_RESOLUTION_MS,
-    })
+  /** The whole exposition: the client's metrics, then the process's. */
+  async text(): Promise<string> {
+    this.processMetrics ??= loadProcessMetrics()
+    const own = renderMetrics([
+      this.rounds,
+      this.attempts,
+      this.roundDuration,
+      this.queueReports,
+      this.queueBytes,
+      this.reports,
+      this.apiErrors,
+      this.noRemote,
+      this.hostRests,
+      this.hostWakes,
+      this.refusedPunchTargets,
+    ])
+    return own + (await (await this.processMetrics).metrics())
   }
 
   onLoopEvent = (event: LoopEvent): void => {
@@ -133,6 +132,22 @@ export class ClientMetrics {
   }
 }
 
+/**
+ * prom-client's default metrics under the client's prefix. Their event-loop lag histogram
+ * samples with a libuv timer from now on; prom-client's 10 ms default woke the idle client 100
+ * times a second (docs/FOOTPRINT.md), once a second still shows a loop that falls behind.
+ */
+async function loadProcessMetrics(): Promise<Registry> {
+  const { collectDefaultMetrics, Registry } = await import('prom-client')
+  const registry = new Registry()
+  collectDefaultMetrics({
+    register: registry,
+    prefix: 'punchr_client_',
+    eventLoopMonitoringPrecision: EVENT_LOOP_LAG_RESOLUTION_MS,
+  })
+  return registry
+}
+
 export interface MetricsServer {
   readonly port: number
   close(): Promise<void>
@@ -155,9 +170,9 @@ export async function serveMetrics(
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     if (status !== undefined && serveStatus(path, req, res, status, ownUser)) return
     if (path === '/metrics') {
-      metrics.registry.metrics().then(
+      metrics.text().then(
         (body) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType })
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE })
           res.end(body)
         },
         (err: unknown) => {

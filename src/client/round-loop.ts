@@ -3,7 +3,6 @@
 // report on disk (report-queue.ts), which sends it in the background. Rotating hosts keeps
 // the NAT mapping of one punch from helping the next punch of the same remote (docs/PROTOCOL.md, "The round").
 import { toBinary } from '@bufbuild/protobuf'
-import { Code, ConnectError } from '@connectrpc/connect'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -16,6 +15,7 @@ import type { ApiClient } from './api-client.js'
 import { type ClassifiedError, classifyApiError } from './api-errors.js'
 import { type BackoffOptions, backoffDelay, sleep as realSleep, type Sleep } from './backoff.js'
 import { API_RETRY_INITIAL_MS, API_RETRY_MAX_MS, NOT_FOUND_WAIT_MS } from './constants.js'
+import { ApiError, Code } from './grpc-call.js'
 import type { MeasuringHost } from './host.js'
 import type { ReportQueue } from './report-queue.js'
 import { type RoundOptions, type RoundResult, type RoundTarget, runRound } from './round.js'
@@ -200,7 +200,7 @@ export class RoundLoop {
       )
     } catch (err) {
       if (signal.aborted) return undefined
-      if (err instanceof ConnectError && err.code === Code.NotFound) {
+      if (err instanceof ApiError && err.code === Code.NotFound) {
         const waitMs = this.options.notFoundWait ?? NOT_FOUND_WAIT_MS
         this.restIfIdle()
         this.emit({ type: 'no-remote', waitMs })
@@ -208,7 +208,7 @@ export class RoundLoop {
         await this.idleFor(waitMs, signal)
         return undefined
       }
-      if (err instanceof ConnectError && err.code === Code.FailedPrecondition) {
+      if (err instanceof ApiError && err.code === Code.FailedPrecondition) {
         // The server does not know the host (e.g. its database was reset): register again.
         this.options.log?.warn(
           { host: host.peerId.toString(), err: err.rawMessage },

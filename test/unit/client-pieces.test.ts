@@ -5,7 +5,6 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { Code, ConnectError } from '@connectrpc/connect'
 import type { Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -13,6 +12,7 @@ import { serverUrl } from '../../src/client/api-client.js'
 import { classifyApiError } from '../../src/client/api-errors.js'
 import { clientFlags } from '../../src/client/config.js'
 import { clientAgentVersion } from '../../src/client/constants.js'
+import { ApiError, Code } from '../../src/client/grpc-call.js'
 import { listenAddrs, roleFor } from '../../src/client/host.js'
 import { loadHostKeys, readApiKeyFile } from '../../src/client/key-file.js'
 import { defaultApiKeyFile, defaultKeyFile, defaultQueueDir } from '../../src/client/paths.js'
@@ -29,40 +29,16 @@ import {
 
 describe('API error classification', () => {
   const cases: [string, unknown, string][] = [
-    ['UNAVAILABLE', new ConnectError('down', Code.Unavailable), 'transient'],
-    ['DEADLINE_EXCEEDED', new ConnectError('slow', Code.DeadlineExceeded), 'transient'],
-    ['RESOURCE_EXHAUSTED', new ConnectError('busy', Code.ResourceExhausted), 'transient'],
-    ['ABORTED (connection reset)', new ConnectError('reset', Code.Aborted), 'transient'],
-    ['INVALID_ARGUMENT', new ConnectError('bad', Code.InvalidArgument), 'permanent'],
-    ['PERMISSION_DENIED', new ConnectError('no', Code.PermissionDenied), 'permanent'],
-    ['UNAUTHENTICATED', new ConnectError('who', Code.Unauthenticated), 'permanent'],
-    ['FAILED_PRECONDITION', new ConnectError('register first', Code.FailedPrecondition), 'permanent'],
-    ['INTERNAL', new ConnectError('oops', Code.Internal), 'unknown'],
-    [
-      'INTERNAL caused by ECONNRESET',
-      new ConnectError(
-        'oops',
-        Code.Internal,
-        undefined,
-        undefined,
-        Object.assign(new Error('x'), { code: 'EPIPE' }),
-      ),
-      'transient',
-    ],
+    ['UNAVAILABLE', new ApiError('down', Code.Unavailable), 'transient'],
+    ['DEADLINE_EXCEEDED', new ApiError('slow', Code.DeadlineExceeded), 'transient'],
+    ['RESOURCE_EXHAUSTED', new ApiError('busy', Code.ResourceExhausted), 'transient'],
+    ['ABORTED (connection reset)', new ApiError('reset', Code.Aborted), 'transient'],
+    ['INVALID_ARGUMENT', new ApiError('bad', Code.InvalidArgument), 'permanent'],
+    ['PERMISSION_DENIED', new ApiError('no', Code.PermissionDenied), 'permanent'],
+    ['UNAUTHENTICATED', new ApiError('who', Code.Unauthenticated), 'permanent'],
+    ['FAILED_PRECONDITION', new ApiError('register first', Code.FailedPrecondition), 'permanent'],
+    ['INTERNAL', new ApiError('oops', Code.Internal), 'unknown'],
     ['a bare ECONNREFUSED', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'transient'],
-    [
-      'REFUSED_STREAM of a server going away',
-      new ConnectError(
-        'closed',
-        Code.Internal,
-        undefined,
-        undefined,
-        Object.assign(new Error('Stream closed with error code NGHTTP2_REFUSED_STREAM'), {
-          code: 'ERR_HTTP2_STREAM_ERROR',
-        }),
-      ),
-      'transient',
-    ],
     ['anything else', new TypeError('bug'), 'unknown'],
   ]
   for (const [name, err, kind] of cases) {

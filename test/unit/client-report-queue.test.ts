@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { fromBinary, toBinary } from '@bufbuild/protobuf'
-import { Code, ConnectError } from '@connectrpc/connect'
 import { backoffDelay, sleep } from '../../src/client/backoff.js'
+import { ApiError, Code } from '../../src/client/grpc-call.js'
 import {
   type QueueEvent,
   QueueFullError,
@@ -48,7 +48,7 @@ async function eventually(what: string, check: () => boolean, ms = 5_000): Promi
   }
 }
 
-const unavailable = () => new ConnectError('connect ECONNREFUSED 127.0.0.1:10000', Code.Unavailable)
+const unavailable = () => new ApiError('connect ECONNREFUSED 127.0.0.1:10000', Code.Unavailable)
 const bytes = (text: string) => new TextEncoder().encode(text)
 
 describe('report queue', () => {
@@ -155,7 +155,7 @@ describe('report queue', () => {
   })
 
   it('sets a permanently refused report aside in rejected/ with the reason, and goes on', async () => {
-    const refused = new ConnectError(
+    const refused = new ApiError(
       'hole_punch_attempts[0].outcome: UNKNOWN is not an outcome',
       Code.InvalidArgument,
     )
@@ -195,7 +195,7 @@ describe('report queue', () => {
   })
 
   it('gives errors of unknown kind a few tries before setting the report aside', async () => {
-    const internal = new ConnectError('internal error', Code.Internal)
+    const internal = new ApiError('internal error', Code.Internal)
     const sender = scriptedSender([internal])
     const queue = await open({ send: sender.send, maxUnknownAttempts: 3, backoff: { initial: 1, max: 4 } })
     const name = await queue.enqueue(bytes('x'))
@@ -210,7 +210,7 @@ describe('report queue', () => {
   })
 
   it('an unknown error waits on its own report: the reports behind it go out meanwhile', async () => {
-    const internal = new ConnectError('internal error', Code.Internal)
+    const internal = new ApiError('internal error', Code.Internal)
     const sent: string[] = []
     const send = async (report: Uint8Array) => {
       const text = new TextDecoder().decode(report)

@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { create } from '@bufbuild/protobuf'
-import { Code, ConnectError } from '@connectrpc/connect'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { ApiError, Code } from '../../src/client/grpc-call.js'
 import type { MeasuringHost } from '../../src/client/host.js'
 import { RoundStats, roundLine } from '../../src/client/round-log.js'
 import { FatalApiError, type LoopEvent, parseTarget, RoundLoop } from '../../src/client/round-loop.js'
@@ -62,10 +62,10 @@ describe('round loop', () => {
 
   it('waits after NOT_FOUND, backs off on UNAVAILABLE, re-registers after FAILED_PRECONDITION', async () => {
     const answers = [
-      new ConnectError('no remote', Code.NotFound),
-      new ConnectError('down', Code.Unavailable),
-      new ConnectError('down', Code.Unavailable),
-      new ConnectError('host unknown; call Register first', Code.FailedPrecondition),
+      new ApiError('no remote', Code.NotFound),
+      new ApiError('down', Code.Unavailable),
+      new ApiError('down', Code.Unavailable),
+      new ApiError('host unknown; call Register first', Code.FailedPrecondition),
     ]
     const controller = new AbortController()
     const waits: number[] = []
@@ -82,7 +82,7 @@ describe('round loop', () => {
           const answer = answers.shift()
           if (answer === undefined) {
             controller.abort()
-            throw new ConnectError('stopped', Code.Canceled)
+            throw new ApiError('stopped', Code.Canceled)
           }
           throw answer
         },
@@ -108,7 +108,7 @@ describe('round loop', () => {
   })
 
   it('rests the hosts once nothing came for restAfterIdle, and skips a remote its host cannot wake for', async () => {
-    const notFound = () => new ConnectError('no remote', Code.NotFound)
+    const notFound = () => new ApiError('no remote', Code.NotFound)
     const remote = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
     const target = create(GetAddrInfoResponseSchema, {
       remoteId: remote.toMultihash().bytes,
@@ -117,7 +117,7 @@ describe('round loop', () => {
     // Two waits of 30 s reach the 60 s of idleness: the third NOT_FOUND rests the hosts (once,
     // not again at the fourth). The remote then goes to a host that cannot reconnect; the one
     // after it counts idleness from nothing again.
-    const answers: (ConnectError | typeof target)[] = [notFound(), notFound(), notFound(), notFound(), target]
+    const answers: (ApiError | typeof target)[] = [notFound(), notFound(), notFound(), notFound(), target]
     answers.push(notFound(), notFound())
     const controller = new AbortController()
     const events: LoopEvent[] = []
@@ -151,9 +151,9 @@ describe('round loop', () => {
           const answer = answers.shift()
           if (answer === undefined) {
             controller.abort()
-            throw new ConnectError('stopped', Code.Canceled)
+            throw new ApiError('stopped', Code.Canceled)
           }
-          if (answer instanceof ConnectError) throw answer
+          if (answer instanceof ApiError) throw answer
           return answer
         },
       },
@@ -200,7 +200,7 @@ describe('round loop', () => {
         register: async () => create(RegisterResponseSchema, { dbPeerId: 1n }),
         getAddrInfo: async () => {
           if (++failures > 6) controller.abort()
-          throw new ConnectError('server down', Code.Unavailable)
+          throw new ApiError('server down', Code.Unavailable)
         },
       },
       queue: fakeQueue(),
@@ -229,7 +229,7 @@ describe('round loop', () => {
       hosts: [await fakeHost()],
       api: {
         register: async () => {
-          throw new ConnectError('api_key: unknown API key', Code.Unauthenticated)
+          throw new ApiError('api_key: unknown API key', Code.Unauthenticated)
         },
         getAddrInfo: async () => create(GetAddrInfoResponseSchema),
       },
@@ -250,7 +250,7 @@ describe('round loop', () => {
         register: async () => create(RegisterResponseSchema, { dbPeerId: 1n }),
         getAddrInfo: async () => {
           controller.abort()
-          throw new ConnectError('stopped', Code.Canceled)
+          throw new ApiError('stopped', Code.Canceled)
         },
       },
       queue: fakeQueue(2),

@@ -202,3 +202,55 @@ describe('status page for another user of the machine', () => {
     assert.equal(seen.length, 1)
   })
 })
+
+describe('client metrics on /metrics', () => {
+  it("serves the client's counters, gauges and round-duration histogram in Prometheus' text format, then the process figures", async () => {
+    const metrics = new ClientMetrics()
+    const server = await serveMetrics(metrics, '127.0.0.1', 0)
+    try {
+      const before = await get(server.port, '/metrics', `127.0.0.1:${server.port}`)
+      assert.equal(before.status, 200)
+      assert.equal(before.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8')
+      assert.match(before.body, /^punchr_client_no_remote_total 0$/m, 'an unlabelled counter shows 0')
+      assert.doesNotMatch(before.body, /^punchr_client_rounds_total\{/m, 'no labelled value yet')
+
+      metrics.rounds.inc({ outcome: 'SUCCESS' })
+      metrics.rounds.inc({ outcome: 'SUCCESS' })
+      metrics.rounds.inc({ outcome: 'FAILED' })
+      metrics.refusedPunchTargets.inc({ reason: 'private' }, 3)
+      metrics.apiErrors.inc({ call: 'GetAddrInfo', code: 'say "hi"\\now' })
+      metrics.hostRests.inc(10)
+      metrics.queueReports.set(4)
+      metrics.roundDuration.observe(0.3)
+      metrics.roundDuration.observe(7)
+      metrics.roundDuration.observe(500)
+      const { body } = await get(server.port, '/metrics', `127.0.0.1:${server.port}`)
+      const lines = new Set(body.split('\n'))
+      for (const line of [
+        '# HELP punchr_client_rounds_total Measurement rounds finished, by overall outcome',
+        '# TYPE punchr_client_rounds_total counter',
+        'punchr_client_rounds_total{outcome="SUCCESS"} 2',
+        'punchr_client_rounds_total{outcome="FAILED"} 1',
+        'punchr_client_refused_punch_targets_total{reason="private"} 3',
+        'punchr_client_api_errors_total{call="GetAddrInfo",code="say \\"hi\\"\\\\now"} 1',
+        'punchr_client_host_rests_total 10',
+        '# TYPE punchr_client_report_queue_reports gauge',
+        'punchr_client_report_queue_reports 4',
+        '# TYPE punchr_client_round_duration_seconds histogram',
+        'punchr_client_round_duration_seconds_bucket{le="0.25"} 0',
+        'punchr_client_round_duration_seconds_bucket{le="0.5"} 1',
+        'punchr_client_round_duration_seconds_bucket{le="10"} 2',
+        'punchr_client_round_duration_seconds_bucket{le="120"} 2',
+        'punchr_client_round_duration_seconds_bucket{le="+Inf"} 3',
+        'punchr_client_round_duration_seconds_sum 507.3',
+        'punchr_client_round_duration_seconds_count 3',
+      ])
+        assert.ok(lines.has(line), `missing: ${line}`)
+      // The process's figures come after the client's own, under the same prefix.
+      assert.match(body, /^punchr_client_process_resident_memory_bytes \d+$/m)
+      assert.match(body, /^# TYPE punchr_client_nodejs_eventloop_lag_seconds gauge$/m)
+    } finally {
+      await server.close()
+    }
+  })
+})
