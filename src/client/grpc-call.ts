@@ -72,6 +72,8 @@ export class GrpcChannel {
   private active = 0
   private idleSince = 0
   private closed = false
+  /** How to fail each call in flight, for close(). */
+  private readonly inFlight = new Set<(error: ApiError) => void>()
 
   /**
    * @param baseUrl `http://host:port` or `https://host:port`
@@ -116,9 +118,20 @@ export class GrpcChannel {
       let httpStatus: number | undefined
       let grpcStatus: string | undefined
       let grpcMessage: string | undefined
-      let failure: ApiError | undefined
+      let settled = false
+      const settle = () => {
+        settled = true
+        this.inFlight.delete(fail)
+        clearTimeout(deadline)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      // The caller hears at once: a stream still waiting for its connection closes only once
+      // the session connects or fails, which can take the kernel's whole connect timeout.
       const fail = (error: ApiError) => {
-        failure ??= error
+        if (!settled) {
+          settle()
+          reject(error)
+        }
         if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
       }
       const deadline = setTimeout(() => {
@@ -129,6 +142,7 @@ export class GrpcChannel {
       const onAbort = () =>
         fail(new ApiError('the call was canceled', Code.Canceled, { cause: options.signal?.reason }))
       options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.inFlight.add(fail)
 
       stream.on('response', (headers) => {
         httpStatus = Number(headers[':status'])
@@ -148,10 +162,9 @@ export class GrpcChannel {
       })
       stream.on('error', (err) => fail(streamError(err, stream.rstCode)))
       stream.on('close', () => {
-        clearTimeout(deadline)
-        options.signal?.removeEventListener('abort', onAbort)
         this.streamEnded(session)
-        if (failure !== undefined) return reject(failure)
+        if (settled) return
+        settle()
         try {
           resolve(
             answer(httpStatus, grpcStatus, grpcMessage, stream.rstCode, Buffer.concat(chunks, received)),
@@ -167,6 +180,7 @@ export class GrpcChannel {
   /** Ends the session; calls in flight fail with CANCELED. */
   close(): void {
     this.closed = true
+    for (const fail of this.inFlight) fail(new ApiError('the API client was closed', Code.Canceled))
     const session = this.session
     this.session = undefined
     session?.destroy()

@@ -174,7 +174,7 @@ describe('unary gRPC over HTTP/2', () => {
     }
   })
 
-  it('fails a call past its deadline, starts a new session after it, and cancels on the signal', async () => {
+  it('fails a call past its deadline, starts a new session after it, and cancels on the signal and on close', async () => {
     handlers.set('/S/Silent', () => undefined)
     handlers.set('/S/Echo', (stream, headers, body) => ok(body.subarray(5))(stream, headers, body))
     const channel = new GrpcChannel(baseUrl, { rejectUnauthorized: true })
@@ -189,6 +189,9 @@ describe('unary gRPC over HTTP/2', () => {
       setTimeout(() => abort.abort(), 50)
       await assert.rejects(pending, { code: Code.Canceled })
       await assert.rejects(call(channel, '/S/Echo', 1_000, abort.signal), { code: Code.Canceled })
+      const inFlight = call(channel, '/S/Silent', 5_000)
+      setTimeout(() => channel.close(), 50)
+      await assert.rejects(inFlight, { code: Code.Canceled, rawMessage: 'the API client was closed' })
     } finally {
       channel.close()
     }
