@@ -316,16 +316,16 @@ The original Go client's published figures are about 100 MB of memory and 2.5 % 
 function leakSection(): string {
   const row = (r: PhaseRun, phase: string, u: ResourceUsage) => {
     const d = u.rssDrift
-    return `| ${r.hosts} | ${phase} | ${u.wallSeconds.toFixed(0)} s | ${mib(u.rssMeanMiB)} | ${mib(u.rssPeakMiB)} | ${d === undefined ? '–' : `${d.firstMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${d.lastMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${(d.lastMiB - d.firstMiB).toFixed(1)} MiB`} | ${percent(u.steadyCpuPercent)} |`
+    return `| ${r.hosts} | ${phase} | ${u.wallSeconds.toFixed(0)} s | ${mib(u.rssMeanMiB)} | ${mib(u.rssPeakMiB)} | ${d === undefined ? '–' : `${d.firstMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${d.lastMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${(d.lastMiB - d.firstMiB).toFixed(1)} MiB`} | ${d === undefined ? '–' : d.tenthsMiB.map((t) => t.toFixed(0)).join(' ')} | ${percent(u.steadyCpuPercent)} |`
   }
   return `${LEAK_HEADING}
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`.
 
-${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. The rest phase: ${cycles} rounds against ${remoteCount} js-libp2p remotes that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s each, the hosts resting after ${REST_PHASE_REST_AFTER_S} s without one and waking one by one (the rests and wakes are counted in the table). "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first.
+${measured} The after setup of the section above (${SETUPS.after.describe}), summed over the process tree, sampled once a second. The rest phase: ${cycles} rounds against ${remoteCount} js-libp2p remotes that the server hands out again only after ${REST_PHASE_PAIR_GAP_S} s each, the hosts resting after ${REST_PHASE_REST_AFTER_S} s without one and waking one by one (the rests and wakes are counted in the table). "First" and "last" are the mean RSS of the first and the last tenth of the samples after the first 30 s: a leak shows as a last tenth above the first, and as tenths that climb one after the other (the mean of each tenth, in MiB, in order).
 
-| hosts | phase | sampled | RSS mean | RSS peak | first tenth | last tenth | last − first | CPU after the first 30 s |
-|--:|---|--:|--:|--:|--:|--:|--:|--:|
+| hosts | phase | sampled | RSS mean | RSS peak | first tenth | last tenth | last − first | RSS by tenth | CPU after the first 30 s |
+|--:|---|--:|--:|--:|--:|--:|--:|---|--:|
 ${runs
   .flatMap((r) => [
     ...(r.idle === undefined ? [] : [row(r, 'idle', r.idle)]),

@@ -6,7 +6,14 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus-text.js'
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  type Metric,
+  PROMETHEUS_CONTENT_TYPE,
+  renderMetrics,
+} from './prometheus-text.js'
 import type { QueueEvent } from './report-queue.js'
 import type { LoopEvent } from './round-loop.js'
 import { type OwnUserCheck, refuseForeignHost, type StatusSource, serveStatus } from './status-http.js'
@@ -15,87 +22,90 @@ import { type OwnUserCheck, refuseForeignHost, type StatusSource, serveStatus } 
 const EVENT_LOOP_LAG_RESOLUTION_MS = 1_000
 
 export class ClientMetrics {
-  readonly rounds = new Counter(
-    'punchr_client_rounds_total',
-    'Measurement rounds finished, by overall outcome',
-    ['outcome'],
+  /** Every metric below, in the order /metrics shows them. */
+  private readonly own: Metric[] = []
+
+  readonly rounds = this.register(
+    new Counter('punchr_client_rounds_total', 'Measurement rounds finished, by overall outcome', ['outcome']),
   )
 
-  readonly attempts = new Counter(
-    'punchr_client_hole_punch_attempts_total',
-    'Hole punch attempts, by attempt outcome',
-    ['outcome'],
+  readonly attempts = this.register(
+    new Counter('punchr_client_hole_punch_attempts_total', 'Hole punch attempts, by attempt outcome', [
+      'outcome',
+    ]),
   )
 
-  readonly roundDuration = new Histogram(
-    'punchr_client_round_duration_seconds',
-    'From the relayed dial to the end of the round (pings included)',
-    [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
+  readonly roundDuration = this.register(
+    new Histogram(
+      'punchr_client_round_duration_seconds',
+      'From the relayed dial to the end of the round (pings included)',
+      [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
+    ),
   )
 
-  readonly queueReports = new Gauge(
-    'punchr_client_report_queue_reports',
-    'Reports on disk waiting for the server',
+  readonly queueReports = this.register(
+    new Gauge('punchr_client_report_queue_reports', 'Reports on disk waiting for the server'),
   )
 
-  readonly queueBytes = new Gauge(
-    'punchr_client_report_queue_bytes',
-    'Bytes of the reports waiting for the server',
+  readonly queueBytes = this.register(
+    new Gauge('punchr_client_report_queue_bytes', 'Bytes of the reports waiting for the server'),
   )
 
-  readonly reports = new Counter(
-    'punchr_client_reports_total',
-    'Reports by what became of them: queued, sent (accepted), rejected (set aside), retried',
-    ['result'],
+  readonly reports = this.register(
+    new Counter(
+      'punchr_client_reports_total',
+      'Reports by what became of them: queued, sent (accepted), rejected (set aside), retried',
+      ['result'],
+    ),
   )
 
-  readonly apiErrors = new Counter(
-    'punchr_client_api_errors_total',
-    'Failed Register/GetAddrInfo calls that were retried, by call and code',
-    ['call', 'code'],
+  readonly apiErrors = this.register(
+    new Counter(
+      'punchr_client_api_errors_total',
+      'Failed Register/GetAddrInfo calls that were retried, by call and code',
+      ['call', 'code'],
+    ),
   )
 
-  readonly noRemote = new Counter(
-    'punchr_client_no_remote_total',
-    'GetAddrInfo answers NOT_FOUND (no remote to measure)',
+  readonly noRemote = this.register(
+    new Counter('punchr_client_no_remote_total', 'GetAddrInfo answers NOT_FOUND (no remote to measure)'),
   )
 
-  readonly hostRests = new Counter(
-    'punchr_client_host_rests_total',
-    'Hosts that closed their connections because there was nothing to measure',
+  readonly hostRests = this.register(
+    new Counter(
+      'punchr_client_host_rests_total',
+      'Hosts that closed their connections because there was nothing to measure',
+    ),
   )
 
-  readonly hostWakes = new Counter(
-    'punchr_client_host_wakes_total',
-    'Resting hosts that reconnected for a round (ok), or could not and skipped it (failed)',
-    ['result'],
+  readonly hostWakes = this.register(
+    new Counter(
+      'punchr_client_host_wakes_total',
+      'Resting hosts that reconnected for a round (ok), or could not and skipped it (failed)',
+      ['result'],
+    ),
   )
 
-  readonly refusedPunchTargets = new Counter(
-    'punchr_client_refused_punch_targets_total',
-    "Remotes' CONNECT addresses not dialled, by reason (private, infrastructure, too-many, …)",
-    ['reason'],
+  readonly refusedPunchTargets = this.register(
+    new Counter(
+      'punchr_client_refused_punch_targets_total',
+      "Remotes' CONNECT addresses not dialled, by reason (private, infrastructure, too-many, …)",
+      ['reason'],
+    ),
   )
 
   /** The process figures (CPU, memory, event loop), from prom-client once /metrics is asked for. */
   private processMetrics: Promise<Registry> | undefined
 
+  private register<M extends Metric>(metric: M): M {
+    this.own.push(metric)
+    return metric
+  }
+
   /** The whole exposition: the client's metrics, then the process's. */
   async text(): Promise<string> {
     this.processMetrics ??= loadProcessMetrics()
-    const own = renderMetrics([
-      this.rounds,
-      this.attempts,
-      this.roundDuration,
-      this.queueReports,
-      this.queueBytes,
-      this.reports,
-      this.apiErrors,
-      this.noRemote,
-      this.hostRests,
-      this.hostWakes,
-      this.refusedPunchTargets,
-    ])
+    const own = renderMetrics(this.own)
     return own + (await (await this.processMetrics).metrics())
   }
 

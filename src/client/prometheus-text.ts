@@ -8,7 +8,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 
 type Labels<L extends string> = Partial<Record<L, string | number>>
 
-interface Metric {
+export interface Metric {
   /** The metric's lines of the exposition, its HELP and TYPE first. */
   render(): string
 }

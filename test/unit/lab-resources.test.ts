@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
-import { ResourceSampler, readProc, readProcTree } from '../../src/lab/campaign/resources.js'
+import { ResourceSampler, readProc, readProcTree, rssDrift } from '../../src/lab/campaign/resources.js'
 import { descendantsOf, signalTree } from '../../src/lab/process-tree.js'
 import { until } from '../support/until.js'
 
@@ -61,6 +61,16 @@ describe('/proc resource sampling', () => {
     assert.equal(usage.steadyCpuPercent, undefined, 'no figure after the warm-up for a short run')
     assert.equal(usage.rssDrift, undefined, 'no leak figure for a short run')
     assert.equal(new ResourceSampler(2 ** 22 + 1).stop(), undefined)
+  })
+
+  it('gives the leak figures of a long run: the mean RSS of each tenth, the first and the last apart', () => {
+    assert.equal(rssDrift(Array(29).fill(1024)), undefined, 'too few samples')
+    // 35 samples climbing by 1 MiB each: tenths of 3, the two left over belong to none.
+    const climbing = Array.from({ length: 35 }, (_, i) => (100 + i) * 1024)
+    const drift = rssDrift(climbing)
+    assert.deepEqual(drift?.tenthsMiB, [101, 104, 107, 110, 113, 116, 119, 122, 125, 133])
+    assert.equal(drift?.firstMiB, 101)
+    assert.equal(drift?.lastMiB, 133)
   })
 
   it('signals a whole tree as Ctrl-C does: a launcher that ignores SIGINT and the child it waits for', async () => {

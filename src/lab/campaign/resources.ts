@@ -21,10 +21,11 @@ export interface ResourceUsage {
   rssPeakMiB: number
   samples: number
   /**
-   * A leak check: mean RSS of the first and of the last tenth of the samples after the warm-up
-   * (MiB); undefined for runs with fewer than MIN_DRIFT_SAMPLES of them.
+   * A leak check: mean RSS of each tenth of the samples after the warm-up, in order (MiB), the
+   * first and the last of them apart; undefined for runs with fewer than MIN_DRIFT_SAMPLES of
+   * them. The tenths between tell a steady climb from a step or a swing.
    */
-  rssDrift: { firstMiB: number; lastMiB: number } | undefined
+  rssDrift: { firstMiB: number; lastMiB: number; tenthsMiB: number[] } | undefined
 }
 
 export const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ on Linux
@@ -33,6 +34,22 @@ const SAMPLE_MS = 1_000
 const WARMUP_MS = 30_000
 /** Samples after the warm-up that a drift figure needs: a tenth of them is at least 3. */
 const MIN_DRIFT_SAMPLES = 30
+
+/**
+ * The leak figures of RSS samples (KiB, in order): the mean of each tenth, the first and the
+ * last apart; undefined for fewer than MIN_DRIFT_SAMPLES samples.
+ */
+export function rssDrift(samplesKiB: readonly number[]): ResourceUsage['rssDrift'] {
+  if (samplesKiB.length < MIN_DRIFT_SAMPLES) return undefined
+  const tenth = Math.floor(samplesKiB.length / 10)
+  const meanMiB = (part: readonly number[]) => round(part.reduce((a, b) => a + b, 0) / part.length / 1024)
+  // Ten equal parts from the start, the last one being the last tenth of the samples (the few
+  // left over between the ninth and the last belong to none).
+  const tenthsMiB = Array.from({ length: 10 }, (_, i) =>
+    meanMiB(i === 9 ? samplesKiB.slice(-tenth) : samplesKiB.slice(i * tenth, (i + 1) * tenth)),
+  )
+  return { firstMiB: tenthsMiB[0]!, lastMiB: tenthsMiB[9]!, tenthsMiB }
+}
 
 export class ResourceSampler {
   private readonly timer: NodeJS.Timeout
@@ -68,16 +85,8 @@ export class ResourceSampler {
       rssMeanMiB: round(this.rssSumKiB / this.samples / 1024),
       rssPeakMiB: round(this.peakKiB / 1024),
       samples: this.samples,
-      rssDrift: this.drift(),
+      rssDrift: rssDrift(this.steadyRssKiB),
     }
-  }
-
-  private drift(): ResourceUsage['rssDrift'] {
-    const all = this.steadyRssKiB
-    if (all.length < MIN_DRIFT_SAMPLES) return undefined
-    const tenth = Math.floor(all.length / 10)
-    const meanMiB = (part: number[]) => round(part.reduce((a, b) => a + b, 0) / part.length / 1024)
-    return { firstMiB: meanMiB(all.slice(0, tenth)), lastMiB: meanMiB(all.slice(-tenth)) }
   }
 
   /** One sample; once the process is gone the last one taken while it was alive stands. */
