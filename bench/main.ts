@@ -29,7 +29,8 @@ const USAGE = `npm run bench [-- options]
 Seeds PGlite (on disk) and a throw-away PostgreSQL with a production-sized data set, starts
 the real server and measures TrackHolePunch and GetAddrInfo over gRPC. The other benchmarks,
 each with its own --help: --load (1 000 clients for minutes, with faults), --client (NAT lab,
-root), --honeypot, --dashboard, --auth (the API-key cache), --ingest (the group commit), --replicas (1 vs 3 servers).
+root), --honeypot, --dashboard, --auth (the API-key cache), --ingest (the group commit), --replicas (1 vs 3 servers), --rest-wake (a
+host's heap over rest/wake cycles).
 
   --quick                10 k candidates / 100 k results, 3 s per measurement (smoke run)
   --results <n[,n…]>     stored results (default 1000000; quick 100000); several values grow
