@@ -18,7 +18,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { CLIENT_ENV, CLIENT_NODE_FLAGS, CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime.js'
+import { CLIENT_NODE_FLAGS, CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime.js'
 import { MeasuringHost } from '../src/client/host.js'
 import { freePorts } from '../src/client/ports.js'
 import { quicTransport } from '../src/quic/transport.js'
@@ -29,19 +29,34 @@ const USAGE = `npm run bench -- --rest-wake [--cycles 400] [--every 50]
   --cycles   rest/wake cycles of the host (default 400)
   --every    cycles between two heap readings (default 50)`
 
-const { values } = parseArgs({
-  options: { 'rest-wake': { type: 'boolean' }, cycles: { type: 'string' }, every: { type: 'string' } },
-})
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        'rest-wake': { type: 'boolean' },
+        cycles: { type: 'string' },
+        every: { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }).values
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`)
+    process.exit(2)
+  }
+}
+const values = parseFlags()
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
 const cycles = Math.round(positiveNumber(values.cycles, 400, '--cycles', USAGE))
 const every = Math.round(positiveNumber(values.every, 50, '--every', USAGE))
-// The client's settings must be there when the process starts: start again with them.
-if (process.env[CLIENT_RUNTIME_ENV] !== 'applied') {
-  process.execve!(
-    process.execPath,
-    [process.argv0, ...CLIENT_NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)],
-    { ...process.env, ...CLIENT_ENV, [CLIENT_RUNTIME_ENV]: 'applied' },
-  )
-}
+// bench/run.ts re-executed this process with the client's settings before loading this module,
+// as `punchr client` does; where it could not (no process.execve), Node's defaults are said.
+const settings =
+  process.env[CLIENT_RUNTIME_ENV] === 'applied'
+    ? `with the client's V8 flags (${CLIENT_NODE_FLAGS.join(' ')})`
+    : "with Node's defaults (the client's settings could not be applied)"
 v8.setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
@@ -91,7 +106,7 @@ try {
 }
 
 console.log(
-  `\nRest/wake cycles of one measuring host (TCP and QUIC) on 127.0.0.1, with the client's V8 flags (${CLIENT_NODE_FLAGS.join(' ')}); ${failedWakes} wakes failed\n`,
+  `\nRest/wake cycles of one measuring host (TCP and QUIC) on 127.0.0.1, ${settings}; ${failedWakes} wakes failed\n`,
 )
 console.log('| cycles | V8 heap used after GC | RSS | open connections |')
 console.log('|--:|--:|--:|--:|')

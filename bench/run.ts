@@ -15,7 +15,11 @@ else if (process.argv.includes('--load')) await import('./load-main.js')
 else if (process.argv.includes('--auth')) await import('./auth-main.js')
 else if (process.argv.includes('--ingest')) await import('./ingest-main.js')
 else if (process.argv.includes('--replicas')) await import('./replicas-main.js')
-else if (process.argv.includes('--rest-wake')) await import('./rest-wake-main.js')
-else await import('./main.js')
+else if (process.argv.includes('--rest-wake')) {
+  // The client's V8 and malloc settings, applied before the host's modules load (as the client does).
+  const { applyClientRuntime } = await import('../src/cli/client-runtime.js')
+  applyClientRuntime()
+  await import('./rest-wake-main.js')
+} else await import('./main.js')
 
 export {}
