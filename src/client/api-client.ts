@@ -33,6 +33,11 @@ export interface ApiClientOptions {
   timeouts?: Partial<Record<keyof typeof API_TIMEOUTS_MS, number>>
 }
 
+export interface ApiClientHooks {
+  /** Called after every call that succeeded: the server is reachable and answering. */
+  onSuccess?: () => void
+}
+
 /** The service's methods as this client calls them: the gRPC path and the message schemas. */
 type Method<I extends DescMessage, O extends DescMessage> = { path: string; input: I; output: O }
 
@@ -56,7 +61,10 @@ export class ApiClient {
   private readonly channel: GrpcChannel
   private readonly timeouts: Record<keyof typeof API_TIMEOUTS_MS, number>
 
-  constructor(options: ApiClientOptions) {
+  constructor(
+    options: ApiClientOptions,
+    private readonly hooks: ApiClientHooks = {},
+  ) {
     this.baseUrl = serverUrl(options.server, options.tls)
     this.channel = new GrpcChannel(this.baseUrl, { rejectUnauthorized: !options.tlsSkipVerify })
     this.timeouts = { ...API_TIMEOUTS_MS, ...options.timeouts }
@@ -115,12 +123,15 @@ export class ApiClient {
     signal: AbortSignal | undefined,
   ): Promise<MessageShape<O>> {
     const bytes = await this.channel.call(m.path, toBinary(m.input, req), { timeoutMs, signal })
+    let response: MessageShape<O>
     try {
-      return fromBinary(m.output, bytes)
+      response = fromBinary(m.output, bytes)
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)
       throw new ApiError(`the server's answer does not decode: ${reason}`, Code.Internal, { cause: err })
     }
+    this.hooks.onSuccess?.()
+    return response
   }
 }
 

@@ -114,7 +114,9 @@ export class PunchrClient {
       config.transports ?? DEFAULT_TRANSPORTS,
       network.families,
     )
-    this.api = new ApiClient(config.api)
+    // A call that went through tells the queue the server is back: it stops waiting out a
+    // backoff that may have grown long during an outage.
+    this.api = new ApiClient(config.api, { onSuccess: () => queue.retryNow() })
     this.portMapper =
       config.portMapping === true
         ? new PortMapper(

@@ -112,6 +112,8 @@ export class ReportQueue {
   private sender: { controller: AbortController; done: Promise<void> } | undefined
   /** Woken when a report is added or removed. */
   private waiters = new Set<() => void>()
+  /** Ends the whole queue's wait after a transient failure (retryNow). */
+  private backoffCut: AbortController | undefined
 
   private constructor(private readonly options: ReportQueueOptions) {
     this.maxReports = options.maxReports ?? QUEUE_MAX_REPORTS
@@ -215,8 +217,22 @@ export class ReportQueue {
     while (this.isFull() && signal?.aborted !== true) await this.change(signal)
   }
 
-  /** Waits until every report was sent or set aside; false when `timeoutMs` passed first. */
+  /**
+   * The server was just heard from (another call succeeded): the sender stops waiting out its
+   * backoff after a transient failure and tries again now. After an outage the backoff may
+   * have grown to minutes while the server has long been back; a report per round would pile
+   * up meanwhile. Waits after an unknown error (one report's own) are left alone.
+   */
+  retryNow(): void {
+    this.backoffCut?.abort()
+  }
+
+  /**
+   * Waits until every report was sent or set aside; false when `timeoutMs` passed first. A
+   * sender waiting out a backoff tries again at once: the wait could outlast `timeoutMs`.
+   */
   async drain(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.retryNow()
     const deadline = AbortSignal.timeout(timeoutMs)
     const stop = signal === undefined ? deadline : AbortSignal.any([deadline, signal])
     while (this.entries.length > 0 && !stop.aborted) await this.change(stop)
@@ -297,7 +313,10 @@ export class ReportQueue {
         'report not accepted yet; retrying',
       )
       this.emit({ type: 'retry', id: head.name, attempts: head.attempts, delayMs, error })
-      await this.sleep(delayMs, signal)
+      const cut = new AbortController()
+      this.backoffCut = cut
+      await this.sleep(delayMs, AbortSignal.any([signal, cut.signal]))
+      this.backoffCut = undefined
       return
     }
     this.failures = 0

@@ -1,7 +1,8 @@
 // The client's unary gRPC call (src/client/grpc-call.ts) against a real HTTP/2 server on
 // 127.0.0.1 that answers as a gRPC server would, and as a broken or hostile one might: the
 // status in the trailers or alone in the headers, a percent-encoded message, a stream reset,
-// a plain HTTP error, an answer too large, no answer before the deadline, a GOAWAY.
+// a plain HTTP error, an answer too large, no answer before the deadline, a GOAWAY; and the
+// API client's word to its owner after each call that succeeded.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import http2 from 'node:http2'
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { ApiClient } from '../../src/client/api-client.js'
 import { classifyApiError } from '../../src/client/api-errors.js'
 import { ApiError, Code, GrpcChannel, MAX_RESPONSE_BYTES } from '../../src/client/grpc-call.js'
 
@@ -114,6 +116,32 @@ describe('unary gRPC over HTTP/2', () => {
       assert.equal(classifyApiError(await call(channel, '/S/Denied').catch((e) => e)).kind, 'permanent')
     } finally {
       channel.close()
+    }
+  })
+
+  it("tells the API client's owner of each call that succeeded, not of one that failed", async () => {
+    // A GetAddrInfoResponse with remote_id (field 1, bytes) = [1].
+    handlers.set('/PunchrService/GetAddrInfo', ok(new Uint8Array([0x0a, 1, 1])))
+    handlers.set('/PunchrService/Register', (stream) =>
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'key' },
+        { endStream: true },
+      ),
+    )
+    let successes = 0
+    const api = new ApiClient(
+      { server: new URL(baseUrl).host, tls: false, tlsSkipVerify: false },
+      { onSuccess: () => successes++ },
+    )
+    try {
+      const key = { apiKey: 'key' }
+      assert.deepEqual([...(await api.getAddrInfo({ ...key, hostId: new Uint8Array([2]) })).remoteId], [1])
+      assert.equal(successes, 1)
+      const register = { ...key, clientId: new Uint8Array([2]), agentVersion: 'test' }
+      await assert.rejects(api.register(register), { code: Code.Unauthenticated })
+      assert.equal(successes, 1)
+    } finally {
+      api.close()
     }
   })
 

@@ -325,6 +325,41 @@ describe('report queue', () => {
     )
   })
 
+  it('retryNow() ends a long wait after a transient failure: the server was heard from', async () => {
+    const sender = scriptedSender([unavailable(), 'ok'])
+    // The real sleep, and a backoff far longer than the test: only retryNow can end the wait.
+    const queue = await open({ send: sender.send, sleep, backoff: { initial: 600_000, max: 600_000 } })
+    await queue.enqueue(bytes('report'))
+    queue.start()
+    await eventually('the first send to fail', () => sender.calls.length === 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(sender.calls.length, 1, 'waiting out its backoff')
+    queue.retryNow()
+    await eventually('the report to go out', () => queue.depth.reports === 0)
+    assert.equal(sender.calls.length, 2)
+  })
+
+  it('drain() tries at once instead of waiting out a backoff longer than its bound', async () => {
+    const sender = scriptedSender([unavailable(), 'ok'])
+    const queue = await open({ send: sender.send, sleep, backoff: { initial: 600_000, max: 600_000 } })
+    await queue.enqueue(bytes('report'))
+    queue.start()
+    await eventually('the first send to fail', () => sender.calls.length === 1)
+    assert.equal(await queue.drain(2_000), true)
+    assert.equal(sender.calls.length, 2)
+  })
+
+  it("retryNow() leaves a report's own wait after an unknown error alone", async () => {
+    const sender = scriptedSender([new ApiError('boom', Code.Internal), 'ok'])
+    const queue = await open({ send: sender.send, sleep, backoff: { initial: 600_000, max: 600_000 } })
+    await queue.enqueue(bytes('report'))
+    queue.start()
+    await eventually('the first send to fail', () => sender.calls.length === 1)
+    queue.retryNow()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(sender.calls.length, 1, 'still waiting: the error was about this report')
+  })
+
   it('stop() aborts a send in flight and keeps its report queued', async () => {
     const sender = scriptedSender(['hang'])
     const queue = await open({ send: sender.send })
