@@ -1,5 +1,6 @@
 // Command-line helpers shared by the benchmark programs: a bad value ends the program with exit
 // code 2 and says what was expected, followed by the program's usage.
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 
 export type DbKind = 'pglite' | 'postgres'
 
@@ -29,4 +30,23 @@ export function databaseKinds(values: string[] | undefined, fallback: DbKind[], 
       if (d !== 'pglite' && d !== 'postgres') fail(`--db must be pglite or postgres, not ${d}`, usage)
       return d
     })
+}
+
+/**
+ * The program's flags (its own `--<name>` among them, which bench/run.ts passes on). `--help`
+ * prints the usage and exits 0; an unknown flag or a missing value says so before the usage
+ * and exits 2.
+ */
+export function benchFlags<T extends ParseArgsOptionsConfig>(options: T, usage: string) {
+  let parsed: ReturnType<typeof parseArgs<{ options: T }>>
+  try {
+    parsed = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } } }) as typeof parsed
+  } catch (err) {
+    fail((err as Error).message, usage)
+  }
+  if ((parsed.values as { help?: boolean }).help === true) {
+    console.log(usage)
+    process.exit(0)
+  }
+  return parsed.values
 }

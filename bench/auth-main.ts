@@ -1,13 +1,12 @@
 // `npm run bench -- --auth`: Register, the RPC that is little more than its key check, against
 // a real server with the API-key cache off and on (src/server/api-key-cache.ts), on the same
 // database in one run: calls per second, latency and database statements per call.
-import { parseArgs } from 'node:util'
 import { addApiKey } from '../src/db/authorizations.js'
 import type { Database } from '../src/db/database.js'
 import { createServer } from '../src/server/server.js'
 import { newPeer } from '../test/support/fixtures.js'
 import { loopbackServerConfig, testGeo } from '../test/support/server.js'
-import { type DbKind, databaseKinds, positiveNumber } from './args.js'
+import { benchFlags, type DbKind, databaseKinds, positiveNumber } from './args.js'
 import type { LoadSpec, WorkerHost } from './load-worker.js'
 import { countingDatabase, runLoadWorker, withBenchDatabase } from './rpc-load.js'
 import { int, ms, summarize } from './stats.js'
@@ -18,14 +17,15 @@ const USAGE = `npm run bench -- --auth [--db pglite|postgres] [--seconds 10] [--
   --seconds   measured seconds per run (default: 10, after 2 s of warm-up)
   --workers   concurrent client loops, each on its own HTTP/2 connection (default: 8)`
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     auth: { type: 'boolean' },
     db: { type: 'string', multiple: true },
     seconds: { type: 'string' },
     workers: { type: 'string' },
   },
-})
+  USAGE,
+)
 const dbs = databaseKinds(values.db, ['pglite', 'postgres'], USAGE)
 const seconds = positiveNumber(values.seconds, 10, '--seconds', USAGE)
 const workers = Math.round(positiveNumber(values.workers, 8, '--workers', USAGE))

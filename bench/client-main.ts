@@ -22,7 +22,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime.js'
 import { DEFAULT_HOST_COUNT, NOT_FOUND_WAIT_MS, REST_AFTER_IDLE_MS } from '../src/client/constants.js'
 import { RESTED_MESSAGE, WOKE_MESSAGE } from '../src/client/round-loop.js'
@@ -30,7 +29,7 @@ import { type CampaignOptions, type CampaignResult, runCampaign } from '../src/l
 import type { ResourceUsage } from '../src/lab/campaign/resources.js'
 import { labUnavailableReason } from '../src/lab/preflight.js'
 import { validateScenario } from '../src/lab/scenario.js'
-import { positiveNumber } from './args.js'
+import { benchFlags, positiveNumber } from './args.js'
 import { writeDocs } from './report.js'
 
 const HEADING = '## Client: memory and CPU'
@@ -56,8 +55,8 @@ const USAGE = `npm run bench -- --client [--idle <s>] [--rounds <n>] [--cycles <
   --leak           one long phase each of the after setup at ${DEFAULT_HOST_COUNT} hosts
   --no-write       do not update docs/benchmarks.md`
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     client: { type: 'boolean' },
     idle: { type: 'string' },
     rounds: { type: 'string' },
@@ -67,13 +66,9 @@ const { values } = parseArgs({
     phases: { type: 'string' },
     leak: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-})
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+  USAGE,
+)
 const unavailable = labUnavailableReason()
 if (unavailable !== undefined) {
   console.error(`the client benchmark runs in the NAT lab: ${unavailable}`)

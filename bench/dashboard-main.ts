@@ -10,12 +10,12 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { createDashboard } from '../src/dashboard/http.js'
 import { BREAKDOWN_DIMENSIONS } from '../src/dashboard/queries/breakdowns.js'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate, readMigrations, splitStatements } from '../src/db/migrate.js'
 import { startPostgres } from '../test/support/postgres.js'
+import { benchFlags } from './args.js'
 import { type CpuShares, cpuShares, cpuSnapshot, postmasterPid } from './cpu.js'
 import { writeDocs } from './report.js'
 import { FULL_SIZE, QUICK_SIZE, type SeedSize, seed } from './seed.js'
@@ -30,20 +30,16 @@ const USAGE = `npm run bench -- --dashboard [--quick] [--runs <n>] [--no-browser
   --no-browser   skip the page in headless Chromium (${CHROMIUM})
   --no-write     do not update docs/benchmarks.md`
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     dashboard: { type: 'boolean' },
     quick: { type: 'boolean', default: false },
     runs: { type: 'string', default: '5' },
     'no-browser': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-})
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+  USAGE,
+)
 const runs = Number(values.runs)
 if (!Number.isInteger(runs) || runs < 1) {
   console.error(`--runs must be a whole number ≥ 1\n\n${USAGE}`)

@@ -20,7 +20,6 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -40,7 +39,7 @@ import { createGeoLookup } from '../src/lib/geo.js'
 import { quicTransport } from '../src/quic/transport.js'
 import { relayAddr, visitor } from '../test/support/dht.js'
 import { startPostgres } from '../test/support/postgres.js'
-import { databaseKinds } from './args.js'
+import { benchFlags, databaseKinds } from './args.js'
 import { type CpuShares, cpuShares, cpuSnapshot, postmasterPid } from './cpu.js'
 import { writeDocs } from './report.js'
 
@@ -486,8 +485,8 @@ async function verify(result: ScenarioResult, honeypot: Honeypot, db: Database, 
 // ---- orchestrator -------------------------------------------------------------------------------
 
 async function orchestrate(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+  const values = benchFlags(
+    {
       honeypot: { type: 'boolean' },
       quick: { type: 'boolean', default: false },
       connections: { type: 'string' },
@@ -497,13 +496,9 @@ async function orchestrate(): Promise<void> {
       db: { type: 'string', multiple: true },
       'no-baseline': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
-  })
-  if (values.help) {
-    console.log(USAGE)
-    return
-  }
+    USAGE,
+  )
   const positive = (text: string | undefined, fallback: number, name: string): number => {
     const n = text === undefined ? fallback : Number(text)
     if (!Number.isInteger(n) || n < 1) {

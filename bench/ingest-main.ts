@@ -2,12 +2,11 @@
 // (every report in a transaction of its own, --report-batch-max 1) and on (the defaults), on
 // the same database in one run: reports per second, latency, and what each report cost the
 // database in statements and transactions.
-import { parseArgs } from 'node:util'
 import type { Database } from '../src/db/database.js'
 import { REPORT_BATCH_DEFAULTS } from '../src/server/config.js'
 import { createServer } from '../src/server/server.js'
 import { loopbackServerConfig, testGeo } from '../test/support/server.js'
-import { type DbKind, databaseKinds, positiveNumber } from './args.js'
+import { benchFlags, type DbKind, databaseKinds, positiveNumber } from './args.js'
 import { type CpuShares, type CpuSnapshot, cpuShares, cpuSnapshot } from './cpu.js'
 import type { LoadSpec, WorkerHost } from './load-worker.js'
 import {
@@ -26,14 +25,15 @@ const USAGE = `npm run bench -- --ingest [--db pglite|postgres] [--seconds 10] [
   --seconds   measured seconds per run (default: 10, after 2 s of warm-up)
   --workers   concurrent client loops, each on its own HTTP/2 connection (default: 8,32)`
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     ingest: { type: 'boolean' },
     db: { type: 'string', multiple: true },
     seconds: { type: 'string' },
     workers: { type: 'string' },
   },
-})
+  USAGE,
+)
 const dbs = databaseKinds(values.db, ['pglite', 'postgres'], USAGE)
 const seconds = positiveNumber(values.seconds, 10, '--seconds', USAGE)
 const workerCounts = (values.workers ?? '8,32')

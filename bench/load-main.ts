@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer as createNetServer } from 'node:net'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { Code, ConnectError } from '@connectrpc/connect'
 import { ApiClient } from '../src/client/api-client.js'
@@ -14,7 +13,7 @@ import { migrate } from '../src/db/migrate.js'
 import { GetAddrInfoRequestSchema, TrackHolePunchRequestSchema } from '../src/gen/punchr_pb.js'
 import type { ResourceUsage } from '../src/lab/campaign/resources.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
-import { type DbKind, databaseKinds, positiveNumber } from './args.js'
+import { benchFlags, type DbKind, databaseKinds, positiveNumber } from './args.js'
 import {
   buildReport,
   type PreparedHost,
@@ -45,8 +44,8 @@ client is what \`punchr client\` runs, without libp2p: its hosts register, ask G
   --write / --no-write   write docs/benchmarks.md (default: only a full run of both databases)
 `
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     load: { type: 'boolean' },
     clients: { type: 'string' },
     keys: { type: 'string' },
@@ -57,13 +56,9 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     write: { type: 'boolean' },
     'no-write': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-})
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+  USAGE,
+)
 const positive = (text: string | undefined, fallback: number, name: string) =>
   positiveNumber(text, fallback, name, USAGE)
 const quick = values.quick

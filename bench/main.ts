@@ -2,12 +2,11 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import type { Worker } from 'node:worker_threads'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { type PostgresCluster, startPostgres } from '../test/support/postgres.js'
-import { type DbKind, databaseKinds, positiveNumber } from './args.js'
+import { benchFlags, type DbKind, databaseKinds, positiveNumber } from './args.js'
 import { postmasterPid } from './cpu.js'
 import {
   type BenchReport,
@@ -50,8 +49,8 @@ host's heap over rest/wake cycles).
   --write / --no-write   write docs/benchmarks.md (default: only for a full run of both databases)
 `
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     quick: { type: 'boolean', default: false },
     results: { type: 'string' },
     db: { type: 'string', multiple: true },
@@ -64,14 +63,9 @@ const { values } = parseArgs({
     'no-vacuum': { type: 'boolean' },
     write: { type: 'boolean' },
     'no-write': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-})
-
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+  USAGE,
+)
 
 const dbs = databaseKinds(values.db, ['pglite', 'postgres'], USAGE)
 const number = (text: string | undefined, fallback: number, name: string) =>

@@ -2,14 +2,13 @@
 // database behind Debian's HAProxy (each gRPC call balanced on its own), loaded with
 // TrackHolePunch and with GetAddrInfo through the balancer: calls per second and latency, so
 // that the ratio says what a replica adds on this machine.
-import { parseArgs } from 'node:util'
 import { freePorts } from '../src/client/ports.js'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { startGrpcBalancer } from '../test/support/haproxy.js'
 import { seedCandidates } from '../test/support/honeypot-seed.js'
 import { startPostgres } from '../test/support/postgres.js'
-import { positiveNumber } from './args.js'
+import { benchFlags, positiveNumber } from './args.js'
 import type { LoadSpec, Rpc, WorkerHost } from './load-worker.js'
 import { registeredHosts, runLoadWorker, syntheticRemote } from './rpc-load.js'
 import type { RemoteSample } from './seed.js'
@@ -23,13 +22,14 @@ Needs Debian's haproxy and PostgreSQL.
   --seconds   measured seconds per RPC and replica count (default: 10, after 2 s of warm-up)
   --workers   concurrent client loops, each on its own HTTP/2 connection (default: 32)`
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     replicas: { type: 'boolean' },
     seconds: { type: 'string' },
     workers: { type: 'string' },
   },
-})
+  USAGE,
+)
 const seconds = positiveNumber(values.seconds, 10, '--seconds', USAGE)
 const workers = Math.round(positiveNumber(values.workers, 32, '--workers', USAGE))
 /** 200 hosts on 20 keys; 5 000 candidates behind relays at their own IPs; reports about 2 000 others. */

@@ -8,7 +8,6 @@
 // malloc settings (src/cli/client-runtime.ts): with Node's defaults, TurboFan's code for the
 // functions it optimises one after the other would pile up in the heap for the first thousand
 // cycles. Prints a table; writes no document.
-import { parseArgs } from 'node:util'
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -22,33 +21,17 @@ import { CLIENT_NODE_FLAGS, CLIENT_RUNTIME_ENV } from '../src/cli/client-runtime
 import { MeasuringHost } from '../src/client/host.js'
 import { freePorts } from '../src/client/ports.js'
 import { quicTransport } from '../src/quic/transport.js'
-import { positiveNumber } from './args.js'
+import { benchFlags, positiveNumber } from './args.js'
 
 const USAGE = `npm run bench -- --rest-wake [--cycles 400] [--every 50]
 
   --cycles   rest/wake cycles of the host (default 400)
   --every    cycles between two heap readings (default 50)`
 
-function parseFlags() {
-  try {
-    return parseArgs({
-      options: {
-        'rest-wake': { type: 'boolean' },
-        cycles: { type: 'string' },
-        every: { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    }).values
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`)
-    process.exit(2)
-  }
-}
-const values = parseFlags()
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+const values = benchFlags(
+  { 'rest-wake': { type: 'boolean' }, cycles: { type: 'string' }, every: { type: 'string' } },
+  USAGE,
+)
 const cycles = Math.round(positiveNumber(values.cycles, 400, '--cycles', USAGE))
 const every = Math.round(positiveNumber(values.every, 50, '--every', USAGE))
 // bench/run.ts re-executed this process with the client's settings before loading this module,
