@@ -99,6 +99,7 @@ export class PunchrClient {
   private readonly api: ApiClient
   private readonly stopController = new AbortController()
   private sending = false
+  private roundLoop: RoundLoop | undefined
   /** The gateway's mappings of the hosts' listening ports; undefined with --port-mapping off. */
   private readonly portMapper: PortMapper | undefined
 
@@ -114,9 +115,14 @@ export class PunchrClient {
       config.transports ?? DEFAULT_TRANSPORTS,
       network.families,
     )
-    // A call that went through tells the queue the server is back: it stops waiting out a
-    // backoff that may have grown long during an outage.
-    this.api = new ApiClient(config.api, { onSuccess: () => queue.retryNow() })
+    // A call that went through says the server is back: the queue and the round loop stop
+    // waiting out a backoff that may have grown long during an outage.
+    this.api = new ApiClient(config.api, {
+      onSuccess: () => {
+        queue.retryNow()
+        this.roundLoop?.retryNow()
+      },
+    })
     this.portMapper =
       config.portMapping === true
         ? new PortMapper(
@@ -188,6 +194,7 @@ export class PunchrClient {
         },
         ...(this.options.log === undefined ? {} : { log: this.options.log.child({ part: 'rounds' }) }),
       })
+      this.roundLoop = loop
       // Registration first: reports of an earlier run need their hosts known to the server.
       await loop.registerAll(signal)
       this.queue.start()

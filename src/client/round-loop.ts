@@ -83,6 +83,8 @@ export class RoundLoop {
   private finished = 0
   /** Time spent waiting for a remote since the last one the server handed out. */
   private idleMs = 0
+  /** Ends the wait after a failed call (retryNow). */
+  private apiBackoffCut: AbortController | undefined
 
   constructor(private readonly options: RoundLoopOptions) {
     if (options.hosts.length === 0) throw new RangeError('the round loop needs at least one host')
@@ -302,6 +304,15 @@ export class RoundLoop {
     this.idleMs += waitMs
   }
 
+  /**
+   * Ends the wait after a failed Register or GetAddrInfo: the server was just heard from
+   * (the report queue got an answer), so the next call need not wait out a backoff that grew
+   * during an outage. Waits for a remote (NOT_FOUND) are left alone.
+   */
+  retryNow(): void {
+    this.apiBackoffCut?.abort()
+  }
+
   /** Waits out a transient failure; throws FatalApiError for a permanent one. */
   private async apiFailed(
     call: 'Register' | 'GetAddrInfo',
@@ -318,7 +329,11 @@ export class RoundLoop {
     if (call === 'GetAddrInfo') this.restIfIdle()
     this.options.log?.warn({ call, code: error.code, err: error.message, waitMs }, `${call} failed; retrying`)
     this.emit({ type: 'api-error', call, error, waitMs })
-    await (call === 'GetAddrInfo' ? this.idleFor(waitMs, signal) : this.sleep(waitMs, signal))
+    const cut = new AbortController()
+    this.apiBackoffCut = cut
+    const wait = AbortSignal.any([signal, cut.signal])
+    await (call === 'GetAddrInfo' ? this.idleFor(waitMs, wait) : this.sleep(waitMs, wait))
+    this.apiBackoffCut = undefined
   }
 
   private emit(event: LoopEvent): void {

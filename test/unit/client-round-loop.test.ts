@@ -107,6 +107,50 @@ describe('round loop', () => {
     assert.equal(loop.rounds, 0)
   })
 
+  it('retryNow() ends the wait after a failed call at once, not a wait for a remote', async () => {
+    const answers = [new ApiError('down', Code.Unavailable), new ApiError('no remote', Code.NotFound)]
+    const controller = new AbortController()
+    const calls: number[] = []
+    let loop: RoundLoop | undefined
+    loop = new RoundLoop({
+      hosts: [await fakeHost()],
+      api: {
+        register: async () => create(RegisterResponseSchema, { dbPeerId: 1n }),
+        getAddrInfo: async () => {
+          calls.push(Date.now())
+          const answer = answers.shift()
+          if (answer === undefined) {
+            controller.abort()
+            throw new ApiError('stopped', Code.Canceled)
+          }
+          // The queue hears from the server while the loop waits after this call.
+          setTimeout(() => loop?.retryNow(), 50)
+          throw answer
+        },
+      },
+      queue: fakeQueue(),
+      apiKey: 'k',
+      agentVersion: 'a',
+      rounds: 0,
+      // Both waits are far longer than the test: only retryNow can end the first. The second
+      // (NOT_FOUND) is not cut: the test ends it by aborting.
+      notFoundWait: 600_000,
+      retry: { initial: 600_000, max: 600_000 },
+    })
+    const stopped = loop.run(controller.signal)
+    try {
+      const deadline = Date.now() + 5_000
+      while (calls.length < 2 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      assert.equal(calls.length, 2, 'GetAddrInfo asked again once the server was heard from')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.equal(calls.length, 2, 'still waiting for a remote after retryNow')
+    } finally {
+      controller.abort()
+      await stopped
+    }
+  })
+
   it('rests the hosts once nothing came for restAfterIdle, and skips a remote its host cannot wake for', async () => {
     const notFound = () => new ApiError('no remote', Code.NotFound)
     const remote = peerIdFromString('12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE')
