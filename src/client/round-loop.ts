@@ -298,10 +298,11 @@ export class RoundLoop {
     }
   }
 
-  /** Sleeps `waitMs` without a remote to measure. */
-  private async idleFor(waitMs: number, signal: AbortSignal): Promise<void> {
-    await this.sleep(waitMs, signal)
-    this.idleMs += waitMs
+  /** Sleeps `waitMs` without a remote to measure; `cut` may end it early (retryNow). */
+  private async idleFor(waitMs: number, signal: AbortSignal, cut?: AbortSignal): Promise<void> {
+    const started = performance.now()
+    await this.sleep(waitMs, cut === undefined ? signal : AbortSignal.any([signal, cut]))
+    this.idleMs += cut?.aborted === true ? performance.now() - started : waitMs
   }
 
   /**
@@ -331,8 +332,9 @@ export class RoundLoop {
     this.emit({ type: 'api-error', call, error, waitMs })
     const cut = new AbortController()
     this.apiBackoffCut = cut
-    const wait = AbortSignal.any([signal, cut.signal])
-    await (call === 'GetAddrInfo' ? this.idleFor(waitMs, wait) : this.sleep(waitMs, wait))
+    await (call === 'GetAddrInfo'
+      ? this.idleFor(waitMs, signal, cut.signal)
+      : this.sleep(waitMs, AbortSignal.any([signal, cut.signal])))
     this.apiBackoffCut = undefined
   }
 
