@@ -39,3 +39,31 @@ export const sleep: Sleep = (ms, signal) =>
     const timer = setTimeout(done, ms)
     signal?.addEventListener('abort', done, { once: true })
   })
+
+/**
+ * A backoff wait that another part of the client can end early: whoever learns that the
+ * server answers again (a call that went through) calls cut(), and the wait after a failed
+ * call to that server ends at once instead of running out a delay grown during an outage.
+ */
+export class CuttableWait {
+  private current: AbortController | undefined
+
+  constructor(private readonly sleep: Sleep) {}
+
+  /** Sleeps `ms`, until `signal` aborts or cut() is called; true when cut() ended it. */
+  async wait(ms: number, signal: AbortSignal): Promise<boolean> {
+    const cut = new AbortController()
+    this.current = cut
+    try {
+      await this.sleep(ms, AbortSignal.any([signal, cut.signal]))
+    } finally {
+      if (this.current === cut) this.current = undefined
+    }
+    return cut.signal.aborted
+  }
+
+  /** Ends the wait in progress, if any; a wait that starts later is not affected. */
+  cut(): void {
+    this.current?.abort()
+  }
+}

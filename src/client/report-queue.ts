@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import type { Logger } from '../lib/logger.js'
 import { type ApiErrorKind, type ClassifiedError, classifyApiError } from './api-errors.js'
 import { isTempName, syncDir, writeFileAtomic } from './atomic-file.js'
-import { type BackoffOptions, backoffDelay, sleep as realSleep, type Sleep } from './backoff.js'
+import { type BackoffOptions, backoffDelay, CuttableWait, sleep as realSleep, type Sleep } from './backoff.js'
 import {
   QUEUE_MAX_BYTES,
   QUEUE_MAX_REPORTS,
@@ -112,8 +112,8 @@ export class ReportQueue {
   private sender: { controller: AbortController; done: Promise<void> } | undefined
   /** Woken when a report is added or removed. */
   private waiters = new Set<() => void>()
-  /** Ends the whole queue's wait after a transient failure (retryNow). */
-  private backoffCut: AbortController | undefined
+  /** The whole queue's wait after a transient failure, which retryNow ends. */
+  private readonly transientWait: CuttableWait
 
   private constructor(private readonly options: ReportQueueOptions) {
     this.maxReports = options.maxReports ?? QUEUE_MAX_REPORTS
@@ -122,6 +122,7 @@ export class ReportQueue {
     this.maxUnknownAttempts = options.maxUnknownAttempts ?? QUEUE_MAX_UNKNOWN_ATTEMPTS
     this.classify = options.classify ?? classifyApiError
     this.sleep = options.sleep ?? realSleep
+    this.transientWait = new CuttableWait(this.sleep)
     this.random = options.random ?? Math.random
     this.now = options.now ?? (() => new Date())
   }
@@ -224,7 +225,7 @@ export class ReportQueue {
    * up meanwhile. Waits after an unknown error (one report's own) are left alone.
    */
   retryNow(): void {
-    this.backoffCut?.abort()
+    this.transientWait.cut()
   }
 
   /**
@@ -313,10 +314,7 @@ export class ReportQueue {
         'report not accepted yet; retrying',
       )
       this.emit({ type: 'retry', id: head.name, attempts: head.attempts, delayMs, error })
-      const cut = new AbortController()
-      this.backoffCut = cut
-      await this.sleep(delayMs, AbortSignal.any([signal, cut.signal]))
-      this.backoffCut = undefined
+      await this.transientWait.wait(delayMs, signal)
       return
     }
     this.failures = 0

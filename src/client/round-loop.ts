@@ -13,7 +13,7 @@ import { parseMultiaddrBytes } from '../lib/multiaddr.js'
 import { parsePeerIdBytes } from '../lib/peer-id.js'
 import type { ApiClient } from './api-client.js'
 import { type ClassifiedError, classifyApiError } from './api-errors.js'
-import { type BackoffOptions, backoffDelay, sleep as realSleep, type Sleep } from './backoff.js'
+import { type BackoffOptions, backoffDelay, CuttableWait, sleep as realSleep, type Sleep } from './backoff.js'
 import { API_RETRY_INITIAL_MS, API_RETRY_MAX_MS, NOT_FOUND_WAIT_MS } from './constants.js'
 import { ApiError, Code } from './grpc-call.js'
 import type { MeasuringHost } from './host.js'
@@ -83,12 +83,13 @@ export class RoundLoop {
   private finished = 0
   /** Time spent waiting for a remote since the last one the server handed out. */
   private idleMs = 0
-  /** Ends the wait after a failed call (retryNow). */
-  private apiBackoffCut: AbortController | undefined
+  /** The wait after a failed Register or GetAddrInfo, which retryNow ends. */
+  private readonly apiFailureWait: CuttableWait
 
   constructor(private readonly options: RoundLoopOptions) {
     if (options.hosts.length === 0) throw new RangeError('the round loop needs at least one host')
     this.sleep = options.sleep ?? realSleep
+    this.apiFailureWait = new CuttableWait(this.sleep)
     this.retry = options.retry ?? { initial: API_RETRY_INITIAL_MS, max: API_RETRY_MAX_MS }
   }
 
@@ -298,11 +299,10 @@ export class RoundLoop {
     }
   }
 
-  /** Sleeps `waitMs` without a remote to measure; `cut` may end it early (retryNow). */
-  private async idleFor(waitMs: number, signal: AbortSignal, cut?: AbortSignal): Promise<void> {
-    const started = performance.now()
-    await this.sleep(waitMs, cut === undefined ? signal : AbortSignal.any([signal, cut]))
-    this.idleMs += cut?.aborted === true ? performance.now() - started : waitMs
+  /** Sleeps `waitMs` without a remote to measure. */
+  private async idleFor(waitMs: number, signal: AbortSignal): Promise<void> {
+    await this.sleep(waitMs, signal)
+    this.idleMs += waitMs
   }
 
   /**
@@ -311,7 +311,7 @@ export class RoundLoop {
    * during an outage. Waits for a remote (NOT_FOUND) are left alone.
    */
   retryNow(): void {
-    this.apiBackoffCut?.abort()
+    this.apiFailureWait.cut()
   }
 
   /** Waits out a transient failure; throws FatalApiError for a permanent one. */
@@ -330,12 +330,10 @@ export class RoundLoop {
     if (call === 'GetAddrInfo') this.restIfIdle()
     this.options.log?.warn({ call, code: error.code, err: error.message, waitMs }, `${call} failed; retrying`)
     this.emit({ type: 'api-error', call, error, waitMs })
-    const cut = new AbortController()
-    this.apiBackoffCut = cut
-    await (call === 'GetAddrInfo'
-      ? this.idleFor(waitMs, signal, cut.signal)
-      : this.sleep(waitMs, AbortSignal.any([signal, cut.signal])))
-    this.apiBackoffCut = undefined
+    const started = performance.now()
+    const cut = await this.apiFailureWait.wait(waitMs, signal)
+    // A wait cut short was idle only for as long as it lasted.
+    if (call === 'GetAddrInfo') this.idleMs += cut ? performance.now() - started : waitMs
   }
 
   private emit(event: LoopEvent): void {

@@ -1,5 +1,5 @@
-// The client's small parts: error classification, the punch-address filter, the key files,
-// the server address, the paths.
+// The client's small parts: error classification, a backoff wait cut short, the punch-address
+// filter, the key files, the server address, the paths.
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -10,6 +10,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { serverUrl } from '../../src/client/api-client.js'
 import { classifyApiError } from '../../src/client/api-errors.js'
+import { CuttableWait, sleep } from '../../src/client/backoff.js'
 import { clientFlags } from '../../src/client/config.js'
 import { clientAgentVersion } from '../../src/client/constants.js'
 import { ApiError, Code } from '../../src/client/grpc-call.js'
@@ -44,6 +45,22 @@ describe('API error classification', () => {
   for (const [name, err, kind] of cases) {
     it(`${name} → ${kind}`, () => assert.equal(classifyApiError(err).kind, kind))
   }
+})
+
+describe('a backoff wait cut short', () => {
+  it('cut() ends the wait in progress and says so; a signal ends it too; a later wait is not cut', async () => {
+    const wait = new CuttableWait(sleep)
+    const never = new AbortController().signal
+    const cutting = wait.wait(600_000, never)
+    wait.cut()
+    assert.equal(await cutting, true)
+    const stop = new AbortController()
+    const stopping = wait.wait(600_000, stop.signal)
+    stop.abort()
+    assert.equal(await stopping, false, 'ended by its signal, not cut')
+    wait.cut()
+    assert.equal(await wait.wait(10, never), false, 'a cut with no wait in progress is not kept')
+  })
 })
 
 describe('punch address filter', () => {
