@@ -325,13 +325,22 @@ describe('report queue', () => {
     )
   })
 
-  it('retryNow() ends a long wait after a transient failure: the server was heard from', async () => {
-    const sender = scriptedSender([unavailable(), 'ok'])
-    // The real sleep, and a backoff far longer than the test: only retryNow can end the wait.
+  /**
+   * A started queue whose one report met `error` at its first send and is now waiting: with
+   * the real sleep and a backoff far longer than any test, only retryNow or drain ends it.
+   * The second send succeeds.
+   */
+  async function failedOnce(error: Error) {
+    const sender = scriptedSender([error, 'ok'])
     const queue = await open({ send: sender.send, sleep, backoff: { initial: 600_000, max: 600_000 } })
     await queue.enqueue(bytes('report'))
     queue.start()
     await eventually('the first send to fail', () => sender.calls.length === 1)
+    return { sender, queue }
+  }
+
+  it('retryNow() ends a long wait after a transient failure: the server was heard from', async () => {
+    const { sender, queue } = await failedOnce(unavailable())
     await new Promise((resolve) => setTimeout(resolve, 50))
     assert.equal(sender.calls.length, 1, 'waiting out its backoff')
     queue.retryNow()
@@ -340,21 +349,13 @@ describe('report queue', () => {
   })
 
   it('drain() tries at once instead of waiting out a backoff longer than its bound', async () => {
-    const sender = scriptedSender([unavailable(), 'ok'])
-    const queue = await open({ send: sender.send, sleep, backoff: { initial: 600_000, max: 600_000 } })
-    await queue.enqueue(bytes('report'))
-    queue.start()
-    await eventually('the first send to fail', () => sender.calls.length === 1)
+    const { sender, queue } = await failedOnce(unavailable())
     assert.equal(await queue.drain(2_000), true)
     assert.equal(sender.calls.length, 2)
   })
 
   it("retryNow() leaves a report's own wait after an unknown error alone", async () => {
-    const sender = scriptedSender([new ApiError('boom', Code.Internal), 'ok'])
-    const queue = await open({ send: sender.send, sleep, backoff: { initial: 600_000, max: 600_000 } })
-    await queue.enqueue(bytes('report'))
-    queue.start()
-    await eventually('the first send to fail', () => sender.calls.length === 1)
+    const { sender, queue } = await failedOnce(new ApiError('boom', Code.Internal))
     queue.retryNow()
     await new Promise((resolve) => setTimeout(resolve, 50))
     assert.equal(sender.calls.length, 1, 'still waiting: the error was about this report')
