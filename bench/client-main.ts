@@ -309,10 +309,18 @@ The original Go client's published figures are about 100 MB of memory and 2.5 % 
 }
 
 function leakSection(): string {
-  const row = (r: PhaseRun, phase: string, u: ResourceUsage) => {
-    const d = u.rssDrift
-    return `| ${r.hosts} | ${phase} | ${u.wallSeconds.toFixed(0)} s | ${mib(u.rssMeanMiB)} | ${mib(u.rssPeakMiB)} | ${d === undefined ? '–' : `${d.firstMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${d.lastMiB.toFixed(1)} MiB`} | ${d === undefined ? '–' : `${(d.lastMiB - d.firstMiB).toFixed(1)} MiB`} | ${d === undefined ? '–' : d.tenthsMiB.map((t) => t.toFixed(0)).join(' ')} | ${percent(u.steadyCpuPercent)} |`
-  }
+  // first tenth, last tenth, last − first, RSS by tenth; dashes for a run too short for them
+  const driftCells = (d: ResourceUsage['rssDrift']) =>
+    d === undefined
+      ? ['–', '–', '–', '–']
+      : [
+          `${d.firstMiB.toFixed(1)} MiB`,
+          `${d.lastMiB.toFixed(1)} MiB`,
+          `${(d.lastMiB - d.firstMiB).toFixed(1)} MiB`,
+          d.tenthsMiB.map((t) => t.toFixed(0)).join(' '),
+        ]
+  const row = (r: PhaseRun, phase: string, u: ResourceUsage) =>
+    `| ${[r.hosts, phase, `${u.wallSeconds.toFixed(0)} s`, mib(u.rssMeanMiB), mib(u.rssPeakMiB), ...driftCells(u.rssDrift), percent(u.steadyCpuPercent)].join(' | ')} |`
   return `${LEAK_HEADING}
 
 Command: \`${command}\` (NAT lab: root, Linux). Source: \`bench/client-main.ts\`.
