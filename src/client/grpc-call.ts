@@ -3,6 +3,7 @@
 // the long-running client about 7 MiB of memory (docs/FOOTPRINT.md), for what is a framed
 // POST with a deadline and a status in the trailers. The server keeps Connect.
 import http2 from 'node:http2'
+import { grpcFrame } from '../lib/grpc-frame.js'
 
 /** gRPC status codes: the numbers are the wire's `grpc-status`, the names Connect's. */
 export const Code = {
@@ -173,7 +174,7 @@ export class GrpcChannel {
           reject(err)
         }
       })
-      stream.end(frame(request))
+      stream.end(grpcFrame(request))
     })
   }
 
@@ -227,15 +228,6 @@ export class GrpcChannel {
       session.unref()
     }
   }
-}
-
-/** The request message with gRPC's 5-byte prefix: not compressed, its length big-endian. */
-function frame(message: Uint8Array): Buffer {
-  const framed = Buffer.allocUnsafe(5 + message.length)
-  framed.writeUInt8(0, 0)
-  framed.writeUInt32BE(message.length, 1)
-  framed.set(message, 5)
-  return framed
 }
 
 /** What a finished stream amounts to: the response message, or the ApiError it carries. */

@@ -118,10 +118,14 @@ function parseError(schema: DescMessage, message: Uint8Array): string | undefine
 export function malformedRequest(): Interceptor {
   return (next) => async (req) => {
     const reason = req.contextValues.get(MALFORMED)
-    if (reason !== undefined)
-      throw new ConnectError(`request: not a valid protobuf message: ${reason}`, Code.InvalidArgument)
+    if (reason !== undefined) throw notProtobuf(reason)
     return next(req)
   }
+}
+
+/** The answer to a request body that is not a protobuf message of the method's input. */
+export function notProtobuf(reason: string): ConnectError {
+  return new ConnectError(`request: not a valid protobuf message: ${reason}`, Code.InvalidArgument)
 }
 
 /** `raw` = Connect unary (the body is the message); `envelope` = gRPC / gRPC-Web framing. */

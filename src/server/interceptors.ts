@@ -13,14 +13,17 @@ import type { ServerMetrics } from './metrics.js'
 export function messageSizeLimit(maxBytes: number = LIMITS.maxMessageBytes): Interceptor {
   return (next) => async (req) => {
     const size = req.stream ? 0 : encodedSize(req.method.input as DescMessage, req.message)
-    if (size > maxBytes) {
-      throw new ConnectError(
-        `request: message is ${size} bytes, more than the limit of ${maxBytes}`,
-        Code.InvalidArgument,
-      )
-    }
+    if (size > maxBytes) throw messageTooLarge(size, maxBytes)
     return next(req)
   }
+}
+
+/** The answer to a request message over LIMITS.maxMessageBytes. */
+export function messageTooLarge(size: number, maxBytes: number = LIMITS.maxMessageBytes): ConnectError {
+  return new ConnectError(
+    `request: message is ${size} bytes, more than the limit of ${maxBytes}`,
+    Code.InvalidArgument,
+  )
 }
 
 /**
@@ -43,22 +46,29 @@ function encodedSize(schema: DescMessage, message: Parameters<typeof toBinary>[1
  * without internals.
  */
 export function errorsAndMetrics(metrics: ServerMetrics, log: Logger): Interceptor {
-  return (next) => async (req) => {
-    const method = req.method.name
-    const stopTimer = metrics.rpcDuration.startTimer({ method })
-    try {
-      const res = await next(req)
-      metrics.rpcs.inc({ method, code: 'OK' })
-      return res
-    } catch (err) {
-      const mapped = mapError(err, log, method)
-      metrics.rpcs.inc({ method, code: Code[mapped.code] })
-      if (mapped.code !== Code.Internal)
-        log.debug({ method, code: Code[mapped.code], reason: mapped.rawMessage }, 'rejected request')
-      throw mapped
-    } finally {
-      stopTimer()
-    }
+  return (next) => (req) => recordCall(metrics, log, req.method.name, () => next(req))
+}
+
+/** What errorsAndMetrics does around one call, for the path that serves gRPC without Connect (grpc-unary.ts). */
+export async function recordCall<T>(
+  metrics: ServerMetrics,
+  log: Logger,
+  method: string,
+  call: () => Promise<T>,
+): Promise<T> {
+  const stopTimer = metrics.rpcDuration.startTimer({ method })
+  try {
+    const res = await call()
+    metrics.rpcs.inc({ method, code: 'OK' })
+    return res
+  } catch (err) {
+    const mapped = mapError(err, log, method)
+    metrics.rpcs.inc({ method, code: Code[mapped.code] })
+    if (mapped.code !== Code.Internal)
+      log.debug({ method, code: Code[mapped.code], reason: mapped.rawMessage }, 'rejected request')
+    throw mapped
+  } finally {
+    stopTimer()
   }
 }
 

@@ -11,7 +11,12 @@ import type { HolePunchReport } from '../db/hole-punches.js'
 import { migrate } from '../db/migrate.js'
 import { createPartitionsAhead } from '../db/partitions.js'
 import { insertHolePunchReports } from '../db/report-batch.js'
-import { PunchrService } from '../gen/punchr_pb.js'
+import {
+  type GetAddrInfoRequest,
+  PunchrService,
+  type RegisterRequest,
+  type TrackHolePunchRequest,
+} from '../gen/punchr_pb.js'
 import { ConfigError } from '../lib/errors.js'
 import { createGeoLookup, type GeoLookup } from '../lib/geo.js'
 import { logger } from '../lib/logger.js'
@@ -23,7 +28,8 @@ import type { ServerConfig } from './config.js'
 import { malformedRequest, punchrConnectAdapter } from './connect-adapter.js'
 import type { ServerContext } from './context.js'
 import { GroupCommit } from './group-commit.js'
-import { errorsAndMetrics, messageSizeLimit } from './interceptors.js'
+import { grpcUnaryStreams } from './grpc-unary.js'
+import { errorsAndMetrics, messageSizeLimit, recordCall } from './interceptors.js'
 import { ServerMetrics } from './metrics.js'
 import { parseFilterShares } from './protocol-filter.js'
 import { getAddrInfo } from './routes/get-addr-info.js'
@@ -42,7 +48,7 @@ const PRUNE_INTERVAL_MS = 30_000
 /** Bytes of reports (as sent) stored in one batch at most: a bound on the memory a batch holds. */
 const REPORT_BATCH_MAX_BYTES = 8 * 1024 * 1024
 
-/** Connect's own read limit: a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
+/** The read limit of both API paths (Connect, grpc-unary.ts): a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
 const HARD_READ_LIMIT_BYTES = 2 * LIMITS.maxMessageBytes
 
 export interface ServerDeps {
@@ -134,12 +140,12 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       if (inFlight === 0) drained?.()
     }
   }
-  const routes = (router: ConnectRouter) =>
-    router.service(PunchrService, {
-      register: (req) => track(() => register(ctx, req)),
-      getAddrInfo: (req) => track(() => getAddrInfo(ctx, req)),
-      trackHolePunch: (req) => track(() => trackHolePunch(ctx, req)),
-    })
+  const implementations = {
+    register: (req: RegisterRequest) => track(() => register(ctx, req)),
+    getAddrInfo: (req: GetAddrInfoRequest) => track(() => getAddrInfo(ctx, req)),
+    trackHolePunch: (req: TrackHolePunchRequest) => track(() => trackHolePunch(ctx, req)),
+  }
+  const routes = (router: ConnectRouter) => router.service(PunchrService, implementations)
   const adapterOptions = {
     routes,
     readMaxBytes: HARD_READ_LIMIT_BYTES,
@@ -147,12 +153,20 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     contextValues: () => createContextValues(),
   }
   // gRPC needs HTTP/2: cleartext with prior knowledge (what Go and Rust punchr clients speak
-  // by default) or TLS with ALPN h2 when --tls-cert/--tls-key are given.
-  const grpcHandler = punchrConnectAdapter(adapterOptions)
+  // by default) or TLS with ALPN h2 when --tls-cert/--tls-key are given. Plain gRPC is served
+  // without Connect (grpc-unary.ts); anything else on the port goes to Connect's adapter.
+  const grpcStreams = grpcUnaryStreams({
+    service: PunchrService,
+    implementations,
+    call: (method, run) => recordCall(metrics, log, method, run),
+    maxMessageBytes: LIMITS.maxMessageBytes,
+    readMaxBytes: HARD_READ_LIMIT_BYTES,
+    fallback: punchrConnectAdapter(adapterOptions),
+  })
   const grpcSessions = new Set<http2.ServerHttp2Session>()
   const newGrpcServer = () => {
-    const server =
-      tls === undefined ? http2.createServer(grpcHandler) : http2.createSecureServer(tls, grpcHandler)
+    const server = tls === undefined ? http2.createServer() : http2.createSecureServer(tls)
+    server.on('stream', grpcStreams)
     trackSessions(server, grpcSessions)
     return server
   }

@@ -11,7 +11,7 @@ import { LIMITS } from '../../src/lib/report-limits.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { fullReport, newPeer, type TestPeer } from '../support/fixtures.js'
 import { seenByHoneypot } from '../support/honeypot-seed.js'
-import { appendBytesField, postConnect } from '../support/raw-requests.js'
+import { appendBytesField, grpcStatusOf, postConnect, rawHttp2Request } from '../support/raw-requests.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 
 /**
@@ -34,6 +34,16 @@ const DOCUMENTED = new Set([
   'resource_exhausted',
 ])
 const METHODS = ['Register', 'GetAddrInfo', 'TrackHolePunch'] as const
+/** grpc-status values by the Connect name of their code. */
+const GRPC_CODE_NAMES: Record<string, string> = {
+  '0': 'ok',
+  '3': 'invalid_argument',
+  '5': 'not_found',
+  '7': 'permission_denied',
+  '8': 'resource_exhausted',
+  '9': 'failed_precondition',
+  '16': 'unauthenticated',
+}
 
 describeEachDatabase('fuzzing the API', (getDb) => {
   let t: TestServer
@@ -61,15 +71,28 @@ describeEachDatabase('fuzzing the API', (getDb) => {
   })
   after(() => t.stop())
 
-  /** Posts `body` to `method`; fails the property on an undocumented answer. */
+  /**
+   * Posts `body` to `method` twice: with the Connect protocol on the HTTP/1.1 port (Connect's
+   * adapter answers) and as plain gRPC on the HTTP/2 port (grpc-unary.ts answers). Fails the
+   * property on an undocumented answer, or when the two disagree.
+   */
   async function send(method: string, body: Uint8Array): Promise<'ok' | string> {
     const res = await postConnect(t.httpUrl, method, body)
-    if (res.code === undefined) return 'ok'
+    const overConnect = res.code ?? 'ok'
     assert.ok(
-      DOCUMENTED.has(res.code),
-      `${method}: undocumented ${res.code} (${res.httpStatus}): ${res.message}`,
+      overConnect === 'ok' || DOCUMENTED.has(overConnect),
+      `${method} over Connect: undocumented ${res.code} (${res.httpStatus}): ${res.message}`,
     )
-    return res.code
+    const grpc = await grpcStatus(t.server.grpcPort, `/PunchrService/${method}`, envelope(body))
+    const overGrpc = GRPC_CODE_NAMES[grpc.code] ?? `grpc-status ${grpc.code}`
+    // GetAddrInfo hands the one remote out to the first of the two calls only.
+    const handedOutOrNot = (code: string) => (method === 'GetAddrInfo' && code === 'not_found' ? 'ok' : code)
+    assert.equal(
+      handedOutOrNot(overGrpc),
+      handedOutOrNot(overConnect),
+      `${method} over gRPC: ${grpc.message}; over Connect: ${res.message}`,
+    )
+    return overConnect
   }
 
   it('random bytes get documented errors from every RPC', async () => {
@@ -124,10 +147,12 @@ describeEachDatabase('fuzzing the API', (getDb) => {
   })
 
   it('a gRPC request that is not protobuf gets INVALID_ARGUMENT, not INTERNAL', async () => {
-    const message = new Uint8Array([0x00, 0xff, 0x01])
-    const envelope = concat(new Uint8Array([0, 0, 0, 0, message.length]), message)
     for (const method of METHODS) {
-      const status = await grpcStatus(t.server.grpcPort, `/PunchrService/${method}`, envelope)
+      const status = await grpcStatus(
+        t.server.grpcPort,
+        `/PunchrService/${method}`,
+        envelope(new Uint8Array([0x00, 0xff, 0x01])),
+      )
       assert.equal(status.code, '3', `${method}: grpc-status ${status.code} ${status.message}`)
       assert.match(status.message, /not a valid protobuf message/)
     }
@@ -214,6 +239,13 @@ function mutation(): fc.Arbitrary<Mutate> {
         appendBytesField(b, field, new Uint8Array([0xc3, 0x28, 0xff, 0xfe])),
   )
   return fc.oneof(flip, truncate, splice, fc.constant(duplicate), wrongType, badUtf8)
+}
+
+/** A message in gRPC's framing: uncompressed, its length in four bytes. */
+function envelope(message: Uint8Array): Uint8Array {
+  const prefix = new Uint8Array(5)
+  new DataView(prefix.buffer).setUint32(1, message.length)
+  return concat(prefix, message)
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -312,38 +344,12 @@ function http2Request(port: number, path: string, contentType: string, body: Uin
 }
 
 /** The grpc-status and grpc-message of one gRPC call with a raw body. */
-function grpcStatus(
+async function grpcStatus(
   port: number,
   path: string,
   body: Uint8Array,
 ): Promise<{ code: string; message: string }> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`)
-    session.on('error', reject)
-    const req = session.request({
-      ':method': 'POST',
-      ':path': path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    })
-    let headers: http2.IncomingHttpHeaders = {}
-    req.on('response', (h) => {
-      headers = h
-    })
-    req.on('trailers', (trailers) => {
-      headers = { ...headers, ...trailers }
-    })
-    req.on('end', () => {
-      session.close()
-      resolve({
-        code: String(headers['grpc-status']),
-        message: decodeURIComponent(String(headers['grpc-message'] ?? '')),
-      })
-    })
-    req.on('error', reject)
-    req.resume()
-    req.end(body)
-  })
+  return grpcStatusOf(await rawHttp2Request(port, path, body))
 }
 
 /** Raw bytes on the HTTP/2 port; the server must close or answer, never hang or crash. */
