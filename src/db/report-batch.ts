@@ -500,7 +500,8 @@ function lastResults(fresh: readonly StoredReport[], createdAt: Timestamp, p: Pa
  * except peer and address rows, which honeypot batches write too (taken in peer ID and
  * address order: peers.ts, multi-addresses.ts), and the last-result, remote-candidate and
  * client rows other batches may share; a deadlock left there is retried (retryConflicts in
- * database.ts).
+ * database.ts). The rows of a batch share one stored time, which the lookups name so that
+ * PostgreSQL reads only that month's partitions, not every month's index.
  */
 async function addRollups(
   tx: Queryable,
@@ -514,7 +515,8 @@ async function addRollups(
        .map(
          ([kind, s]) =>
            `SELECT '${kind}' AS kind, ${s.group}::text AS name, rtt_bin(${s.value}) AS bin FROM ${s.table}
-            WHERE ${s.alias}.hole_punch_result_id = ANY($1::bigint[]) AND ${s.where}`,
+            WHERE ${s.alias}.hole_punch_result_id = ANY($1::bigint[])
+              AND ${s.alias}.result_created_at = $2::timestamptz AND ${s.where}`,
        )
        .join(' UNION ALL ')}) v
      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
@@ -527,10 +529,10 @@ async function addRollups(
      FROM hole_punch_results r CROSS JOIN LATERAL (VALUES ${Object.entries(RESULT_GROUPS)
        .map(([dimension, key]) => `('${dimension}', ${key})`)
        .join(', ')}) AS d(dimension, key)
-     WHERE r.id = ANY($1::bigint[]) AND d.key IS NOT NULL
+     WHERE r.id = ANY($1::bigint[]) AND r.created_at = $2::timestamptz AND d.key IS NOT NULL
      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
      ON CONFLICT (dimension, hour, key, outcome) DO UPDATE SET results = hole_punch_result_counts.results + EXCLUDED.results`,
-    [resultIds],
+    [resultIds, createdAt],
   )
 }
 
