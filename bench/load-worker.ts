@@ -1,10 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads'
-import { create } from '@bufbuild/protobuf'
-import { type Client, ConnectError, createClient } from '@connectrpc/connect'
-import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node'
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { multiaddr } from '@multiformats/multiaddr'
+import { ApiError, GrpcChannel } from '../src/client/grpc-call.js'
 import {
   GetAddrInfoRequestSchema,
+  GetAddrInfoResponseSchema,
   HolePunchAttemptOutcome,
   HolePunchAttemptSchema,
   HolePunchOutcome,
@@ -12,7 +12,6 @@ import {
   LatencyMeasurementType,
   NATMappingSchema,
   NetworkInformationSchema,
-  PunchrService,
   RegisterRequestSchema,
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
@@ -25,6 +24,9 @@ import type { RemoteSample } from './seed.js'
  * share the server's event loop (it still shares the machine's cores). Each of `concurrency`
  * loops has its own HTTP/2 connection, like separate client hosts, and sends one call after
  * the other for `warmupMs + durationMs`; only calls started after the warm-up are measured.
+ * The calls go through `punchr client`'s own gRPC channel (src/client/grpc-call.ts): what
+ * real clients cost the machine is not what is measured, and it costs about half of what
+ * Connect's gRPC client did (docs/benchmarks.md, "Server: gRPC without Connect").
  */
 
 export type Rpc = 'TrackHolePunch' | 'GetAddrInfo' | 'Register'
@@ -72,6 +74,9 @@ const REGISTER_PROTOCOLS = [
   '/libp2p/dcutr',
   '/libp2p/circuit/relay/0.2.0/stop',
 ]
+
+/** Each call's deadline: far above any latency measured here, so a hung call shows as an error. */
+const CALL_TIMEOUT_MS = 60_000
 
 const NS_PER_MS = 1_000_000n
 const NS = 1_000_000_000n
@@ -230,15 +235,13 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
   const measureFrom = begin + spec.warmupMs
   const end = measureFrom + spec.durationMs
   const measureTimer = setTimeout(onMeasure, spec.warmupMs)
-  const sessions: Http2SessionManager[] = []
+  const channels: GrpcChannel[] = []
 
   const loop = async () => {
-    const session = new Http2SessionManager(spec.grpcUrl)
-    sessions.push(session)
-    const client: Client<typeof PunchrService> = createClient(
-      PunchrService,
-      createGrpcTransport({ baseUrl: spec.grpcUrl, sessionManager: session }),
-    )
+    const channel = new GrpcChannel(spec.grpcUrl, { rejectUnauthorized: true })
+    channels.push(channel)
+    const call = (method: Rpc, request: Uint8Array) =>
+      channel.call(`/PunchrService/${method}`, request, { timeoutMs: CALL_TIMEOUT_MS })
     for (;;) {
       const host = pick(hosts)
       const t0 = performance.now()
@@ -246,24 +249,33 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
       const measured = t0 >= measureFrom
       try {
         if (spec.rpc === 'TrackHolePunch') {
-          await client.trackHolePunch(buildReport(host, pick(remotes), seq++))
+          await call(spec.rpc, toBinary(TrackHolePunchRequestSchema, buildReport(host, pick(remotes), seq++)))
         } else if (spec.rpc === 'Register') {
-          await client.register(
-            create(RegisterRequestSchema, {
-              clientId: host.bytes,
-              agentVersion: 'punchr/ts-client/bench transports=tcp,quic ip=4',
-              protocols: REGISTER_PROTOCOLS,
-              apiKey: host.apiKey,
-            }),
+          await call(
+            spec.rpc,
+            toBinary(
+              RegisterRequestSchema,
+              create(RegisterRequestSchema, {
+                clientId: host.bytes,
+                agentVersion: 'punchr/ts-client/bench transports=tcp,quic ip=4',
+                protocols: REGISTER_PROTOCOLS,
+                apiKey: host.apiKey,
+              }),
+            ),
           )
         } else {
-          const res = await client.getAddrInfo(
-            create(GetAddrInfoRequestSchema, {
-              hostId: host.bytes,
-              allHostIds: host.group,
-              apiKey: host.apiKey,
-            }),
+          const answer = await call(
+            spec.rpc,
+            toBinary(
+              GetAddrInfoRequestSchema,
+              create(GetAddrInfoRequestSchema, {
+                hostId: host.bytes,
+                allHostIds: host.group,
+                apiKey: host.apiKey,
+              }),
+            ),
           )
+          const res = fromBinary(GetAddrInfoResponseSchema, answer)
           if (measured) {
             handedOut.push(Buffer.from(res.remoteId).toString('base64'))
             if (res.multiAddresses.length === 0) emptyAddrs++
@@ -271,7 +283,7 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
         }
         if (measured) ok++
       } catch (err) {
-        const code = err instanceof ConnectError ? (CODE_NAMES[err.code] ?? String(err.code)) : 'client'
+        const code = err instanceof ApiError ? (CODE_NAMES[err.code] ?? String(err.code)) : 'client'
         firstError ??= `${code}: ${err instanceof Error ? err.message : String(err)}`
         if (measured) errors[code] = (errors[code] ?? 0) + 1
       }
@@ -284,7 +296,7 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
   await Promise.all(Array.from({ length: spec.concurrency }, loop))
   const windowMs = performance.now() - measureFrom
   clearTimeout(measureTimer)
-  for (const session of sessions) session.abort()
+  for (const channel of channels) channel.close()
   return {
     latencies: Float64Array.from(latencies),
     startedAt: Float64Array.from(startedAt),
