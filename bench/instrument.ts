@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../src/db/database.js'
+import type { Database, Queryable, QueryOptions } from '../src/db/database.js'
 
 /**
  * Wraps the server's database to time every statement and transaction without touching src/:
@@ -26,8 +26,8 @@ export class Instrumented {
     }
     this.db = {
       kind: inner.kind,
-      query: <Row>(sql: string, params: readonly unknown[] = []) =>
-        timed(sql, () => inner.query<Row>(sql, params), params),
+      query: <Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions) =>
+        timed(sql, () => inner.query<Row>(sql, params, options), params),
       transaction: async <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {
         // Wall time from asking for the transaction (PGlite queue, pg pool wait included) …
         const asked = performance.now()
@@ -37,9 +37,9 @@ export class Instrumented {
           return await inner.transaction((tx) => {
             began = performance.now()
             return fn({
-              query: <Row>(sql: string, params: readonly unknown[] = []) => {
+              query: <Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions) => {
                 label ??= transactionLabel(sql)
-                return timed(sql, () => tx.query<Row>(sql, params), params)
+                return timed(sql, () => tx.query<Row>(sql, params, options), params)
               },
             })
           })

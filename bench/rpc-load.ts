@@ -50,17 +50,17 @@ export function countingDatabase(db: Database): {
   const counts = { counting: false, statements: 0, transactions: 0 }
   const counted: Database = {
     ...db,
-    query: (sql, params) => {
+    query: (sql, params, options) => {
       if (counts.counting) counts.statements++
-      return db.query(sql, params)
+      return db.query(sql, params, options)
     },
     transaction: (fn) => {
       if (counts.counting) counts.transactions++
       return db.transaction((tx) =>
         fn({
-          query: (sql, params) => {
+          query: (sql, params, options) => {
             if (counts.counting) counts.statements++
-            return tx.query(sql, params)
+            return tx.query(sql, params, options)
           },
         }),
       )

@@ -30,6 +30,7 @@ export async function registerClient(
      ON CONFLICT (peer_id) DO UPDATE SET updated_at = now() WHERE clients.authorization_id = EXCLUDED.authorization_id
      RETURNING id, authorization_id`,
     [peerId, authorizationId],
+    { prepare: true },
   )
   if (rows[0] === undefined)
     throw new ClientBoundToOtherKeyError('this host is registered with another API key')
@@ -54,6 +55,7 @@ export async function findClientHosts(
      FROM peers p JOIN clients c ON c.peer_id = p.id
      WHERE p.multi_hash = ANY($1::text[])`,
     [[...new Set(multiHashes)]],
+    { prepare: true },
   )
   return new Map(
     rows.map((r) => [

@@ -10,7 +10,22 @@ const log = logger('db')
 /** Something that runs parameterised SQL: the database itself or an open transaction. */
 export interface Queryable {
   /** Runs one parameterised statement (`$1`, `$2`, …) and returns its rows. */
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>
+  query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<Row[]>
+}
+
+export interface QueryOptions {
+  /**
+   * A statement of the request path, run very often with the same text: on PostgreSQL each
+   * connection prepares it once (a named statement) and PostgreSQL may then keep one plan for
+   * it instead of planning every call, which cost the report path a third of PostgreSQL's
+   * time per statement (docs/benchmarks.md). Not for statements whose best plan depends on
+   * their parameters (the allocation's); PGlite ignores it.
+   */
+  prepare?: boolean
 }
 
 /**
@@ -175,18 +190,30 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   )
   const safeUrl = url.replace(/\/\/[^@/]*@/, '//***@')
   log.info({ url: safeUrl }, 'using PostgreSQL')
-  const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[]) => {
+  const run = async <Row>(
+    client: pg.Pool | pg.PoolClient,
+    sql: string,
+    params: readonly unknown[],
+    options?: QueryOptions,
+  ) => {
+    const name = options?.prepare === true ? statementNames.nameOf(sql) : undefined
     try {
-      return (await client.query(sql, params as unknown[])).rows as Row[]
+      const result =
+        name === undefined
+          ? await client.query(sql, params as unknown[])
+          : await client.query({ name, text: sql, values: params as unknown[] })
+      return result.rows as Row[]
     } catch (err) {
       throw classify(err)
     }
   }
+  const statementNames = new StatementNames()
   let closed = false
   const listeners = new Set<() => Promise<void>>()
   return {
     kind: 'postgres',
-    query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(pool, sql, params),
+    query: <Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions) =>
+      run<Row>(pool, sql, params, options),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) => retryConflicts(() => transactionOnce(fn)),
     exec: async (sql: string) => {
       await run(pool, sql, [])
@@ -218,7 +245,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     try {
       await run(client, 'BEGIN', [])
       const result = await fn({
-        query: <Row>(sql: string, params: readonly unknown[] = []) => run<Row>(client, sql, params),
+        query: <Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions) =>
+          run<Row>(client, sql, params, options),
       })
       await run(client, 'COMMIT', [])
       return result
@@ -230,6 +258,27 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     }
   }
 }
+
+/**
+ * Names for prepared statements, one per statement text. pg keeps every named statement on
+ * each connection for the connection's life, so the names are capped: past MAX_PREPARED
+ * texts (statements built with a varying text, a mistake) the rest run unprepared.
+ */
+class StatementNames {
+  private readonly names = new Map<string, string>()
+
+  nameOf(sql: string): string | undefined {
+    let name = this.names.get(sql)
+    if (name === undefined && this.names.size < MAX_PREPARED) {
+      name = `punchr_${this.names.size}`
+      this.names.set(sql, name)
+    }
+    return name
+  }
+}
+
+/** Distinct statement texts prepared per database at most (see StatementNames). */
+const MAX_PREPARED = 200
 
 /**
  * LISTEN on a connection of its own (a pooled one would be handed to queries), connected again

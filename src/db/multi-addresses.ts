@@ -20,6 +20,7 @@ export async function upsertMultiAddresses(
   const existing = await db.query<{ id: string | number; maddr: string }>(
     'SELECT id, maddr FROM multi_addresses WHERE maddr = ANY($1::text[])',
     [[...unique.keys()]],
+    { prepare: true },
   )
   for (const r of existing) ids.set(r.maddr, Number(r.id))
   const fresh = [...unique.values()].filter((a) => !ids.has(a.maddr))
@@ -45,6 +46,7 @@ export async function upsertMultiAddresses(
         located.map((g) => g.country),
         located.map((g) => g.asn),
       ],
+      { prepare: true },
     )
     for (const r of rows) ids.set(r.maddr, Number(r.id))
   }

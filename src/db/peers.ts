@@ -26,6 +26,7 @@ export async function upsertPeer(db: Queryable, peer: PeerInfo): Promise<number>
   const rows = await db.query<{ id: string | number }>(
     `INSERT INTO peers (multi_hash, agent_version, protocols) VALUES ($1, $2, $3) ${ON_PEER_CONFLICT}`,
     [peer.multiHash, peer.agentVersion ?? null, protocols],
+    { prepare: true },
   )
   return Number(rows[0]!.id)
 }
@@ -82,6 +83,7 @@ export async function upsertPeerIds(db: Queryable, multiHashes: readonly string[
      UNION ALL
      SELECT p.id, p.multi_hash FROM peers p JOIN input i ON i.multi_hash = p.multi_hash`,
     [unique],
+    { prepare: true },
   )
   const ids = new Map(rows.map((r) => [r.multi_hash, Number(r.id)]))
   // A row committed by a concurrent transaction after this statement began is neither

@@ -189,6 +189,7 @@ async function insertResults(
      ORDER BY r.digest
      RETURNING id, encode(report_sha256, 'hex') AS digest, created_at::text AS created_at`,
     [JSON.stringify(rows), createdAt ?? null],
+    { prepare: true },
   )
   const insertedBy = new Map(inserted.map((row) => [row.digest, row]))
   // In the batch's order, not RETURNING's: "the newest report of a host" means the last to arrive.
@@ -264,7 +265,7 @@ async function insertChildren(
         ? [`w${i} AS (${part})`]
         : Object.entries(part).map(([name, sql]) => `${name} AS (${sql})`),
   )
-  await tx.query(`WITH ${ctes.join(',\n')} SELECT 1`, p.values)
+  await tx.query(`WITH ${ctes.join(',\n')} SELECT 1`, p.values, { prepare: true })
 }
 
 /** The relay addresses dialled (INITIAL) and the connections open at the end (FINAL). */
@@ -522,6 +523,7 @@ async function addRollups(
      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
      ON CONFLICT (kind, name, hour, bin) DO UPDATE SET n = rtt_histograms.n + EXCLUDED.n`,
     [resultIds, createdAt],
+    { prepare: true },
   )
   await tx.query(
     `INSERT INTO hole_punch_result_counts (dimension, hour, key, outcome, results)
@@ -533,6 +535,7 @@ async function addRollups(
      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
      ON CONFLICT (dimension, hour, key, outcome) DO UPDATE SET results = hole_punch_result_counts.results + EXCLUDED.results`,
     [resultIds, createdAt],
+    { prepare: true },
   )
 }
 
