@@ -137,23 +137,25 @@ function readEnvelope(stream: http2.ServerHttp2Stream, maxBytes: number): Promis
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    let declared: number | undefined
     const onData = (chunk: Buffer) => {
       chunks.push(chunk)
       size += chunk.length
-      if (size >= 5) {
-        const declared = prefixLength(chunks)
-        if (declared > maxBytes) {
-          stream.off('data', onData)
-          stream.off('end', onEnd)
-          stream.resume()
-          reject(
-            new ConnectError(
-              `request: message is ${declared} bytes, more than the hard limit of ${maxBytes}`,
-              Code.ResourceExhausted,
-            ),
-          )
-        }
-      }
+      if (declared === undefined && size >= 5) declared = prefixLength(chunks)
+      // The announced length, and what is sent: more messages may follow the first one.
+      const over =
+        declared !== undefined && declared > maxBytes
+          ? `message is ${declared} bytes`
+          : size > 5 + maxBytes
+            ? `body is over ${5 + maxBytes} bytes`
+            : undefined
+      if (over === undefined) return
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.resume()
+      reject(
+        new ConnectError(`request: ${over}, more than the hard limit of ${maxBytes}`, Code.ResourceExhausted),
+      )
     }
     const onEnd = () => {
       try {

@@ -85,13 +85,25 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
     }
   })
 
-  it('answers a message announced over the hard read limit RESOURCE_EXHAUSTED without waiting for it', async () => {
+  it('answers a message announced over the hard read limit RESOURCE_EXHAUSTED without waiting for it', {
+    timeout: 20_000,
+  }, async () => {
     const prefix = Buffer.from([0, 0x7f, 0xff, 0xff, 0xff])
     // The body stays open: the answer must come from the prefix alone.
     const answer = await rawHttp2Request(t.server.grpcPort, path, prefix, {}, false)
     const { code, message } = grpcStatusOf(answer)
     assert.equal(code, '8', message)
     assert.match(message, /2147483647 bytes, more than the hard limit/)
+  })
+
+  it('answers a body sent past the hard read limit RESOURCE_EXHAUSTED, whatever its first message announced', {
+    timeout: 20_000,
+  }, async () => {
+    const flood = Buffer.concat([framed(register), Buffer.alloc(9 * 1024 * 1024)])
+    const answer = await rawHttp2Request(t.server.grpcPort, path, flood, {}, false)
+    const { code, message } = grpcStatusOf(answer)
+    assert.equal(code, '8', message)
+    assert.match(message, /body is over \d+ bytes, more than the hard limit/)
   })
 
   it('leaves compressed gRPC to Connect, which serves it', async () => {
