@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from '@bufbuild/protobuf'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ApiError, GrpcChannel } from '../src/client/grpc-call.js'
+import { ApiError, codeName, GrpcChannel } from '../src/client/grpc-call.js'
 import {
   GetAddrInfoRequestSchema,
   GetAddrInfoResponseSchema,
@@ -218,6 +218,11 @@ export function buildReport(host: PreparedHost, remote: PreparedRemote, seq: num
   })
 }
 
+/** A request message's bytes, built from its fields. */
+function encode<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Uint8Array {
+  return toBinary(schema, create(schema, init))
+}
+
 export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => undefined): Promise<LoadResult> {
   const hosts = spec.hosts.map(prepareHost)
   const remotes = spec.remotes.map(prepareRemote)
@@ -253,27 +258,21 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
         } else if (spec.rpc === 'Register') {
           await call(
             spec.rpc,
-            toBinary(
-              RegisterRequestSchema,
-              create(RegisterRequestSchema, {
-                clientId: host.bytes,
-                agentVersion: 'punchr/ts-client/bench transports=tcp,quic ip=4',
-                protocols: REGISTER_PROTOCOLS,
-                apiKey: host.apiKey,
-              }),
-            ),
+            encode(RegisterRequestSchema, {
+              clientId: host.bytes,
+              agentVersion: 'punchr/ts-client/bench transports=tcp,quic ip=4',
+              protocols: REGISTER_PROTOCOLS,
+              apiKey: host.apiKey,
+            }),
           )
         } else {
           const answer = await call(
             spec.rpc,
-            toBinary(
-              GetAddrInfoRequestSchema,
-              create(GetAddrInfoRequestSchema, {
-                hostId: host.bytes,
-                allHostIds: host.group,
-                apiKey: host.apiKey,
-              }),
-            ),
+            encode(GetAddrInfoRequestSchema, {
+              hostId: host.bytes,
+              allHostIds: host.group,
+              apiKey: host.apiKey,
+            }),
           )
           const res = fromBinary(GetAddrInfoResponseSchema, answer)
           if (measured) {
@@ -283,7 +282,7 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
         }
         if (measured) ok++
       } catch (err) {
-        const code = err instanceof ApiError ? (CODE_NAMES[err.code] ?? String(err.code)) : 'client'
+        const code = err instanceof ApiError ? codeName(err.code) : 'client'
         firstError ??= `${code}: ${err instanceof Error ? err.message : String(err)}`
         if (measured) errors[code] = (errors[code] ?? 0) + 1
       }
@@ -307,20 +306,6 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
     remotes: handedOut,
     emptyAddrs,
   }
-}
-
-const CODE_NAMES: Record<number, string> = {
-  1: 'CANCELED',
-  2: 'UNKNOWN',
-  3: 'INVALID_ARGUMENT',
-  4: 'DEADLINE_EXCEEDED',
-  5: 'NOT_FOUND',
-  7: 'PERMISSION_DENIED',
-  8: 'RESOURCE_EXHAUSTED',
-  9: 'FAILED_PRECONDITION',
-  13: 'INTERNAL',
-  14: 'UNAVAILABLE',
-  16: 'UNAUTHENTICATED',
 }
 
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'rpc' in workerData) {
