@@ -7,6 +7,7 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire'
 import fc from 'fast-check'
 import type { Database } from '../../src/db/database.js'
 import { type TrackHolePunchRequest, TrackHolePunchRequestSchema } from '../../src/gen/punchr_pb.js'
+import { grpcFrame } from '../../src/lib/grpc-frame.js'
 import { LIMITS } from '../../src/lib/report-limits.js'
 import { describeEachDatabase } from '../support/databases.js'
 import { fullReport, newPeer, type TestPeer } from '../support/fixtures.js'
@@ -83,7 +84,7 @@ describeEachDatabase('fuzzing the API', (getDb) => {
       overConnect === 'ok' || DOCUMENTED.has(overConnect),
       `${method} over Connect: undocumented ${res.code} (${res.httpStatus}): ${res.message}`,
     )
-    const grpc = await grpcStatus(t.server.grpcPort, `/PunchrService/${method}`, envelope(body))
+    const grpc = await grpcStatus(t.server.grpcPort, `/PunchrService/${method}`, grpcFrame(body))
     const overGrpc = GRPC_CODE_NAMES[grpc.code] ?? `grpc-status ${grpc.code}`
     // GetAddrInfo hands the one remote out to the first of the two calls only.
     const handedOutOrNot = (code: string) => (method === 'GetAddrInfo' && code === 'not_found' ? 'ok' : code)
@@ -151,7 +152,7 @@ describeEachDatabase('fuzzing the API', (getDb) => {
       const status = await grpcStatus(
         t.server.grpcPort,
         `/PunchrService/${method}`,
-        envelope(new Uint8Array([0x00, 0xff, 0x01])),
+        grpcFrame(new Uint8Array([0x00, 0xff, 0x01])),
       )
       assert.equal(status.code, '3', `${method}: grpc-status ${status.code} ${status.message}`)
       assert.match(status.message, /not a valid protobuf message/)
@@ -239,13 +240,6 @@ function mutation(): fc.Arbitrary<Mutate> {
         appendBytesField(b, field, new Uint8Array([0xc3, 0x28, 0xff, 0xfe])),
   )
   return fc.oneof(flip, truncate, splice, fc.constant(duplicate), wrongType, badUtf8)
-}
-
-/** A message in gRPC's framing: uncompressed, its length in four bytes. */
-function envelope(message: Uint8Array): Uint8Array {
-  const prefix = new Uint8Array(5)
-  new DataView(prefix.buffer).setUint32(1, message.length)
-  return concat(prefix, message)
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {

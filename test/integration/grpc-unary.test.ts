@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { Database } from '../../src/db/database.js'
 import { RegisterRequestSchema, RegisterResponseSchema } from '../../src/gen/punchr_pb.js'
+import { grpcFrame } from '../../src/lib/grpc-frame.js'
 import { openTestDatabase } from '../support/databases.js'
 import { newPeer, type TestPeer } from '../support/fixtures.js'
 import { grpcStatusOf, rawHttp2Request } from '../support/raw-requests.js'
@@ -15,11 +16,11 @@ import { startTestServer, type TestServer } from '../support/server.js'
  * is covered by the wire, interop and fuzz tests; this is about the framing.
  */
 
-function framed(message: Uint8Array, flags = 0): Buffer {
-  const prefix = Buffer.alloc(5)
-  prefix[0] = flags
-  prefix.writeUInt32BE(message.length, 1)
-  return Buffer.concat([prefix, message])
+/** The message framed with gRPC's compressed flag set. */
+function flaggedCompressed(message: Uint8Array): Buffer {
+  const framed = grpcFrame(message)
+  framed[0] = 1
+  return framed
 }
 
 describe('gRPC on the HTTP/2 port without Connect', () => {
@@ -49,7 +50,7 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
   })
 
   it("answers in Connect's wire shape: 200, application/grpc+proto, the message, grpc-status 0 in the trailers", async () => {
-    const answer = await rawHttp2Request(t.server.grpcPort, path, framed(register))
+    const answer = await rawHttp2Request(t.server.grpcPort, path, grpcFrame(register))
     assert.equal(answer.status, 200)
     assert.equal(answer.headers['content-type'], 'application/grpc+proto')
     assert.equal(answer.trailers['grpc-status'], '0')
@@ -65,7 +66,7 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
         (v) => v.labels.method === 'Register' && v.labels.code === 'OK',
       )?.value ?? 0
     const was = await count()
-    await rawHttp2Request(t.server.grpcPort, path, framed(register))
+    await rawHttp2Request(t.server.grpcPort, path, grpcFrame(register))
     assert.equal(await count(), was + 1)
   })
 
@@ -73,9 +74,17 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
     const cases: [string, Uint8Array, RegExp][] = [
       ['no message', new Uint8Array(0), /no request message/],
       ['half a prefix', new Uint8Array([0, 0, 0]), /incomplete message prefix of 3 bytes/],
-      ['compressed flag, no encoding', framed(register, 1), /compressed message without a grpc-encoding/],
-      ['a short message', framed(register).subarray(0, 20), /announced, 15 sent/],
-      ['two messages', Buffer.concat([framed(register), framed(register)]), /more than one request message/],
+      [
+        'compressed flag, no encoding',
+        flaggedCompressed(register),
+        /compressed message without a grpc-encoding/,
+      ],
+      ['a short message', grpcFrame(register).subarray(0, 20), /announced, 15 sent/],
+      [
+        'two messages',
+        Buffer.concat([grpcFrame(register), grpcFrame(register)]),
+        /more than one request message/,
+      ],
     ]
     for (const [name, body, reason] of cases) {
       const answer = await rawHttp2Request(t.server.grpcPort, path, body)
@@ -99,7 +108,7 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
   it('answers a body sent past the hard read limit RESOURCE_EXHAUSTED, whatever its first message announced', {
     timeout: 20_000,
   }, async () => {
-    const flood = Buffer.concat([framed(register), Buffer.alloc(9 * 1024 * 1024)])
+    const flood = Buffer.concat([grpcFrame(register), Buffer.alloc(9 * 1024 * 1024)])
     const answer = await rawHttp2Request(t.server.grpcPort, path, flood, {}, false)
     const { code, message } = grpcStatusOf(answer)
     assert.equal(code, '8', message)
@@ -107,14 +116,14 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
   })
 
   it('leaves compressed gRPC to Connect, which serves it', async () => {
-    const answer = await rawHttp2Request(t.server.grpcPort, path, framed(gzipSync(register), 1), {
+    const answer = await rawHttp2Request(t.server.grpcPort, path, flaggedCompressed(gzipSync(register)), {
       'grpc-encoding': 'gzip',
     })
     assert.equal(grpcStatusOf(answer).code, '0', grpcStatusOf(answer).message)
   })
 
   it('leaves a malformed grpc-timeout to Connect, which refuses it', async () => {
-    const answer = await rawHttp2Request(t.server.grpcPort, path, framed(register), {
+    const answer = await rawHttp2Request(t.server.grpcPort, path, grpcFrame(register), {
       'grpc-timeout': 'soon',
     })
     const { code, message } = grpcStatusOf(answer)
@@ -129,7 +138,7 @@ describe('gRPC on the HTTP/2 port without Connect', () => {
     })
     assert.equal(connect.status, 200)
     assert.ok(fromBinary(RegisterResponseSchema, connect.body).dbPeerId > 0n)
-    const unknown = await rawHttp2Request(t.server.grpcPort, '/PunchrService/Nope', framed(register))
+    const unknown = await rawHttp2Request(t.server.grpcPort, '/PunchrService/Nope', grpcFrame(register))
     assert.equal(unknown.status, 404)
   })
 })
