@@ -190,6 +190,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   )
   const safeUrl = url.replace(/\/\/[^@/]*@/, '//***@')
   log.info({ url: safeUrl }, 'using PostgreSQL')
+  const statementNames = new StatementNames()
   const run = async <Row>(
     client: pg.Pool | pg.PoolClient,
     sql: string,
@@ -207,7 +208,6 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       throw classify(err)
     }
   }
-  const statementNames = new StatementNames()
   let closed = false
   const listeners = new Set<() => Promise<void>>()
   return {

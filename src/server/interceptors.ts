@@ -19,7 +19,7 @@ export function messageSizeLimit(maxBytes: number = LIMITS.maxMessageBytes): Int
 }
 
 /** The answer to a request message over LIMITS.maxMessageBytes. */
-export function messageTooLarge(size: number, maxBytes: number = LIMITS.maxMessageBytes): ConnectError {
+export function messageTooLarge(size: number, maxBytes: number): ConnectError {
   return new ConnectError(
     `request: message is ${size} bytes, more than the limit of ${maxBytes}`,
     Code.InvalidArgument,

@@ -48,7 +48,10 @@ const PRUNE_INTERVAL_MS = 30_000
 /** Bytes of reports (as sent) stored in one batch at most: a bound on the memory a batch holds. */
 const REPORT_BATCH_MAX_BYTES = 8 * 1024 * 1024
 
-/** The read limit of both API paths (Connect, grpc-unary.ts): a hard memory cap above LIMITS.maxMessageBytes (see interceptors.ts). */
+/**
+ * The read limit of both API paths (Connect, grpc-unary.ts): a hard memory cap above
+ * LIMITS.maxMessageBytes (see interceptors.ts).
+ */
 const HARD_READ_LIMIT_BYTES = 2 * LIMITS.maxMessageBytes
 
 export interface ServerDeps {
