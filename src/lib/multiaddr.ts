@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { type Component, type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { BoundedMemo } from './recent-map.js'
 
 /** Bytes from the wire are not a well-formed multiaddr; the message says why. */
 export class InvalidMultiaddrError extends Error {
@@ -87,6 +88,23 @@ export function classifyMultiaddr(ma: Multiaddr): ClassifiedMultiaddr {
     transport: transportOf(relayHop(components)),
   }
 }
+
+/**
+ * parseMultiaddrBytes then classifyMultiaddr, remembered for the last 8 192–16 384 distinct
+ * addresses: reports repeat the same few (a host's listen addresses, a remote's addresses and
+ * relays), and parsing them through @multiformats/multiaddr was the largest share of the
+ * server's CPU per report. The classification returned is shared, so it is frozen.
+ */
+export function classifyMultiaddrBytes(bytes: Uint8Array): ClassifiedMultiaddr {
+  return classifiedAddresses.get(bytes)
+}
+
+// Longer addresses (rare: a long DNS name, many components) are parsed every time.
+const classifiedAddresses = new BoundedMemo(
+  (bytes) => Object.freeze(classifyMultiaddr(parseMultiaddrBytes(bytes))),
+  8192,
+  256,
+)
 
 /** True when the address goes through a circuit relay. */
 export function isRelayAddr(ma: Multiaddr): boolean {

@@ -1,4 +1,5 @@
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
+import { BoundedMemo } from './recent-map.js'
 
 /** Bytes or text from outside are not a libp2p peer ID; the message says why. */
 export class InvalidPeerIdError extends Error {
@@ -24,6 +25,15 @@ const NOT_A_KEY = 'identity multihash does not hold an Ed25519 or secp256k1 publ
  * any length, and it is only a transitive dependency.
  */
 export function parsePeerIdBytes(bytes: Uint8Array): string {
+  return peerIdStrings.get(bytes)
+}
+
+// The same peer IDs keep arriving (a host's own, the remotes and relays of its reports), and
+// base58-encoding one is a measurable share of a report's CPU on the server. Peer IDs are at
+// most 44 bytes (an inlined key, or a SHA-256 digest); anything longer is refused anyway.
+const peerIdStrings = new BoundedMemo(decodePeerIdBytes, 8192, 64)
+
+function decodePeerIdBytes(bytes: Uint8Array): string {
   const multihash = decodeMultihash(bytes)
   let peerId: PeerId
   try {

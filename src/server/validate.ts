@@ -11,12 +11,7 @@ import {
   type TrackHolePunchRequest,
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
-import {
-  type ClassifiedMultiaddr,
-  classifyMultiaddr,
-  PROTOCOL_CODES,
-  parseMultiaddrBytes,
-} from '../lib/multiaddr.js'
+import { type ClassifiedMultiaddr, classifyMultiaddrBytes, PROTOCOL_CODES } from '../lib/multiaddr.js'
 import { parsePeerIdBytes } from '../lib/peer-id.js'
 import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../lib/report-limits.js'
 import { nsToIsoMicros } from '../lib/time.js'
@@ -67,7 +62,7 @@ export function peerIdField(bytes: Uint8Array, field: string): string {
 
 export function multiaddrField(bytes: Uint8Array, field: string): ClassifiedMultiaddr {
   try {
-    return classifyMultiaddr(parseMultiaddrBytes(bytes))
+    return classifyMultiaddrBytes(bytes)
   } catch (err) {
     throw new ValidationError(field, err instanceof Error ? err.message : String(err))
   }
