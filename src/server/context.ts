@@ -1,4 +1,5 @@
 import type { AllocationPolicy } from '../db/allocation.js'
+import type { ClientHost } from '../db/clients.js'
 import type { Database } from '../db/database.js'
 import type { HolePunchReport } from '../db/hole-punches.js'
 import type { GeoResolver } from '../db/multi-addresses.js'
@@ -18,6 +19,11 @@ export interface ServerContext {
   /** The protocol filters' shares (--filter-shares); default FILTER_SHARES. */
   filterShares?: readonly FilterShare[]
   geo: GeoResolver
+  /**
+   * Finds a registered host by its peer ID (base58), in one statement with the lookups that
+   * arrive beside it; undefined when it is not registered.
+   */
+  findHost(multiHash: string): Promise<ClientHost | undefined>
   /** Stores reports in batches (group commit); answers each with its result id, or undefined for a retry. */
   reports: GroupCommit<HolePunchReport, number | undefined>
   metrics: ServerMetrics

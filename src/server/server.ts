@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { type ConnectRouter, createContextValues } from '@connectrpc/connect'
 import { createDashboard, type DashboardHandler } from '../dashboard/http.js'
 import { maintainAllocationTables, pruneStaleCandidates } from '../db/allocation.js'
+import { findClientHosts } from '../db/clients.js'
 import { type Database, openDatabase } from '../db/database.js'
 import type { HolePunchReport } from '../db/hole-punches.js'
 import { migrate } from '../db/migrate.js'
@@ -115,9 +116,20 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       if (batch.split) metrics.reportBatchesSplit.inc()
     },
   )
+  // Every TrackHolePunch and GetAddrInfo looks its host up first. Under load, the lookups that
+  // arrive while others run go to the database as one statement when a slot frees (the group
+  // commit's batching, for a read): one round trip for many calls instead of one each.
+  const hostLookups = new GroupCommit(
+    async (multiHashes: readonly string[]) => {
+      const found = await findClientHosts(db, multiHashes)
+      return multiHashes.map((multiHash) => found.get(multiHash))
+    },
+    { maxItems: 500, maxBytes: Number.POSITIVE_INFINITY, windowMs: 0, concurrency: 2 },
+  )
   const ctx: ServerContext = {
     db,
     auth,
+    findHost: (multiHash) => hostLookups.add(multiHash, 0),
     allocation: {
       maxResultsPerRemotePerMinute: config.maxResultsPerRemotePerMinute,
       retryPairAfterSeconds: config.retryPairAfter,
@@ -294,6 +306,7 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
         for (const server of httpServers) server.closeAllConnections()
         await closing
         await reports.flush()
+        await hostLookups.flush()
         await auth.cache.stop()
         if (ownsGeo) geo.close()
         if (ownsDb) await db.close()

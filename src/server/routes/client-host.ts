@@ -1,7 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect'
 import type { Authorization } from '../../db/authorizations.js'
-import { type ClientHost, findClientHosts } from '../../db/clients.js'
-import type { Queryable } from '../../db/database.js'
+import type { ClientHost } from '../../db/clients.js'
+import type { ServerContext } from '../context.js'
 
 /**
  * Resolves the host a request speaks for and checks it is bound to the presented key:
@@ -9,12 +9,12 @@ import type { Queryable } from '../../db/database.js'
  * under another key is refused (PERMISSION_DENIED; docs/PROTOCOL.md, "API keys").
  */
 export async function requireOwnHost(
-  db: Queryable,
+  ctx: ServerContext,
   multiHash: string,
   authorization: Authorization,
   field: string,
 ): Promise<ClientHost> {
-  const host = (await findClientHosts(db, [multiHash])).get(multiHash)
+  const host = await ctx.findHost(multiHash)
   if (host === undefined)
     throw new ConnectError(
       `${field}: host ${multiHash} is not registered; call Register first`,
