@@ -11,7 +11,7 @@ import { type Database, openDatabase } from '../db/database.js'
 import type { HolePunchReport } from '../db/hole-punches.js'
 import { migrate } from '../db/migrate.js'
 import { createPartitionsAhead } from '../db/partitions.js'
-import { insertHolePunchReports } from '../db/report-batch.js'
+import { insertHolePunchReports, KnownIds } from '../db/report-batch.js'
 import {
   type GetAddrInfoRequest,
   PunchrService,
@@ -100,8 +100,9 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     { openRegistration: config.openRegistration },
     new ApiKeyCache(deps.apiKeyCache),
   )
+  const known = new KnownIds()
   const reports = new GroupCommit(
-    (batch: readonly HolePunchReport[]) => insertHolePunchReports(db, batch, ctx.geo),
+    (batch: readonly HolePunchReport[]) => insertHolePunchReports(db, batch, ctx.geo, { known }),
     {
       maxItems: config.reportBatchMax,
       maxBytes: REPORT_BATCH_MAX_BYTES,
