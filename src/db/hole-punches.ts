@@ -125,22 +125,28 @@ export function rttAggregates(
  * applied (docs/PROTOCOL.md, "Allocation"); success-attempt and final-connection count SUCCESS
  * results only; client-implementation marks results whose client quirks were normalised.
  * sql/migrations/0002 (0003 for client-implementation) backfilled the same for the results
- * stored before.
+ * stored before. `portMappings` is where client-port-mapping looks for the result's port
+ * mappings: the table, or (while a batch writes them, src/db/report-batch.ts) a relation of
+ * the ids of the batch's results that have one.
  */
-export const RESULT_GROUPS = {
-  outcome: `''`,
-  transport: `CASE WHEN 6 = ANY(r.protocols) THEN 'tcp' WHEN r.protocols && ARRAY[460, 461] THEN 'quic' ELSE 'unfiltered' END`,
-  'ip-version': `CASE WHEN 4 = ANY(r.protocols) THEN 'ip4' WHEN 41 = ANY(r.protocols) THEN 'ip6' ELSE 'unfiltered' END`,
-  'client-country': `coalesce(r.client_country::text, 'unknown')`,
-  'client-asn': `coalesce('AS' || r.client_asn::text, 'unknown')`,
-  'remote-country': `coalesce(r.remote_country::text, 'unknown')`,
-  'remote-asn': `coalesce('AS' || r.remote_asn::text, 'unknown')`,
-  'success-attempt': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.success_attempt::text, 'none') END`,
-  'final-connection': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.final_transport, 'none') || '/' || coalesce(r.final_ip_version::text, '') END`,
-  'client-implementation': `r.client_implementation || CASE WHEN cardinality(r.quirks) > 0 THEN ' (normalised)' ELSE '' END`,
-  'client-nat-mapping': `coalesce(r.client_nat_mapping, 'not reported')`,
-  'client-port-mapping': `CASE WHEN EXISTS (SELECT 1 FROM port_mappings pm WHERE pm.hole_punch_result_id = r.id) THEN 'mapped' ELSE 'none' END`,
-} as const
+export function resultGroups(portMappings: string) {
+  return {
+    outcome: `''`,
+    transport: `CASE WHEN 6 = ANY(r.protocols) THEN 'tcp' WHEN r.protocols && ARRAY[460, 461] THEN 'quic' ELSE 'unfiltered' END`,
+    'ip-version': `CASE WHEN 4 = ANY(r.protocols) THEN 'ip4' WHEN 41 = ANY(r.protocols) THEN 'ip6' ELSE 'unfiltered' END`,
+    'client-country': `coalesce(r.client_country::text, 'unknown')`,
+    'client-asn': `coalesce('AS' || r.client_asn::text, 'unknown')`,
+    'remote-country': `coalesce(r.remote_country::text, 'unknown')`,
+    'remote-asn': `coalesce('AS' || r.remote_asn::text, 'unknown')`,
+    'success-attempt': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.success_attempt::text, 'none') END`,
+    'final-connection': `CASE WHEN r.outcome = 'SUCCESS' THEN coalesce(r.final_transport, 'none') || '/' || coalesce(r.final_ip_version::text, '') END`,
+    'client-implementation': `r.client_implementation || CASE WHEN cardinality(r.quirks) > 0 THEN ' (normalised)' ELSE '' END`,
+    'client-nat-mapping': `coalesce(r.client_nat_mapping, 'not reported')`,
+    'client-port-mapping': `CASE WHEN EXISTS (SELECT 1 FROM ${portMappings} pm WHERE pm.hole_punch_result_id = r.id) THEN 'mapped' ELSE 'none' END`,
+  } as const
+}
+
+export const RESULT_GROUPS = resultGroups('port_mappings')
 
 export type ResultGroupDimension = keyof typeof RESULT_GROUPS
 

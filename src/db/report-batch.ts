@@ -3,8 +3,9 @@ import { RecentMap } from '../lib/recent-map.js'
 import type { Database, Queryable } from './database.js'
 import {
   type HolePunchReport,
-  RESULT_GROUPS,
   RTT_SERIES,
+  type RttKind,
+  resultGroups,
   rttAggregates,
   type Timestamp,
 } from './hole-punches.js'
@@ -15,8 +16,9 @@ import { jsonbArray, upsertPeerIds } from './peers.js'
 
 // Storing reports, many in one transaction (the server's group commit, src/server/group-commit.ts).
 // Every table gets one multi-row part of a statement per batch, whatever its size, and the
-// statements are few (about six), so a batch of 50 reports costs about as many round trips as
-// one report; the rollups (hourly counts, RTT histograms, last results) are added once per
+// statements are few (two to five: peers and addresses only when some are not known yet, the
+// results, then everything else in one), so a batch of 50 reports costs about as many round
+// trips as one report; the rollups (hourly counts, RTT histograms, last results) are added once per
 // batch and key, so no rollup row is locked per report (docs/ARCHITECTURE.md, "Storing reports").
 
 /** What stored reports are dated by; the server leaves it out (the transaction's start). */
@@ -94,7 +96,6 @@ export async function insertHolePunchReports(
     // One time for the whole batch: the transaction's start, or the one asked for.
     const createdAt = fresh[0]!.createdAt
     await insertChildren(tx, fresh, createdAt)
-    await addRollups(tx, fresh, createdAt)
     return { ids, learnt }
   })
   // After the commit: an id inserted by a transaction rolled back would not exist.
@@ -302,8 +303,9 @@ class Params {
  * Writes every row of the batch that hangs off its results, in one statement of data-modifying
  * CTEs (each runs once, to completion, whether read or not): address links, attempts and their
  * addresses, latencies, port mappings, network information, NAT behaviours, what the batch teaches about its
- * remotes' and hosts' IP versions, and the last result times. One round trip instead of ten:
- * on a busy server each round trip waits for its turn on the event loop.
+ * remotes' and hosts' IP versions, the last result times and the hourly rollups. One round
+ * trip instead of a dozen: on a busy server each round trip waits for its turn on the event
+ * loop.
  */
 async function insertChildren(
   tx: Queryable,
@@ -322,6 +324,7 @@ async function insertChildren(
     natBehaviours(fresh, createdAt, p),
     clientListenIpVersions(fresh, p),
     lastResults(fresh, createdAt, p),
+    rollups(fresh, createdAt, p),
   ].flatMap((part, i) =>
     part === undefined
       ? []
@@ -396,7 +399,7 @@ function attemptsWithAddresses(
         [(x) => x.a.error, 'text[]'],
         [(x) => x.a.directDialError, 'text[]'],
       ])} AS t(r, n, o, s, e, rtt, el, oc, err, dde)
-      RETURNING id, hole_punch_result_id, attempt_number, result_created_at`,
+      RETURNING id, hole_punch_result_id, attempt_number, result_created_at, outcome, start_rtt`,
     // The data-modifying CTE's RETURNING is the only way to see the new ids in this statement.
     attempt_addresses: `INSERT INTO hole_punch_attempts_x_multi_addresses (hole_punch_attempt_id, multi_address_id,
       result_created_at)
@@ -437,7 +440,11 @@ function remoteIpVersions(fresh: readonly StoredReport[], p: Params): string | u
     WHERE rc.peer_id = n.peer_id AND NOT (coalesce(rc.ip_versions, '{}') @> n.versions)`
 }
 
-function latencies(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): string | undefined {
+function latencies(
+  fresh: readonly StoredReport[],
+  createdAt: Timestamp,
+  p: Params,
+): { latency: string } | undefined {
   const rows = fresh.flatMap((s) =>
     s.report.latencies.map((l, i) => {
       const agg = rttAggregates(l.rtts, l.rttErrs)
@@ -460,14 +467,17 @@ function latencies(fresh: readonly StoredReport[], createdAt: Timestamp, p: Para
   )
   if (rows.length === 0) return undefined
   // A JSON recordset: the RTT and protocol lists differ in length, which unnest() of arrays cannot express.
-  return `INSERT INTO latency_measurements (hole_punch_result_id, remote_id, multi_address_id, mtype, agent_version, protocols,
+  return {
+    latency: `INSERT INTO latency_measurements (hole_punch_result_id, remote_id, multi_address_id, mtype, agent_version, protocols,
       rtts, rtt_errs, rtt_avg, rtt_min, rtt_max, rtt_std, success_count, result_created_at)
     SELECT r.result_id, r.remote_id, r.address_id, r.mtype::latency_measurement_type, r.agent_version,
       ${jsonbArray('r.protocols', 'text')}, ${jsonbArray('r.rtts', 'double precision')}, ${jsonbArray('r.rtt_errs', 'text')},
       r.avg, r.min, r.max, r.std, r.count, ${p.add(createdAt, 'timestamptz')}
     FROM jsonb_to_recordset(${p.add(JSON.stringify(rows), 'jsonb')}) AS r(result_id bigint, remote_id bigint, address_id bigint,
       mtype text, agent_version text, protocols jsonb, rtts jsonb, rtt_errs jsonb, avg double precision, min double precision,
-      max double precision, std double precision, count smallint)`
+      max double precision, std double precision, count smallint)
+    RETURNING mtype, rtt_avg`,
+  }
 }
 
 function portMappings(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): string | undefined {
@@ -557,50 +567,60 @@ function lastResults(fresh: readonly StoredReport[], createdAt: Timestamp, p: Pa
 }
 
 /**
- * The hourly rollups, added once per batch and key: the RTT histogram bins (from the attempt
- * and latency rows just written) and the hourly counts. Counted last, hottest rows last: every
- * batch of the hour updates the same rows, whose locks are held until commit. The rows come
- * in one order (tables in a fixed order, each by primary key) in every transaction, so concurrent batches wait for
- * each other briefly but cannot deadlock on them. The other rows a batch writes are its own,
- * except peer and address rows, which honeypot batches write too (taken in peer ID and
- * address order: peers.ts, multi-addresses.ts), and the last-result, remote-candidate and
- * client rows other batches may share; a deadlock left there is retried (retryConflicts in
- * database.ts). The rows of a batch share one stored time, which the lookups name so that
- * PostgreSQL reads only that month's partitions, not every month's index.
+ * The hourly rollups, added once per batch and key: the RTT histogram bins (of the attempt and
+ * latency rows this statement writes, from their RETURNING) and the hourly counts (of the
+ * result rows the statement before wrote; the port mappings, written by this one, from the
+ * batch). Every batch of the hour updates the same rows, whose locks are held until commit,
+ * so they are counted in the batch's last statement. The rows come in one order (tables in
+ * the fixed order PostgreSQL runs the CTEs, each by primary key) in every transaction, so
+ * concurrent batches wait for each other briefly but cannot deadlock on them. The other rows
+ * a batch writes are its own, except peer and address rows, which honeypot batches write too
+ * (taken in peer ID and address order: peers.ts, multi-addresses.ts), and the last-result,
+ * remote-candidate and client rows other batches may share; a deadlock left there is retried
+ * (retryConflicts in database.ts). The rows of a batch share one stored time, which the
+ * result lookup names so that PostgreSQL reads only that month's partition.
  */
-async function addRollups(
-  tx: Queryable,
-  fresh: readonly StoredReport[],
-  createdAt: Timestamp,
-): Promise<void> {
-  const resultIds = fresh.map((s) => s.resultId)
-  // One statement, two data-modifying CTEs: one round trip fewer while the rows are locked.
-  // PostgreSQL runs the two in a fixed order (not necessarily as written), the same in every
-  // transaction, so concurrent batches still take these rows in one order.
-  await tx.query(
-    `WITH histograms AS (INSERT INTO rtt_histograms (kind, name, hour, bin, n)
-     SELECT kind, name, ${utcHour('$2::timestamptz')}, bin, count(*) FROM (${Object.entries(RTT_SERIES)
-       .map(
-         ([kind, s]) =>
-           `SELECT '${kind}' AS kind, ${s.group}::text AS name, rtt_bin(${s.value}) AS bin FROM ${s.table}
-            WHERE ${s.alias}.hole_punch_result_id = ANY($1::bigint[])
-              AND ${s.alias}.result_created_at = $2::timestamptz AND ${s.where}`,
-       )
-       .join(' UNION ALL ')}) v
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-     ON CONFLICT (kind, name, hour, bin) DO UPDATE SET n = rtt_histograms.n + EXCLUDED.n),
-     counts AS (INSERT INTO hole_punch_result_counts (dimension, hour, key, outcome, results)
-     SELECT d.dimension, ${utcHour('r.created_at')}, d.key, r.outcome, count(*)
-     FROM hole_punch_results r CROSS JOIN LATERAL (VALUES ${Object.entries(RESULT_GROUPS)
-       .map(([dimension, key]) => `('${dimension}', ${key})`)
-       .join(', ')}) AS d(dimension, key)
-     WHERE r.id = ANY($1::bigint[]) AND r.created_at = $2::timestamptz AND d.key IS NOT NULL
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-     ON CONFLICT (dimension, hour, key, outcome) DO UPDATE SET results = hole_punch_result_counts.results + EXCLUDED.results)
-     SELECT 1`,
-    [resultIds, createdAt],
-    { prepare: true },
-  )
+function rollups(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): Record<string, string> {
+  // The CTEs of this statement that hold each series' rows, when the batch has any.
+  const seriesRows: Record<RttKind, string | undefined> = {
+    'start-rtt': fresh.some((s) => s.report.attempts.length > 0) ? 'attempt' : undefined,
+    latency: fresh.some((s) => s.report.latencies.length > 0) ? 'latency' : undefined,
+  }
+  const series = Object.entries(RTT_SERIES).flatMap(([kind, s]) => {
+    const rows = seriesRows[kind as RttKind]
+    return rows === undefined
+      ? []
+      : [
+          `SELECT '${kind}' AS kind, ${s.group}::text AS name, rtt_bin(${s.value}) AS bin FROM ${rows} ${s.alias} WHERE ${s.where}`,
+        ]
+  })
+  const createdAtParam = p.add(createdAt, 'timestamptz')
+  const groups = resultGroups('port_mapped')
+  return {
+    ...(series.length === 0
+      ? {}
+      : {
+          histograms: `INSERT INTO rtt_histograms (kind, name, hour, bin, n)
+            SELECT kind, name, ${utcHour(createdAtParam)}, bin, count(*) FROM (${series.join(' UNION ALL ')}) v
+            GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            ON CONFLICT (kind, name, hour, bin) DO UPDATE SET n = rtt_histograms.n + EXCLUDED.n`,
+        }),
+    port_mapped: `SELECT unnest(${p.add(
+      fresh.filter((s) => s.report.natMappings.length > 0).map((s) => s.resultId),
+      'bigint[]',
+    )}) AS hole_punch_result_id`,
+    counts: `INSERT INTO hole_punch_result_counts (dimension, hour, key, outcome, results)
+      SELECT d.dimension, ${utcHour('r.created_at')}, d.key, r.outcome, count(*)
+      FROM hole_punch_results r CROSS JOIN LATERAL (VALUES ${Object.entries(groups)
+        .map(([dimension, key]) => `('${dimension}', ${key})`)
+        .join(', ')}) AS d(dimension, key)
+      WHERE r.id = ANY(${p.add(
+        fresh.map((s) => s.resultId),
+        'bigint[]',
+      )}) AND r.created_at = ${createdAtParam} AND d.key IS NOT NULL
+      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+      ON CONFLICT (dimension, hour, key, outcome) DO UPDATE SET results = hole_punch_result_counts.results + EXCLUDED.results`,
+  }
 }
 
 /** SQL: the start of the UTC hour of a timestamptz, the time key of the hourly tables. */
