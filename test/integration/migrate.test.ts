@@ -220,7 +220,7 @@ for (const kind of databaseKinds) {
           INSERT INTO network_information (hole_punch_result_id, supports_ipv6) VALUES (1, true), (2, false);
           INSERT INTO client_nat_behaviours VALUES (1, 'tcp', 4, 'unknown', NULL, 1, 1), (2, 'quic', 4, 'unknown', NULL, 1, 1);
         `)
-        assert.deepEqual(await migrate(db), [11])
+        assert.deepEqual(await migrate(db, migrations.slice(0, 11)), [11])
 
         const months = await db.query<{ id: number; partition: string; created_at: string }>(
           `SELECT id::int, tableoid::regclass::text AS partition, created_at::text FROM hole_punch_results ORDER BY id`,
@@ -259,6 +259,36 @@ for (const kind of databaseKinds) {
         assert.deepEqual(next, { result: 3, attempt: 3 })
         // No table of the old schema is left behind.
         assert.deepEqual(await publicTables(db), expectedTables)
+      } finally {
+        await db.close()
+      }
+    })
+  })
+}
+
+for (const kind of databaseKinds) {
+  describe(`migration 0012 leaves the report rows without keys to peers, addresses and clients [${kind}]`, () => {
+    it('drops exactly those foreign keys, on the tables and their partitions', async () => {
+      const db = await openTestDatabase(kind)
+      try {
+        const keys = await db.query<{ table_name: string; refers_to: string }>(
+          `SELECT conrelid::regclass::text AS table_name, confrelid::regclass::text AS refers_to
+           FROM pg_constraint
+           WHERE contype = 'f' AND confrelid::regclass::text IN ('peers', 'multi_addresses', 'clients')
+           ORDER BY 1, 2`,
+        )
+        const reportTables = new Set<string>(RESULT_TABLES)
+        assert.deepEqual(
+          keys.filter((k) => [...reportTables].some((t) => k.table_name.startsWith(t))),
+          [],
+          'no result table or partition keeps one',
+        )
+        // The honeypot's, the allocations' and the clients' own keys stay.
+        for (const table of ['allocations', 'clients', 'connection_events', 'remote_candidates'])
+          assert.ok(
+            keys.some((k) => k.table_name === table),
+            `${table} keeps its foreign keys`,
+          )
       } finally {
         await db.close()
       }

@@ -6,6 +6,7 @@ import { it } from 'node:test'
 import { addApiKey } from '../../src/db/authorizations.js'
 import { registerClient } from '../../src/db/clients.js'
 import type { Database } from '../../src/db/database.js'
+import type { HolePunchOutcomeName } from '../../src/db/hole-punches.js'
 import { upsertPeerIds } from '../../src/db/peers.js'
 import { insertHolePunchReports, KnownIds } from '../../src/db/report-batch.js'
 import { describeEachDatabase } from '../support/databases.js'
@@ -99,10 +100,14 @@ describeEachDatabase('report batches with known ids', (getDb) => {
     const db = getDb()
     const remotes = await Promise.all(Array.from({ length: 2 }, () => newPeer()))
     const known = new KnownIds()
-    // No such client: the result rows break a foreign key, after the peers were inserted.
-    await assert.rejects(
-      insertHolePunchReports(db, sampleReports(2_000_000_000, remotes, 'rolled back'), noGeo, { known }),
-    )
+    const [client] = await db.query<{ id: number }>('SELECT id::int AS id FROM clients LIMIT 1')
+    // An outcome the database's enum lacks fails the result rows, after the peers and
+    // addresses were inserted.
+    const reports = sampleReports(client!.id, remotes, 'rolled back').map((r) => ({
+      ...r,
+      outcome: 'NOT_AN_OUTCOME' as HolePunchOutcomeName,
+    }))
+    await assert.rejects(insertHolePunchReports(db, reports, noGeo, { known }), /enum/)
     assert.equal(known.peers.size, 0)
     assert.equal(known.addresses.size, 0)
     const stored = await db.query('SELECT 1 FROM peers WHERE multi_hash = ANY($1::text[])', [
