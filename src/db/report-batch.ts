@@ -18,8 +18,9 @@ import { jsonbArray, upsertPeerIds } from './peers.js'
 // Every table gets one multi-row part of a statement per batch, whatever its size, and the
 // statements are few (two to five: peers and addresses only when some are not known yet, the
 // results, then everything else in one), so a batch of 50 reports costs about as many round
-// trips as one report; the rollups (hourly counts, RTT histograms, last results) are added once per
-// batch and key, so no rollup row is locked per report (docs/ARCHITECTURE.md, "Storing reports").
+// trips as one report; the rollups (hourly counts, RTT histograms, last results) are added
+// once per batch and key, so no rollup row is locked per report (docs/ARCHITECTURE.md,
+// "Storing reports").
 
 /** What stored reports are dated by; the server leaves it out (the transaction's start). */
 export interface StoreOptions {
