@@ -25,15 +25,6 @@ const NOT_A_KEY = 'identity multihash does not hold an Ed25519 or secp256k1 publ
  * any length, and it is only a transitive dependency.
  */
 export function parsePeerIdBytes(bytes: Uint8Array): string {
-  return peerIdStrings.get(bytes)
-}
-
-// The same peer IDs keep arriving (a host's own, the remotes and relays of its reports), and
-// base58-encoding one is a measurable share of a report's CPU on the server. Peer IDs are at
-// most 44 bytes (an inlined key, or a SHA-256 digest); anything longer is refused anyway.
-const peerIdStrings = new BoundedMemo(decodePeerIdBytes, 8192, 64)
-
-function decodePeerIdBytes(bytes: Uint8Array): string {
   const multihash = decodeMultihash(bytes)
   let peerId: PeerId
   try {
@@ -45,6 +36,19 @@ function decodePeerIdBytes(bytes: Uint8Array): string {
   }
   return checkedString(peerId, () => invalid(bytes, NOT_A_KEY))
 }
+
+/**
+ * parsePeerIdBytes, remembered for the last 8 192–16 384 distinct peer IDs: the server meets
+ * the same ones over and over (a host's own, the remotes and relays of its reports), and
+ * base58-encoding one was a measurable share of a report's CPU. Peer IDs are at most 44 bytes
+ * (an inlined key, or a SHA-256 digest); longer input, refused anyway, is never kept. The
+ * client parses a few per round and does without.
+ */
+export function parsePeerIdBytesCached(bytes: Uint8Array): string {
+  return peerIdStrings.get(bytes)
+}
+
+const peerIdStrings = new BoundedMemo(parsePeerIdBytes, 8192, 64)
 
 /** Encodes a peer ID string (base58btc, or a CIDv1 form) into its binary multihash. */
 export function peerIdToBytes(str: string): Uint8Array {

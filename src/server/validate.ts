@@ -12,7 +12,7 @@ import {
   TrackHolePunchRequestSchema,
 } from '../gen/punchr_pb.js'
 import { type ClassifiedMultiaddr, classifyMultiaddrBytes, PROTOCOL_CODES } from '../lib/multiaddr.js'
-import { parsePeerIdBytes } from '../lib/peer-id.js'
+import { parsePeerIdBytesCached } from '../lib/peer-id.js'
 import { EARLIEST_TIMESTAMP_NS, LIMITS, MAX_CLOCK_AHEAD_NS } from '../lib/report-limits.js'
 import { nsToIsoMicros } from '../lib/time.js'
 import { natBehavioursField, roundNatMapping } from './nat-behaviours.js'
@@ -54,7 +54,7 @@ export function assertRequiredFields<Desc extends DescMessage>(
 
 export function peerIdField(bytes: Uint8Array, field: string): string {
   try {
-    return parsePeerIdBytes(bytes)
+    return parsePeerIdBytesCached(bytes)
   } catch (err) {
     throw new ValidationError(field, err instanceof Error ? err.message : String(err))
   }

@@ -2,6 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { classifyMultiaddrBytes, InvalidMultiaddrError } from '../../src/lib/multiaddr.js'
+import {
+  InvalidPeerIdError,
+  parsePeerIdBytes,
+  parsePeerIdBytesCached,
+  peerIdToBytes,
+} from '../../src/lib/peer-id.js'
 import { BoundedMemo, RecentMap } from '../../src/lib/recent-map.js'
 
 describe('RecentMap', () => {
@@ -97,5 +103,17 @@ describe('classifyMultiaddrBytes', () => {
     const truncated = multiaddr('/ip4/11.0.0.1/tcp/4001').bytes.subarray(0, 4)
     assert.throws(() => classifyMultiaddrBytes(truncated), InvalidMultiaddrError)
     assert.throws(() => classifyMultiaddrBytes(truncated), InvalidMultiaddrError)
+  })
+})
+
+describe('parsePeerIdBytesCached', () => {
+  it('answers as parsePeerIdBytes does, and refuses bad bytes each time they come', () => {
+    const id = '12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE'
+    const bytes = peerIdToBytes(id)
+    assert.equal(parsePeerIdBytesCached(bytes), parsePeerIdBytes(bytes))
+    assert.equal(parsePeerIdBytesCached(Uint8Array.from(bytes)), id)
+    const truncated = bytes.subarray(0, 10)
+    assert.throws(() => parsePeerIdBytesCached(truncated), InvalidPeerIdError)
+    assert.throws(() => parsePeerIdBytesCached(truncated), InvalidPeerIdError)
   })
 })
