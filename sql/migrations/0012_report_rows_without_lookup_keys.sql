@@ -6,8 +6,9 @@
 -- checked row by row, and each check locks the row it finds (FOR KEY SHARE): about 20 per
 -- report, most of them on the same few rows (the relays' addresses and peers, the host), which
 -- concurrent batches then share through multixacts. A CPU profile of PostgreSQL under the
--- ingest benchmark put 15 % of its time in those checks, and storing with them gone took
--- about a sixth less of its CPU per report (docs/benchmarks.md, "Server: fewer round trips").
+-- ingest benchmark put 15 % of its time in those checks, and storing with them gone took a
+-- fifth to a quarter less of its CPU per report (docs/benchmarks.md, "Server: fewer round
+-- trips, less parsing").
 --
 -- Nothing is lost by it: only the server writes these rows, with ids it read or inserted in
 -- the same transaction, or read from batches that committed before (KnownIds in
