@@ -325,15 +325,13 @@ async function insertChildren(
     natBehaviours(fresh, createdAt, p),
     clientListenIpVersions(fresh, p),
     lastResults(fresh, createdAt, p),
-    rollups(fresh, createdAt, p),
-  ].flatMap((part, i) =>
-    part === undefined
-      ? []
-      : typeof part === 'string'
-        ? [`w${i} AS (${part})`]
-        : Object.entries(part).map(([name, sql]) => `${name} AS (${sql})`),
+  ].flatMap((part, i): [string, string][] =>
+    part === undefined ? [] : typeof part === 'string' ? [[`w${i}`, part]] : Object.entries(part),
   )
-  await tx.query(`WITH ${ctes.join(',\n')} SELECT 1`, p.values, { prepare: true })
+  ctes.push(...Object.entries(rollups(fresh, createdAt, p, new Set(ctes.map(([name]) => name)))))
+  await tx.query(`WITH ${ctes.map(([name, sql]) => `${name} AS (${sql})`).join(',\n')} SELECT 1`, p.values, {
+    prepare: true,
+  })
 }
 
 /** The relay addresses dialled (INITIAL) and the connections open at the end (FINAL). */
@@ -581,15 +579,16 @@ function lastResults(fresh: readonly StoredReport[], createdAt: Timestamp, p: Pa
  * (retryConflicts in database.ts). The rows of a batch share one stored time, which the
  * result lookup names so that PostgreSQL reads only that month's partition.
  */
-function rollups(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params): Record<string, string> {
-  // The CTEs of this statement that hold each series' rows, when the batch has any.
-  const seriesRows: Record<RttKind, string | undefined> = {
-    'start-rtt': fresh.some((s) => s.report.attempts.length > 0) ? 'attempt' : undefined,
-    latency: fresh.some((s) => s.report.latencies.length > 0) ? 'latency' : undefined,
-  }
+function rollups(
+  fresh: readonly StoredReport[],
+  createdAt: Timestamp,
+  p: Params,
+  written: ReadonlySet<string>,
+): Record<string, string> {
   const series = Object.entries(RTT_SERIES).flatMap(([kind, s]) => {
-    const rows = seriesRows[kind as RttKind]
-    return rows === undefined
+    const rows = SERIES_ROWS[kind as RttKind]
+    // A batch without attempts (or latencies) has no such CTE.
+    return !written.has(rows)
       ? []
       : [
           `SELECT '${kind}' AS kind, ${s.group}::text AS name, rtt_bin(${s.value}) AS bin FROM ${rows} ${s.alias} WHERE ${s.where}`,
@@ -623,6 +622,9 @@ function rollups(fresh: readonly StoredReport[], createdAt: Timestamp, p: Params
       ON CONFLICT (dimension, hour, key, outcome) DO UPDATE SET results = hole_punch_result_counts.results + EXCLUDED.results`,
   }
 }
+
+/** The CTE of insertChildren's statement whose RETURNING holds each RTT series' rows. */
+const SERIES_ROWS: Record<RttKind, string> = { 'start-rtt': 'attempt', latency: 'latency' }
 
 /** SQL: the start of the UTC hour of a timestamptz, the time key of the hourly tables. */
 const utcHour = (column: string) => `(date_trunc('hour', ${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`
