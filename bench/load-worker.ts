@@ -17,6 +17,7 @@ import {
   TrackHolePunchRequestSchema,
 } from '../src/gen/punchr_pb.js'
 import { peerIdToBytes } from '../src/lib/peer-id.js'
+import { ReportBytes } from './report-bytes.js'
 import type { RemoteSample } from './seed.js'
 
 /**
@@ -139,7 +140,11 @@ const KUBO_PROTOCOLS = ['/ipfs/id/1.0.0', '/ipfs/kad/1.0.0', '/ipfs/ping/1.0.0',
  * information and a NAT mapping. `seq` makes every report unique (retries are deduplicated).
  */
 export function buildReport(host: PreparedHost, remote: PreparedRemote, seq: number): TrackHolePunchRequest {
-  const t0 = BigInt(Date.now() - 60_000) * NS_PER_MS + BigInt(seq % 1_000_000)
+  return buildReportAt(host, remote, BigInt(Date.now() - 60_000) * NS_PER_MS + BigInt(seq % 1_000_000))
+}
+
+/** buildReport's report with the round's connect starting at `t0` (ns since the epoch). */
+export function buildReportAt(host: PreparedHost, remote: PreparedRemote, t0: bigint): TrackHolePunchRequest {
   const attempt = (n: number, outcome: HolePunchAttemptOutcome, addrs: Uint8Array[]) => {
     const opened = t0 + NS / 5n + BigInt(n) * 6n * NS
     return create(HolePunchAttemptSchema, {
@@ -235,6 +240,8 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
   let emptyAddrs = 0
   let seq = 0
   const pick = <T>(list: T[]): T => list[Math.floor(Math.random() * list.length)]!
+  const reports = new ReportBytes(buildReportAt)
+  if (spec.rpc === 'TrackHolePunch') reports.check(hosts[0]!, remotes[0]!, 1)
 
   const begin = performance.now()
   const measureFrom = begin + spec.warmupMs
@@ -254,7 +261,7 @@ export async function runLoad(spec: LoadSpec, onMeasure: () => void = () => unde
       const measured = t0 >= measureFrom
       try {
         if (spec.rpc === 'TrackHolePunch') {
-          await call(spec.rpc, toBinary(TrackHolePunchRequestSchema, buildReport(host, pick(remotes), seq++)))
+          await call(spec.rpc, reports.of(host, pick(remotes), seq++))
         } else if (spec.rpc === 'Register') {
           await call(
             spec.rpc,
