@@ -9,7 +9,7 @@ import { DEFAULT_FILTER_SHARES_TEXT } from './protocol-filter.js'
  * caps the rest); 2 ms is unnoticeable to a client and, at 100 reports/s and more, collects
  * several reports per transaction even while the database idles.
  */
-export const REPORT_BATCH_DEFAULTS = { maxReports: 100, windowMs: 2 } as const
+export const REPORT_BATCH_DEFAULTS = { maxReports: 100, windowMs: 2, writers: 1 } as const
 
 /** Flags of `punchr server` (each also read from PUNCHR_SERVER_<FLAG>). */
 export const serverFlags = {
@@ -85,6 +85,14 @@ export const serverFlags = {
     REPORT_BATCH_DEFAULTS.windowMs,
     0,
     1000,
+    { group: 'Database' },
+  ),
+  reportBatchWriters: intFlag(
+    'report-batch-writers',
+    'Batches of reports written at the same time on PostgreSQL (PGlite writes one); each holds one of the 10 pooled connections',
+    REPORT_BATCH_DEFAULTS.writers,
+    1,
+    8,
     { group: 'Database' },
   ),
   readDatabaseUrl: optionalStringFlag(

@@ -107,9 +107,11 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       maxItems: config.reportBatchMax,
       maxBytes: REPORT_BATCH_MAX_BYTES,
       windowMs: config.reportBatchWindow,
-      // PGlite runs one transaction at a time: a second batch would only queue behind the
-      // first instead of growing. PostgreSQL overlaps two, leaving its pool to the other RPCs.
-      concurrency: db.kind === 'pglite' ? 1 : 2,
+      // One at a time by default: the reports that arrive meanwhile wait and make the next
+      // batch bigger, which costs less per report than a second batch beside it (on two
+      // cores, 7–10 % more reports a second; docs/benchmarks.md). PGlite runs one
+      // transaction at a time anyway.
+      concurrency: db.kind === 'pglite' ? 1 : config.reportBatchWriters,
     },
     (batch) => {
       metrics.reportBatchSize.observe(batch.items)

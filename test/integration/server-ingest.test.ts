@@ -78,6 +78,45 @@ describeEachDatabase('reports stored in batches (group commit)', (getDb) => {
   })
 })
 
+describeEachDatabase('batches of reports written at the same time (--report-batch-writers)', (getDb) => {
+  /** Starts a server whose batches hold two reports, and counts the transactions open at once. */
+  async function busiestWrite(writers: number): Promise<number> {
+    const db = getDb()
+    let open = 0
+    let most = 0
+    const counted: Database = {
+      ...db,
+      transaction: async (fn) => {
+        most = Math.max(most, ++open)
+        try {
+          return await db.transaction(fn)
+        } finally {
+          open--
+        }
+      },
+    }
+    const server = await createServer(
+      loopbackServerConfig({ reportBatchMax: 2, reportBatchWindow: 0, reportBatchWriters: writers }),
+      { db: counted, geo: await testGeo() },
+    )
+    await server.start()
+    try {
+      const { client, report } = await reportingHost(db, server.grpcPort, `writers-${writers}`)
+      await Promise.all(Array.from({ length: 40 }, (_, n) => client.trackHolePunch(nthReport(report, n))))
+      return most
+    } finally {
+      await server.destroy()
+    }
+  }
+
+  it('writes one batch at a time by default, and as many as asked on PostgreSQL', async () => {
+    assert.equal(await busiestWrite(1), 1)
+    // PGlite runs one transaction at a time whatever is asked.
+    const expected = getDb().kind === 'postgres' ? 3 : 1
+    assert.equal(await busiestWrite(3), expected)
+  })
+})
+
 describe('a server killed mid-load (kill -9, PostgreSQL)', { timeout: 120_000 }, () => {
   let url: string
   let db: Database

@@ -47,6 +47,7 @@ export function loopbackServerConfig(overrides: Partial<ServerConfig> = {}): Ser
     privateRelayHops: true,
     reportBatchMax: REPORT_BATCH_DEFAULTS.maxReports,
     reportBatchWindow: REPORT_BATCH_DEFAULTS.windowMs,
+    reportBatchWriters: REPORT_BATCH_DEFAULTS.writers,
     dataDir: 'unused',
     databaseUrl: undefined,
     readDatabaseUrl: undefined,
