@@ -33,6 +33,11 @@ export class RecentMap<V> {
     this.current.set(key, value)
   }
 
+  delete(key: string): void {
+    this.current.delete(key)
+    this.old.delete(key)
+  }
+
   /** Entries held (both generations; an entry may be in both for a while). */
   get size(): number {
     return this.current.size + this.old.size

@@ -8,6 +8,7 @@ import type { Authenticator } from './auth.js'
 import type { GroupCommit } from './group-commit.js'
 import type { ServerMetrics } from './metrics.js'
 import type { FilterShare } from './protocol-filter.js'
+import type { RecentHosts } from './recent-hosts.js'
 
 /** What every RPC handler gets: the shared services of one server instance. */
 export interface ServerContext {
@@ -24,6 +25,8 @@ export interface ServerContext {
    * arrive beside it; undefined when it is not registered.
    */
   findHost(multiHash: string): Promise<ClientHost | undefined>
+  /** The hosts reports came from lately: what TrackHolePunch looks its host up in (recent-hosts.ts). */
+  recentHosts: RecentHosts
   /** Stores reports in batches (group commit); answers each with its result id, or undefined for a retry. */
   reports: GroupCommit<HolePunchReport, number | undefined>
   metrics: ServerMetrics

@@ -33,6 +33,7 @@ import { grpcUnaryStreams } from './grpc-unary.js'
 import { errorsAndMetrics, messageSizeLimit, recordCall } from './interceptors.js'
 import { ServerMetrics } from './metrics.js'
 import { parseFilterShares } from './protocol-filter.js'
+import { RecentHosts } from './recent-hosts.js'
 import { getAddrInfo } from './routes/get-addr-info.js'
 import { register } from './routes/register.js'
 import { trackHolePunch } from './routes/track-hole-punch.js'
@@ -129,10 +130,12 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
     },
     { maxItems: 500, maxBytes: Number.POSITIVE_INFINITY, windowMs: 0, concurrency: 2 },
   )
+  const findHost = (multiHash: string) => hostLookups.add(multiHash, 0)
   const ctx: ServerContext = {
     db,
     auth,
-    findHost: (multiHash) => hostLookups.add(multiHash, 0),
+    findHost,
+    recentHosts: new RecentHosts(findHost),
     allocation: {
       maxResultsPerRemotePerMinute: config.maxResultsPerRemotePerMinute,
       retryPairAfterSeconds: config.retryPairAfter,

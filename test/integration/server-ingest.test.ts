@@ -78,6 +78,37 @@ describeEachDatabase('reports stored in batches (group commit)', (getDb) => {
   })
 })
 
+describeEachDatabase('the host of a report', (getDb) => {
+  let server: PunchrServer
+  before(async () => {
+    server = await createServer(loopbackServerConfig(), { db: getDb(), geo: await testGeo() })
+    await server.start()
+  })
+  after(() => server.destroy())
+
+  it('is read as registered last: a host registering again with another agent is seen by its next report', async () => {
+    const db = getDb()
+    const { client, key, host, report } = await reportingHost(db, server.grpcPort, 'agent-change')
+    // The first report makes the server remember the host (recent-hosts.ts).
+    await client.trackHolePunch(nthReport(report, 1))
+    await client.register({
+      clientId: host.bytes,
+      agentVersion: 'punchr/go-client/0.9.0',
+      protocols: [],
+      apiKey: key,
+    })
+    await client.trackHolePunch(nthReport(report, 2))
+    const rows = await db.query<{ client_implementation: string }>(
+      `SELECT client_implementation FROM hole_punch_results WHERE report_sha256 = ANY($1::bytea[]) ORDER BY id`,
+      [[1, 2].map((n) => Buffer.from(digestOf(nthReport(report, n)), 'hex'))],
+    )
+    assert.deepEqual(
+      rows.map((r) => r.client_implementation),
+      ['other', 'punchr-go'],
+    )
+  })
+})
+
 describeEachDatabase('batches of reports written at the same time (--report-batch-writers)', (getDb) => {
   /** Starts a server whose batches hold two reports, and counts the transactions open at once. */
   async function busiestWrite(writers: number): Promise<number> {

@@ -26,6 +26,16 @@ describe('RecentMap', () => {
     assert.ok(map.size <= 4)
   })
 
+  it('forgets a deleted key in both generations', () => {
+    const map = new RecentMap<number>(1)
+    map.set('a', 1)
+    map.set('b', 2)
+    map.delete('a')
+    map.delete('b')
+    assert.equal(map.get('a'), undefined)
+    assert.equal(map.get('b'), undefined)
+  })
+
   it('never grows past two generations, whatever arrives', () => {
     const map = new RecentMap<number>(100)
     for (let i = 0; i < 10_000; i++) map.set(`key ${i}`, i)

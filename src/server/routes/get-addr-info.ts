@@ -27,7 +27,7 @@ export async function getAddrInfo(ctx: ServerContext, req: GetAddrInfoRequest): 
   const hostId = peerIdField(req.hostId, 'host_id')
   assertMaxCount(req.allHostIds, LIMITS.maxHostIds, 'all_host_ids')
   const allHostIds = req.allHostIds.map((bytes, i) => peerIdField(bytes, `all_host_ids[${i}]`))
-  const host = await requireOwnHost(ctx, hostId, authorization, 'host_id')
+  const host = await requireOwnHost(ctx.findHost, hostId, authorization, 'host_id')
   // Only hosts bound to the same key count as "this client": nobody can make the server
   // skip remotes on behalf of someone else's hosts.
   const siblings = [...(await findClientHosts(ctx.db, allHostIds)).values()].filter(

@@ -41,6 +41,8 @@ export async function register(ctx: ServerContext, req: RegisterRequest): Promis
     }
     return id
   })
+  // Its next report reads the agent version registered now, not one remembered from before.
+  ctx.recentHosts.forget(clientId)
   ctx.log.info(
     { client: clientId, user: authorization.username, agent: req.agentVersion },
     'registered client host',

@@ -28,7 +28,12 @@ export async function trackHolePunch(
   assertRequiredFields(TrackHolePunchRequestSchema, req)
   const clientMultiHash = peerIdField(req.clientId, 'client_id')
   // The host first: its agent version says which client's quirks the report may show.
-  const host = await requireOwnHost(ctx, clientMultiHash, authorization, 'client_id')
+  const host = await requireOwnHost(
+    (multiHash) => ctx.recentHosts.get(multiHash),
+    clientMultiHash,
+    authorization,
+    'client_id',
+  )
   const implementation = clientImplementation(host.agentVersion)
   const clean = withoutNulInReport(req)
   const normalised = normaliseQuirks(clean.request, implementation)
