@@ -54,7 +54,7 @@ interface Run {
   p50: number
   p99: number
   statementsPerReport: number
-  reportsPerTransaction: number
+  reportsPerBatch: number
   errors: number
   cpu: CpuShares | undefined
 }
@@ -66,14 +66,14 @@ console.log(
   `\nTrackHolePunch, ${seconds} s measured per row (${KEYS * HOSTS_PER_KEY} hosts on ${KEYS} keys, ${REMOTES} remotes)\n`,
 )
 console.log(
-  '| database | workers | group commit | reports/s | p50 ms | p99 ms | SQL statements per report | reports per transaction | errors | CPU cores: server / load generator / PostgreSQL | on ÷ off |',
+  '| database | workers | group commit | reports/s | p50 ms | p99 ms | SQL statements per report | reports per batch | errors | CPU cores: server / load generator / PostgreSQL | on ÷ off |',
 )
 console.log('|---|--:|---|--:|--:|--:|--:|--:|--:|---|--:|')
 for (const run of runs) {
   const off = runs.find((r) => r.db === run.db && r.workers === run.workers && r.batching === 'off')!
   const ratio = run.batching === 'on' ? `${(run.reportsPerSecond / off.reportsPerSecond).toFixed(2)}×` : ''
   console.log(
-    `| ${run.db} | ${run.workers} | ${run.batching} | ${int(run.reportsPerSecond)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.statementsPerReport.toFixed(2)} | ${run.reportsPerTransaction.toFixed(1)} | ${run.errors} | ${cpuColumn(run.cpu)} | ${ratio} |`,
+    `| ${run.db} | ${run.workers} | ${run.batching} | ${int(run.reportsPerSecond)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.statementsPerReport.toFixed(2)} | ${run.reportsPerBatch.toFixed(1)} | ${run.errors} | ${cpuColumn(run.cpu)} | ${ratio} |`,
   )
 }
 
@@ -128,7 +128,7 @@ async function benchServer(
       `${kind}, ${workers} workers, group commit ${batching}: ${spec.warmupMs / 1000} s warm-up + ${seconds} s …\n`,
     )
     counts.statements = 0
-    counts.transactions = 0
+    counts.batches = 0
     let cpuFrom: CpuSnapshot | undefined
     let cpuTo: CpuSnapshot | undefined
     const load = await runLoadWorker(spec, (measuring) => {
@@ -147,7 +147,7 @@ async function benchServer(
       p50: latency.p50,
       p99: latency.p99,
       statementsPerReport: load.ok === 0 ? 0 : counts.statements / load.ok,
-      reportsPerTransaction: counts.transactions === 0 ? 0 : load.ok / counts.transactions,
+      reportsPerBatch: counts.batches === 0 ? 0 : load.ok / counts.batches,
       errors,
       cpu: cpuFrom !== undefined && cpuTo !== undefined ? cpuShares(cpuFrom, cpuTo) : undefined,
     }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { addApiKey } from '../src/db/authorizations.js'
 import { registerClient } from '../src/db/clients.js'
-import { type Database, openDatabase } from '../src/db/database.js'
+import { type Database, openDatabase, type Queryable } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { upsertPeer } from '../src/db/peers.js'
 import { newPeer } from '../test/support/fixtures.js'
@@ -42,29 +42,28 @@ export async function withBenchDatabase<T>(
   }
 }
 
-/** `db` with counters of what the server sent it while `counting` is on. */
+/**
+ * `db` with counters of what the server sent it while `counting` is on: statements, and the
+ * report batches among them (each batch is one statement, src/db/report-batch.ts).
+ */
 export function countingDatabase(db: Database): {
   db: Database
-  counts: { counting: boolean; statements: number; transactions: number }
+  counts: { counting: boolean; statements: number; batches: number }
 } {
-  const counts = { counting: false, statements: 0, transactions: 0 }
+  const counts = { counting: false, statements: 0, batches: 0 }
+  const counting = (q: Queryable): Queryable => ({
+    query: (sql, params, options) => {
+      if (counts.counting) {
+        counts.statements++
+        if (sql.includes('INSERT INTO hole_punch_report_digests')) counts.batches++
+      }
+      return q.query(sql, params, options)
+    },
+  })
   const counted: Database = {
     ...db,
-    query: (sql, params, options) => {
-      if (counts.counting) counts.statements++
-      return db.query(sql, params, options)
-    },
-    transaction: (fn) => {
-      if (counts.counting) counts.transactions++
-      return db.transaction((tx) =>
-        fn({
-          query: (sql, params, options) => {
-            if (counts.counting) counts.statements++
-            return tx.query(sql, params, options)
-          },
-        }),
-      )
-    },
+    ...counting(db),
+    transaction: (fn) => db.transaction((tx) => fn(counting(tx))),
   }
   return { db: counted, counts }
 }

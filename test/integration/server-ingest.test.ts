@@ -7,7 +7,7 @@ import { createClient } from '@connectrpc/connect'
 import { createGrpcTransport } from '@connectrpc/connect-node'
 import { freePorts } from '../../src/client/ports.js'
 import { addApiKey } from '../../src/db/authorizations.js'
-import { type Database, openDatabase } from '../../src/db/database.js'
+import { type Database, openDatabase, type Queryable } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import {
   PunchrService,
@@ -110,21 +110,27 @@ describeEachDatabase('the host of a report', (getDb) => {
 })
 
 describeEachDatabase('batches of reports written at the same time (--report-batch-writers)', (getDb) => {
-  /** Starts a server whose batches hold two reports, and counts the transactions open at once. */
+  /** Starts a server whose batches hold two reports, and counts the batches written at once. */
   async function busiestWrite(writers: number): Promise<number> {
     const db = getDb()
-    let open = 0
+    let writing = 0
     let most = 0
-    const counted: Database = {
-      ...db,
-      transaction: async (fn) => {
-        most = Math.max(most, ++open)
+    // A batch is written by one statement (src/db/report-batch.ts), alone or in a transaction.
+    const counting = (q: Queryable): Queryable => ({
+      query: async (sql, params, options) => {
+        if (!sql.includes('INSERT INTO hole_punch_report_digests')) return q.query(sql, params, options)
+        most = Math.max(most, ++writing)
         try {
-          return await db.transaction(fn)
+          return await q.query(sql, params, options)
         } finally {
-          open--
+          writing--
         }
       },
+    })
+    const counted: Database = {
+      ...db,
+      ...counting(db),
+      transaction: (fn) => db.transaction((tx) => fn(counting(tx))),
     }
     const server = await createServer(
       loopbackServerConfig({ reportBatchMax: 2, reportBatchWindow: 0, reportBatchWriters: writers }),
