@@ -120,7 +120,8 @@ export function rttAggregates(
 
 /**
  * The groups a result is counted in (hole_punch_result_counts): per dimension, the key as
- * the dashboard shows it, in SQL over a `hole_punch_results r` row; NULL where the dimension
+ * the dashboard shows it, in SQL over a `hole_punch_results r` row (in the table, or as a
+ * batch's statement inserts it, src/db/report-batch.ts); NULL where the dimension
  * does not apply. Transport and IP version are those of the protocol filter the server
  * applied (docs/PROTOCOL.md, "Allocation"); success-attempt and final-connection count SUCCESS
  * results only; client-implementation marks results whose client quirks were normalised.

@@ -34,7 +34,8 @@ export interface StoreOptions {
  * The ids of the peers (by base58 multihash) and addresses (by text) of one database that
  * batches stored or found before. Rows of `peers` and `multi_addresses` are never deleted or
  * renumbered, so an id once committed stays right, and a batch whose peers and addresses are
- * all known skips the statements that look them up: two or three of its round trips.
+ * all known skips the statements that look them up, and the transaction around them: it is
+ * one statement, one round trip.
  */
 export class KnownIds {
   readonly peers = new RecentMap<number>(50_000)
