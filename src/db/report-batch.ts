@@ -365,26 +365,52 @@ function addressLinks(batch: readonly BatchReport[], p: Params): string | undefi
       ...x.finalIds.map((id) => [x.b, id, 'FINAL'] as const),
     ]),
   )
-  if (links.length === 0) return undefined
-  return `INSERT INTO hole_punch_results_x_multi_addresses (hole_punch_result_id, multi_address_id, relationship,
-      result_created_at)
-    SELECT s.id, t.a, t.rel::multi_address_relationship, s.created_at
-    FROM ${p.unnest(links, [
-      [([b]) => b, 'integer[]'],
-      [([, address]) => address, 'bigint[]'],
-      [([, , relationship]) => relationship, 'text[]'],
-    ])} AS t(b, a, rel) JOIN stored s ON s.b = t.b`
+  return resultRows(
+    'hole_punch_results_x_multi_addresses',
+    links,
+    ([b]) => b,
+    [
+      ['multi_address_id', ([, address]) => address, 'bigint[]'],
+      // As text, cast in SQL: PGlite sends arrays only of the types it knows.
+      ['relationship', ([, , relationship]) => relationship, 'text[]', 'multi_address_relationship'],
+    ],
+    p,
+  )
 }
 
 function listenLinks(batch: readonly BatchReport[], p: Params): string | undefined {
   const links = distinctRows(batch.flatMap((x) => x.listenIds.map((id) => [x.b, id] as const)))
-  if (links.length === 0) return undefined
-  return `INSERT INTO hole_punch_results_x_listen_multi_addresses (hole_punch_result_id, multi_address_id,
-      result_created_at)
-    SELECT s.id, t.a, s.created_at FROM ${p.unnest(links, [
-      [([b]) => b, 'integer[]'],
-      [([, address]) => address, 'bigint[]'],
-    ])} AS t(b, a) JOIN stored s ON s.b = t.b`
+  return resultRows(
+    'hole_punch_results_x_listen_multi_addresses',
+    links,
+    ([b]) => b,
+    [['multi_address_id', ([, address]) => address, 'bigint[]']],
+    p,
+  )
+}
+
+/**
+ * SQL: inserts `rows` into `table`, each hanging off the result of its report (`reportOf`, its
+ * number in the batch): hole_punch_result_id and result_created_at come from the result the
+ * statement inserted (none for a report stored before), the other columns from the rows, each
+ * given as [column, value of a row, SQL array type, and the type to cast each value to, if any].
+ */
+function resultRows<Row>(
+  table: string,
+  rows: readonly Row[],
+  reportOf: (row: Row) => number,
+  columns: readonly (readonly [string, (row: Row) => unknown, string, string?])[],
+  p: Params,
+): string | undefined {
+  if (rows.length === 0) return undefined
+  const names = columns.map(([name]) => name)
+  const values = p.unnest(rows, [
+    [reportOf, 'integer[]'],
+    ...columns.map(([, value, type]) => [value, type] as const),
+  ])
+  return `INSERT INTO ${table} (hole_punch_result_id, ${names.join(', ')}, result_created_at)
+    SELECT s.id, ${columns.map(([name, , , cast]) => (cast === undefined ? `t.${name}` : `t.${name}::${cast}`)).join(', ')}, s.created_at
+    FROM ${values} AS t(b, ${names.join(', ')}) JOIN stored s ON s.b = t.b`
 }
 
 /** The attempts, and the addresses each punched, joined to the attempt ids the insert returns. */
@@ -494,53 +520,53 @@ function latencies(batch: readonly BatchReport[], p: Params): { latency: string 
 }
 
 function portMappings(batch: readonly BatchReport[], p: Params): string | undefined {
-  const mappings = batch.flatMap((x) => x.report.natMappings.map((m) => ({ b: x.b, ...m })))
-  if (mappings.length === 0) return undefined
-  return `INSERT INTO port_mappings (hole_punch_result_id, internal_port, external_port, protocol, addr, addr_network,
-      result_created_at)
-    SELECT s.id, t.internal_port, t.external_port, t.protocol, t.addr, t.addr_network, s.created_at
-    FROM ${p.unnest(mappings, [
-      [(m) => m.b, 'integer[]'],
-      [(m) => m.internalPort, 'integer[]'],
-      [(m) => m.externalPort, 'integer[]'],
-      [(m) => m.protocol, 'text[]'],
-      [(m) => m.addr, 'text[]'],
-      [(m) => m.addrNetwork, 'text[]'],
-    ])} AS t(b, internal_port, external_port, protocol, addr, addr_network) JOIN stored s ON s.b = t.b`
+  return resultRows(
+    'port_mappings',
+    batch.flatMap((x) => x.report.natMappings.map((m) => ({ b: x.b, ...m }))),
+    (m) => m.b,
+    [
+      ['internal_port', (m) => m.internalPort, 'integer[]'],
+      ['external_port', (m) => m.externalPort, 'integer[]'],
+      ['protocol', (m) => m.protocol, 'text[]'],
+      ['addr', (m) => m.addr, 'text[]'],
+      ['addr_network', (m) => m.addrNetwork, 'text[]'],
+    ],
+    p,
+  )
 }
 
 function networkInformation(batch: readonly BatchReport[], p: Params): string | undefined {
-  const infos = batch.flatMap((x) =>
-    x.report.networkInformation === null ? [] : [{ b: x.b, ...x.report.networkInformation }],
+  return resultRows(
+    'network_information',
+    batch.flatMap((x) =>
+      x.report.networkInformation === null ? [] : [{ b: x.b, ...x.report.networkInformation }],
+    ),
+    (n) => n.b,
+    [
+      ['router_login_html', (n) => n.routerLoginHtml, 'text[]'],
+      ['router_login_html_error', (n) => n.routerLoginHtmlError, 'text[]'],
+      ['supports_ipv6', (n) => n.supportsIpv6, 'boolean[]'],
+      ['supports_ipv6_error', (n) => n.supportsIpv6Error, 'text[]'],
+    ],
+    p,
   )
-  if (infos.length === 0) return undefined
-  return `INSERT INTO network_information (hole_punch_result_id, router_login_html, router_login_html_error, supports_ipv6,
-      supports_ipv6_error, result_created_at)
-    SELECT s.id, t.html, t.html_error, t.ipv6, t.ipv6_error, s.created_at
-    FROM ${p.unnest(infos, [
-      [(n) => n.b, 'integer[]'],
-      [(n) => n.routerLoginHtml, 'text[]'],
-      [(n) => n.routerLoginHtmlError, 'text[]'],
-      [(n) => n.supportsIpv6, 'boolean[]'],
-      [(n) => n.supportsIpv6Error, 'text[]'],
-    ])} AS t(b, html, html_error, ipv6, ipv6_error) JOIN stored s ON s.b = t.b`
 }
 
 function natBehaviours(batch: readonly BatchReport[], p: Params): string | undefined {
-  const rows = batch.flatMap((x) => (x.report.natBehaviours ?? []).map((nb) => ({ b: x.b, ...nb })))
-  if (rows.length === 0) return undefined
-  return `INSERT INTO client_nat_behaviours (hole_punch_result_id, transport, ip_version, mapping, port_preserved,
-      observations, observer_ips, result_created_at)
-    SELECT s.id, t.transport, t.ip_version, t.mapping, t.port_preserved, t.observations, t.observer_ips, s.created_at
-    FROM ${p.unnest(rows, [
-      [(nb) => nb.b, 'integer[]'],
-      [(nb) => nb.transport, 'text[]'],
-      [(nb) => nb.ipVersion, 'smallint[]'],
-      [(nb) => nb.mapping, 'text[]'],
-      [(nb) => nb.portPreserved, 'boolean[]'],
-      [(nb) => nb.observations, 'smallint[]'],
-      [(nb) => nb.observerIps, 'smallint[]'],
-    ])} AS t(b, transport, ip_version, mapping, port_preserved, observations, observer_ips) JOIN stored s ON s.b = t.b`
+  return resultRows(
+    'client_nat_behaviours',
+    batch.flatMap((x) => (x.report.natBehaviours ?? []).map((nb) => ({ b: x.b, ...nb }))),
+    (nb) => nb.b,
+    [
+      ['transport', (nb) => nb.transport, 'text[]'],
+      ['ip_version', (nb) => nb.ipVersion, 'smallint[]'],
+      ['mapping', (nb) => nb.mapping, 'text[]'],
+      ['port_preserved', (nb) => nb.portPreserved, 'boolean[]'],
+      ['observations', (nb) => nb.observations, 'smallint[]'],
+      ['observer_ips', (nb) => nb.observerIps, 'smallint[]'],
+    ],
+    p,
+  )
 }
 
 /**
