@@ -73,7 +73,7 @@ export const serverFlags = {
   ),
   reportBatchMax: intFlag(
     'report-batch-max',
-    'Reports stored together in one transaction at most (group commit; 1 = each alone)',
+    'Reports stored together, all or none, at most (group commit; 1 = each alone)',
     REPORT_BATCH_DEFAULTS.maxReports,
     1,
     1000,
