@@ -2,7 +2,7 @@ import type { ClientHost } from '../db/clients.js'
 import { RecentMap } from '../lib/recent-map.js'
 
 /** How long a host found for a report serves the host's next reports. */
-export const RECENT_HOST_MAX_AGE_MS = 60_000
+const RECENT_HOST_MAX_AGE_MS = 60_000
 /** Hosts remembered per generation of the RecentMap (at most twice as many in all). */
 const RECENT_HOSTS = 20_000
 

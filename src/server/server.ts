@@ -120,7 +120,8 @@ export async function createServer(config: ServerConfig, deps: ServerDeps = {}):
       if (batch.split) metrics.reportBatchesSplit.inc()
     },
   )
-  // Every TrackHolePunch and GetAddrInfo looks its host up first. Under load, the lookups that
+  // Every GetAddrInfo looks its host up first, and so does a TrackHolePunch whose host did not
+  // report within the last minute (recentHosts below). Under load, the lookups that
   // arrive while others run go to the database as one statement when a slot frees (the group
   // commit's batching, for a read): one round trip for many calls instead of one each.
   const hostLookups = new GroupCommit(
